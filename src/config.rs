@@ -1,0 +1,305 @@
+//! Configuration in two phases: [`RawConfig`] mirrors the YAML file, and
+//! [`Config`] is the validated form the rest of the daemon uses. The parser
+//! takes a string, so it is tested on strings; errors carry the file, line
+//! and column, or the field that is wrong.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::rules::{Condition, Risk, RiskSignal, Rule, Verdict};
+
+/// The example config, which is also the built-in default.
+pub const EXAMPLE: &str = include_str!("../config/hitl.example.yaml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{origin}:{line}:{column}: {message}")]
+    Yaml {
+        origin: String,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+    #[error("{origin}: {field}: {problem}")]
+    Invalid {
+        origin: String,
+        field: String,
+        problem: String,
+    },
+    #[error("{origin}: {source}")]
+    Io {
+        origin: String,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    vault: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    #[serde(default)]
+    folders: RawFolders,
+    default: Option<Verdict>,
+    timeout: Option<String>,
+    #[serde(default)]
+    reject_reason_required: bool,
+    reconcile_every: Option<String>,
+    max_note_bytes: Option<u64>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+    #[serde(default)]
+    risk: Vec<RawRisk>,
+    #[serde(default)]
+    handlers: BTreeMap<String, RawHandler>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFolders {
+    pending: Option<String>,
+    approved: Option<String>,
+    rejected: Option<String>,
+    done: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: String,
+    #[serde(default)]
+    when: Map<String, Value>,
+    decision: Verdict,
+    timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRisk {
+    #[serde(default)]
+    when: Map<String, Value>,
+    level: Risk,
+    says: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHandler {
+    command: Vec<String>,
+    timeout: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    idempotent: bool,
+}
+
+/// Vault folder names (relative to the vault).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folders {
+    pub pending: String,
+    pub approved: String,
+    pub rejected: String,
+    pub done: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Handler {
+    pub command: Vec<String>,
+    pub timeout: Duration,
+    pub env: BTreeMap<String, String>,
+    pub idempotent: bool,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub vault: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub folders: Folders,
+    pub default: Verdict,
+    pub timeout: Duration,
+    pub reject_reason_required: bool,
+    pub reconcile_every: Duration,
+    pub max_note_bytes: u64,
+    pub rules: Vec<Rule>,
+    pub risk: Vec<RiskSignal>,
+    pub handlers: BTreeMap<String, Handler>,
+}
+
+impl Config {
+    /// The built-in defaults: the example config.
+    pub fn builtin() -> Config {
+        Config::parse(EXAMPLE, "built-in config").expect("the shipped example config is valid")
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            origin: origin.clone(),
+            source,
+        })?;
+        Config::parse(&text, &origin)
+    }
+
+    /// Parses and validates YAML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig =
+            crate::yaml::from_str(text).map_err(|e| ConfigError::Yaml {
+                origin: origin.to_string(),
+                line: e.line,
+                column: e.column,
+                message: e.message,
+            })?;
+        let invalid = |field: String, problem: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            field,
+            problem,
+        };
+        let duration = |field: &str, v: &Option<String>, default: Duration| match v {
+            None => Ok(default),
+            Some(s) => parse_duration(s).map_err(|p| invalid(field.to_string(), p)),
+        };
+        let mut rules = Vec::new();
+        for (i, r) in raw.rules.iter().enumerate() {
+            let field = format!("rules[{i}] ({})", r.name);
+            let when = Condition::compile(&r.when)
+                .map_err(|e| invalid(format!("{field}.when"), e.to_string()))?;
+            let timeout = match &r.timeout {
+                None => None,
+                Some(t) => Some(duration(&format!("{field}.timeout"), &Some(t.clone()), Duration::ZERO)?),
+            };
+            rules.push(Rule { name: r.name.clone(), when, decision: r.decision, timeout });
+        }
+        let mut risk = Vec::new();
+        for (i, r) in raw.risk.iter().enumerate() {
+            let when = Condition::compile(&r.when)
+                .map_err(|e| invalid(format!("risk[{i}].when"), e.to_string()))?;
+            risk.push(RiskSignal { when, level: r.level, says: r.says.clone() });
+        }
+        let mut handlers = BTreeMap::new();
+        for (action, h) in raw.handlers {
+            let field = format!("handlers.{action}");
+            if h.command.is_empty() || h.command[0].is_empty() {
+                return Err(invalid(format!("{field}.command"), "needs at least the program".into()));
+            }
+            let timeout = duration(&format!("{field}.timeout"), &h.timeout, Duration::from_secs(30))?;
+            handlers.insert(
+                action,
+                Handler { command: h.command, timeout, env: h.env, idempotent: h.idempotent },
+            );
+        }
+        let folder = |name: &str, v: Option<String>, default: &str| {
+            let v = v.unwrap_or_else(|| default.to_string());
+            if v.is_empty() || v.contains('/') || v.starts_with('.') {
+                Err(invalid(format!("folders.{name}"), format!("`{v}` is not a plain folder name")))
+            } else {
+                Ok(v)
+            }
+        };
+        let folders = Folders {
+            pending: folder("pending", raw.folders.pending, "Pending_Approval")?,
+            approved: folder("approved", raw.folders.approved, "Approved")?,
+            rejected: folder("rejected", raw.folders.rejected, "Rejected")?,
+            done: folder("done", raw.folders.done, "Done")?,
+        };
+        Ok(Config {
+            vault: raw.vault.map(|p| expand_home(&p)),
+            state_dir: raw.state_dir.map(|p| expand_home(&p)),
+            folders,
+            default: raw.default.unwrap_or(Verdict::Require),
+            timeout: duration("timeout", &raw.timeout, Duration::from_secs(24 * 3600))?,
+            reject_reason_required: raw.reject_reason_required,
+            reconcile_every: duration("reconcile_every", &raw.reconcile_every, Duration::from_secs(60))?,
+            max_note_bytes: raw.max_note_bytes.unwrap_or(1024 * 1024),
+            rules,
+            risk,
+            handlers,
+        })
+    }
+}
+
+fn expand_home(p: &Path) -> PathBuf {
+    match (p.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => p.to_path_buf(),
+    }
+}
+
+/// Parses `500ms`, `30s`, `10m`, `1h`, `2d` and sums like `1h30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!("`{text}` is not a duration (try 30s, 10m, 1h, 2d)"));
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| format!("`{text}`: number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" | "" => Duration::from_secs(n),
+            "m" | "min" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            "d" => Duration::from_secs(n * 86400),
+            other => return Err(format!("`{text}`: unknown unit `{other}` (use ms, s, m, h, d)")),
+        };
+        total += unit;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_config_is_the_example() {
+        let c = Config::builtin();
+        assert_eq!(c.folders.pending, "Pending_Approval");
+        assert_eq!(c.default, Verdict::Require);
+        assert!(c.rules.iter().any(|r| r.name == "large-payment"));
+        assert!(c.handlers.is_empty());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3w").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn yaml_errors_carry_line_and_column() {
+        let e = Config::parse("default: require\nrules: [\n  - oops", "cfg.yaml").unwrap_err();
+        let ConfigError::Yaml { line, .. } = &e else { panic!("{e}") };
+        assert!(*line >= 2, "{e}");
+        assert!(e.to_string().starts_with("cfg.yaml:"), "{e}");
+    }
+
+    #[test]
+    fn invalid_fields_are_named() {
+        let e = Config::parse(
+            "rules:\n  - name: r\n    when: { amount: { gt: lots } }\n    decision: deny\n",
+            "cfg.yaml",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("rules[0] (r).when"), "{e}");
+        let e = Config::parse("handlers:\n  pay: { command: [] }\n", "c").unwrap_err();
+        assert!(e.to_string().contains("handlers.pay.command"), "{e}");
+        let e = Config::parse("defualt: auto\n", "c").unwrap_err();
+        assert!(e.to_string().contains("defualt"), "{e}");
+    }
+}

@@ -1,0 +1,4 @@
+pub mod config;
+pub mod payload;
+pub mod rules;
+pub mod yaml;
