@@ -2,3 +2,5 @@ pub mod config;
 pub mod payload;
 pub mod rules;
 pub mod yaml;
+pub mod journal;
+pub mod request;

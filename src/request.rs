@@ -1,0 +1,318 @@
+//! Requests and the journal events that change them.
+//!
+//! A request's state is a fold over its events: [`apply`] is used both when
+//! the engine makes a transition and when the journal is replayed at start,
+//! so the two can never disagree.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::rules::Risk;
+
+pub type Id = String;
+
+/// Everything fixed when a request is accepted. The payload here is the one
+/// that runs; the note only displays it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    pub action: String,
+    pub payload: Value,
+    pub payload_sha256: String,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rationale: Option<String>,
+    pub requested_by: String,
+    pub created: Timestamp,
+    pub expires: Timestamp,
+    pub risk: Risk,
+    pub signals: Vec<Signal>,
+    /// The deciding rule; `None` when the default applied.
+    pub rule: Option<String>,
+    /// The note's file name, kept when the note moves between folders.
+    pub file_name: String,
+    /// Where it came from: `cli`, `inbox` or `drop-in`.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    pub level: Risk,
+    pub says: String,
+}
+
+/// What a handler run produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+    /// The head of stdout and stderr; the full output is in the state folder.
+    pub output: String,
+    pub truncated: bool,
+    /// Why there is no exit code (spawn failure, timeout), or a settling note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", content = "details", rename_all = "snake_case")]
+pub enum EventKind {
+    Submitted(Box<Submission>),
+    Approved {
+        reason: Option<String>,
+        gesture: String,
+        /// Whether a handler will run; `false` makes `approved` final.
+        runs_handler: bool,
+    },
+    Rejected {
+        reason: Option<String>,
+        gesture: String,
+    },
+    Expired,
+    Cancelled,
+    Tampered {
+        found_sha256: Option<String>,
+    },
+    Executing {
+        command: Vec<String>,
+    },
+    Executed(RunResult),
+    Failed(RunResult),
+    Unknown {
+        why: String,
+    },
+    Resolved {
+        executed: bool,
+        reason: String,
+    },
+}
+
+/// One journal event, before the journal adds its sequence number and hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub time: Timestamp,
+    pub request: Id,
+    pub actor: String,
+    pub kind: EventKind,
+}
+
+/// A request's state; each variant carries what is valid in it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Pending,
+    Approved { runs_handler: bool },
+    Executing { started: Timestamp },
+    Executed(RunResult),
+    Failed(RunResult),
+    Rejected,
+    Expired,
+    Cancelled,
+    Tampered,
+    Unknown { why: String },
+}
+
+impl Status {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Approved { .. } => "approved",
+            Status::Executing { .. } => "executing",
+            Status::Executed(_) => "executed",
+            Status::Failed(_) => "failed",
+            Status::Rejected => "rejected",
+            Status::Expired => "expired",
+            Status::Cancelled => "cancelled",
+            Status::Tampered => "tampered",
+            Status::Unknown { .. } => "unknown",
+        }
+    }
+
+    /// A final state never changes again; its note lives in `Done/`.
+    pub fn is_final(&self) -> bool {
+        !matches!(
+            self,
+            Status::Pending
+                | Status::Approved { runs_handler: true }
+                | Status::Executing { .. }
+                | Status::Unknown { .. }
+        )
+    }
+
+    /// The exit code of `hitl wait` once the requester can stop waiting, or
+    /// `None` while it must go on waiting.
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            Status::Pending | Status::Approved { runs_handler: true } | Status::Executing { .. } => {
+                None
+            }
+            Status::Approved { runs_handler: false } | Status::Executed(_) => Some(0),
+            Status::Rejected => Some(3),
+            Status::Expired => Some(4),
+            Status::Failed(_) => Some(5),
+            Status::Cancelled | Status::Tampered | Status::Unknown { .. } => Some(6),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub approved: bool,
+    pub by: String,
+    pub at: Timestamp,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub id: Id,
+    pub sub: Submission,
+    pub status: Status,
+    pub decision: Option<Decision>,
+    pub executed_at: Option<Timestamp>,
+    /// One line per journal event, for the note's History section.
+    pub history: Vec<(Timestamp, String)>,
+}
+
+impl Request {
+    /// The last run's result, if any.
+    pub fn result(&self) -> Option<&RunResult> {
+        match &self.status {
+            Status::Executed(r) | Status::Failed(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// Why an event could not be applied: the journal disagrees with itself.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApplyError {
+    #[error("request {0} is submitted twice")]
+    Duplicate(Id),
+    #[error("event for unknown request {0}")]
+    UnknownRequest(Id),
+    #[error("request {id}: `{event}` cannot follow `{status}`")]
+    BadTransition {
+        id: Id,
+        event: &'static str,
+        status: &'static str,
+    },
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Submitted(_) => "submitted",
+            EventKind::Approved { .. } => "approved",
+            EventKind::Rejected { .. } => "rejected",
+            EventKind::Expired => "expired",
+            EventKind::Cancelled => "cancelled",
+            EventKind::Tampered { .. } => "tampered",
+            EventKind::Executing { .. } => "executing",
+            EventKind::Executed(_) => "executed",
+            EventKind::Failed(_) => "failed",
+            EventKind::Unknown { .. } => "unknown",
+            EventKind::Resolved { .. } => "resolved",
+        }
+    }
+}
+
+/// Applies one event to the set of requests.
+pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), ApplyError> {
+    if let EventKind::Submitted(sub) = &ev.kind {
+        if requests.contains_key(&ev.request) {
+            return Err(ApplyError::Duplicate(ev.request.clone()));
+        }
+        let line = match &sub.rule {
+            Some(rule) => format!("submitted by {} (rule {rule})", ev.actor),
+            None => format!("submitted by {} (default rule)", ev.actor),
+        };
+        requests.insert(
+            ev.request.clone(),
+            Request {
+                id: ev.request.clone(),
+                sub: (**sub).clone(),
+                status: Status::Pending,
+                decision: None,
+                executed_at: None,
+                history: vec![(ev.time, line)],
+            },
+        );
+        return Ok(());
+    }
+    let req = requests
+        .get_mut(&ev.request)
+        .ok_or_else(|| ApplyError::UnknownRequest(ev.request.clone()))?;
+    let bad = |req: &Request| ApplyError::BadTransition {
+        id: req.id.clone(),
+        event: ev.kind.name(),
+        status: req.status.name(),
+    };
+    let decided = |approved: bool, reason: &Option<String>| Decision {
+        approved,
+        by: ev.actor.clone(),
+        at: ev.time,
+        reason: reason.clone(),
+    };
+    let (status, line) = match (&req.status, &ev.kind) {
+        (Status::Pending, EventKind::Approved { reason, gesture, runs_handler }) => {
+            req.decision = Some(decided(true, reason));
+            let why = reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
+            (
+                Status::Approved { runs_handler: *runs_handler },
+                format!("approved by {} ({gesture}){why}", ev.actor),
+            )
+        }
+        (Status::Pending, EventKind::Rejected { reason, gesture }) => {
+            req.decision = Some(decided(false, reason));
+            let why = reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
+            (Status::Rejected, format!("rejected by {} ({gesture}){why}", ev.actor))
+        }
+        (Status::Pending, EventKind::Expired) => (Status::Expired, "expired: no decision before the deadline".into()),
+        (Status::Pending, EventKind::Cancelled) => (Status::Cancelled, format!("cancelled by {}", ev.actor)),
+        (Status::Pending, EventKind::Tampered { .. }) => (
+            Status::Tampered,
+            "tampered: the payload shown in the note no longer matches the journal".into(),
+        ),
+        (Status::Approved { runs_handler: true } | Status::Unknown { .. }, EventKind::Executing { command }) => (
+            Status::Executing { started: ev.time },
+            format!("handler started: {}", command.join(" ")),
+        ),
+        (Status::Executing { .. }, EventKind::Executed(r)) => {
+            req.executed_at = Some(ev.time);
+            (Status::Executed(r.clone()), format!("executed: {}", describe_run(r)))
+        }
+        (Status::Executing { .. }, EventKind::Failed(r)) => {
+            req.executed_at = Some(ev.time);
+            (Status::Failed(r.clone()), format!("failed: {}", describe_run(r)))
+        }
+        (Status::Executing { .. } | Status::Approved { runs_handler: true }, EventKind::Unknown { why }) => {
+            (Status::Unknown { why: why.clone() }, format!("unknown: {why}"))
+        }
+        (Status::Unknown { .. }, EventKind::Resolved { executed, reason }) => {
+            let result = RunResult {
+                exit_code: None,
+                duration_ms: 0,
+                output: String::new(),
+                truncated: false,
+                error: Some(format!("settled by {}: {reason}", ev.actor)),
+            };
+            let word = if *executed { "executed" } else { "failed" };
+            let line = format!("resolved as {word} by {}: {reason}", ev.actor);
+            if *executed { (Status::Executed(result), line) } else { (Status::Failed(result), line) }
+        }
+        _ => return Err(bad(req)),
+    };
+    req.status = status;
+    req.history.push((ev.time, line));
+    Ok(())
+}
+
+pub fn describe_run(r: &RunResult) -> String {
+    let code = r.exit_code.map_or("no exit code".to_string(), |c| format!("exit {c}"));
+    match &r.error {
+        Some(e) => format!("{code}, {} ms ({e})", r.duration_ms),
+        None => format!("{code}, {} ms", r.duration_ms),
+    }
+}
