@@ -4,3 +4,4 @@ pub mod rules;
 pub mod yaml;
 pub mod journal;
 pub mod request;
+pub mod note;
