@@ -5,3 +5,4 @@ pub mod yaml;
 pub mod journal;
 pub mod request;
 pub mod note;
+pub mod machine;

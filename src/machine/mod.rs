@@ -1,0 +1,377 @@
+//! The engine's pure core: `(state, input, now) -> (state, events, effects)`.
+//!
+//! No I/O and no clock: the engine loop ([`crate::daemon`]) reads files,
+//! generates ids, and passes `now`; it then journals the returned events
+//! (fsync) before it carries out the effects. Every state change goes
+//! through [`crate::request::apply`], the same fold the journal replay uses.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::note::{NoteError, NoteView};
+use crate::payload;
+use crate::request::{ApplyError, Event, EventKind, Id, Request, RunResult, Signal, Status, Submission, apply};
+use crate::rules::{Verdict, assess};
+
+mod dropin;
+mod gesture;
+#[cfg(test)]
+mod tests;
+
+pub use dropin::drop_in_request;
+
+/// A request as a requester submits it, before the rules have seen it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NewRequest {
+    /// Chosen by the caller (random); refused if already taken.
+    pub id: Id,
+    pub action: String,
+    pub payload: Value,
+    pub summary: Option<String>,
+    pub rationale: Option<String>,
+    pub requested_by: String,
+    pub timeout: Option<Duration>,
+    pub expires: Option<Timestamp>,
+    pub file_name: Option<String>,
+    pub source: String,
+}
+
+/// The vault folder a note was seen in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folder {
+    Pending,
+    Approved,
+    Rejected,
+    Done,
+}
+
+#[derive(Debug)]
+pub enum Input {
+    Submit(NewRequest),
+    /// A note was (re-)read. `tracked` is the request whose note the engine
+    /// last knew at this path; `fresh_id` is used if the note is a drop-in.
+    Note {
+        path: PathBuf,
+        folder: Folder,
+        view: Result<NoteView, NoteError>,
+        tracked: Option<Id>,
+        fresh_id: Id,
+    },
+    Decide {
+        id: Id,
+        approve: bool,
+        reason: Option<String>,
+        by: String,
+        gesture: String,
+    },
+    Cancel { id: Id, by: String },
+    Resolve { id: Id, executed: bool, reason: String, by: String },
+    HandlerDone { id: Id, result: RunResult },
+    /// Time passed: expire what is due.
+    Tick,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Re-render the request's note (moving it to `Done/` when final).
+    /// `adopt` is a drop-in note the request now owns, with the drop-in's
+    /// keys that went into the payload.
+    WriteNote { id: Id, adopt: Option<(PathBuf, Vec<String>)> },
+    /// A note that is not (yet) a request gets a visible warning.
+    Annotate { path: PathBuf, warning: String },
+    StartHandler { id: Id },
+}
+
+/// What one input produced.
+#[derive(Debug, Default)]
+pub struct Step {
+    pub events: Vec<Event>,
+    pub effects: Vec<Effect>,
+    /// For inputs with a caller (CLI): the request id, or why it was refused.
+    pub reply: Option<Result<Id, String>>,
+}
+
+pub struct Machine {
+    config: Arc<Config>,
+    requests: BTreeMap<Id, Request>,
+    /// Deadlines of pending requests, earliest first.
+    deadlines: BTreeSet<(Timestamp, Id)>,
+    /// Warnings shown in a pending request's note (not journaled: they
+    /// describe the note, not the request).
+    warnings: HashMap<Id, Vec<String>>,
+}
+
+impl Machine {
+    /// Rebuilds the state from journaled events.
+    pub fn replay<'a>(
+        config: Arc<Config>,
+        events: impl IntoIterator<Item = &'a Event>,
+    ) -> Result<Machine, ApplyError> {
+        let mut requests = BTreeMap::new();
+        for ev in events {
+            apply(&mut requests, ev)?;
+        }
+        let deadlines = requests
+            .values()
+            .filter(|r: &&Request| r.status == Status::Pending)
+            .map(|r| (r.sub.expires, r.id.clone()))
+            .collect();
+        Ok(Machine { config, requests, deadlines, warnings: HashMap::new() })
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    pub fn set_config(&mut self, config: Arc<Config>) {
+        self.config = config;
+    }
+
+    pub fn requests(&self) -> &BTreeMap<Id, Request> {
+        &self.requests
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Request> {
+        self.requests.get(id)
+    }
+
+    pub fn warnings(&self, id: &str) -> &[String] {
+        self.warnings.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The earliest deadline, for the engine's sleep.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.deadlines.first().map(|(t, _)| *t)
+    }
+
+    /// Finds a request by id or unique id prefix.
+    pub fn resolve_id(&self, prefix: &str) -> Result<Id, String> {
+        resolve_prefix(self.requests.keys(), prefix)
+    }
+
+    /// After a restart: a handler that was running has an unknown outcome;
+    /// an approval whose handler never started starts it now.
+    pub fn recover(&mut self, now: Timestamp) -> Step {
+        let mut step = Step::default();
+        let ids: Vec<(Id, Status)> =
+            self.requests.values().map(|r| (r.id.clone(), r.status.clone())).collect();
+        for (id, status) in ids {
+            match status {
+                Status::Executing { .. } => {
+                    let why = "hitl stopped while the handler was running".to_string();
+                    self.push(&mut step, now, &id, "hitl", EventKind::Unknown { why });
+                    step.effects.push(Effect::WriteNote { id, adopt: None });
+                }
+                Status::Approved { runs_handler: true } => self.start_handler(&mut step, now, &id),
+                _ => {}
+            }
+        }
+        step
+    }
+
+    pub fn handle(&mut self, input: Input, now: Timestamp) -> Step {
+        let mut step = Step::default();
+        match input {
+            Input::Submit(nr) => step.reply = Some(self.submit(&mut step, nr, now, None)),
+            Input::Note { path, folder, view, tracked, fresh_id } => {
+                self.observe(&mut step, path, folder, view, tracked, fresh_id, now)
+            }
+            Input::Decide { id, approve, reason, by, gesture } => {
+                step.reply = Some(self.decide(&mut step, &id, approve, reason, &by, &gesture, now))
+            }
+            Input::Cancel { id, by } => {
+                let checked = self.require_pending(&id).map(|_| ());
+                if checked.is_ok() {
+                    self.finish_pending(&mut step, now, &id, &by, EventKind::Cancelled);
+                }
+                step.reply = Some(checked.map(|()| id));
+            }
+            Input::Resolve { id, executed, reason, by } => {
+                step.reply = Some(match self.requests.get(&id).map(|r| &r.status) {
+                    Some(Status::Unknown { .. }) => {
+                        self.push(&mut step, now, &id, &by, EventKind::Resolved { executed, reason });
+                        step.effects.push(Effect::WriteNote { id: id.clone(), adopt: None });
+                        Ok(id)
+                    }
+                    Some(s) => Err(format!("request {id} is {}, not unknown: nothing to resolve", s.name())),
+                    None => Err(format!("no request {id}")),
+                })
+            }
+            Input::HandlerDone { id, result } => {
+                let kind = if result.exit_code == Some(0) {
+                    EventKind::Executed(result)
+                } else {
+                    EventKind::Failed(result)
+                };
+                self.push(&mut step, now, &id, "handler", kind);
+                step.effects.push(Effect::WriteNote { id, adopt: None });
+            }
+            Input::Tick => self.expire_due(&mut step, now),
+        }
+        step
+    }
+
+    fn expire_due(&mut self, step: &mut Step, now: Timestamp) {
+        while let Some((at, id)) = self.deadlines.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.finish_pending(step, now, &id, "hitl", EventKind::Expired);
+        }
+    }
+
+    pub(crate) fn submit(
+        &mut self,
+        step: &mut Step,
+        nr: NewRequest,
+        now: Timestamp,
+        adopt: Option<(PathBuf, Vec<String>)>,
+    ) -> Result<Id, String> {
+        validate_action(&nr.action)?;
+        if self.requests.contains_key(&nr.id) {
+            return Err(format!("request id {} is taken", nr.id));
+        }
+        let c = &self.config;
+        let a = assess(&c.rules, c.default, &c.risk, &nr.action, &nr.payload);
+        let timeout = match (nr.timeout, a.timeout) {
+            (Some(mine), Some(rule)) => mine.min(rule),
+            (mine, rule) => mine.or(rule).unwrap_or(c.timeout),
+        };
+        let expires = nr.expires.unwrap_or_else(|| add(now, timeout));
+        let id = nr.id.clone();
+        let sub = Submission {
+            payload_sha256: payload::sha256(&nr.payload),
+            summary: nr.summary.clone().unwrap_or_else(|| payload::default_summary(&nr.action, &nr.payload)),
+            file_name: nr.file_name.clone().unwrap_or_else(|| format!("{}-{}.md", nr.action, id)),
+            action: nr.action,
+            payload: nr.payload,
+            rationale: nr.rationale,
+            requested_by: nr.requested_by.clone(),
+            created: now,
+            expires,
+            risk: a.risk,
+            signals: a.signals.into_iter().map(|(level, says)| Signal { level, says }).collect(),
+            rule: a.rule.clone(),
+            source: nr.source,
+        };
+        self.push(step, now, &id, &nr.requested_by, EventKind::Submitted(Box::new(sub)));
+        self.deadlines.insert((expires, id.clone()));
+        let rule_actor = format!("rule:{}", a.rule.as_deref().unwrap_or("default"));
+        match a.verdict {
+            Verdict::Require => {}
+            Verdict::Deny => {
+                let reason = Some(format!("denied by {rule_actor}"));
+                let kind = EventKind::Rejected { reason, gesture: "rule".into() };
+                self.finish_pending(step, now, &id, &rule_actor, kind);
+            }
+            Verdict::Auto => self.approve(step, now, &id, &rule_actor, None, "rule"),
+        }
+        step.effects.push(Effect::WriteNote { id: id.clone(), adopt });
+        Ok(id)
+    }
+
+    fn require_pending(&self, id: &str) -> Result<&Request, String> {
+        match self.requests.get(id) {
+            None => Err(format!("no request {id}")),
+            Some(r) if r.status != Status::Pending => {
+                Err(format!("request {id} is already {}", r.status.name()))
+            }
+            Some(r) => Ok(r),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn decide(
+        &mut self,
+        step: &mut Step,
+        id: &str,
+        approve: bool,
+        reason: Option<String>,
+        by: &str,
+        gesture: &str,
+        now: Timestamp,
+    ) -> Result<Id, String> {
+        self.require_pending(id)?;
+        if approve {
+            self.approve(step, now, id, by, reason, gesture);
+        } else {
+            if self.config.reject_reason_required && reason.is_none() {
+                return Err("a rejection needs a reason (--reason, or decision_reason in the note)".into());
+            }
+            let kind = EventKind::Rejected { reason, gesture: gesture.into() };
+            self.finish_pending(step, now, id, by, kind);
+        }
+        self.warnings.remove(id);
+        step.effects.push(Effect::WriteNote { id: id.to_string(), adopt: None });
+        Ok(id.to_string())
+    }
+
+    fn approve(&mut self, step: &mut Step, now: Timestamp, id: &str, by: &str, reason: Option<String>, gesture: &str) {
+        let action = &self.requests[id].sub.action;
+        let runs_handler = self.config.handlers.contains_key(action);
+        self.deadlines.retain(|(_, d)| d != id);
+        let kind = EventKind::Approved { reason, gesture: gesture.into(), runs_handler };
+        self.push(step, now, id, by, kind);
+        if runs_handler {
+            self.start_handler(step, now, id);
+        }
+    }
+
+    fn start_handler(&mut self, step: &mut Step, now: Timestamp, id: &str) {
+        let action = &self.requests[id].sub.action;
+        let Some(handler) = self.config.handlers.get(action) else {
+            let why = format!("no handler is configured for `{action}` any more");
+            self.push(step, now, id, "hitl", EventKind::Unknown { why });
+            return;
+        };
+        let command = handler.command.clone();
+        self.push(step, now, id, "hitl", EventKind::Executing { command });
+        step.effects.push(Effect::StartHandler { id: id.to_string() });
+    }
+
+    /// Ends a pending request (rejected, expired, cancelled, tampered).
+    fn finish_pending(&mut self, step: &mut Step, now: Timestamp, id: &str, by: &str, kind: EventKind) {
+        self.deadlines.retain(|(_, d)| d != id);
+        self.warnings.remove(id);
+        self.push(step, now, id, by, kind);
+        step.effects.push(Effect::WriteNote { id: id.to_string(), adopt: None });
+    }
+
+    fn push(&mut self, step: &mut Step, now: Timestamp, id: &str, actor: &str, kind: EventKind) {
+        let ev = Event { time: now, request: id.to_string(), actor: actor.to_string(), kind };
+        apply(&mut self.requests, &ev).expect("the machine only makes valid transitions");
+        step.events.push(ev);
+    }
+}
+
+fn add(now: Timestamp, d: Duration) -> Timestamp {
+    let d = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
+    now.checked_add(d).unwrap_or(Timestamp::MAX)
+}
+
+fn validate_action(action: &str) -> Result<(), String> {
+    let ok = !action.is_empty()
+        && action.len() <= 64
+        && action.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{action}` is not an action type (letters, digits, _ - . only)"))
+    }
+}
+
+/// Finds the one id that starts with `prefix`.
+pub fn resolve_prefix<'a>(ids: impl Iterator<Item = &'a Id>, prefix: &str) -> Result<Id, String> {
+    let matches: Vec<&Id> = ids.filter(|id| id.starts_with(prefix)).take(2).collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(format!("no request matches `{prefix}`")),
+        _ => Err(format!("`{prefix}` matches more than one request; give more of the id")),
+    }
+}
