@@ -6,3 +6,5 @@ pub mod journal;
 pub mod request;
 pub mod note;
 pub mod machine;
+pub mod vault;
+pub mod executor;

@@ -1,0 +1,196 @@
+//! Handler runs: argv (never a shell), a scrubbed environment, the journal's
+//! payload on stdin, a timeout that ends the whole process group, and
+//! captured output (the head for the note, the rest in the state folder).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+
+use crate::request::RunResult;
+
+/// How much output the note shows.
+pub const NOTE_HEAD: usize = 4096;
+/// How much output is kept at all, per stream.
+const KEEP: usize = 8 * 1024 * 1024;
+/// Variables passed through from the daemon's environment.
+const PASS_ENV: &[&str] = &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ"];
+
+/// Everything one handler run needs.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub action: String,
+    pub command: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub timeout: Duration,
+    pub payload_json: String,
+    pub decided_by: String,
+    /// Where the full output goes.
+    pub output_path: PathBuf,
+}
+
+pub async fn run(job: Job) -> RunResult {
+    let started = Instant::now();
+    let mut cmd = Command::new(&job.command[0]);
+    cmd.args(&job.command[1..])
+        .env_clear()
+        .envs(PASS_ENV.iter().filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))))
+        .envs(&job.env)
+        .env("HITL_REQUEST_ID", &job.id)
+        .env("HITL_ACTION", &job.action)
+        .env("HITL_IDEMPOTENCY_KEY", format!("hitl-{}", job.id))
+        .env("HITL_DECIDED_BY", &job.decided_by)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return failed_to_start(&job, e, started),
+    };
+    let pgid = child.id().map(|p| p as i32);
+    if let Some(mut stdin) = child.stdin.take() {
+        let payload = job.payload_json.clone();
+        tokio::spawn(async move {
+            // A handler that doesn't read its stdin is fine: ignore EPIPE.
+            let _ = stdin.write_all(payload.as_bytes()).await;
+        });
+    }
+    let out = tokio::spawn(read_capped(child.stdout.take()));
+    let err = tokio::spawn(read_capped(child.stderr.take()));
+    let (status, timed_out) = match tokio::time::timeout(job.timeout, child.wait()).await {
+        Ok(s) => (s.ok(), false),
+        Err(_) => {
+            signal_group(pgid, libc::SIGTERM);
+            let s = match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+                Ok(s) => s.ok(),
+                Err(_) => {
+                    signal_group(pgid, libc::SIGKILL);
+                    child.wait().await.ok()
+                }
+            };
+            (s, true)
+        }
+    };
+    let collect = |h: tokio::task::JoinHandle<Vec<u8>>| async move {
+        tokio::time::timeout(Duration::from_secs(2), h).await.ok().and_then(Result::ok).unwrap_or_default()
+    };
+    let (stdout, stderr) = (collect(out).await, collect(err).await);
+    let mut full = String::from_utf8_lossy(&stdout).into_owned();
+    if !stderr.is_empty() {
+        full.push_str("\n--- stderr ---\n");
+        full.push_str(&String::from_utf8_lossy(&stderr));
+    }
+    let truncated = full.len() > NOTE_HEAD;
+    if truncated || stdout.len() >= KEEP || stderr.len() >= KEEP {
+        if let Some(dir) = job.output_path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = std::fs::write(&job.output_path, &full);
+    }
+    let error = timed_out.then(|| format!("timed out after {:?}; its process group was ended", job.timeout));
+    RunResult {
+        exit_code: if timed_out { None } else { status.and_then(|s| s.code()) },
+        duration_ms: started.elapsed().as_millis() as u64,
+        output: head(&full, NOTE_HEAD).to_string(),
+        truncated,
+        error,
+    }
+}
+
+fn failed_to_start(job: &Job, e: std::io::Error, started: Instant) -> RunResult {
+    RunResult {
+        exit_code: None,
+        duration_ms: started.elapsed().as_millis() as u64,
+        output: String::new(),
+        truncated: false,
+        error: Some(format!("could not start {}: {e}", job.command[0])),
+    }
+}
+
+fn signal_group(pgid: Option<i32>, sig: i32) {
+    if let Some(pgid) = pgid.filter(|p| *p > 0) {
+        // SAFETY: killpg has no memory-safety preconditions; a stale pgid
+        // fails with ESRCH, which is fine.
+        unsafe {
+            libc::killpg(pgid, sig);
+        }
+    }
+}
+
+async fn read_capped<R: AsyncRead + Unpin>(stream: Option<R>) -> Vec<u8> {
+    let Some(mut stream) = stream else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return out,
+            Ok(n) if out.len() < KEEP => out.extend_from_slice(&buf[..n.min(KEEP - out.len())]),
+            Ok(_) => {} // keep draining so the handler never blocks on a full pipe
+        }
+    }
+}
+
+/// The first `max` bytes of `s`, cut on a character boundary.
+fn head(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(script: &str, timeout: Duration) -> Job {
+        Job {
+            id: "r1".into(),
+            action: "payment".into(),
+            command: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            env: BTreeMap::from([("EXTRA".into(), "yes".into())]),
+            timeout,
+            payload_json: r#"{"amount":5}"#.into(),
+            decided_by: "cli:me".into(),
+            output_path: std::env::temp_dir().join("hitl-test-out.log"),
+        }
+    }
+
+    #[tokio::test]
+    async fn passes_payload_and_environment() {
+        let r = run(job("cat; echo \" $HITL_REQUEST_ID $HITL_ACTION $HITL_IDEMPOTENCY_KEY $HITL_DECIDED_BY $EXTRA ${SECRET:-scrubbed}\"", Duration::from_secs(10))).await;
+        assert_eq!(r.exit_code, Some(0));
+        assert_eq!(r.output.trim(), r#"{"amount":5} r1 payment hitl-r1 cli:me yes scrubbed"#);
+    }
+
+    #[tokio::test]
+    async fn nonzero_exit_and_stderr() {
+        let r = run(job("echo oops >&2; exit 3", Duration::from_secs(10))).await;
+        assert_eq!(r.exit_code, Some(3));
+        assert!(r.output.contains("--- stderr ---\noops"), "{}", r.output);
+    }
+
+    #[tokio::test]
+    async fn timeout_ends_the_process_group() {
+        let r = run(job("sleep 30 & sleep 30", Duration::from_millis(300))).await;
+        assert_eq!(r.exit_code, None);
+        assert!(r.error.unwrap().contains("timed out"));
+        assert!(r.duration_ms < 10_000);
+    }
+
+    #[tokio::test]
+    async fn missing_program() {
+        let mut j = job("", Duration::from_secs(1));
+        j.command = vec!["/nonexistent/handler".into()];
+        let r = run(j).await;
+        assert!(r.error.unwrap().contains("could not start /nonexistent/handler"));
+    }
+}

@@ -1,0 +1,189 @@
+//! The vault on disk: where notes are, which files count, bounded reads and
+//! atomic writes. Everything read here is untrusted.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::config::Folders;
+use crate::machine::Folder;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: a symlink pointing outside the vault; ignored")]
+    SymlinkOut { path: PathBuf },
+    #[error("{path}: not a regular file; ignored")]
+    NotAFile { path: PathBuf },
+    #[error("{path}: {size} bytes, over the {cap}-byte cap for notes; ignored")]
+    TooLarge { path: PathBuf, size: u64, cap: u64 },
+    #[error("{path}: binary content, not a note; ignored")]
+    Binary { path: PathBuf },
+    #[error("{path}: not valid UTF-8; ignored")]
+    NotUtf8 { path: PathBuf },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// The vault root and its folders.
+#[derive(Debug, Clone)]
+pub struct Vault {
+    pub root: PathBuf,
+    pub folders: Folders,
+}
+
+/// How a file name is treated.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Kind {
+    Note,
+    /// A sync tool's conflict copy: warned about, never read as a request.
+    ConflictCopy,
+    Ignored,
+}
+
+pub fn classify(name: &str) -> Kind {
+    if name.starts_with('.') || name.starts_with('#') || name.ends_with('~') || !name.ends_with(".md") {
+        return Kind::Ignored;
+    }
+    if name.contains(".sync-conflict-") || name.contains("(Conflicted copy") || name.contains("(conflicted copy") {
+        return Kind::ConflictCopy;
+    }
+    Kind::Note
+}
+
+impl Vault {
+    pub fn new(root: PathBuf, folders: Folders) -> Vault {
+        Vault { root, folders }
+    }
+
+    pub fn dir(&self, folder: Folder) -> PathBuf {
+        let name = match folder {
+            Folder::Pending => &self.folders.pending,
+            Folder::Approved => &self.folders.approved,
+            Folder::Rejected => &self.folders.rejected,
+            Folder::Done => &self.folders.done,
+        };
+        self.root.join(name)
+    }
+
+    /// The folders the daemon watches: where decisions happen.
+    pub fn watched(&self) -> [(Folder, PathBuf); 3] {
+        [Folder::Pending, Folder::Approved, Folder::Rejected].map(|f| (f, self.dir(f)))
+    }
+
+    pub fn folder_of(&self, path: &Path) -> Option<Folder> {
+        let parent = path.parent()?;
+        [Folder::Pending, Folder::Approved, Folder::Rejected, Folder::Done]
+            .into_iter()
+            .find(|f| self.dir(*f) == parent)
+    }
+
+    pub fn create_folders(&self) -> std::io::Result<()> {
+        for f in [Folder::Pending, Folder::Approved, Folder::Rejected, Folder::Done] {
+            fs::create_dir_all(self.dir(f))?;
+        }
+        Ok(())
+    }
+
+    /// Reads a note with the vault's bounds. `Ok(None)`: the file is gone.
+    pub fn read(&self, path: &Path, cap: u64) -> Result<Option<String>, ReadError> {
+        let io = |source| ReadError::Io { path: path.to_path_buf(), source };
+        let meta = match fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        if meta.file_type().is_symlink() {
+            let target = fs::canonicalize(path).map_err(io)?;
+            let root = fs::canonicalize(&self.root).map_err(io)?;
+            if !target.starts_with(&root) {
+                return Err(ReadError::SymlinkOut { path: path.to_path_buf() });
+            }
+        }
+        let mut file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            return Err(ReadError::NotAFile { path: path.to_path_buf() });
+        }
+        if meta.len() > cap {
+            return Err(ReadError::TooLarge { path: path.to_path_buf(), size: meta.len(), cap });
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        Read::by_ref(&mut file).take(cap + 1).read_to_end(&mut bytes).map_err(io)?;
+        if bytes.len() as u64 > cap {
+            return Err(ReadError::TooLarge { path: path.to_path_buf(), size: bytes.len() as u64, cap });
+        }
+        if bytes.contains(&0) {
+            return Err(ReadError::Binary { path: path.to_path_buf() });
+        }
+        String::from_utf8(bytes).map(Some).map_err(|_| ReadError::NotUtf8 { path: path.to_path_buf() })
+    }
+
+    /// The notes in one folder (file names only pass [`classify`] later).
+    pub fn list(&self, folder: Folder) -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(self.dir(folder)) else { return Vec::new() };
+        let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        out.sort();
+        out
+    }
+}
+
+/// Replaces `path` atomically: a temp file in the same folder, fsync,
+/// rename, fsync of the folder.
+pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".hitl-{}-{name}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        f.write_all(contents.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Puts a warning callout at the top of a note's body, keeping every byte
+/// of it. `None` when the note has no closed frontmatter to anchor it or
+/// already shows this warning.
+pub fn annotate(text: &str, warning: &str) -> Option<String> {
+    let line = format!("> [!warning] hitl: {}", warning.replace('\n', " "));
+    if text.contains(&line) {
+        return None;
+    }
+    let parts = crate::note::split(text);
+    if parts.unterminated {
+        return None;
+    }
+    let head = &text[..text.len() - parts.body.len()];
+    Some(format!("{head}{line}\n\n{}", parts.body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_names() {
+        assert_eq!(classify("pay.md"), Kind::Note);
+        assert_eq!(classify(".hidden.md"), Kind::Ignored);
+        assert_eq!(classify("pay.md.swp"), Kind::Ignored);
+        assert_eq!(classify("pay.sync-conflict-20260101-abc.md"), Kind::ConflictCopy);
+        assert_eq!(classify("pay (Conflicted copy 2026).md"), Kind::ConflictCopy);
+    }
+
+    #[test]
+    fn annotate_once_after_frontmatter() {
+        let t = "---\na: [\n---\nbody\n";
+        let once = annotate(t, "bad").unwrap();
+        assert_eq!(once, "---\na: [\n---\n> [!warning] hitl: bad\n\nbody\n");
+        assert_eq!(annotate(&once, "bad"), None);
+    }
+}
