@@ -8,3 +8,4 @@ pub mod note;
 pub mod machine;
 pub mod vault;
 pub mod executor;
+pub mod watcher;
