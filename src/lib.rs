@@ -9,3 +9,5 @@ pub mod machine;
 pub mod vault;
 pub mod executor;
 pub mod watcher;
+pub mod ipc;
+pub mod daemon;

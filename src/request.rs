@@ -316,3 +316,13 @@ pub fn describe_run(r: &RunResult) -> String {
         None => format!("{code}, {} ms", r.duration_ms),
     }
 }
+
+/// A new random request id: 12 hex digits from the kernel's generator.
+pub fn new_id() -> Id {
+    use std::io::Read;
+    let mut bytes = [0u8; 6];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("/dev/urandom is readable");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,237 @@
+//! The engine's file side: turning file events into machine inputs, writing
+//! notes, the inbox, and the full reconcile.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+
+use super::{DaemonError, Engine};
+use crate::ipc::Command;
+use crate::machine::{Folder, Input, Step};
+use crate::note::{self, Existing};
+use crate::payload::hex_sha256;
+use crate::request::new_id;
+use crate::vault::{self, Kind, classify};
+use crate::watcher::WatchEvent;
+
+impl Engine {
+    pub(super) fn on_watch(&mut self, evs: Vec<WatchEvent>) -> Result<(), DaemonError> {
+        if evs.contains(&WatchEvent::Rescan) {
+            return self.reconcile();
+        }
+        let now = Timestamp::now();
+        let mut seen = HashSet::new();
+        let mut steps = Vec::new();
+        for ev in evs {
+            let WatchEvent::Path(path) = ev else { continue };
+            if seen.insert(path.clone()) {
+                steps.extend(self.look_at(&path, now));
+            }
+        }
+        self.commit(steps, Vec::new())
+    }
+
+    /// Re-reads everything: the inbox, every watched folder; regenerates the
+    /// notes of open requests that are missing; expires what is due.
+    pub(super) fn reconcile(&mut self) -> Result<(), DaemonError> {
+        let now = Timestamp::now();
+        let mut steps = Vec::new();
+        let mut present = HashSet::new();
+        let mut paths: Vec<PathBuf> = list_dir(&self.inbox);
+        for (folder, _) in self.vault.watched() {
+            paths.extend(self.vault.list(folder));
+        }
+        for path in paths {
+            steps.extend(self.look_at(&path, now));
+            if let Some(id) = self.by_path.get(&path) {
+                present.insert(id.clone());
+            }
+        }
+        steps.push(self.machine.handle(Input::Tick, now));
+        self.commit(steps, Vec::new())?;
+        let missing: Vec<String> = self
+            .machine
+            .requests()
+            .values()
+            .filter(|r| !r.status.is_final() && !present.contains(&r.id))
+            .map(|r| r.id.clone())
+            .collect();
+        for id in missing {
+            tracing::info!(request = %id, "note missing from the vault; regenerating it from the journal");
+            self.notes.remove(&id);
+            self.write_note(&id, None);
+        }
+        Ok(())
+    }
+
+    /// One path: an inbox command or a vault note.
+    fn look_at(&mut self, path: &Path, now: Timestamp) -> Option<Step> {
+        if path.parent() == Some(self.inbox.as_path()) {
+            return self.take_inbox(path, now);
+        }
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        match classify(&name) {
+            Kind::Ignored => return None,
+            Kind::ConflictCopy => {
+                tracing::warn!(path = %path.display(), "sync conflict copy: ignored; resolve the conflict by hand");
+                return None;
+            }
+            Kind::Note => {}
+        }
+        let folder = self.vault.folder_of(path)?;
+        let cap = self.machine.config().max_note_bytes;
+        let text = match self.vault.read(path, cap) {
+            Ok(Some(text)) => text,
+            Ok(None) => {
+                if let Some(id) = self.by_path.remove(path) {
+                    if self.notes.get(&id).map(PathBuf::as_path) == Some(path) {
+                        self.notes.remove(&id);
+                    }
+                }
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "note not read");
+                return None;
+            }
+        };
+        if self.written.get(path) == Some(&hex_sha256(text.as_bytes())) {
+            return None; // the echo of our own write
+        }
+        let view = note::parse(&text);
+        match &view {
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "note not readable; no decision taken"),
+            Ok(v) => {
+                if let Some(id) = v.hitl_id.as_ref().filter(|id| self.machine.get(id).is_some()) {
+                    if let Some(old) = self.notes.get(id).filter(|old| old.as_path() != path && old.exists()) {
+                        tracing::warn!(request = %id, path = %path.display(), original = %old.display(), "a second note carries this request's id; ignored");
+                        return None;
+                    }
+                    self.track(id.clone(), path.to_path_buf());
+                }
+            }
+        }
+        let tracked = self.by_path.get(path).cloned();
+        let input = Input::Note { path: path.to_path_buf(), folder, view, tracked, fresh_id: self.fresh_id() };
+        Some(self.machine.handle(input, now))
+    }
+
+    fn take_inbox(&mut self, path: &Path, now: Timestamp) -> Option<Step> {
+        if path.extension().is_none_or(|e| e != "json") {
+            return None;
+        }
+        let text = std::fs::read_to_string(path).ok()?;
+        let _ = std::fs::remove_file(path);
+        let cmd: Command = match serde_json::from_str(&text) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "inbox file not understood; removed");
+                return None;
+            }
+        };
+        let input = match cmd {
+            Command::Submit(mut nr) => {
+                if self.machine.get(&nr.id).is_some() {
+                    nr.id = self.fresh_id();
+                }
+                nr.source = "inbox".into();
+                Input::Submit(nr)
+            }
+            Command::Decide { id, approve, reason, by } => {
+                let id = self.machine.resolve_id(&id).ok()?;
+                Input::Decide { id, approve, reason, by, gesture: "command line (queued)".into() }
+            }
+            Command::Cancel { id, by } => Input::Cancel { id: self.machine.resolve_id(&id).ok()?, by },
+            _ => return None,
+        };
+        let step = self.machine.handle(input, now);
+        if let Some(Err(e)) = &step.reply {
+            tracing::warn!(path = %path.display(), error = %e, "queued command refused");
+        }
+        Some(step)
+    }
+
+    pub(super) fn fresh_id(&self) -> String {
+        loop {
+            let id = new_id();
+            if self.machine.get(&id).is_none() {
+                return id;
+            }
+        }
+    }
+
+    fn track(&mut self, id: String, path: PathBuf) {
+        if let Some(old) = self.notes.insert(id.clone(), path.clone()) {
+            if old != path {
+                self.by_path.remove(&old);
+            }
+        }
+        self.by_path.insert(path, id);
+    }
+
+    /// Re-renders a request's note, keeping the human's text, and moves it
+    /// to the folder its state belongs in.
+    pub(super) fn write_note(&mut self, id: &str, adopt: Option<(PathBuf, Vec<String>)>) {
+        let Some(req) = self.machine.get(id) else { return };
+        let (current, drop_keys, from_drop_in) = match adopt {
+            Some((path, keys)) => (Some(path), keys, true),
+            None => (self.notes.get(id).cloned(), Vec::new(), false),
+        };
+        let cap = self.machine.config().max_note_bytes;
+        let existing_text = current.as_ref().and_then(|p| self.vault.read(p, cap).ok().flatten());
+        let folder = if req.status.is_final() {
+            Folder::Done
+        } else if let Some(f) = current.as_ref().filter(|_| existing_text.is_some()).and_then(|p| self.vault.folder_of(p)) {
+            f
+        } else if req.status == crate::request::Status::Pending {
+            Folder::Pending
+        } else {
+            Folder::Approved
+        };
+        let name = current
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| req.sub.file_name.clone());
+        let mut target = self.vault.dir(folder).join(&name);
+        if Some(&target) != current.as_ref() && target.exists() {
+            target = self.vault.dir(folder).join(format!("{}-{id}.md", name.trim_end_matches(".md")));
+        }
+        let existing = existing_text.as_deref().map(|text| Existing { text, drop_keys: &drop_keys, from_drop_in });
+        let text = note::render(req, self.machine.warnings(id), existing, &self.tz);
+        let result = (|| {
+            if let Some(cur) = current.as_ref().filter(|c| **c != target && existing_text.is_some()) {
+                std::fs::rename(cur, &target)?;
+            }
+            vault::write_atomic(&target, &text)
+        })();
+        match result {
+            Ok(()) => {
+                self.written.insert(target.clone(), hex_sha256(text.as_bytes()));
+                self.track(id.to_string(), target);
+            }
+            Err(e) => tracing::error!(request = %id, path = %target.display(), error = %e, "note not written"),
+        }
+    }
+
+    pub(super) fn annotate(&mut self, path: &Path, warning: &str) {
+        tracing::warn!(path = %path.display(), "{warning}");
+        let cap = self.machine.config().max_note_bytes;
+        let Ok(Some(text)) = self.vault.read(path, cap) else { return };
+        let Some(new) = vault::annotate(&text, warning) else { return };
+        match vault::write_atomic(path, &new) {
+            Ok(()) => {
+                self.written.insert(path.to_path_buf(), hex_sha256(new.as_bytes()));
+            }
+            Err(e) => tracing::error!(path = %path.display(), error = %e, "warning not written into the note"),
+        }
+    }
+}
+
+fn list_dir(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    out.sort();
+    out
+}

@@ -1,0 +1,391 @@
+//! The engine loop: the one task that owns all request state.
+//!
+//! It takes inputs (file events from the watcher, commands from the socket,
+//! handler results, deadlines), feeds them to the pure [`Machine`], journals
+//! the resulting events with one fsync per batch, and only then carries out
+//! the effects: note writes, handler starts, replies.
+
+mod files;
+mod lock;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::net::UnixListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::ipc::{self, Command, Reply};
+use crate::journal::{Journal, JournalError};
+use crate::machine::{Effect, Input, Machine, Step};
+use crate::request::{ApplyError, Event, Id, RunResult};
+use crate::vault::Vault;
+use crate::watcher::{self, WatchEvent};
+
+pub use lock::StateLock;
+
+/// Where the daemon works.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config: Config,
+    pub vault: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("the journal disagrees with itself: {0}; restore it from a backup")]
+    Replay(#[from] ApplyError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("cannot watch the vault: {0}")]
+    Watch(#[from] notify::Error),
+    #[error("{0}")]
+    Locked(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
+    let what = what.into();
+    move |source| DaemonError::Io { what, source }
+}
+
+/// How long a path must be quiet before it is read (cut short by
+/// close-after-write and rename-to).
+const SETTLE: Duration = Duration::from_millis(40);
+
+type CommandMsg = (Command, oneshot::Sender<Reply>);
+
+/// Runs the daemon until `shutdown` resolves.
+pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    let state = settings.state_dir.clone();
+    std::fs::create_dir_all(&state).map_err(io(format!("state folder {}", state.display())))?;
+    let lock = StateLock::acquire(&state).map_err(DaemonError::Locked)?;
+    let journal_path = state.join("journal.jsonl");
+    let (journal, records, torn) = Journal::open(&journal_path)?;
+    if let Some(t) = torn {
+        tracing::warn!(line = t.line, bytes = t.bytes, "the journal's last line was torn (power loss?) and was cut off");
+    }
+    let config = Arc::new(settings.config);
+    let machine = Machine::replay(config.clone(), records.iter().map(|r| &r.event))?;
+    let vault = Vault::new(settings.vault.clone(), config.folders.clone());
+    vault.create_folders().map_err(io(format!("vault {}", vault.root.display())))?;
+    let inbox = ipc::inbox_dir(&state);
+    std::fs::create_dir_all(&inbox).map_err(io("inbox folder"))?;
+
+    let (watch_tx, watch_rx) = mpsc::channel(1024);
+    let mut dirs: Vec<PathBuf> = vault.watched().into_iter().map(|(_, d)| d).collect();
+    dirs.push(inbox.clone());
+    let _watch = watcher::spawn(&dirs, SETTLE, watch_tx)?;
+
+    let sock = ipc::socket_path(&state);
+    let _ = std::fs::remove_file(&sock); // stale: we hold the lock
+    let listener = UnixListener::bind(&sock).map_err(io(format!("socket {}", sock.display())))?;
+    let (cmd_tx, cmd_rx) = mpsc::channel::<CommandMsg>(256);
+    tokio::spawn(serve(listener, cmd_tx));
+
+    let mut engine = Engine {
+        machine,
+        journal,
+        vault,
+        state_dir: state.clone(),
+        inbox,
+        tz: jiff::tz::TimeZone::system(),
+        notes: HashMap::new(),
+        by_path: HashMap::new(),
+        written: HashMap::new(),
+        waiters: HashMap::new(),
+        handlers: JoinSet::new(),
+        started: Timestamp::now(),
+        last_event: records.last().map(|r| r.event.time),
+    };
+    let now = Timestamp::now();
+    let step = engine.machine.recover(now);
+    engine.commit(vec![step], Vec::new())?;
+    engine.reconcile()?;
+    tracing::info!(vault = %settings.vault.display(), open = engine.open_count(), "hitl is ready");
+    let result = engine.run_loop(watch_rx, cmd_rx, shutdown).await;
+    let _ = std::fs::remove_file(&sock);
+    drop(lock);
+    result
+}
+
+async fn serve(listener: UnixListener, tx: mpsc::Sender<CommandMsg>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+            let (read, mut write) = stream.into_split();
+            let mut line = String::new();
+            if BufReader::new(read).read_line(&mut line).await.is_err() {
+                return;
+            }
+            let reply = match serde_json::from_str::<Command>(&line) {
+                Err(e) => Reply::error(format!("bad command: {e}")),
+                Ok(cmd) => {
+                    let (reply_tx, reply_rx) = oneshot::channel();
+                    if tx.send((cmd, reply_tx)).await.is_err() {
+                        return;
+                    }
+                    match reply_rx.await {
+                        Ok(r) => r,
+                        Err(_) => Reply::error("the daemon is shutting down"),
+                    }
+                }
+            };
+            let mut out = serde_json::to_string(&reply).expect("replies serialise");
+            out.push('\n');
+            let _ = write.write_all(out.as_bytes()).await;
+        });
+    }
+}
+
+pub(crate) struct Engine {
+    machine: Machine,
+    journal: Journal,
+    vault: Vault,
+    state_dir: PathBuf,
+    inbox: PathBuf,
+    tz: jiff::tz::TimeZone,
+    /// Where each request's note was last seen or written.
+    notes: HashMap<Id, PathBuf>,
+    by_path: HashMap<PathBuf, Id>,
+    /// Hash of what the daemon last wrote at a path: the echo of its own
+    /// write is recognised by content, not by timing.
+    written: HashMap<PathBuf, String>,
+    /// `hitl wait` callers, answered when their request settles.
+    waiters: HashMap<Id, Vec<oneshot::Sender<Reply>>>,
+    /// Running handlers; their results come back as engine inputs.
+    handlers: JoinSet<(Id, RunResult)>,
+    started: Timestamp,
+    last_event: Option<Timestamp>,
+}
+
+impl Engine {
+    async fn run_loop(
+        &mut self,
+        mut watch_rx: mpsc::Receiver<WatchEvent>,
+        mut cmd_rx: mpsc::Receiver<CommandMsg>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), DaemonError> {
+        tokio::pin!(shutdown);
+        let every = self.machine.config().reconcile_every;
+        let mut reconcile = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            // Sleep to the earliest deadline, but never past a reconcile
+            // period: the monotonic clock stops during suspend, the wall
+            // clock doesn't, so deadlines are re-checked at least that often.
+            let sleep = self.machine.next_deadline().map(|d| {
+                let ms = (d.as_millisecond() - Timestamp::now().as_millisecond()).max(0) as u64;
+                Duration::from_millis(ms).min(every)
+            });
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(ev) = watch_rx.recv() => {
+                    let mut evs = vec![ev];
+                    while evs.len() < 512 {
+                        match watch_rx.try_recv() {
+                            Ok(ev) => evs.push(ev),
+                            Err(_) => break,
+                        }
+                    }
+                    self.on_watch(evs)?;
+                }
+                Some((cmd, reply)) = cmd_rx.recv() => {
+                    let mut cmds = vec![(cmd, reply)];
+                    while cmds.len() < 512 {
+                        match cmd_rx.try_recv() {
+                            Ok(c) => cmds.push(c),
+                            Err(_) => break,
+                        }
+                    }
+                    self.on_commands(cmds)?;
+                }
+                Some(done) = self.handlers.join_next(), if !self.handlers.is_empty() => {
+                    if let Ok((id, result)) = done {
+                        let step = self.machine.handle(Input::HandlerDone { id, result }, Timestamp::now());
+                        self.commit(vec![step], Vec::new())?;
+                    }
+                }
+                _ = sleep_opt(sleep) => {
+                    let step = self.machine.handle(Input::Tick, Timestamp::now());
+                    self.commit(vec![step], Vec::new())?;
+                }
+                _ = reconcile.tick() => self.reconcile()?,
+            }
+        }
+        self.drain_handlers().await
+    }
+
+    /// On shutdown, running handlers are let finish for a short while so
+    /// their results are journaled; any still running is `unknown` at the
+    /// next start.
+    async fn drain_handlers(&mut self) -> Result<(), DaemonError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !self.handlers.is_empty() {
+            match tokio::time::timeout_at(deadline, self.handlers.join_next()).await {
+                Ok(Some(Ok((id, result)))) => {
+                    let step = self.machine.handle(Input::HandlerDone { id, result }, Timestamp::now());
+                    self.commit(vec![step], Vec::new())?;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn on_commands(&mut self, cmds: Vec<CommandMsg>) -> Result<(), DaemonError> {
+        let now = Timestamp::now();
+        let mut steps = Vec::new();
+        let mut replies = Vec::new();
+        for (cmd, reply) in cmds {
+            match self.command(cmd, now) {
+                Ok((step, waiter_id)) => {
+                    if let Some(id) = waiter_id {
+                        self.waiters.entry(id).or_default().push(reply);
+                    } else {
+                        replies.push((reply, step.reply.clone()));
+                    }
+                    steps.push(step);
+                }
+                Err(r) => {
+                    let _ = reply.send(r);
+                }
+            }
+        }
+        self.commit(steps, replies)
+    }
+
+    /// Turns a command into a machine step; `Ok((_, Some(id)))` registers a waiter.
+    fn command(&mut self, cmd: Command, now: Timestamp) -> Result<(Step, Option<Id>), Reply> {
+        let resolve = |m: &Machine, p: &str| m.resolve_id(p).map_err(Reply::error);
+        let input = match cmd {
+            Command::Submit(nr) => Input::Submit(nr),
+            Command::Decide { id, approve, reason, by } => {
+                let id = resolve(&self.machine, &id)?;
+                Input::Decide { id, approve, reason, by, gesture: "command line".into() }
+            }
+            Command::Cancel { id, by } => Input::Cancel { id: resolve(&self.machine, &id)?, by },
+            Command::Resolve { id, executed, reason, by } => {
+                Input::Resolve { id: resolve(&self.machine, &id)?, executed, reason, by }
+            }
+            Command::Wait { id } => {
+                let id = resolve(&self.machine, &id)?;
+                return Ok((Step::default(), Some(id)));
+            }
+            Command::Status => return Err(self.status_reply()),
+        };
+        Ok((self.machine.handle(input, now), None))
+    }
+
+    fn status_reply(&self) -> Reply {
+        let info = serde_json::json!({
+            "pid": std::process::id(),
+            "started": self.started.to_string(),
+            "uptime_s": (Timestamp::now().as_second() - self.started.as_second()),
+            "open": self.open_count(),
+            "last_event": self.last_event.map(|t| t.to_string()),
+            "vault": self.vault.root.display().to_string(),
+        });
+        Reply { ok: true, info: Some(info), ..Reply::default() }
+    }
+
+    fn open_count(&self) -> usize {
+        self.machine.requests().values().filter(|r| !r.status.is_final()).count()
+    }
+
+    /// Journals the steps' events (one fsync), then carries out their
+    /// effects, answers the callers, and wakes waiters whose request settled.
+    fn commit(
+        &mut self,
+        steps: Vec<Step>,
+        replies: Vec<(oneshot::Sender<Reply>, Option<Result<Id, String>>)>,
+    ) -> Result<(), DaemonError> {
+        let events: Vec<Event> = steps.iter().flat_map(|s| s.events.iter().cloned()).collect();
+        self.journal.append(&events)?;
+        for ev in &events {
+            tracing::info!(request = %ev.request, event = ev.kind.name(), actor = %ev.actor, "journaled");
+            self.last_event = Some(ev.time);
+        }
+        for effect in steps.into_iter().flat_map(|s| s.effects) {
+            self.carry_out(effect);
+        }
+        for (tx, reply) in replies {
+            let _ = tx.send(match reply {
+                Some(Ok(id)) => self.reply_for(&id),
+                Some(Err(e)) => Reply::error(e),
+                None => Reply::error("no reply"),
+            });
+        }
+        self.wake_waiters();
+        Ok(())
+    }
+
+    fn reply_for(&self, id: &str) -> Reply {
+        let req = self.machine.get(id);
+        Reply {
+            ok: true,
+            id: Some(id.to_string()),
+            status: req.map(|r| r.status.name().to_string()),
+            exit_code: req.and_then(|r| r.status.exit_code()),
+            ..Reply::default()
+        }
+    }
+
+    fn wake_waiters(&mut self) {
+        let settled: Vec<Id> = self
+            .waiters
+            .keys()
+            .filter(|id| self.machine.get(id).is_some_and(|r| r.status.exit_code().is_some()))
+            .cloned()
+            .collect();
+        for id in settled {
+            let reply = self.reply_for(&id);
+            for tx in self.waiters.remove(&id).unwrap_or_default() {
+                let _ = tx.send(reply.clone());
+            }
+        }
+    }
+
+    fn carry_out(&mut self, effect: Effect) {
+        match effect {
+            Effect::WriteNote { id, adopt } => self.write_note(&id, adopt),
+            Effect::Annotate { path, warning } => self.annotate(&path, &warning),
+            Effect::StartHandler { id } => self.start_handler(&id),
+        }
+    }
+
+    fn start_handler(&mut self, id: &str) {
+        let Some(req) = self.machine.get(id) else { return };
+        let Some(handler) = self.machine.config().handlers.get(&req.sub.action) else { return };
+        let job = crate::executor::Job {
+            id: id.to_string(),
+            action: req.sub.action.clone(),
+            command: handler.command.clone(),
+            env: handler.env.clone(),
+            timeout: handler.timeout,
+            payload_json: crate::payload::canonical(&req.sub.payload),
+            decided_by: req.decision.as_ref().map(|d| d.by.clone()).unwrap_or_default(),
+            output_path: self.state_dir.join("output").join(format!("{id}.log")),
+        };
+        tracing::info!(request = %id, action = %job.action, "handler started");
+        let id = id.to_string();
+        self.handlers.spawn(async move { (id, crate::executor::run(job).await) });
+    }
+}
+
+async fn sleep_opt(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
