@@ -50,10 +50,10 @@ struct RawConfig {
     reject_reason_required: bool,
     reconcile_every: Option<String>,
     max_note_bytes: Option<u64>,
-    #[serde(default)]
-    rules: Vec<RawRule>,
-    #[serde(default)]
-    risk: Vec<RawRisk>,
+    /// Absent: the built-in rules. `[]`: no rules.
+    rules: Option<Vec<RawRule>>,
+    /// Absent: the built-in risk signals. `[]`: none.
+    risk: Option<Vec<RawRisk>>,
     #[serde(default)]
     handlers: BTreeMap<String, RawHandler>,
 }
@@ -163,8 +163,11 @@ impl Config {
             None => Ok(default),
             Some(s) => parse_duration(s).map_err(|p| invalid(field.to_string(), p)),
         };
+        let builtin = || crate::yaml::from_str::<RawConfig>(EXAMPLE).expect("the example config parses");
+        let raw_rules = raw.rules.unwrap_or_else(|| builtin().rules.unwrap_or_default());
+        let raw_risk = raw.risk.unwrap_or_else(|| builtin().risk.unwrap_or_default());
         let mut rules = Vec::new();
-        for (i, r) in raw.rules.iter().enumerate() {
+        for (i, r) in raw_rules.iter().enumerate() {
             let field = format!("rules[{i}] ({})", r.name);
             let when = Condition::compile(&r.when)
                 .map_err(|e| invalid(format!("{field}.when"), e.to_string()))?;
@@ -175,7 +178,7 @@ impl Config {
             rules.push(Rule { name: r.name.clone(), when, decision: r.decision, timeout });
         }
         let mut risk = Vec::new();
-        for (i, r) in raw.risk.iter().enumerate() {
+        for (i, r) in raw_risk.iter().enumerate() {
             let when = Condition::compile(&r.when)
                 .map_err(|e| invalid(format!("risk[{i}].when"), e.to_string()))?;
             risk.push(RiskSignal { when, level: r.level, says: r.says.clone() });
@@ -270,6 +273,15 @@ mod tests {
         assert_eq!(c.default, Verdict::Require);
         assert!(c.rules.iter().any(|r| r.name == "large-payment"));
         assert!(c.handlers.is_empty());
+    }
+
+    #[test]
+    fn absent_rules_mean_the_builtin_ones() {
+        let c = Config::parse("handlers: { pay: { command: [/bin/true] } }\n", "c").unwrap();
+        assert_eq!(c.rules.len(), Config::builtin().rules.len());
+        assert!(!c.risk.is_empty());
+        let c = Config::parse("rules: []\nrisk: []\n", "c").unwrap();
+        assert!(c.rules.is_empty() && c.risk.is_empty());
     }
 
     #[test]

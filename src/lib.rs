@@ -11,3 +11,4 @@ pub mod executor;
 pub mod watcher;
 pub mod ipc;
 pub mod daemon;
+pub mod cli;

@@ -107,7 +107,7 @@ fn frontmatter(req: &Request, tz: &TimeZone) -> String {
         put("executed_at", &local(at, tz));
     }
     if let Some(code) = req.result().and_then(|r| r.exit_code) {
-        put("exit_code", &code.to_string());
+        let _ = writeln!(fm, "exit_code: {code}");
     }
     fm
 }
