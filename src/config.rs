@@ -30,10 +30,10 @@ pub enum ConfigError {
         field: String,
         problem: String,
     },
-    #[error("{origin}: {source}")]
+    #[error("{origin}: {error}")]
     Io {
         origin: String,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -138,9 +138,9 @@ impl Config {
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
             origin: origin.clone(),
-            source,
+            error,
         })?;
         Config::parse(&text, &origin)
     }

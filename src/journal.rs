@@ -22,10 +22,10 @@ const HASH_SUFFIX_LEN: usize = 9 + 64 + 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("journal {path}: {source}")]
+    #[error("journal {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("journal {path}, line {line}: {problem}")]
     Damaged {
@@ -84,7 +84,7 @@ impl Journal {
     /// Opens (or creates) the journal, returning it with every record in it.
     /// A torn last line is cut off and returned; any other damage is an error.
     pub fn open(path: &Path) -> Result<(Journal, Vec<Record>, Option<TornTail>), JournalError> {
-        let io = |source| JournalError::Io { path: path.to_path_buf(), source };
+        let io = |error| JournalError::Io { path: path.to_path_buf(), error };
         let file = OpenOptions::new()
             .create(true)
             .read(true)
@@ -121,7 +121,7 @@ impl Journal {
             seq += 1;
             prev = hash;
         }
-        let io = |source| JournalError::Io { path: self.path.clone(), source };
+        let io = |error| JournalError::Io { path: self.path.clone(), error };
         self.file.write_all(buf.as_bytes()).map_err(io)?;
         self.file.sync_data().map_err(io)?;
         self.next_seq = seq;
@@ -136,7 +136,7 @@ pub fn read(path: &Path) -> Result<Vec<Record>, JournalError> {
     match File::open(path) {
         Ok(file) => Ok(scan(path, &file)?.records),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(source) => Err(JournalError::Io { path: path.to_path_buf(), source }),
+        Err(error) => Err(JournalError::Io { path: path.to_path_buf(), error }),
     }
 }
 
@@ -162,7 +162,7 @@ struct Scan {
 }
 
 fn scan(path: &Path, file: &File) -> Result<Scan, JournalError> {
-    let io = |source| JournalError::Io { path: path.to_path_buf(), source };
+    let io = |error| JournalError::Io { path: path.to_path_buf(), error };
     let mut reader = BufReader::new(file);
     let (mut records, mut offset, mut line_no) = (Vec::<Record>::new(), 0u64, 0u64);
     let mut buf = Vec::new();

@@ -20,8 +20,8 @@ pub enum ReadError {
     Binary { path: PathBuf },
     #[error("{path}: not valid UTF-8; ignored")]
     NotUtf8 { path: PathBuf },
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
 }
 
 /// The vault root and its folders.
@@ -86,7 +86,7 @@ impl Vault {
 
     /// Reads a note with the vault's bounds. `Ok(None)`: the file is gone.
     pub fn read(&self, path: &Path, cap: u64) -> Result<Option<String>, ReadError> {
-        let io = |source| ReadError::Io { path: path.to_path_buf(), source };
+        let io = |error| ReadError::Io { path: path.to_path_buf(), error };
         let meta = match fs::symlink_metadata(path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

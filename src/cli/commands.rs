@@ -68,7 +68,8 @@ fn place(cli: &Cli) -> Result<Place> {
     let base = directories::BaseDirs::new();
     let default_config = base.as_ref().map(|b| b.config_dir().join("hitl/config.yaml"));
     let config_path = cli.config.clone().or(default_config).context("no home folder: pass --config")?;
-    let config = if cli.config.is_some() || config_path.exists() {
+    let is_init = matches!(cli.command, Cmd::Init { .. });
+    let config = if config_path.exists() || (cli.config.is_some() && !is_init) {
         Config::load(&config_path)?
     } else {
         Config::builtin()

@@ -43,8 +43,8 @@ pub enum DaemonError {
     Journal(#[from] JournalError),
     #[error("the journal disagrees with itself: {0}; restore it from a backup")]
     Replay(#[from] ApplyError),
-    #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    #[error("{what}: {error}")]
+    Io { what: String, error: std::io::Error },
     #[error("cannot watch the vault: {0}")]
     Watch(#[from] notify::Error),
     #[error("{0}")]
@@ -53,7 +53,7 @@ pub enum DaemonError {
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
     let what = what.into();
-    move |source| DaemonError::Io { what, source }
+    move |error| DaemonError::Io { what, error }
 }
 
 /// How long a path must be quiet before it is read (cut short by

@@ -1,0 +1,201 @@
+//! Test harness: a real temporary vault and state folder, the real `hitl`
+//! binary, and a real handler script that records every run.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub vault: PathBuf,
+    pub state: PathBuf,
+    pub config: PathBuf,
+    pub runs: PathBuf,
+    daemon: Option<Child>,
+}
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_hitl");
+
+/// Handlers for `payment` (succeeds) and `refund` (exits 3), both recording
+/// each run as `id|action|idempotency key|decided by|payload` in runs.log.
+pub fn handlers(dir: &Path) -> String {
+    let script = dir.join("handler.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\npayload=$(cat)\necho \"$HITL_REQUEST_ID|$HITL_ACTION|$HITL_IDEMPOTENCY_KEY|$HITL_DECIDED_BY|$payload\" >> {}\necho \"handled $HITL_REQUEST_ID\"\nexit ${{HANDLER_EXIT:-0}}\n",
+            dir.join("runs.log").display()
+        ),
+    )
+    .unwrap();
+    let s = script.display();
+    format!(
+        "handlers:\n  payment: {{ command: [/bin/sh, {s}] }}\n  refund: {{ command: [/bin/sh, {s}], env: {{ HANDLER_EXIT: \"3\" }} }}\n"
+    )
+}
+
+impl Env {
+    /// A vault and state folder, with `extra` appended to a config that has
+    /// the test handlers.
+    pub fn new(extra: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = dir.path().join("vault");
+        let state = dir.path().join("state");
+        let config = dir.path().join("config.yaml");
+        std::fs::write(&config, format!("{}{extra}", handlers(dir.path()))).unwrap();
+        let runs = dir.path().join("runs.log");
+        Env { dir, vault, state, config, runs, daemon: None }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.env("HITL_VAULT", &self.vault)
+            .env("HITL_STATE_DIR", &self.state)
+            .env("HITL_CONFIG", &self.config)
+            .env("HOME", self.dir.path())
+            .env("USER", "tester")
+            .env("RUST_LOG", "hitl=debug")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `hitl ARGS`, returning (exit code, stdout, stderr).
+    pub fn hitl(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd().args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let child = self.cmd().arg("run").stderr(log).spawn().unwrap();
+        self.daemon = Some(child);
+        wait_for("daemon up", || self.hitl(&["status"]).0 == 0);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let status = child.wait().unwrap();
+            assert!(status.success(), "daemon exit: {status}\n{}", self.log());
+        }
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("daemon.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Submits and returns the id.
+    pub fn request(&self, args: &[&str]) -> String {
+        let mut all = vec!["request"];
+        all.extend_from_slice(args);
+        let (code, out, err) = self.hitl(&all);
+        assert_eq!(code, 0, "request failed: {err}");
+        out.trim().to_string()
+    }
+
+    pub fn pay(&self, amount: u32) -> String {
+        self.request(&["payment", "--payload", &format!(r#"{{"amount":{amount},"recipient":"vendor@example.com","currency":"USD"}}"#)])
+    }
+
+    pub fn folder(&self, name: &str) -> PathBuf {
+        self.vault.join(name)
+    }
+
+    /// The path of the note carrying `hitl_id: id`, in any folder.
+    pub fn note_path(&self, id: &str) -> Option<PathBuf> {
+        for f in ["Pending_Approval", "Approved", "Rejected", "Done"] {
+            for e in std::fs::read_dir(self.folder(f)).into_iter().flatten().flatten() {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                if text.contains(&format!("hitl_id: {id}\n")) {
+                    return Some(e.path());
+                }
+            }
+        }
+        None
+    }
+
+    pub fn note(&self, id: &str) -> String {
+        let path = wait_for_some("note exists", || self.note_path(id));
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    /// Waits until the note is in `folder` with `status: status`.
+    pub fn wait_note(&self, id: &str, folder: &str, status: &str) -> String {
+        let want = format!("status: {status}\n");
+        wait_for_some(&format!("{id} {status} in {folder}"), || {
+            let p = self.note_path(id)?;
+            let text = std::fs::read_to_string(&p).ok()?;
+            (p.parent()? == self.folder(folder) && text.contains(&want)).then_some(text)
+        })
+    }
+
+    pub fn journal(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.state.join("journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The journal's event names for one request.
+    pub fn events(&self, id: &str) -> Vec<String> {
+        self.journal()
+            .into_iter()
+            .filter(|e| e["request"] == id)
+            .map(|e| e["event"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn runs(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.runs).unwrap_or_default().lines().map(String::from).collect()
+    }
+
+    /// Edits a note in place, as an editor would (write, close).
+    pub fn edit(&self, id: &str, f: impl Fn(String) -> String) {
+        let p = self.note_path(id).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, f(text)).unwrap();
+    }
+
+    pub fn mv(&self, id: &str, folder: &str) {
+        let p = self.note_path(id).unwrap();
+        std::fs::rename(&p, self.folder(folder).join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    wait_for_some(what, || f().then_some(()));
+}
+
+/// Polls (test side only) until `f` gives a value, or fails after 15 s.
+pub fn wait_for_some<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
