@@ -96,6 +96,9 @@ impl Engine {
                 return None;
             }
         };
+        if text.is_empty() {
+            return None; // an in-place save in progress; its close event follows
+        }
         if self.written.get(path) == Some(&hex_sha256(text.as_bytes())) {
             return None; // the echo of our own write
         }

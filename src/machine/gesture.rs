@@ -46,9 +46,17 @@ impl Machine {
             }
             return;
         }
-        if let Some(found) = tampered(&view, &req.sub.payload_sha256) {
-            let kind = EventKind::Tampered { found_sha256: found };
-            return self.finish_pending(step, now, &id, "vault", kind);
+        match shown_payload(&view, &req.sub.payload_sha256) {
+            Shown::Same => {}
+            Shown::Changed(found) => {
+                let kind = EventKind::Tampered { found_sha256: Some(found) };
+                return self.finish_pending(step, now, &id, "vault", kind);
+            }
+            Shown::Unreadable => {
+                // Perhaps read mid-save: no decision until it reads back whole.
+                let warning = "the payload block can't be read (missing or not JSON): no decision taken until it is restored".to_string();
+                return self.set_warnings(step, &id, vec![warning]);
+            }
         }
         self.gestures(step, &id, folder, &view, now);
     }
@@ -136,15 +144,22 @@ impl Machine {
     }
 }
 
-/// `Some(hash found)` when the note's payload block is not the journal's.
-fn tampered(view: &NoteView, journal_sha: &str) -> Option<Option<String>> {
+enum Shown {
+    Same,
+    /// A readable payload that is not the journal's: tampered.
+    Changed(String),
+    Unreadable,
+}
+
+fn shown_payload(view: &NoteView, journal_sha: &str) -> Shown {
     let found = view
         .payload_block
         .as_deref()
         .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
         .map(|v| payload::sha256(&v));
     match found {
-        Some(h) if h == journal_sha => None,
-        other => Some(other),
+        Some(h) if h == journal_sha => Shown::Same,
+        Some(h) => Shown::Changed(h),
+        None => Shown::Unreadable,
     }
 }

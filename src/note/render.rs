@@ -30,9 +30,20 @@ pub fn render(req: &Request, warnings: &[String], existing: Option<Existing>, tz
     let mut human_props = String::new();
     let mut human_decision: Vec<&str> = Vec::new();
     let mut human_sections = String::new();
+    // While a request is pending, the human's own gesture text (status word,
+    // ticks) stays as typed, so a warning never erases what it is about.
+    let mut pending_status: Option<String> = None;
+    let mut ticks = (false, false);
+    let keep_gestures = req.status == Status::Pending && existing.is_some_and(|e| !e.from_drop_in);
     if let Some(ex) = existing {
         let parts = split(ex.text);
-        for (key, block) in parts.frontmatter.map(frontmatter_blocks).unwrap_or_default() {
+        let blocks = parts.frontmatter.map(frontmatter_blocks).unwrap_or_default();
+        let status_blocks: Vec<&String> =
+            blocks.iter().filter(|(k, _)| k.as_deref() == Some("status")).map(|(_, b)| b).collect();
+        if keep_gestures && status_blocks.len() == 1 {
+            pending_status = Some(status_blocks[0].clone());
+        }
+        for (key, block) in blocks {
             let owned = key.as_deref().is_some_and(|k| {
                 DAEMON_KEYS.contains(&k) || ex.drop_keys.iter().any(|d| d == k)
             });
@@ -52,6 +63,15 @@ pub fn render(req: &Request, warnings: &[String], existing: Option<Existing>, tz
                 None => {}
                 Some(h) if h.eq_ignore_ascii_case("decision") => {
                     human_decision = human_lines_in_decision(&lines);
+                    if keep_gestures {
+                        for line in &lines {
+                            match task(line) {
+                                Some((true, "approve")) => ticks.0 = true,
+                                Some((true, "reject")) => ticks.1 = true,
+                                _ => {}
+                            }
+                        }
+                    }
                 }
                 Some(h) if h.eq_ignore_ascii_case("result") || h.eq_ignore_ascii_case("history") => {}
                 Some(h) => {
@@ -61,11 +81,11 @@ pub fn render(req: &Request, warnings: &[String], existing: Option<Existing>, tz
         }
     }
     let mut out = String::from("---\n");
-    out.push_str(&frontmatter(req, tz));
+    out.push_str(&frontmatter(req, pending_status.as_deref(), tz));
     out.push_str(&human_props);
     out.push_str("---\n");
     out.push_str(&preamble(req));
-    out.push_str(&decision(req, warnings, &human_decision));
+    out.push_str(&decision(req, ticks, warnings, &human_decision));
     out.push_str(&result(req, tz));
     out.push_str("\n## History\n\n");
     for (at, line) in &req.history {
@@ -80,31 +100,34 @@ pub fn local(ts: Timestamp, tz: &TimeZone) -> String {
     tz.to_datetime(ts).strftime("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
-fn frontmatter(req: &Request, tz: &TimeZone) -> String {
+fn frontmatter(req: &Request, status_block: Option<&str>, tz: &TimeZone) -> String {
     let s = &req.sub;
     let mut fm = String::new();
-    let mut put = |k: &str, v: &str| {
+    let put = |fm: &mut String, k: &str, v: &str| {
         let _ = writeln!(fm, "{k}: {}", scalar(v));
     };
-    put("type", "approval_request");
-    put("hitl_id", &req.id);
-    put("action", &s.action);
-    put("status", req.status.name());
-    put("risk", s.risk.as_str());
-    put("summary", &s.summary);
-    if let Some(r) = &s.rationale {
-        put("rationale", r);
+    put(&mut fm, "type", "approval_request");
+    put(&mut fm, "hitl_id", &req.id);
+    put(&mut fm, "action", &s.action);
+    match status_block {
+        Some(block) => fm.push_str(block),
+        None => put(&mut fm, "status", req.status.name()),
     }
-    put("requested_by", &s.requested_by);
-    put("created", &local(s.created, tz));
-    put("expires", &local(s.expires, tz));
-    put("payload_sha256", &s.payload_sha256);
+    put(&mut fm, "risk", s.risk.as_str());
+    put(&mut fm, "summary", &s.summary);
+    if let Some(r) = &s.rationale {
+        put(&mut fm, "rationale", r);
+    }
+    put(&mut fm, "requested_by", &s.requested_by);
+    put(&mut fm, "created", &local(s.created, tz));
+    put(&mut fm, "expires", &local(s.expires, tz));
+    put(&mut fm, "payload_sha256", &s.payload_sha256);
     if let Some(d) = &req.decision {
-        put("decided_by", &d.by);
-        put("decided_at", &local(d.at, tz));
+        put(&mut fm, "decided_by", &d.by);
+        put(&mut fm, "decided_at", &local(d.at, tz));
     }
     if let Some(at) = req.executed_at {
-        put("executed_at", &local(at, tz));
+        put(&mut fm, "executed_at", &local(at, tz));
     }
     if let Some(code) = req.result().and_then(|r| r.exit_code) {
         let _ = writeln!(fm, "exit_code: {code}");
@@ -150,10 +173,10 @@ fn preamble(req: &Request) -> String {
     out
 }
 
-fn decision(req: &Request, warnings: &[String], human: &[&str]) -> String {
+fn decision(req: &Request, ticks: (bool, bool), warnings: &[String], human: &[&str]) -> String {
     let (approved, rejected) = match &req.decision {
         Some(d) => (d.approved, !d.approved),
-        None => (false, false),
+        None => ticks,
     };
     let tick = |b: bool| if b { "x" } else { " " };
     let mut out = format!(

@@ -134,11 +134,21 @@ impl Env {
     /// Waits until the note is in `folder` with `status: status`.
     pub fn wait_note(&self, id: &str, folder: &str, status: &str) -> String {
         let want = format!("status: {status}\n");
-        wait_for_some(&format!("{id} {status} in {folder}"), || {
-            let p = self.note_path(id)?;
-            let text = std::fs::read_to_string(&p).ok()?;
-            (p.parent()? == self.folder(folder) && text.contains(&want)).then_some(text)
-        })
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let found = self.note_path(id).and_then(|p| {
+                let text = std::fs::read_to_string(&p).ok()?;
+                (p.parent()? == self.folder(folder) && text.contains(&want)).then_some(text)
+            });
+            if let Some(text) = found {
+                return text;
+            }
+            if Instant::now() > deadline {
+                let note = self.note_path(id).map(|p| format!("{}:\n{}", p.display(), std::fs::read_to_string(&p).unwrap_or_default()));
+                panic!("timed out waiting for {id} {status} in {folder}\nnote: {note:?}\nlog:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn journal(&self) -> Vec<Value> {
