@@ -147,13 +147,12 @@ impl Config {
 
     /// Parses and validates YAML text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig =
-            crate::yaml::from_str(text).map_err(|e| ConfigError::Yaml {
-                origin: origin.to_string(),
-                line: e.line,
-                column: e.column,
-                message: e.message,
-            })?;
+        let raw: RawConfig = crate::yaml::from_str(text).map_err(|e| ConfigError::Yaml {
+            origin: origin.to_string(),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })?;
         let invalid = |field: String, problem: String| ConfigError::Invalid {
             origin: origin.to_string(),
             field,
@@ -163,9 +162,14 @@ impl Config {
             None => Ok(default),
             Some(s) => parse_duration(s).map_err(|p| invalid(field.to_string(), p)),
         };
-        let builtin = || crate::yaml::from_str::<RawConfig>(EXAMPLE).expect("the example config parses");
-        let raw_rules = raw.rules.unwrap_or_else(|| builtin().rules.unwrap_or_default());
-        let raw_risk = raw.risk.unwrap_or_else(|| builtin().risk.unwrap_or_default());
+        let builtin =
+            || crate::yaml::from_str::<RawConfig>(EXAMPLE).expect("the example config parses");
+        let raw_rules = raw
+            .rules
+            .unwrap_or_else(|| builtin().rules.unwrap_or_default());
+        let raw_risk = raw
+            .risk
+            .unwrap_or_else(|| builtin().risk.unwrap_or_default());
         let mut rules = Vec::new();
         for (i, r) in raw_rules.iter().enumerate() {
             let field = format!("rules[{i}] ({})", r.name);
@@ -173,32 +177,60 @@ impl Config {
                 .map_err(|e| invalid(format!("{field}.when"), e.to_string()))?;
             let timeout = match &r.timeout {
                 None => None,
-                Some(t) => Some(duration(&format!("{field}.timeout"), &Some(t.clone()), Duration::ZERO)?),
+                Some(t) => Some(duration(
+                    &format!("{field}.timeout"),
+                    &Some(t.clone()),
+                    Duration::ZERO,
+                )?),
             };
-            rules.push(Rule { name: r.name.clone(), when, decision: r.decision, timeout });
+            rules.push(Rule {
+                name: r.name.clone(),
+                when,
+                decision: r.decision,
+                timeout,
+            });
         }
         let mut risk = Vec::new();
         for (i, r) in raw_risk.iter().enumerate() {
             let when = Condition::compile(&r.when)
                 .map_err(|e| invalid(format!("risk[{i}].when"), e.to_string()))?;
-            risk.push(RiskSignal { when, level: r.level, says: r.says.clone() });
+            risk.push(RiskSignal {
+                when,
+                level: r.level,
+                says: r.says.clone(),
+            });
         }
         let mut handlers = BTreeMap::new();
         for (action, h) in raw.handlers {
             let field = format!("handlers.{action}");
             if h.command.is_empty() || h.command[0].is_empty() {
-                return Err(invalid(format!("{field}.command"), "needs at least the program".into()));
+                return Err(invalid(
+                    format!("{field}.command"),
+                    "needs at least the program".into(),
+                ));
             }
-            let timeout = duration(&format!("{field}.timeout"), &h.timeout, Duration::from_secs(30))?;
+            let timeout = duration(
+                &format!("{field}.timeout"),
+                &h.timeout,
+                Duration::from_secs(30),
+            )?;
             handlers.insert(
                 action,
-                Handler { command: h.command, timeout, env: h.env, idempotent: h.idempotent },
+                Handler {
+                    command: h.command,
+                    timeout,
+                    env: h.env,
+                    idempotent: h.idempotent,
+                },
             );
         }
         let folder = |name: &str, v: Option<String>, default: &str| {
             let v = v.unwrap_or_else(|| default.to_string());
             if v.is_empty() || v.contains('/') || v.starts_with('.') {
-                Err(invalid(format!("folders.{name}"), format!("`{v}` is not a plain folder name")))
+                Err(invalid(
+                    format!("folders.{name}"),
+                    format!("`{v}` is not a plain folder name"),
+                ))
             } else {
                 Ok(v)
             }
@@ -216,7 +248,11 @@ impl Config {
             default: raw.default.unwrap_or(Verdict::Require),
             timeout: duration("timeout", &raw.timeout, Duration::from_secs(24 * 3600))?,
             reject_reason_required: raw.reject_reason_required,
-            reconcile_every: duration("reconcile_every", &raw.reconcile_every, Duration::from_secs(60))?,
+            reconcile_every: duration(
+                "reconcile_every",
+                &raw.reconcile_every,
+                Duration::from_secs(60),
+            )?,
             max_note_bytes: raw.max_note_bytes.unwrap_or(1024 * 1024),
             rules,
             risk,
@@ -241,20 +277,30 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!("`{text}` is not a duration (try 30s, 10m, 1h, 2d)"));
         }
-        let n: u64 = rest[..digits].parse().map_err(|_| format!("`{text}`: number too large"))?;
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("`{text}`: number too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ms" => Duration::from_millis(n),
             "s" | "" => Duration::from_secs(n),
             "m" | "min" => Duration::from_secs(n * 60),
             "h" => Duration::from_secs(n * 3600),
             "d" => Duration::from_secs(n * 86400),
-            other => return Err(format!("`{text}`: unknown unit `{other}` (use ms, s, m, h, d)")),
+            other => {
+                return Err(format!(
+                    "`{text}`: unknown unit `{other}` (use ms, s, m, h, d)"
+                ));
+            }
         };
         total += unit;
         rest = &rest[unit_len..];
@@ -296,7 +342,9 @@ mod tests {
     #[test]
     fn yaml_errors_carry_line_and_column() {
         let e = Config::parse("default: require\nrules: [\n  - oops", "cfg.yaml").unwrap_err();
-        let ConfigError::Yaml { line, .. } = &e else { panic!("{e}") };
+        let ConfigError::Yaml { line, .. } = &e else {
+            panic!("{e}")
+        };
         assert!(*line >= 2, "{e}");
         assert!(e.to_string().starts_with("cfg.yaml:"), "{e}");
     }

@@ -38,7 +38,11 @@ pub async fn run(job: Job) -> RunResult {
     let mut cmd = Command::new(&job.command[0]);
     cmd.args(&job.command[1..])
         .env_clear()
-        .envs(PASS_ENV.iter().filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))))
+        .envs(
+            PASS_ENV
+                .iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
+        )
         .envs(&job.env)
         .env("HITL_REQUEST_ID", &job.id)
         .env("HITL_ACTION", &job.action)
@@ -77,7 +81,11 @@ pub async fn run(job: Job) -> RunResult {
         }
     };
     let collect = |h: tokio::task::JoinHandle<Vec<u8>>| async move {
-        tokio::time::timeout(Duration::from_secs(2), h).await.ok().and_then(Result::ok).unwrap_or_default()
+        tokio::time::timeout(Duration::from_secs(2), h)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
     };
     let (stdout, stderr) = (collect(out).await, collect(err).await);
     let mut full = String::from_utf8_lossy(&stdout).into_owned();
@@ -92,9 +100,18 @@ pub async fn run(job: Job) -> RunResult {
         }
         let _ = std::fs::write(&job.output_path, &full);
     }
-    let error = timed_out.then(|| format!("timed out after {:?}; its process group was ended", job.timeout));
+    let error = timed_out.then(|| {
+        format!(
+            "timed out after {:?}; its process group was ended",
+            job.timeout
+        )
+    });
     RunResult {
-        exit_code: if timed_out { None } else { status.and_then(|s| s.code()) },
+        exit_code: if timed_out {
+            None
+        } else {
+            status.and_then(|s| s.code())
+        },
         duration_ms: started.elapsed().as_millis() as u64,
         output: head(&full, NOTE_HEAD).to_string(),
         truncated,
@@ -123,7 +140,9 @@ fn signal_group(pgid: Option<i32>, sig: i32) {
 }
 
 async fn read_capped<R: AsyncRead + Unpin>(stream: Option<R>) -> Vec<u8> {
-    let Some(mut stream) = stream else { return Vec::new() };
+    let Some(mut stream) = stream else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
@@ -168,7 +187,10 @@ mod tests {
     async fn passes_payload_and_environment() {
         let r = run(job("cat; echo \" $HITL_REQUEST_ID $HITL_ACTION $HITL_IDEMPOTENCY_KEY $HITL_DECIDED_BY $EXTRA ${SECRET:-scrubbed}\"", Duration::from_secs(10))).await;
         assert_eq!(r.exit_code, Some(0));
-        assert_eq!(r.output.trim(), r#"{"amount":5} r1 payment hitl-r1 cli:me yes scrubbed"#);
+        assert_eq!(
+            r.output.trim(),
+            r#"{"amount":5} r1 payment hitl-r1 cli:me yes scrubbed"#
+        );
     }
 
     #[tokio::test]
@@ -191,6 +213,10 @@ mod tests {
         let mut j = job("", Duration::from_secs(1));
         j.command = vec!["/nonexistent/handler".into()];
         let r = run(j).await;
-        assert!(r.error.unwrap().contains("could not start /nonexistent/handler"));
+        assert!(
+            r.error
+                .unwrap()
+                .contains("could not start /nonexistent/handler")
+        );
     }
 }

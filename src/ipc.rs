@@ -18,11 +18,26 @@ use crate::machine::NewRequest;
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Command {
     Submit(NewRequest),
-    Decide { id: String, approve: bool, reason: Option<String>, by: String },
-    Cancel { id: String, by: String },
-    Resolve { id: String, executed: bool, reason: String, by: String },
+    Decide {
+        id: String,
+        approve: bool,
+        reason: Option<String>,
+        by: String,
+    },
+    Cancel {
+        id: String,
+        by: String,
+    },
+    Resolve {
+        id: String,
+        executed: bool,
+        reason: String,
+        by: String,
+    },
     /// Answered once the request is settled (its exit code is known).
-    Wait { id: String },
+    Wait {
+        id: String,
+    },
     Status,
 }
 
@@ -43,7 +58,11 @@ pub struct Reply {
 
 impl Reply {
     pub fn error(message: impl Into<String>) -> Reply {
-        Reply { ok: false, error: Some(message.into()), ..Reply::default() }
+        Reply {
+            ok: false,
+            error: Some(message.into()),
+            ..Reply::default()
+        }
     }
 }
 
@@ -65,12 +84,16 @@ pub fn call(state_dir: &Path, cmd: &Command, timeout: Option<Duration>) -> std::
     stream.write_all(line.as_bytes())?;
     let mut reply = String::new();
     BufReader::new(stream).read_line(&mut reply)?;
-    serde_json::from_str(&reply).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    serde_json::from_str(&reply)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// Whether an I/O error means "no daemon is listening".
 pub fn is_down(e: &std::io::Error) -> bool {
-    matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused)
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+    )
 }
 
 /// Leaves a command in the inbox for the daemon to take at start.

@@ -84,7 +84,10 @@ impl Journal {
     /// Opens (or creates) the journal, returning it with every record in it.
     /// A torn last line is cut off and returned; any other damage is an error.
     pub fn open(path: &Path) -> Result<(Journal, Vec<Record>, Option<TornTail>), JournalError> {
-        let io = |error| JournalError::Io { path: path.to_path_buf(), error };
+        let io = |error| JournalError::Io {
+            path: path.to_path_buf(),
+            error,
+        };
         let file = OpenOptions::new()
             .create(true)
             .read(true)
@@ -102,7 +105,10 @@ impl Journal {
             path: path.to_path_buf(),
             file,
             next_seq: scan.records.last().map_or(1, |r| r.seq + 1),
-            last_hash: scan.records.last().map_or(GENESIS.to_string(), |r| r.hash.clone()),
+            last_hash: scan
+                .records
+                .last()
+                .map_or(GENESIS.to_string(), |r| r.hash.clone()),
         };
         Ok((journal, scan.records, torn))
     }
@@ -121,7 +127,10 @@ impl Journal {
             seq += 1;
             prev = hash;
         }
-        let io = |error| JournalError::Io { path: self.path.clone(), error };
+        let io = |error| JournalError::Io {
+            path: self.path.clone(),
+            error,
+        };
         self.file.write_all(buf.as_bytes()).map_err(io)?;
         self.file.sync_data().map_err(io)?;
         self.next_seq = seq;
@@ -136,7 +145,10 @@ pub fn read(path: &Path) -> Result<Vec<Record>, JournalError> {
     match File::open(path) {
         Ok(file) => Ok(scan(path, &file)?.records),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(error) => Err(JournalError::Io { path: path.to_path_buf(), error }),
+        Err(error) => Err(JournalError::Io {
+            path: path.to_path_buf(),
+            error,
+        }),
     }
 }
 
@@ -162,7 +174,10 @@ struct Scan {
 }
 
 fn scan(path: &Path, file: &File) -> Result<Scan, JournalError> {
-    let io = |error| JournalError::Io { path: path.to_path_buf(), error };
+    let io = |error| JournalError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
     let mut reader = BufReader::new(file);
     let (mut records, mut offset, mut line_no) = (Vec::<Record>::new(), 0u64, 0u64);
     let mut buf = Vec::new();
@@ -170,11 +185,17 @@ fn scan(path: &Path, file: &File) -> Result<Scan, JournalError> {
         buf.clear();
         let n = reader.read_until(b'\n', &mut buf).map_err(io)?;
         if n == 0 {
-            return Ok(Scan { records, torn: None });
+            return Ok(Scan {
+                records,
+                torn: None,
+            });
         }
         line_no += 1;
         if buf.last() != Some(&b'\n') {
-            return Ok(Scan { records, torn: Some((offset, line_no, n)) });
+            return Ok(Scan {
+                records,
+                torn: Some((offset, line_no, n)),
+            });
         }
         offset += n as u64;
         let damaged = |problem: String| JournalError::Damaged {
@@ -217,7 +238,12 @@ fn decode(text: &str, prev_hash: &str, want_seq: u64) -> Result<Record, String> 
     Ok(Record {
         seq: line.seq,
         hash: hash.to_string(),
-        event: Event { time: line.time, request: line.request, actor: line.actor, kind: line.kind },
+        event: Event {
+            time: line.time,
+            request: line.request,
+            actor: line.actor,
+            kind: line.kind,
+        },
     })
 }
 
@@ -226,15 +252,27 @@ mod tests {
     use super::*;
 
     fn ev(id: &str, kind: EventKind) -> Event {
-        Event { time: Timestamp::UNIX_EPOCH, request: id.into(), actor: "test".into(), kind }
+        Event {
+            time: Timestamp::UNIX_EPOCH,
+            request: id.into(),
+            actor: "test".into(),
+            kind,
+        }
     }
 
     fn sample(dir: &Path) -> PathBuf {
         let path = dir.join("journal.jsonl");
         let (mut j, records, torn) = Journal::open(&path).unwrap();
         assert!(records.is_empty() && torn.is_none());
-        j.append(&[ev("a", EventKind::Expired), ev("b", EventKind::Cancelled)]).unwrap();
-        j.append(&[ev("c", EventKind::Unknown { why: "crash".into() })]).unwrap();
+        j.append(&[ev("a", EventKind::Expired), ev("b", EventKind::Cancelled)])
+            .unwrap();
+        j.append(&[ev(
+            "c",
+            EventKind::Unknown {
+                why: "crash".into(),
+            },
+        )])
+        .unwrap();
         path
     }
 
@@ -244,7 +282,12 @@ mod tests {
         let path = sample(dir.path());
         let (mut j, records, _) = Journal::open(&path).unwrap();
         assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
-        assert_eq!(records[2].event.kind, EventKind::Unknown { why: "crash".into() });
+        assert_eq!(
+            records[2].event.kind,
+            EventKind::Unknown {
+                why: "crash".into()
+            }
+        );
         j.append(&[ev("d", EventKind::Expired)]).unwrap();
         assert_eq!(read(&path).unwrap().len(), 4);
     }
@@ -263,8 +306,11 @@ mod tests {
     }
 
     fn damage(path: &Path, f: impl Fn(&mut Vec<String>)) -> JournalError {
-        let mut lines: Vec<String> =
-            std::fs::read_to_string(path).unwrap().lines().map(String::from).collect();
+        let mut lines: Vec<String> = std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
         f(&mut lines);
         std::fs::write(path, lines.join("\n") + "\n").unwrap();
         read(path).unwrap_err()
@@ -272,9 +318,16 @@ mod tests {
 
     #[test]
     fn edits_removals_and_swaps_name_the_line() {
-        let cases: [(&str, fn(&mut Vec<String>), u64); 3] = [
+        type Damage = fn(&mut Vec<String>);
+        let cases: [(&str, Damage, u64); 3] = [
             ("edit", |l| l[1] = l[1].replace("cancelled", "expired"), 2),
-            ("remove", |l| { l.remove(1); }, 2),
+            (
+                "remove",
+                |l| {
+                    l.remove(1);
+                },
+                2,
+            ),
             ("swap", |l| l.swap(0, 1), 1),
         ];
         for (what, f, line) in cases {

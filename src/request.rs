@@ -144,10 +144,13 @@ impl Status {
     /// `None` while it must go on waiting.
     pub fn exit_code(&self) -> Option<i32> {
         match self {
-            Status::Pending | Status::Approved { runs_handler: true } | Status::Executing { .. } => {
-                None
+            Status::Pending
+            | Status::Approved { runs_handler: true }
+            | Status::Executing { .. } => None,
+            Status::Approved {
+                runs_handler: false,
             }
-            Status::Approved { runs_handler: false } | Status::Executed(_) => Some(0),
+            | Status::Executed(_) => Some(0),
             Status::Rejected => Some(3),
             Status::Expired => Some(4),
             Status::Failed(_) => Some(5),
@@ -256,40 +259,76 @@ pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), App
         reason: reason.clone(),
     };
     let (status, line) = match (&req.status, &ev.kind) {
-        (Status::Pending, EventKind::Approved { reason, gesture, runs_handler }) => {
+        (
+            Status::Pending,
+            EventKind::Approved {
+                reason,
+                gesture,
+                runs_handler,
+            },
+        ) => {
             req.decision = Some(decided(true, reason));
-            let why = reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
+            let why = reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
             (
-                Status::Approved { runs_handler: *runs_handler },
+                Status::Approved {
+                    runs_handler: *runs_handler,
+                },
                 format!("approved by {} ({gesture}){why}", ev.actor),
             )
         }
         (Status::Pending, EventKind::Rejected { reason, gesture }) => {
             req.decision = Some(decided(false, reason));
-            let why = reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
-            (Status::Rejected, format!("rejected by {} ({gesture}){why}", ev.actor))
+            let why = reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            (
+                Status::Rejected,
+                format!("rejected by {} ({gesture}){why}", ev.actor),
+            )
         }
-        (Status::Pending, EventKind::Expired) => (Status::Expired, "expired: no decision before the deadline".into()),
-        (Status::Pending, EventKind::Cancelled) => (Status::Cancelled, format!("cancelled by {}", ev.actor)),
+        (Status::Pending, EventKind::Expired) => (
+            Status::Expired,
+            "expired: no decision before the deadline".into(),
+        ),
+        (Status::Pending, EventKind::Cancelled) => {
+            (Status::Cancelled, format!("cancelled by {}", ev.actor))
+        }
         (Status::Pending, EventKind::Tampered { .. }) => (
             Status::Tampered,
             "tampered: the payload shown in the note no longer matches the journal".into(),
         ),
-        (Status::Approved { runs_handler: true } | Status::Unknown { .. }, EventKind::Executing { command }) => (
+        (
+            Status::Approved { runs_handler: true } | Status::Unknown { .. },
+            EventKind::Executing { command },
+        ) => (
             Status::Executing { started: ev.time },
             format!("handler started: {}", command.join(" ")),
         ),
         (Status::Executing { .. }, EventKind::Executed(r)) => {
             req.executed_at = Some(ev.time);
-            (Status::Executed(r.clone()), format!("executed: {}", describe_run(r)))
+            (
+                Status::Executed(r.clone()),
+                format!("executed: {}", describe_run(r)),
+            )
         }
         (Status::Executing { .. }, EventKind::Failed(r)) => {
             req.executed_at = Some(ev.time);
-            (Status::Failed(r.clone()), format!("failed: {}", describe_run(r)))
+            (
+                Status::Failed(r.clone()),
+                format!("failed: {}", describe_run(r)),
+            )
         }
-        (Status::Executing { .. } | Status::Approved { runs_handler: true }, EventKind::Unknown { why }) => {
-            (Status::Unknown { why: why.clone() }, format!("unknown: {why}"))
-        }
+        (
+            Status::Executing { .. } | Status::Approved { runs_handler: true },
+            EventKind::Unknown { why },
+        ) => (
+            Status::Unknown { why: why.clone() },
+            format!("unknown: {why}"),
+        ),
         (Status::Unknown { .. }, EventKind::Resolved { executed, reason }) => {
             let result = RunResult {
                 exit_code: None,
@@ -300,7 +339,11 @@ pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), App
             };
             let word = if *executed { "executed" } else { "failed" };
             let line = format!("resolved as {word} by {}: {reason}", ev.actor);
-            if *executed { (Status::Executed(result), line) } else { (Status::Failed(result), line) }
+            if *executed {
+                (Status::Executed(result), line)
+            } else {
+                (Status::Failed(result), line)
+            }
         }
         _ => return Err(bad(req)),
     };
@@ -310,7 +353,9 @@ pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), App
 }
 
 pub fn describe_run(r: &RunResult) -> String {
-    let code = r.exit_code.map_or("no exit code".to_string(), |c| format!("exit {c}"));
+    let code = r
+        .exit_code
+        .map_or("no exit code".to_string(), |c| format!("exit {c}"));
     match &r.error {
         Some(e) => format!("{code}, {} ms ({e})", r.duration_ms),
         None => format!("{code}, {} ms", r.duration_ms),

@@ -10,7 +10,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::payload::{as_number, loose_eq, lookup};
+use crate::payload::{as_number, lookup, loose_eq};
 
 /// What a decision rule (or the default) says about an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,7 +287,10 @@ mod tests {
             (json!({"to.bic": {"exists": true}}), false),
             (json!({"to.bic": {"exists": false}}), true),
             (json!({"missing": {"gt": 1}}), false),
-            (json!({"type": ["payment", "transfer"], "amount": {"gte": 500}}), true),
+            (
+                json!({"type": ["payment", "transfer"], "amount": {"gte": 500}}),
+                true,
+            ),
             (json!({"type": "*delete*"}), false),
         ];
         for (when, want) in cases {
@@ -297,8 +300,8 @@ mod tests {
 
     #[test]
     fn bad_conditions_name_the_field() {
-        let e = Condition::compile(json!({"amount": {"gt": "lots"}}).as_object().unwrap())
-            .unwrap_err();
+        let e =
+            Condition::compile(json!({"amount": {"gt": "lots"}}).as_object().unwrap()).unwrap_err();
         assert_eq!(e.field, "amount");
         let e = Condition::compile(json!({"x": {"like": 1}}).as_object().unwrap()).unwrap_err();
         assert!(e.to_string().contains("unknown operator `like`"), "{e}");
@@ -321,15 +324,38 @@ mod tests {
             },
         ];
         let risk = vec![
-            RiskSignal { when: cond(json!({"amount": {"gt": 1000}})), level: Risk::High, says: "High".into() },
-            RiskSignal { when: cond(json!({"amount": {"gt": 100}})), level: Risk::Medium, says: "Medium".into() },
+            RiskSignal {
+                when: cond(json!({"amount": {"gt": 1000}})),
+                level: Risk::High,
+                says: "High".into(),
+            },
+            RiskSignal {
+                when: cond(json!({"amount": {"gt": 100}})),
+                level: Risk::Medium,
+                says: "Medium".into(),
+            },
         ];
-        let a = assess(&rules, Verdict::Auto, &risk, "payment", &json!({"amount": 1500}));
+        let a = assess(
+            &rules,
+            Verdict::Auto,
+            &risk,
+            "payment",
+            &json!({"amount": 1500}),
+        );
         assert_eq!(a.rule.as_deref(), Some("large"));
         assert_eq!(a.verdict, Verdict::Require);
         assert_eq!(a.risk, Risk::High);
         assert_eq!(a.signals.len(), 2);
-        let a = assess(&rules, Verdict::Auto, &risk, "payment", &json!({"amount": 5}));
-        assert_eq!((a.rule, a.verdict, a.risk), (None, Verdict::Auto, Risk::Low));
+        let a = assess(
+            &rules,
+            Verdict::Auto,
+            &risk,
+            "payment",
+            &json!({"amount": 5}),
+        );
+        assert_eq!(
+            (a.rule, a.verdict, a.risk),
+            (None, Verdict::Auto, Risk::Low)
+        );
     }
 }

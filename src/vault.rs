@@ -21,7 +21,10 @@ pub enum ReadError {
     #[error("{path}: not valid UTF-8; ignored")]
     NotUtf8 { path: PathBuf },
     #[error("{path}: {error}")]
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
 }
 
 /// The vault root and its folders.
@@ -41,10 +44,17 @@ pub enum Kind {
 }
 
 pub fn classify(name: &str) -> Kind {
-    if name.starts_with('.') || name.starts_with('#') || name.ends_with('~') || !name.ends_with(".md") {
+    if name.starts_with('.')
+        || name.starts_with('#')
+        || name.ends_with('~')
+        || !name.ends_with(".md")
+    {
         return Kind::Ignored;
     }
-    if name.contains(".sync-conflict-") || name.contains("(Conflicted copy") || name.contains("(conflicted copy") {
+    if name.contains(".sync-conflict-")
+        || name.contains("(Conflicted copy")
+        || name.contains("(conflicted copy")
+    {
         return Kind::ConflictCopy;
     }
     Kind::Note
@@ -72,13 +82,23 @@ impl Vault {
 
     pub fn folder_of(&self, path: &Path) -> Option<Folder> {
         let parent = path.parent()?;
-        [Folder::Pending, Folder::Approved, Folder::Rejected, Folder::Done]
-            .into_iter()
-            .find(|f| self.dir(*f) == parent)
+        [
+            Folder::Pending,
+            Folder::Approved,
+            Folder::Rejected,
+            Folder::Done,
+        ]
+        .into_iter()
+        .find(|f| self.dir(*f) == parent)
     }
 
     pub fn create_folders(&self) -> std::io::Result<()> {
-        for f in [Folder::Pending, Folder::Approved, Folder::Rejected, Folder::Done] {
+        for f in [
+            Folder::Pending,
+            Folder::Approved,
+            Folder::Rejected,
+            Folder::Done,
+        ] {
             fs::create_dir_all(self.dir(f))?;
         }
         Ok(())
@@ -86,7 +106,10 @@ impl Vault {
 
     /// Reads a note with the vault's bounds. `Ok(None)`: the file is gone.
     pub fn read(&self, path: &Path, cap: u64) -> Result<Option<String>, ReadError> {
-        let io = |error| ReadError::Io { path: path.to_path_buf(), error };
+        let io = |error| ReadError::Io {
+            path: path.to_path_buf(),
+            error,
+        };
         let meta = match fs::symlink_metadata(path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -96,7 +119,9 @@ impl Vault {
             let target = fs::canonicalize(path).map_err(io)?;
             let root = fs::canonicalize(&self.root).map_err(io)?;
             if !target.starts_with(&root) {
-                return Err(ReadError::SymlinkOut { path: path.to_path_buf() });
+                return Err(ReadError::SymlinkOut {
+                    path: path.to_path_buf(),
+                });
             }
         }
         let mut file = match File::open(path) {
@@ -106,25 +131,46 @@ impl Vault {
         };
         let meta = file.metadata().map_err(io)?;
         if !meta.is_file() {
-            return Err(ReadError::NotAFile { path: path.to_path_buf() });
+            return Err(ReadError::NotAFile {
+                path: path.to_path_buf(),
+            });
         }
         if meta.len() > cap {
-            return Err(ReadError::TooLarge { path: path.to_path_buf(), size: meta.len(), cap });
+            return Err(ReadError::TooLarge {
+                path: path.to_path_buf(),
+                size: meta.len(),
+                cap,
+            });
         }
         let mut bytes = Vec::with_capacity(meta.len() as usize);
-        Read::by_ref(&mut file).take(cap + 1).read_to_end(&mut bytes).map_err(io)?;
+        Read::by_ref(&mut file)
+            .take(cap + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
         if bytes.len() as u64 > cap {
-            return Err(ReadError::TooLarge { path: path.to_path_buf(), size: bytes.len() as u64, cap });
+            return Err(ReadError::TooLarge {
+                path: path.to_path_buf(),
+                size: bytes.len() as u64,
+                cap,
+            });
         }
         if bytes.contains(&0) {
-            return Err(ReadError::Binary { path: path.to_path_buf() });
+            return Err(ReadError::Binary {
+                path: path.to_path_buf(),
+            });
         }
-        String::from_utf8(bytes).map(Some).map_err(|_| ReadError::NotUtf8 { path: path.to_path_buf() })
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| ReadError::NotUtf8 {
+                path: path.to_path_buf(),
+            })
     }
 
     /// The notes in one folder (file names only pass [`classify`] later).
     pub fn list(&self, folder: Folder) -> Vec<PathBuf> {
-        let Ok(entries) = fs::read_dir(self.dir(folder)) else { return Vec::new() };
+        let Ok(entries) = fs::read_dir(self.dir(folder)) else {
+            return Vec::new();
+        };
         let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         out.sort();
         out
@@ -135,10 +181,17 @@ impl Vault {
 /// rename, fsync of the folder.
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".hitl-{}-{name}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         f.write_all(contents.as_bytes())?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -175,8 +228,14 @@ mod tests {
         assert_eq!(classify("pay.md"), Kind::Note);
         assert_eq!(classify(".hidden.md"), Kind::Ignored);
         assert_eq!(classify("pay.md.swp"), Kind::Ignored);
-        assert_eq!(classify("pay.sync-conflict-20260101-abc.md"), Kind::ConflictCopy);
-        assert_eq!(classify("pay (Conflicted copy 2026).md"), Kind::ConflictCopy);
+        assert_eq!(
+            classify("pay.sync-conflict-20260101-abc.md"),
+            Kind::ConflictCopy
+        );
+        assert_eq!(
+            classify("pay (Conflicted copy 2026).md"),
+            Kind::ConflictCopy
+        );
     }
 
     #[test]

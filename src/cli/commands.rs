@@ -50,7 +50,9 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("hitl={level}")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
@@ -66,8 +68,14 @@ struct Place {
 
 fn place(cli: &Cli) -> Result<Place> {
     let base = directories::BaseDirs::new();
-    let default_config = base.as_ref().map(|b| b.config_dir().join("hitl/config.yaml"));
-    let config_path = cli.config.clone().or(default_config).context("no home folder: pass --config")?;
+    let default_config = base
+        .as_ref()
+        .map(|b| b.config_dir().join("hitl/config.yaml"));
+    let config_path = cli
+        .config
+        .clone()
+        .or(default_config)
+        .context("no home folder: pass --config")?;
     let is_init = matches!(cli.command, Cmd::Init { .. });
     let config = if config_path.exists() || (cli.config.is_some() && !is_init) {
         Config::load(&config_path)?
@@ -78,10 +86,19 @@ fn place(cli: &Cli) -> Result<Place> {
         .state_dir
         .clone()
         .or_else(|| config.state_dir.clone())
-        .or_else(|| base.as_ref().and_then(|b| b.state_dir()).map(|d| d.join("hitl")))
+        .or_else(|| {
+            base.as_ref()
+                .and_then(|b| b.state_dir())
+                .map(|d| d.join("hitl"))
+        })
         .context("no state folder: pass --state-dir")?;
     let vault = cli.vault.clone().or_else(|| config.vault.clone());
-    Ok(Place { config, config_path, vault, state_dir })
+    Ok(Place {
+        config,
+        config_path,
+        vault,
+        state_dir,
+    })
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {
@@ -93,7 +110,11 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::Request(args) => request(&p, args),
         Cmd::List { status, json } => {
             let m = replay(&p)?;
-            let reqs: Vec<_> = m.requests().values().filter(|r| status.as_deref().is_none_or(|s| r.status.name() == s)).collect();
+            let reqs: Vec<_> = m
+                .requests()
+                .values()
+                .filter(|r| status.as_deref().is_none_or(|s| r.status.name() == s))
+                .collect();
             output::list(&reqs, json);
             Ok(0)
         }
@@ -106,38 +127,95 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::History { id, json } => {
             let records = journal::read(&journal_path)?;
             let id = match id {
-                Some(prefix) => Some(replay(&p)?.resolve_id(&prefix).map_err(anyhow::Error::msg)?),
+                Some(prefix) => Some(
+                    replay(&p)?
+                        .resolve_id(&prefix)
+                        .map_err(anyhow::Error::msg)?,
+                ),
                 None => None,
             };
-            output::history(records.iter().filter(|r| id.as_ref().is_none_or(|i| &r.event.request == i)), json);
+            output::history(
+                records
+                    .iter()
+                    .filter(|r| id.as_ref().is_none_or(|i| &r.event.request == i)),
+                json,
+            );
             Ok(0)
         }
-        Cmd::Approve { id, reason, code: _ } => decide(&p, Command::Decide { id, approve: true, reason, by: who() }),
-        Cmd::Reject { id, reason } => decide(&p, Command::Decide { id, approve: false, reason, by: who() }),
+        Cmd::Approve {
+            id,
+            reason,
+            code: _,
+        } => decide(
+            &p,
+            Command::Decide {
+                id,
+                approve: true,
+                reason,
+                by: who(),
+            },
+        ),
+        Cmd::Reject { id, reason } => decide(
+            &p,
+            Command::Decide {
+                id,
+                approve: false,
+                reason,
+                by: who(),
+            },
+        ),
         Cmd::Cancel { id } => decide(&p, Command::Cancel { id, by: who() }),
-        Cmd::Resolve { id, executed, failed: _, reason } => {
-            decide(&p, Command::Resolve { id, executed, reason, by: who() })
-        }
+        Cmd::Resolve {
+            id,
+            executed,
+            failed: _,
+            reason,
+        } => decide(
+            &p,
+            Command::Resolve {
+                id,
+                executed,
+                reason,
+                by: who(),
+            },
+        ),
         Cmd::Wait { id, timeout, json } => {
-            let timeout = timeout.map(|t| parse_duration(&t).map_err(anyhow::Error::msg)).transpose()?;
+            let timeout = timeout
+                .map(|t| parse_duration(&t).map_err(anyhow::Error::msg))
+                .transpose()?;
             wait(&p, &id, timeout, json)
         }
-        Cmd::Explain { action, payload, set, json } => {
+        Cmd::Explain {
+            action,
+            payload,
+            set,
+            json,
+        } => {
             let payload = build_payload(payload.as_deref(), &set)?;
             let c = &p.config;
             let a = crate::rules::assess(&c.rules, c.default, &c.risk, &action, &payload);
             output::explain(&action, &a, c.handlers.contains_key(&action), json);
             Ok(0)
         }
-        Cmd::Audit { what: AuditCmd::Verify } => {
+        Cmd::Audit {
+            what: AuditCmd::Verify,
+        } => {
             let n = journal::read(&journal_path)?.len();
-            println!("journal {} is intact: {n} events, hash chain verified", journal_path.display());
+            println!(
+                "journal {} is intact: {n} events, hash chain verified",
+                journal_path.display()
+            );
             Ok(0)
         }
-        Cmd::Audit { what: AuditCmd::Export { format } } => {
+        Cmd::Audit {
+            what: AuditCmd::Export { format },
+        } => {
             let records = journal::read(&journal_path)?;
             match format {
-                ExportFormat::Jsonl => print!("{}", std::fs::read_to_string(&journal_path).unwrap_or_default()),
+                ExportFormat::Jsonl => print!(
+                    "{}",
+                    std::fs::read_to_string(&journal_path).unwrap_or_default()
+                ),
                 ExportFormat::Csv => output::csv(&records),
             }
             Ok(0)
@@ -147,25 +225,40 @@ fn dispatch(cli: Cli) -> Result<u8> {
 }
 
 fn who() -> String {
-    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
 }
 
 fn replay(p: &Place) -> Result<Machine> {
     let records = journal::read(&p.state_dir.join("journal.jsonl"))?;
-    Ok(Machine::replay(p.config.clone().into(), records.iter().map(|r| &r.event))?)
+    Ok(Machine::replay(
+        p.config.clone().into(),
+        records.iter().map(|r| &r.event),
+    )?)
 }
 
 fn init(p: &Place, upgrade: bool) -> Result<u8> {
-    let vault = p.vault.clone().context("give the vault: hitl init --vault DIR")?;
+    let vault = p
+        .vault
+        .clone()
+        .context("give the vault: hitl init --vault DIR")?;
     let vault = std::path::absolute(&vault)?;
     let v = crate::vault::Vault::new(vault.clone(), p.config.folders.clone());
-    v.create_folders().with_context(|| format!("creating folders in {}", vault.display()))?;
+    v.create_folders()
+        .with_context(|| format!("creating folders in {}", vault.display()))?;
     if !p.config_path.exists() {
         if let Some(dir) = p.config_path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let text = config::EXAMPLE.replacen("# vault: ~/Obsidian/MyVault", &format!("vault: {}", vault.display()), 1);
-        std::fs::write(&p.config_path, text).with_context(|| format!("writing {}", p.config_path.display()))?;
+        let text = config::EXAMPLE.replacen(
+            "# vault: ~/Obsidian/MyVault",
+            &format!("vault: {}", vault.display()),
+            1,
+        );
+        std::fs::write(&p.config_path, text)
+            .with_context(|| format!("writing {}", p.config_path.display()))?;
         println!("wrote {}", p.config_path.display());
     }
     let base = vault.join("Approvals.base");
@@ -173,17 +266,29 @@ fn init(p: &Place, upgrade: bool) -> Result<u8> {
         std::fs::write(&base, include_str!("../../config/Approvals.base"))?;
         println!("wrote {}", base.display());
     }
-    println!("vault ready: {}\nstart the daemon with: hitl run --vault {}", vault.display(), vault.display());
+    println!(
+        "vault ready: {}\nstart the daemon with: hitl run --vault {}",
+        vault.display(),
+        vault.display()
+    );
     Ok(0)
 }
 
 fn run_daemon(p: Place) -> Result<u8> {
-    let vault = p.vault.context("no vault: pass --vault DIR, set HITL_VAULT, or set `vault:` in the config")?;
-    let settings = crate::daemon::Settings { config: p.config, vault, state_dir: p.state_dir };
+    let vault = p
+        .vault
+        .context("no vault: pass --vault DIR, set HITL_VAULT, or set `vault:` in the config")?;
+    let settings = crate::daemon::Settings {
+        config: p.config,
+        vault,
+        state_dir: p.state_dir,
+    };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
@@ -197,7 +302,12 @@ fn run_daemon(p: Place) -> Result<u8> {
 
 fn request(p: &Place, args: RequestArgs) -> Result<u8> {
     let payload = build_payload(args.payload.as_deref(), &args.set)?;
-    let timeout = args.timeout.as_deref().map(parse_duration).transpose().map_err(anyhow::Error::msg)?;
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let nr = NewRequest {
         id: new_id(),
         action: args.action,
@@ -213,11 +323,17 @@ fn request(p: &Place, args: RequestArgs) -> Result<u8> {
     let id = nr.id.clone();
     let cmd = Command::Submit(nr);
     let id = match ipc::call(&p.state_dir, &cmd, None) {
-        Ok(Reply { ok: true, id: Some(id), .. }) => id,
+        Ok(Reply {
+            ok: true,
+            id: Some(id),
+            ..
+        }) => id,
         Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
         Err(e) if ipc::is_down(&e) => {
             ipc::leave_in_inbox(&p.state_dir, &id, &cmd)?;
-            eprintln!("hitl: the daemon is not running; the request waits in the inbox and is taken when it starts");
+            eprintln!(
+                "hitl: the daemon is not running; the request waits in the inbox and is taken when it starts"
+            );
             id
         }
         Err(e) => return Err(e).context("talking to the daemon"),
@@ -235,14 +351,21 @@ fn request(p: &Place, args: RequestArgs) -> Result<u8> {
 
 fn decide(p: &Place, cmd: Command) -> Result<u8> {
     match ipc::call(&p.state_dir, &cmd, None) {
-        Ok(Reply { ok: true, id, status, .. }) => {
+        Ok(Reply {
+            ok: true,
+            id,
+            status,
+            ..
+        }) => {
             println!("{}: {}", id.unwrap_or_default(), status.unwrap_or_default());
             Ok(0)
         }
         Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
         Err(e) if ipc::is_down(&e) && !matches!(cmd, Command::Resolve { .. }) => {
             ipc::leave_in_inbox(&p.state_dir, &new_id(), &cmd)?;
-            eprintln!("hitl: the daemon is not running; the decision is queued and taken when it starts");
+            eprintln!(
+                "hitl: the daemon is not running; the decision is queued and taken when it starts"
+            );
             Ok(0)
         }
         Err(e) => Err(e).context("talking to the daemon"),
@@ -265,12 +388,21 @@ fn wait(p: &Place, id: &str, timeout: Option<Duration>, json: bool) -> Result<u8
                 if json {
                     println!("{}", serde_json::to_string(&r)?);
                 } else {
-                    eprintln!("{}: {}", r.id.unwrap_or_default(), r.status.unwrap_or_default());
+                    eprintln!(
+                        "{}: {}",
+                        r.id.unwrap_or_default(),
+                        r.status.unwrap_or_default()
+                    );
                 }
                 return Ok(u8::try_from(code).unwrap_or(ERROR));
             }
             Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Ok(timed_out(id, json));
             }
             Err(e) if ipc::is_down(&e) => std::thread::sleep(Duration::from_millis(500)),
@@ -281,7 +413,10 @@ fn wait(p: &Place, id: &str, timeout: Option<Duration>, json: bool) -> Result<u8
 
 fn timed_out(id: &str, json: bool) -> u8 {
     if json {
-        println!("{}", serde_json::json!({ "id": id, "status": "waiting", "timed_out": true }));
+        println!(
+            "{}",
+            serde_json::json!({ "id": id, "status": "waiting", "timed_out": true })
+        );
     } else {
         eprintln!("{id}: still open; the wait timed out");
     }
@@ -306,7 +441,10 @@ fn status(p: &Place, json: bool) -> Result<u8> {
             if json {
                 println!("{}", serde_json::json!({ "running": false }));
             } else {
-                println!("hitl is not running (state folder {})", p.state_dir.display());
+                println!(
+                    "hitl is not running (state folder {})",
+                    p.state_dir.display()
+                );
             }
             Ok(1)
         }
@@ -331,15 +469,23 @@ fn build_payload(payload: Option<&str>, set: &[String]) -> Result<Value> {
         Some(t) => serde_json::from_str(&t).context("--payload is not valid JSON")?,
     };
     for kv in set {
-        let (key, raw) = kv.split_once('=').with_context(|| format!("--set {kv}: expected KEY=VALUE"))?;
+        let (key, raw) = kv
+            .split_once('=')
+            .with_context(|| format!("--set {kv}: expected KEY=VALUE"))?;
         let v = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
-        let Value::Object(root) = &mut value else { bail!("--set needs the payload to be a JSON object") };
+        let Value::Object(root) = &mut value else {
+            bail!("--set needs the payload to be a JSON object")
+        };
         let mut parts: Vec<&str> = key.split('.').collect();
         let last = parts.pop().unwrap_or_default();
         let mut obj = root;
         for part in parts {
-            let entry = obj.entry(part.to_string()).or_insert_with(|| Value::Object(Map::new()));
-            obj = entry.as_object_mut().with_context(|| format!("--set {key}: `{part}` is not an object"))?;
+            let entry = obj
+                .entry(part.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            obj = entry
+                .as_object_mut()
+                .with_context(|| format!("--set {key}: `{part}` is not an object"))?;
         }
         obj.insert(last.to_string(), v);
     }

@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub use commands::main;
 
 #[derive(Debug, Parser)]
-#[command(name = "hitl", version, about = "A human in the loop before sensitive actions")]
+#[command(
+    name = "hitl",
+    version,
+    about = "A human in the loop before sensitive actions"
+)]
 pub struct Cli {
     /// Config file [default: ~/.config/hitl/config.yaml, else built-in defaults]
     #[arg(long, global = true, env = "HITL_CONFIG")]

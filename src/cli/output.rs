@@ -37,7 +37,14 @@ pub fn list(reqs: &[&Request], as_json: bool) {
         return;
     }
     for r in reqs {
-        println!("{}  {:<9}  {:<6}  {:<16}  {}", r.id, r.status.name(), r.sub.risk.as_str(), r.sub.action, r.sub.summary);
+        println!(
+            "{}  {:<9}  {:<6}  {:<16}  {}",
+            r.id,
+            r.status.name(),
+            r.sub.risk.as_str(),
+            r.sub.action,
+            r.sub.summary
+        );
     }
 }
 
@@ -56,7 +63,15 @@ pub fn show(r: &Request, as_json: bool) {
     println!("rule:         {}", s.rule.as_deref().unwrap_or("(default)"));
     if let Some(d) = &r.decision {
         let word = if d.approved { "approved" } else { "rejected" };
-        println!("decision:     {word} by {} at {}{}", d.by, d.at, d.reason.as_ref().map(|x| format!(": {x}")).unwrap_or_default());
+        println!(
+            "decision:     {word} by {} at {}{}",
+            d.by,
+            d.at,
+            d.reason
+                .as_ref()
+                .map(|x| format!(": {x}"))
+                .unwrap_or_default()
+        );
     }
     if let Some(res) = r.result() {
         println!("result:       {}", describe_run(res));
@@ -77,7 +92,14 @@ pub fn history<'a>(records: impl Iterator<Item = &'a Record>, as_json: bool) {
                 json!({"seq": r.seq, "time": e.time.to_string(), "request": e.request, "event": e.kind.name(), "actor": e.actor, "details": e.kind})
             );
         } else {
-            println!("{:>6}  {}  {}  {:<10}  {}", r.seq, e.time, e.request, e.kind.name(), e.actor);
+            println!(
+                "{:>6}  {}  {}  {:<10}  {}",
+                r.seq,
+                e.time,
+                e.request,
+                e.kind.name(),
+                e.actor
+            );
         }
     }
 }
@@ -85,7 +107,11 @@ pub fn history<'a>(records: impl Iterator<Item = &'a Record>, as_json: bool) {
 pub fn explain(action: &str, a: &Assessment, has_handler: bool, as_json: bool) {
     let verdict = format!("{:?}", a.verdict).to_lowercase();
     if as_json {
-        let signals: Vec<Value> = a.signals.iter().map(|(l, s)| json!({"level": l.as_str(), "says": s})).collect();
+        let signals: Vec<Value> = a
+            .signals
+            .iter()
+            .map(|(l, s)| json!({"level": l.as_str(), "says": s}))
+            .collect();
         println!(
             "{}",
             json!({"action": action, "rule": a.rule, "decision": verdict, "risk": a.risk.as_str(), "signals": signals, "handler": has_handler, "timeout_s": a.timeout.map(|t| t.as_secs())})
@@ -111,6 +137,13 @@ pub fn csv(records: &[Record]) {
     for r in records {
         let e = &r.event;
         let actor = e.actor.replace('"', "\"\"");
-        println!("{},{},{},{},\"{actor}\",{}", r.seq, e.time, e.request, e.kind.name(), r.hash);
+        println!(
+            "{},{},{},{},\"{actor}\",{}",
+            r.seq,
+            e.time,
+            e.request,
+            e.kind.name(),
+            r.hash
+        );
     }
 }

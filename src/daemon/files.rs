@@ -84,10 +84,10 @@ impl Engine {
         let text = match self.vault.read(path, cap) {
             Ok(Some(text)) => text,
             Ok(None) => {
-                if let Some(id) = self.by_path.remove(path) {
-                    if self.notes.get(&id).map(PathBuf::as_path) == Some(path) {
-                        self.notes.remove(&id);
-                    }
+                if let Some(id) = self.by_path.remove(path)
+                    && self.notes.get(&id).map(PathBuf::as_path) == Some(path)
+                {
+                    self.notes.remove(&id);
                 }
                 return None;
             }
@@ -104,10 +104,20 @@ impl Engine {
         }
         let view = note::parse(&text);
         match &view {
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "note not readable; no decision taken"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "note not readable; no decision taken")
+            }
             Ok(v) => {
-                if let Some(id) = v.hitl_id.as_ref().filter(|id| self.machine.get(id).is_some()) {
-                    if let Some(old) = self.notes.get(id).filter(|old| old.as_path() != path && old.exists()) {
+                if let Some(id) = v
+                    .hitl_id
+                    .as_ref()
+                    .filter(|id| self.machine.get(id).is_some())
+                {
+                    if let Some(old) = self
+                        .notes
+                        .get(id)
+                        .filter(|old| old.as_path() != path && old.exists())
+                    {
                         tracing::warn!(request = %id, path = %path.display(), original = %old.display(), "a second note carries this request's id; ignored");
                         return None;
                     }
@@ -116,7 +126,13 @@ impl Engine {
             }
         }
         let tracked = self.by_path.get(path).cloned();
-        let input = Input::Note { path: path.to_path_buf(), folder, view, tracked, fresh_id: self.fresh_id() };
+        let input = Input::Note {
+            path: path.to_path_buf(),
+            folder,
+            view,
+            tracked,
+            fresh_id: self.fresh_id(),
+        };
         Some(self.machine.handle(input, now))
     }
 
@@ -141,11 +157,25 @@ impl Engine {
                 nr.source = "inbox".into();
                 Input::Submit(nr)
             }
-            Command::Decide { id, approve, reason, by } => {
+            Command::Decide {
+                id,
+                approve,
+                reason,
+                by,
+            } => {
                 let id = self.machine.resolve_id(&id).ok()?;
-                Input::Decide { id, approve, reason, by, gesture: "command line (queued)".into() }
+                Input::Decide {
+                    id,
+                    approve,
+                    reason,
+                    by,
+                    gesture: "command line (queued)".into(),
+                }
             }
-            Command::Cancel { id, by } => Input::Cancel { id: self.machine.resolve_id(&id).ok()?, by },
+            Command::Cancel { id, by } => Input::Cancel {
+                id: self.machine.resolve_id(&id).ok()?,
+                by,
+            },
             _ => return None,
         };
         let step = self.machine.handle(input, now);
@@ -165,10 +195,10 @@ impl Engine {
     }
 
     fn track(&mut self, id: String, path: PathBuf) {
-        if let Some(old) = self.notes.insert(id.clone(), path.clone()) {
-            if old != path {
-                self.by_path.remove(&old);
-            }
+        if let Some(old) = self.notes.insert(id.clone(), path.clone())
+            && old != path
+        {
+            self.by_path.remove(&old);
         }
         self.by_path.insert(path, id);
     }
@@ -176,16 +206,24 @@ impl Engine {
     /// Re-renders a request's note, keeping the human's text, and moves it
     /// to the folder its state belongs in.
     pub(super) fn write_note(&mut self, id: &str, adopt: Option<(PathBuf, Vec<String>)>) {
-        let Some(req) = self.machine.get(id) else { return };
+        let Some(req) = self.machine.get(id) else {
+            return;
+        };
         let (current, drop_keys, from_drop_in) = match adopt {
             Some((path, keys)) => (Some(path), keys, true),
             None => (self.notes.get(id).cloned(), Vec::new(), false),
         };
         let cap = self.machine.config().max_note_bytes;
-        let existing_text = current.as_ref().and_then(|p| self.vault.read(p, cap).ok().flatten());
+        let existing_text = current
+            .as_ref()
+            .and_then(|p| self.vault.read(p, cap).ok().flatten());
         let folder = if req.status.is_final() {
             Folder::Done
-        } else if let Some(f) = current.as_ref().filter(|_| existing_text.is_some()).and_then(|p| self.vault.folder_of(p)) {
+        } else if let Some(f) = current
+            .as_ref()
+            .filter(|_| existing_text.is_some())
+            .and_then(|p| self.vault.folder_of(p))
+        {
             f
         } else if req.status == crate::request::Status::Pending {
             Folder::Pending
@@ -199,41 +237,63 @@ impl Engine {
             .unwrap_or_else(|| req.sub.file_name.clone());
         let mut target = self.vault.dir(folder).join(&name);
         if Some(&target) != current.as_ref() && target.exists() {
-            target = self.vault.dir(folder).join(format!("{}-{id}.md", name.trim_end_matches(".md")));
+            target = self
+                .vault
+                .dir(folder)
+                .join(format!("{}-{id}.md", name.trim_end_matches(".md")));
         }
-        let existing = existing_text.as_deref().map(|text| Existing { text, drop_keys: &drop_keys, from_drop_in });
+        let existing = existing_text.as_deref().map(|text| Existing {
+            text,
+            drop_keys: &drop_keys,
+            from_drop_in,
+        });
         let text = note::render(req, self.machine.warnings(id), existing, &self.tz);
         let result = (|| {
-            if let Some(cur) = current.as_ref().filter(|c| **c != target && existing_text.is_some()) {
+            if let Some(cur) = current
+                .as_ref()
+                .filter(|c| **c != target && existing_text.is_some())
+            {
                 std::fs::rename(cur, &target)?;
             }
             vault::write_atomic(&target, &text)
         })();
         match result {
             Ok(()) => {
-                self.written.insert(target.clone(), hex_sha256(text.as_bytes()));
+                self.written
+                    .insert(target.clone(), hex_sha256(text.as_bytes()));
                 self.track(id.to_string(), target);
             }
-            Err(e) => tracing::error!(request = %id, path = %target.display(), error = %e, "note not written"),
+            Err(e) => {
+                tracing::error!(request = %id, path = %target.display(), error = %e, "note not written")
+            }
         }
     }
 
     pub(super) fn annotate(&mut self, path: &Path, warning: &str) {
         tracing::warn!(path = %path.display(), "{warning}");
         let cap = self.machine.config().max_note_bytes;
-        let Ok(Some(text)) = self.vault.read(path, cap) else { return };
-        let Some(new) = vault::annotate(&text, warning) else { return };
+        let Ok(Some(text)) = self.vault.read(path, cap) else {
+            return;
+        };
+        let Some(new) = vault::annotate(&text, warning) else {
+            return;
+        };
         match vault::write_atomic(path, &new) {
             Ok(()) => {
-                self.written.insert(path.to_path_buf(), hex_sha256(new.as_bytes()));
+                self.written
+                    .insert(path.to_path_buf(), hex_sha256(new.as_bytes()));
             }
-            Err(e) => tracing::error!(path = %path.display(), error = %e, "warning not written into the note"),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "warning not written into the note")
+            }
         }
     }
 }
 
 fn list_dir(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     out.sort();
     out

@@ -61,21 +61,32 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
 const SETTLE: Duration = Duration::from_millis(40);
 
 type CommandMsg = (Command, oneshot::Sender<Reply>);
+/// A caller to answer once the batch is journaled, with the machine's reply.
+type PendingReply = (oneshot::Sender<Reply>, Option<Result<Id, String>>);
 
 /// Runs the daemon until `shutdown` resolves.
-pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
     let state = settings.state_dir.clone();
     std::fs::create_dir_all(&state).map_err(io(format!("state folder {}", state.display())))?;
     let lock = StateLock::acquire(&state).map_err(DaemonError::Locked)?;
     let journal_path = state.join("journal.jsonl");
     let (journal, records, torn) = Journal::open(&journal_path)?;
     if let Some(t) = torn {
-        tracing::warn!(line = t.line, bytes = t.bytes, "the journal's last line was torn (power loss?) and was cut off");
+        tracing::warn!(
+            line = t.line,
+            bytes = t.bytes,
+            "the journal's last line was torn (power loss?) and was cut off"
+        );
     }
     let config = Arc::new(settings.config);
     let machine = Machine::replay(config.clone(), records.iter().map(|r| &r.event))?;
     let vault = Vault::new(settings.vault.clone(), config.folders.clone());
-    vault.create_folders().map_err(io(format!("vault {}", vault.root.display())))?;
+    vault
+        .create_folders()
+        .map_err(io(format!("vault {}", vault.root.display())))?;
     let inbox = ipc::inbox_dir(&state);
     std::fs::create_dir_all(&inbox).map_err(io("inbox folder"))?;
 
@@ -118,7 +129,9 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
 
 async fn serve(listener: UnixListener, tx: mpsc::Sender<CommandMsg>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let tx = tx.clone();
         tokio::spawn(async move {
             use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -233,7 +246,9 @@ impl Engine {
         while !self.handlers.is_empty() {
             match tokio::time::timeout_at(deadline, self.handlers.join_next()).await {
                 Ok(Some(Ok((id, result)))) => {
-                    let step = self.machine.handle(Input::HandlerDone { id, result }, Timestamp::now());
+                    let step = self
+                        .machine
+                        .handle(Input::HandlerDone { id, result }, Timestamp::now());
                     self.commit(vec![step], Vec::new())?;
                 }
                 Ok(_) => {}
@@ -270,14 +285,36 @@ impl Engine {
         let resolve = |m: &Machine, p: &str| m.resolve_id(p).map_err(Reply::error);
         let input = match cmd {
             Command::Submit(nr) => Input::Submit(nr),
-            Command::Decide { id, approve, reason, by } => {
+            Command::Decide {
+                id,
+                approve,
+                reason,
+                by,
+            } => {
                 let id = resolve(&self.machine, &id)?;
-                Input::Decide { id, approve, reason, by, gesture: "command line".into() }
+                Input::Decide {
+                    id,
+                    approve,
+                    reason,
+                    by,
+                    gesture: "command line".into(),
+                }
             }
-            Command::Cancel { id, by } => Input::Cancel { id: resolve(&self.machine, &id)?, by },
-            Command::Resolve { id, executed, reason, by } => {
-                Input::Resolve { id: resolve(&self.machine, &id)?, executed, reason, by }
-            }
+            Command::Cancel { id, by } => Input::Cancel {
+                id: resolve(&self.machine, &id)?,
+                by,
+            },
+            Command::Resolve {
+                id,
+                executed,
+                reason,
+                by,
+            } => Input::Resolve {
+                id: resolve(&self.machine, &id)?,
+                executed,
+                reason,
+                by,
+            },
             Command::Wait { id } => {
                 let id = resolve(&self.machine, &id)?;
                 return Ok((Step::default(), Some(id)));
@@ -296,21 +333,28 @@ impl Engine {
             "last_event": self.last_event.map(|t| t.to_string()),
             "vault": self.vault.root.display().to_string(),
         });
-        Reply { ok: true, info: Some(info), ..Reply::default() }
+        Reply {
+            ok: true,
+            info: Some(info),
+            ..Reply::default()
+        }
     }
 
     fn open_count(&self) -> usize {
-        self.machine.requests().values().filter(|r| !r.status.is_final()).count()
+        self.machine
+            .requests()
+            .values()
+            .filter(|r| !r.status.is_final())
+            .count()
     }
 
     /// Journals the steps' events (one fsync), then carries out their
     /// effects, answers the callers, and wakes waiters whose request settled.
-    fn commit(
-        &mut self,
-        steps: Vec<Step>,
-        replies: Vec<(oneshot::Sender<Reply>, Option<Result<Id, String>>)>,
-    ) -> Result<(), DaemonError> {
-        let events: Vec<Event> = steps.iter().flat_map(|s| s.events.iter().cloned()).collect();
+    fn commit(&mut self, steps: Vec<Step>, replies: Vec<PendingReply>) -> Result<(), DaemonError> {
+        let events: Vec<Event> = steps
+            .iter()
+            .flat_map(|s| s.events.iter().cloned())
+            .collect();
         self.journal.append(&events)?;
         for ev in &events {
             tracing::info!(request = %ev.request, event = ev.kind.name(), actor = %ev.actor, "journaled");
@@ -345,7 +389,11 @@ impl Engine {
         let settled: Vec<Id> = self
             .waiters
             .keys()
-            .filter(|id| self.machine.get(id).is_some_and(|r| r.status.exit_code().is_some()))
+            .filter(|id| {
+                self.machine
+                    .get(id)
+                    .is_some_and(|r| r.status.exit_code().is_some())
+            })
             .cloned()
             .collect();
         for id in settled {
@@ -365,8 +413,12 @@ impl Engine {
     }
 
     fn start_handler(&mut self, id: &str) {
-        let Some(req) = self.machine.get(id) else { return };
-        let Some(handler) = self.machine.config().handlers.get(&req.sub.action) else { return };
+        let Some(req) = self.machine.get(id) else {
+            return;
+        };
+        let Some(handler) = self.machine.config().handlers.get(&req.sub.action) else {
+            return;
+        };
         let job = crate::executor::Job {
             id: id.to_string(),
             action: req.sub.action.clone(),
@@ -374,12 +426,17 @@ impl Engine {
             env: handler.env.clone(),
             timeout: handler.timeout,
             payload_json: crate::payload::canonical(&req.sub.payload),
-            decided_by: req.decision.as_ref().map(|d| d.by.clone()).unwrap_or_default(),
+            decided_by: req
+                .decision
+                .as_ref()
+                .map(|d| d.by.clone())
+                .unwrap_or_default(),
             output_path: self.state_dir.join("output").join(format!("{id}.log")),
         };
         tracing::info!(request = %id, action = %job.action, "handler started");
         let id = id.to_string();
-        self.handlers.spawn(async move { (id, crate::executor::run(job).await) });
+        self.handlers
+            .spawn(async move { (id, crate::executor::run(job).await) });
     }
 }
 

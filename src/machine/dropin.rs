@@ -10,8 +10,20 @@ use crate::request::Id;
 
 /// Keys with a meaning of their own; every other key is payload.
 const RESERVED: &[&str] = &[
-    "type", "action", "reason", "summary", "requested_by", "requestor", "expires", "priority",
-    "tags", "created", "status", "hitl_id", "decision_reason", "code",
+    "type",
+    "action",
+    "reason",
+    "summary",
+    "requested_by",
+    "requestor",
+    "expires",
+    "priority",
+    "tags",
+    "created",
+    "status",
+    "hitl_id",
+    "decision_reason",
+    "code",
 ];
 
 /// Keys kept in the rewritten note (they mean something to Obsidian views).
@@ -49,21 +61,25 @@ pub fn drop_in_request(
     };
     let expires = match p.text("expires") {
         None => None,
-        Some(t) => Some(parse_time(&t).ok_or_else(|| format!("`expires: {t}` is not a date-time"))?),
+        Some(t) => {
+            Some(parse_time(&t).ok_or_else(|| format!("`expires: {t}` is not a date-time"))?)
+        }
     };
-    let consumed = p
-        .0
-        .iter()
-        .map(|(k, _)| k.clone())
-        .filter(|k| !KEPT.contains(&k.as_str()))
-        .collect();
+    let consumed =
+        p.0.iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| !KEPT.contains(&k.as_str()))
+            .collect();
     let nr = NewRequest {
         id,
         action,
         payload,
         summary: p.text("summary"),
         rationale: p.text("reason"),
-        requested_by: p.text("requested_by").or_else(|| p.text("requestor")).unwrap_or_else(|| "agent (drop-in)".into()),
+        requested_by: p
+            .text("requested_by")
+            .or_else(|| p.text("requestor"))
+            .unwrap_or_else(|| "agent (drop-in)".into()),
         timeout: None,
         expires,
         file_name,
@@ -82,5 +98,7 @@ pub fn parse_time(text: &str) -> Option<Timestamp> {
         return tz.to_ambiguous_timestamp(dt).compatible().ok();
     }
     let date = text.parse::<jiff::civil::Date>().ok()?;
-    tz.to_ambiguous_timestamp(date.to_datetime(jiff::civil::Time::midnight())).compatible().ok()
+    tz.to_ambiguous_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+        .compatible()
+        .ok()
 }

@@ -35,7 +35,9 @@ impl Machine {
             return step.effects.push(Effect::Annotate { path, warning });
         };
         let Some(req) = self.requests.get(&id) else {
-            let warning = format!("`hitl_id: {id}` is not in hitl's journal: this note is not a request and will not run");
+            let warning = format!(
+                "`hitl_id: {id}` is not in hitl's journal: this note is not a request and will not run"
+            );
             return step.effects.push(Effect::Annotate { path, warning });
         };
         if req.status != Status::Pending {
@@ -49,7 +51,9 @@ impl Machine {
         match shown_payload(&view, &req.sub.payload_sha256) {
             Shown::Same => {}
             Shown::Changed(found) => {
-                let kind = EventKind::Tampered { found_sha256: Some(found) };
+                let kind = EventKind::Tampered {
+                    found_sha256: Some(found),
+                };
                 return self.finish_pending(step, now, &id, "vault", kind);
             }
             Shown::Unreadable => {
@@ -63,13 +67,24 @@ impl Machine {
 
     fn unreadable(&mut self, step: &mut Step, path: PathBuf, tracked: Option<Id>, e: NoteError) {
         let warning = format!("hitl could not read this note, so no decision was taken: {e}");
-        match tracked.filter(|id| self.requests.get(id).is_some_and(|r| r.status == Status::Pending)) {
+        match tracked.filter(|id| {
+            self.requests
+                .get(id)
+                .is_some_and(|r| r.status == Status::Pending)
+        }) {
             Some(id) => self.set_warnings(step, &id, vec![warning]),
             None => step.effects.push(Effect::Annotate { path, warning }),
         }
     }
 
-    fn gestures(&mut self, step: &mut Step, id: &str, folder: Folder, view: &NoteView, now: Timestamp) {
+    fn gestures(
+        &mut self,
+        step: &mut Step,
+        id: &str,
+        folder: Folder,
+        view: &NoteView,
+        now: Timestamp,
+    ) {
         let mut approve = Vec::new();
         let mut reject = Vec::new();
         let mut warnings = Vec::new();
@@ -78,7 +93,12 @@ impl Machine {
             Folder::Rejected => reject.push("moved to the rejected folder"),
             Folder::Pending | Folder::Done => {}
         }
-        match view.status.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        match view
+            .status
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("pending") => {}
             Some("approved") => approve.push("status property"),
             Some("rejected") => reject.push("status property"),
@@ -127,10 +147,20 @@ impl Machine {
         } else {
             self.warnings.insert(id.to_string(), warnings);
         }
-        step.effects.push(Effect::WriteNote { id: id.to_string(), adopt: None });
+        step.effects.push(Effect::WriteNote {
+            id: id.to_string(),
+            adopt: None,
+        });
     }
 
-    fn ingest(&mut self, step: &mut Step, path: PathBuf, view: &NoteView, fresh_id: Id, now: Timestamp) {
+    fn ingest(
+        &mut self,
+        step: &mut Step,
+        path: PathBuf,
+        view: &NoteView,
+        fresh_id: Id,
+        now: Timestamp,
+    ) {
         let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         match drop_in_request(view, fresh_id, file_name) {
             Ok((nr, consumed)) => {

@@ -16,7 +16,9 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::note::{NoteError, NoteView};
 use crate::payload;
-use crate::request::{ApplyError, Event, EventKind, Id, Request, RunResult, Signal, Status, Submission, apply};
+use crate::request::{
+    ApplyError, Event, EventKind, Id, Request, RunResult, Signal, Status, Submission, apply,
+};
 use crate::rules::{Verdict, assess};
 
 mod dropin;
@@ -70,9 +72,20 @@ pub enum Input {
         by: String,
         gesture: String,
     },
-    Cancel { id: Id, by: String },
-    Resolve { id: Id, executed: bool, reason: String, by: String },
-    HandlerDone { id: Id, result: RunResult },
+    Cancel {
+        id: Id,
+        by: String,
+    },
+    Resolve {
+        id: Id,
+        executed: bool,
+        reason: String,
+        by: String,
+    },
+    HandlerDone {
+        id: Id,
+        result: RunResult,
+    },
     /// Time passed: expire what is due.
     Tick,
 }
@@ -82,10 +95,18 @@ pub enum Effect {
     /// Re-render the request's note (moving it to `Done/` when final).
     /// `adopt` is a drop-in note the request now owns, with the drop-in's
     /// keys that went into the payload.
-    WriteNote { id: Id, adopt: Option<(PathBuf, Vec<String>)> },
+    WriteNote {
+        id: Id,
+        adopt: Option<(PathBuf, Vec<String>)>,
+    },
     /// A note that is not (yet) a request gets a visible warning.
-    Annotate { path: PathBuf, warning: String },
-    StartHandler { id: Id },
+    Annotate {
+        path: PathBuf,
+        warning: String,
+    },
+    StartHandler {
+        id: Id,
+    },
 }
 
 /// What one input produced.
@@ -122,7 +143,12 @@ impl Machine {
             .filter(|r: &&Request| r.status == Status::Pending)
             .map(|r| (r.sub.expires, r.id.clone()))
             .collect();
-        Ok(Machine { config, requests, deadlines, warnings: HashMap::new() })
+        Ok(Machine {
+            config,
+            requests,
+            deadlines,
+            warnings: HashMap::new(),
+        })
     }
 
     pub fn config(&self) -> &Arc<Config> {
@@ -159,8 +185,11 @@ impl Machine {
     /// an approval whose handler never started starts it now.
     pub fn recover(&mut self, now: Timestamp) -> Step {
         let mut step = Step::default();
-        let ids: Vec<(Id, Status)> =
-            self.requests.values().map(|r| (r.id.clone(), r.status.clone())).collect();
+        let ids: Vec<(Id, Status)> = self
+            .requests
+            .values()
+            .map(|r| (r.id.clone(), r.status.clone()))
+            .collect();
         for (id, status) in ids {
             match status {
                 Status::Executing { .. } => {
@@ -179,10 +208,20 @@ impl Machine {
         let mut step = Step::default();
         match input {
             Input::Submit(nr) => step.reply = Some(self.submit(&mut step, nr, now, None)),
-            Input::Note { path, folder, view, tracked, fresh_id } => {
-                self.observe(&mut step, path, folder, view, tracked, fresh_id, now)
-            }
-            Input::Decide { id, approve, reason, by, gesture } => {
+            Input::Note {
+                path,
+                folder,
+                view,
+                tracked,
+                fresh_id,
+            } => self.observe(&mut step, path, folder, view, tracked, fresh_id, now),
+            Input::Decide {
+                id,
+                approve,
+                reason,
+                by,
+                gesture,
+            } => {
                 step.reply = Some(self.decide(&mut step, &id, approve, reason, &by, &gesture, now))
             }
             Input::Cancel { id, by } => {
@@ -192,14 +231,31 @@ impl Machine {
                 }
                 step.reply = Some(checked.map(|()| id));
             }
-            Input::Resolve { id, executed, reason, by } => {
+            Input::Resolve {
+                id,
+                executed,
+                reason,
+                by,
+            } => {
                 step.reply = Some(match self.requests.get(&id).map(|r| &r.status) {
                     Some(Status::Unknown { .. }) => {
-                        self.push(&mut step, now, &id, &by, EventKind::Resolved { executed, reason });
-                        step.effects.push(Effect::WriteNote { id: id.clone(), adopt: None });
+                        self.push(
+                            &mut step,
+                            now,
+                            &id,
+                            &by,
+                            EventKind::Resolved { executed, reason },
+                        );
+                        step.effects.push(Effect::WriteNote {
+                            id: id.clone(),
+                            adopt: None,
+                        });
                         Ok(id)
                     }
-                    Some(s) => Err(format!("request {id} is {}, not unknown: nothing to resolve", s.name())),
+                    Some(s) => Err(format!(
+                        "request {id} is {}, not unknown: nothing to resolve",
+                        s.name()
+                    )),
                     None => Err(format!("no request {id}")),
                 })
             }
@@ -247,8 +303,14 @@ impl Machine {
         let id = nr.id.clone();
         let sub = Submission {
             payload_sha256: payload::sha256(&nr.payload),
-            summary: nr.summary.clone().unwrap_or_else(|| payload::default_summary(&nr.action, &nr.payload)),
-            file_name: nr.file_name.clone().unwrap_or_else(|| format!("{}-{}.md", nr.action, id)),
+            summary: nr
+                .summary
+                .clone()
+                .unwrap_or_else(|| payload::default_summary(&nr.action, &nr.payload)),
+            file_name: nr
+                .file_name
+                .clone()
+                .unwrap_or_else(|| format!("{}-{}.md", nr.action, id)),
             action: nr.action,
             payload: nr.payload,
             rationale: nr.rationale,
@@ -256,23 +318,39 @@ impl Machine {
             created: now,
             expires,
             risk: a.risk,
-            signals: a.signals.into_iter().map(|(level, says)| Signal { level, says }).collect(),
+            signals: a
+                .signals
+                .into_iter()
+                .map(|(level, says)| Signal { level, says })
+                .collect(),
             rule: a.rule.clone(),
             source: nr.source,
         };
-        self.push(step, now, &id, &nr.requested_by, EventKind::Submitted(Box::new(sub)));
+        self.push(
+            step,
+            now,
+            &id,
+            &nr.requested_by,
+            EventKind::Submitted(Box::new(sub)),
+        );
         self.deadlines.insert((expires, id.clone()));
         let rule_actor = format!("rule:{}", a.rule.as_deref().unwrap_or("default"));
         match a.verdict {
             Verdict::Require => {}
             Verdict::Deny => {
                 let reason = Some(format!("denied by {rule_actor}"));
-                let kind = EventKind::Rejected { reason, gesture: "rule".into() };
+                let kind = EventKind::Rejected {
+                    reason,
+                    gesture: "rule".into(),
+                };
                 self.finish_pending(step, now, &id, &rule_actor, kind);
             }
             Verdict::Auto => self.approve(step, now, &id, &rule_actor, None, "rule"),
         }
-        step.effects.push(Effect::WriteNote { id: id.clone(), adopt });
+        step.effects.push(Effect::WriteNote {
+            id: id.clone(),
+            adopt,
+        });
         Ok(id)
     }
 
@@ -302,21 +380,41 @@ impl Machine {
             self.approve(step, now, id, by, reason, gesture);
         } else {
             if self.config.reject_reason_required && reason.is_none() {
-                return Err("a rejection needs a reason (--reason, or decision_reason in the note)".into());
+                return Err(
+                    "a rejection needs a reason (--reason, or decision_reason in the note)".into(),
+                );
             }
-            let kind = EventKind::Rejected { reason, gesture: gesture.into() };
+            let kind = EventKind::Rejected {
+                reason,
+                gesture: gesture.into(),
+            };
             self.finish_pending(step, now, id, by, kind);
         }
         self.warnings.remove(id);
-        step.effects.push(Effect::WriteNote { id: id.to_string(), adopt: None });
+        step.effects.push(Effect::WriteNote {
+            id: id.to_string(),
+            adopt: None,
+        });
         Ok(id.to_string())
     }
 
-    fn approve(&mut self, step: &mut Step, now: Timestamp, id: &str, by: &str, reason: Option<String>, gesture: &str) {
+    fn approve(
+        &mut self,
+        step: &mut Step,
+        now: Timestamp,
+        id: &str,
+        by: &str,
+        reason: Option<String>,
+        gesture: &str,
+    ) {
         let action = &self.requests[id].sub.action;
         let runs_handler = self.config.handlers.contains_key(action);
         self.deadlines.retain(|(_, d)| d != id);
-        let kind = EventKind::Approved { reason, gesture: gesture.into(), runs_handler };
+        let kind = EventKind::Approved {
+            reason,
+            gesture: gesture.into(),
+            runs_handler,
+        };
         self.push(step, now, id, by, kind);
         if runs_handler {
             self.start_handler(step, now, id);
@@ -332,19 +430,35 @@ impl Machine {
         };
         let command = handler.command.clone();
         self.push(step, now, id, "hitl", EventKind::Executing { command });
-        step.effects.push(Effect::StartHandler { id: id.to_string() });
+        step.effects
+            .push(Effect::StartHandler { id: id.to_string() });
     }
 
     /// Ends a pending request (rejected, expired, cancelled, tampered).
-    fn finish_pending(&mut self, step: &mut Step, now: Timestamp, id: &str, by: &str, kind: EventKind) {
+    fn finish_pending(
+        &mut self,
+        step: &mut Step,
+        now: Timestamp,
+        id: &str,
+        by: &str,
+        kind: EventKind,
+    ) {
         self.deadlines.retain(|(_, d)| d != id);
         self.warnings.remove(id);
         self.push(step, now, id, by, kind);
-        step.effects.push(Effect::WriteNote { id: id.to_string(), adopt: None });
+        step.effects.push(Effect::WriteNote {
+            id: id.to_string(),
+            adopt: None,
+        });
     }
 
     fn push(&mut self, step: &mut Step, now: Timestamp, id: &str, actor: &str, kind: EventKind) {
-        let ev = Event { time: now, request: id.to_string(), actor: actor.to_string(), kind };
+        let ev = Event {
+            time: now,
+            request: id.to_string(),
+            actor: actor.to_string(),
+            kind,
+        };
         apply(&mut self.requests, &ev).expect("the machine only makes valid transitions");
         step.events.push(ev);
     }
@@ -358,11 +472,15 @@ fn add(now: Timestamp, d: Duration) -> Timestamp {
 fn validate_action(action: &str) -> Result<(), String> {
     let ok = !action.is_empty()
         && action.len() <= 64
-        && action.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        && action
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
     if ok {
         Ok(())
     } else {
-        Err(format!("`{action}` is not an action type (letters, digits, _ - . only)"))
+        Err(format!(
+            "`{action}` is not an action type (letters, digits, _ - . only)"
+        ))
     }
 }
 
@@ -372,6 +490,8 @@ pub fn resolve_prefix<'a>(ids: impl Iterator<Item = &'a Id>, prefix: &str) -> Re
     match matches.as_slice() {
         [one] => Ok((*one).clone()),
         [] => Err(format!("no request matches `{prefix}`")),
-        _ => Err(format!("`{prefix}` matches more than one request; give more of the id")),
+        _ => Err(format!(
+            "`{prefix}` matches more than one request; give more of the id"
+        )),
     }
 }

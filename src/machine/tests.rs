@@ -57,9 +57,24 @@ fn status(m: &Machine, id: &str) -> &'static str {
 #[test]
 fn rules_decide_at_submission() {
     let cases = [
-        ("payment", json!({"amount": 20000}), vec!["submitted", "rejected"], "rejected"),
-        ("payment", json!({"amount": 600}), vec!["submitted"], "pending"),
-        ("payment", json!({"amount": 5}), vec!["submitted", "approved", "executing"], "executing"),
+        (
+            "payment",
+            json!({"amount": 20000}),
+            vec!["submitted", "rejected"],
+            "rejected",
+        ),
+        (
+            "payment",
+            json!({"amount": 600}),
+            vec!["submitted"],
+            "pending",
+        ),
+        (
+            "payment",
+            json!({"amount": 5}),
+            vec!["submitted", "approved", "executing"],
+            "executing",
+        ),
         ("email", json!({}), vec!["submitted"], "pending"),
     ];
     for (action, payload, events, want) in cases {
@@ -74,10 +89,19 @@ fn rules_decide_at_submission() {
 #[test]
 fn auto_and_deny_are_journaled_with_the_rule_name() {
     let mut m = machine();
-    let step = m.handle(Input::Submit(new("a", "payment", json!({"amount": 5}))), t(0));
+    let step = m.handle(
+        Input::Submit(new("a", "payment", json!({"amount": 5}))),
+        t(0),
+    );
     assert_eq!(step.events[1].actor, "rule:small");
-    assert!(step.effects.contains(&Effect::StartHandler { id: "a".into() }));
-    let step = m.handle(Input::Submit(new("d", "payment", json!({"amount": 50000}))), t(0));
+    assert!(
+        step.effects
+            .contains(&Effect::StartHandler { id: "a".into() })
+    );
+    let step = m.handle(
+        Input::Submit(new("d", "payment", json!({"amount": 50000}))),
+        t(0),
+    );
     assert_eq!(step.events[1].actor, "rule:huge");
 }
 
@@ -98,7 +122,16 @@ fn deadlines_expire_pending_requests_only() {
     assert!(m.handle(Input::Tick, t(59)).events.is_empty());
     assert_eq!(names(&m.handle(Input::Tick, t(60))), ["expired"]);
     assert_eq!(m.next_deadline(), None);
-    let step = m.handle(Input::Decide { id: "x".into(), approve: true, reason: None, by: "cli".into(), gesture: "cli".into() }, t(61));
+    let step = m.handle(
+        Input::Decide {
+            id: "x".into(),
+            approve: true,
+            reason: None,
+            by: "cli".into(),
+            gesture: "cli".into(),
+        },
+        t(61),
+    );
     assert!(step.events.is_empty());
     assert_eq!(step.reply, Some(Err("request x is already expired".into())));
 }
@@ -118,27 +151,87 @@ fn note_input(m: &Machine, id: &str, folder: Folder, edit: impl Fn(String) -> St
 #[test]
 fn vault_gestures_table() {
     let same = |s: String| s;
-    let cases: Vec<(&str, Folder, Box<dyn Fn(String) -> String>, &str)> = vec![
-        ("move approved", Folder::Approved, Box::new(same), "executing"),
-        ("move rejected", Folder::Rejected, Box::new(same), "rejected"),
-        ("status", Folder::Pending, Box::new(|s| s.replace("status: pending", "status: APPROVED")), "executing"),
-        ("status reject", Folder::Pending, Box::new(|s| s.replace("status: pending", "status: rejected")), "rejected"),
-        ("tick", Folder::Pending, Box::new(|s| s.replace("- [ ] Approve", "- [x] Approve")), "executing"),
-        ("tick reject", Folder::Pending, Box::new(|s| s.replace("- [ ] Reject", "- [X] Reject")), "rejected"),
-        ("both ticked", Folder::Pending, Box::new(|s| s.replace("[ ]", "[x]")), "pending"),
-        ("moved approved, status rejected", Folder::Approved, Box::new(|s| s.replace("status: pending", "status: rejected")), "pending"),
-        ("unknown word", Folder::Pending, Box::new(|s| s.replace("status: pending", "status: yes please")), "pending"),
+    type Edit = Box<dyn Fn(String) -> String>;
+    let cases: Vec<(&str, Folder, Edit, &str)> = vec![
+        (
+            "move approved",
+            Folder::Approved,
+            Box::new(same),
+            "executing",
+        ),
+        (
+            "move rejected",
+            Folder::Rejected,
+            Box::new(same),
+            "rejected",
+        ),
+        (
+            "status",
+            Folder::Pending,
+            Box::new(|s| s.replace("status: pending", "status: APPROVED")),
+            "executing",
+        ),
+        (
+            "status reject",
+            Folder::Pending,
+            Box::new(|s| s.replace("status: pending", "status: rejected")),
+            "rejected",
+        ),
+        (
+            "tick",
+            Folder::Pending,
+            Box::new(|s| s.replace("- [ ] Approve", "- [x] Approve")),
+            "executing",
+        ),
+        (
+            "tick reject",
+            Folder::Pending,
+            Box::new(|s| s.replace("- [ ] Reject", "- [X] Reject")),
+            "rejected",
+        ),
+        (
+            "both ticked",
+            Folder::Pending,
+            Box::new(|s| s.replace("[ ]", "[x]")),
+            "pending",
+        ),
+        (
+            "moved approved, status rejected",
+            Folder::Approved,
+            Box::new(|s| s.replace("status: pending", "status: rejected")),
+            "pending",
+        ),
+        (
+            "unknown word",
+            Folder::Pending,
+            Box::new(|s| s.replace("status: pending", "status: yes please")),
+            "pending",
+        ),
         ("nothing", Folder::Pending, Box::new(same), "pending"),
-        ("tampered", Folder::Approved, Box::new(|s| s.replace("\"amount\": 600", "\"amount\": 6000")), "tampered"),
+        (
+            "tampered",
+            Folder::Approved,
+            Box::new(|s| s.replace("\"amount\": 600", "\"amount\": 6000")),
+            "tampered",
+        ),
     ];
     for (what, folder, edit, want) in cases {
         let mut m = machine();
-        m.handle(Input::Submit(new("r", "payment", json!({"amount": 600}))), t(0));
+        m.handle(
+            Input::Submit(new("r", "payment", json!({"amount": 600}))),
+            t(0),
+        );
         let step = m.handle(note_input(&m, "r", folder, edit), t(1));
         assert_eq!(status(&m, "r"), want, "{what}: {:?}", step.events);
         if want == "pending" && what != "nothing" {
             assert!(!m.warnings("r").is_empty(), "{what} shows a warning");
-            assert!(step.effects.contains(&Effect::WriteNote { id: "r".into(), adopt: None }), "{what}");
+            assert!(
+                step.effects.contains(&Effect::WriteNote {
+                    id: "r".into(),
+                    adopt: None
+                }),
+                "{what}"
+            );
         }
     }
 }
@@ -148,7 +241,13 @@ fn unknown_hitl_id_is_reported_not_trusted() {
     let mut m = machine();
     let text = "---\nhitl_id: forged\nstatus: approved\n---\n";
     let step = m.handle(
-        Input::Note { path: "Approved/f.md".into(), folder: Folder::Approved, view: note::parse(text), tracked: None, fresh_id: "n".into() },
+        Input::Note {
+            path: "Approved/f.md".into(),
+            folder: Folder::Approved,
+            view: note::parse(text),
+            tracked: None,
+            fresh_id: "n".into(),
+        },
         t(0),
     );
     assert!(step.events.is_empty());
@@ -160,12 +259,21 @@ fn drop_in_never_approves_itself() {
     let mut m = machine();
     let text = "---\ntype: approval_request\naction: payment\namount: 500.00\nrecipient: Client A\nreason: Invoice 1234\nstatus: approved\n---\n## Decision\n- [x] Approve\n";
     let step = m.handle(
-        Input::Note { path: "Pending_Approval/PAY.md".into(), folder: Folder::Pending, view: note::parse(text), tracked: None, fresh_id: "d1".into() },
+        Input::Note {
+            path: "Pending_Approval/PAY.md".into(),
+            folder: Folder::Pending,
+            view: note::parse(text),
+            tracked: None,
+            fresh_id: "d1".into(),
+        },
         t(0),
     );
     assert_eq!(names(&step), ["submitted"]);
     let req = m.get("d1").unwrap();
-    assert_eq!(req.sub.payload, json!({"amount": 500.0, "recipient": "Client A"}));
+    assert_eq!(
+        req.sub.payload,
+        json!({"amount": 500.0, "recipient": "Client A"})
+    );
     assert_eq!(req.sub.rationale.as_deref(), Some("Invoice 1234"));
     assert_eq!(req.sub.file_name, "PAY.md");
     assert_eq!(status(&m, "d1"), "pending");
@@ -174,10 +282,21 @@ fn drop_in_never_approves_itself() {
 #[test]
 fn recovery_marks_running_handlers_unknown_and_starts_unstarted_ones() {
     let mut m = machine();
-    m.handle(Input::Submit(new("run", "payment", json!({"amount": 5}))), t(0));
+    m.handle(
+        Input::Submit(new("run", "payment", json!({"amount": 5}))),
+        t(0),
+    );
     let step = m.recover(t(1));
     assert_eq!(names(&step), ["unknown"]);
-    let step = m.handle(Input::Resolve { id: "run".into(), executed: true, reason: "checked the bank".into(), by: "cli".into() }, t(2));
+    let step = m.handle(
+        Input::Resolve {
+            id: "run".into(),
+            executed: true,
+            reason: "checked the bank".into(),
+            by: "cli".into(),
+        },
+        t(2),
+    );
     assert_eq!(names(&step), ["resolved"]);
     assert_eq!(status(&m, "run"), "executed");
 }

@@ -45,8 +45,15 @@ pub struct Split<'a> {
 
 pub fn split(text: &str) -> Split<'_> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let Some(rest) = text.strip_prefix("---\n").or_else(|| text.strip_prefix("---\r\n")) else {
-        return Split { frontmatter: None, body: text, unterminated: false };
+    let Some(rest) = text
+        .strip_prefix("---\n")
+        .or_else(|| text.strip_prefix("---\r\n"))
+    else {
+        return Split {
+            frontmatter: None,
+            body: text,
+            unterminated: false,
+        };
     };
     let mut offset = 0;
     for line in rest.split_inclusive('\n') {
@@ -60,7 +67,11 @@ pub fn split(text: &str) -> Split<'_> {
         }
         offset += line.len();
     }
-    Split { frontmatter: None, body: text, unterminated: true }
+    Split {
+        frontmatter: None,
+        body: text,
+        unterminated: true,
+    }
 }
 
 /// Cuts a body into sections at `## ` headings: the preamble (heading
@@ -92,9 +103,15 @@ pub fn sections(body: &str) -> Vec<(Option<&str>, Vec<&str>)> {
 pub fn frontmatter_blocks(yaml: &str) -> Vec<(Option<String>, String)> {
     let mut out: Vec<(Option<String>, String)> = Vec::new();
     for line in yaml.split_inclusive('\n') {
-        let starts_entry = !line.starts_with([' ', '\t', '#', '-', '\n', '\r']) && line.contains(':');
+        let starts_entry =
+            !line.starts_with([' ', '\t', '#', '-', '\n', '\r']) && line.contains(':');
         if starts_entry {
-            let key = line.split(':').next().unwrap_or_default().trim().trim_matches(['"', '\'']);
+            let key = line
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_matches(['"', '\'']);
             out.push((Some(key.to_string()), line.to_string()));
         } else if let Some(last) = out.last_mut() {
             last.1.push_str(line);
@@ -125,7 +142,8 @@ mod tests {
 
     #[test]
     fn sections_ignore_headings_inside_fences() {
-        let body = "# T\n```json\n## not a heading\n```\n## Decision\n- [ ] Approve\n## Mine\ntext\n";
+        let body =
+            "# T\n```json\n## not a heading\n```\n## Decision\n- [ ] Approve\n## Mine\ntext\n";
         let s = sections(body);
         assert_eq!(s.len(), 3);
         assert_eq!(s[0].1, ["# T", "```json", "## not a heading", "```"]);

@@ -35,11 +35,19 @@ pub fn parse(text: &str) -> Result<NoteView, NoteError> {
     let props: OrderedMap = match parts.frontmatter {
         Some(yaml) if !yaml.trim().is_empty() => from_str(yaml).map_err(|e| {
             // Positions inside the note: the frontmatter starts on line 2.
-            NoteError::Yaml(YamlError { line: e.line + 1, ..e })
+            NoteError::Yaml(YamlError {
+                line: e.line + 1,
+                ..e
+            })
         })?,
         _ => OrderedMap::default(),
     };
-    let text_of = |k: &str| props.text(k).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let text_of = |k: &str| {
+        props
+            .text(k)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
     let mut view = NoteView {
         hitl_id: text_of("hitl_id"),
         status: text_of("status"),
@@ -69,7 +77,10 @@ pub fn parse(text: &str) -> Result<NoteView, NoteError> {
 
 /// `- [x] Approve` → `(true, "approve")`.
 pub(crate) fn task(line: &str) -> Option<(bool, &'static str)> {
-    let rest = line.trim_start().strip_prefix(['-', '*', '+'])?.trim_start();
+    let rest = line
+        .trim_start()
+        .strip_prefix(['-', '*', '+'])?
+        .trim_start();
     let ticked = match rest.get(..3)? {
         "[ ]" => false,
         "[x]" | "[X]" => true,
@@ -90,7 +101,10 @@ pub(crate) fn task(line: &str) -> Option<(bool, &'static str)> {
 pub(crate) fn json_block(lines: &[&str]) -> Option<String> {
     let start = lines.iter().position(|l| {
         let t = l.trim_start();
-        t.starts_with("```") && t.trim_start_matches('`').trim().eq_ignore_ascii_case("json")
+        t.starts_with("```")
+            && t.trim_start_matches('`')
+                .trim()
+                .eq_ignore_ascii_case("json")
     })?;
     let fence_len = {
         let t = lines[start].trim_start();
@@ -131,8 +145,12 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(parse("---\nstatus: pend").unwrap_err(), NoteError::Unterminated);
-        let NoteError::Yaml(e) = parse("---\na: 1\nstatus: x\nstatus: y\n---\n").unwrap_err() else {
+        assert_eq!(
+            parse("---\nstatus: pend").unwrap_err(),
+            NoteError::Unterminated
+        );
+        let NoteError::Yaml(e) = parse("---\na: 1\nstatus: x\nstatus: y\n---\n").unwrap_err()
+        else {
             panic!()
         };
         assert_eq!(e.line, 4, "line within the note: {e}");
@@ -141,7 +159,10 @@ mod tests {
     #[test]
     fn task_lines() {
         assert_eq!(task("- [X] approve"), Some((true, "approve")));
-        assert_eq!(task("  * [ ] Reject (with reason)"), Some((false, "reject")));
+        assert_eq!(
+            task("  * [ ] Reject (with reason)"),
+            Some((false, "reject"))
+        );
         assert_eq!(task("- [x] Approved by Bob"), None);
         assert_eq!(task("text"), None);
     }

@@ -26,7 +26,12 @@ pub struct Existing<'a> {
 const REQUESTER_NOTES: &str = "Requester's notes";
 
 /// Renders `req`, with `warnings` shown in the Decision section.
-pub fn render(req: &Request, warnings: &[String], existing: Option<Existing>, tz: &TimeZone) -> String {
+pub fn render(
+    req: &Request,
+    warnings: &[String],
+    existing: Option<Existing>,
+    tz: &TimeZone,
+) -> String {
     let mut human_props = String::new();
     let mut human_decision: Vec<&str> = Vec::new();
     let mut human_sections = String::new();
@@ -37,16 +42,22 @@ pub fn render(req: &Request, warnings: &[String], existing: Option<Existing>, tz
     let keep_gestures = req.status == Status::Pending && existing.is_some_and(|e| !e.from_drop_in);
     if let Some(ex) = existing {
         let parts = split(ex.text);
-        let blocks = parts.frontmatter.map(frontmatter_blocks).unwrap_or_default();
-        let status_blocks: Vec<&String> =
-            blocks.iter().filter(|(k, _)| k.as_deref() == Some("status")).map(|(_, b)| b).collect();
+        let blocks = parts
+            .frontmatter
+            .map(frontmatter_blocks)
+            .unwrap_or_default();
+        let status_blocks: Vec<&String> = blocks
+            .iter()
+            .filter(|(k, _)| k.as_deref() == Some("status"))
+            .map(|(_, b)| b)
+            .collect();
         if keep_gestures && status_blocks.len() == 1 {
             pending_status = Some(status_blocks[0].clone());
         }
         for (key, block) in blocks {
-            let owned = key.as_deref().is_some_and(|k| {
-                DAEMON_KEYS.contains(&k) || ex.drop_keys.iter().any(|d| d == k)
-            });
+            let owned = key
+                .as_deref()
+                .is_some_and(|k| DAEMON_KEYS.contains(&k) || ex.drop_keys.iter().any(|d| d == k));
             if !owned {
                 human_props.push_str(&block);
             }
@@ -73,7 +84,8 @@ pub fn render(req: &Request, warnings: &[String], existing: Option<Existing>, tz
                         }
                     }
                 }
-                Some(h) if h.eq_ignore_ascii_case("result") || h.eq_ignore_ascii_case("history") => {}
+                Some(h)
+                    if h.eq_ignore_ascii_case("result") || h.eq_ignore_ascii_case("history") => {}
                 Some(h) => {
                     let _ = write!(human_sections, "\n## {h}\n{}\n", lines.join("\n"));
                 }
@@ -138,13 +150,21 @@ fn frontmatter(req: &Request, status_block: Option<&str>, tz: &TimeZone) -> Stri
 /// A YAML scalar: plain when unambiguous, else a JSON (= YAML double-quoted) string.
 fn scalar(v: &str) -> String {
     let plain = !v.is_empty()
-        && v.chars().all(|c| c.is_alphanumeric() || "_-.@/:+ ".contains(c))
+        && v.chars()
+            .all(|c| c.is_alphanumeric() || "_-.@/:+ ".contains(c))
         && !v.starts_with([' ', '-', ':', '@'])
         && !v.ends_with([' ', ':'])
         && !v.contains(": ")
-        && !matches!(v.to_ascii_lowercase().as_str(), "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~")
+        && !matches!(
+            v.to_ascii_lowercase().as_str(),
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~"
+        )
         && v.parse::<f64>().is_err();
-    if plain { v.to_string() } else { serde_json::to_string(v).expect("strings serialise") }
+    if plain {
+        v.to_string()
+    } else {
+        serde_json::to_string(v).expect("strings serialise")
+    }
 }
 
 fn preamble(req: &Request) -> String {
@@ -163,12 +183,19 @@ fn preamble(req: &Request) -> String {
     for sig in &s.signals {
         let _ = writeln!(out, "> - {} ({})", sig.says, sig.level.as_str());
     }
-    let rule = s.rule.as_deref().map_or("the default rule".to_string(), |r| format!("rule `{r}`"));
+    let rule = s
+        .rule
+        .as_deref()
+        .map_or("the default rule".to_string(), |r| format!("rule `{r}`"));
     let _ = writeln!(out, "> - Decided by {rule}.");
     if let Some(r) = &s.rationale {
         let _ = write!(out, "\n**Why:** {}\n", r.replace('\n', " "));
     }
-    let _ = write!(out, "\n**Action:** `{}` · **Requested by:** {}\n", s.action, s.requested_by);
+    let _ = write!(
+        out,
+        "\n**Action:** `{}` · **Requested by:** {}\n",
+        s.action, s.requested_by
+    );
     let _ = write!(out, "\n```json\n{}\n```\n", payload::pretty(&s.payload));
     out
 }
@@ -223,7 +250,10 @@ fn requester_notes(lines: &[&str]) -> String {
     for line in lines {
         let t = line.trim_start();
         if block.is_some() && t.starts_with("```") {
-            let opening = t.trim_start_matches('`').trim().eq_ignore_ascii_case("json");
+            let opening = t
+                .trim_start_matches('`')
+                .trim()
+                .eq_ignore_ascii_case("json");
             if opening || skipping {
                 skipping = !skipping && opening;
                 continue;
@@ -250,10 +280,14 @@ fn result(req: &Request, tz: &TimeZone) -> String {
     let mut out = String::from("\n## Result\n\n");
     match &req.status {
         Status::Pending => out.push_str("_Not run yet: waiting for a decision._\n"),
-        Status::Approved { runs_handler: false } => out.push_str(
+        Status::Approved {
+            runs_handler: false,
+        } => out.push_str(
             "_Approved. No handler is configured for this action: the requester acts on it._\n",
         ),
-        Status::Approved { runs_handler: true } => out.push_str("_Approved; the handler starts now._\n"),
+        Status::Approved { runs_handler: true } => {
+            out.push_str("_Approved; the handler starts now._\n")
+        }
         Status::Executing { started } => {
             let _ = writeln!(out, "_Running since {}._", local(*started, tz));
         }

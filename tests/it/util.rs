@@ -48,7 +48,14 @@ impl Env {
         let config = dir.path().join("config.yaml");
         std::fs::write(&config, format!("{}{extra}", handlers(dir.path()))).unwrap();
         let runs = dir.path().join("runs.log");
-        Env { dir, vault, state, config, runs, daemon: None }
+        Env {
+            dir,
+            vault,
+            state,
+            config,
+            runs,
+            daemon: None,
+        }
     }
 
     pub fn cmd(&self) -> Command {
@@ -74,7 +81,11 @@ impl Env {
     }
 
     pub fn start(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
         let child = self.cmd().arg("run").stderr(log).spawn().unwrap();
         self.daemon = Some(child);
         wait_for("daemon up", || self.hitl(&["status"]).0 == 0);
@@ -106,7 +117,11 @@ impl Env {
     }
 
     pub fn pay(&self, amount: u32) -> String {
-        self.request(&["payment", "--payload", &format!(r#"{{"amount":{amount},"recipient":"vendor@example.com","currency":"USD"}}"#)])
+        self.request(&[
+            "payment",
+            "--payload",
+            &format!(r#"{{"amount":{amount},"recipient":"vendor@example.com","currency":"USD"}}"#),
+        ])
     }
 
     pub fn folder(&self, name: &str) -> PathBuf {
@@ -116,7 +131,11 @@ impl Env {
     /// The path of the note carrying `hitl_id: id`, in any folder.
     pub fn note_path(&self, id: &str) -> Option<PathBuf> {
         for f in ["Pending_Approval", "Approved", "Rejected", "Done"] {
-            for e in std::fs::read_dir(self.folder(f)).into_iter().flatten().flatten() {
+            for e in std::fs::read_dir(self.folder(f))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 let text = std::fs::read_to_string(e.path()).unwrap_or_default();
                 if text.contains(&format!("hitl_id: {id}\n")) {
                     return Some(e.path());
@@ -144,8 +163,17 @@ impl Env {
                 return text;
             }
             if Instant::now() > deadline {
-                let note = self.note_path(id).map(|p| format!("{}:\n{}", p.display(), std::fs::read_to_string(&p).unwrap_or_default()));
-                panic!("timed out waiting for {id} {status} in {folder}\nnote: {note:?}\nlog:\n{}", self.log());
+                let note = self.note_path(id).map(|p| {
+                    format!(
+                        "{}:\n{}",
+                        p.display(),
+                        std::fs::read_to_string(&p).unwrap_or_default()
+                    )
+                });
+                panic!(
+                    "timed out waiting for {id} {status} in {folder}\nnote: {note:?}\nlog:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -169,7 +197,11 @@ impl Env {
     }
 
     pub fn runs(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.runs).unwrap_or_default().lines().map(String::from).collect()
+        std::fs::read_to_string(&self.runs)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
     }
 
     /// Edits a note in place, as an editor would (write, close).

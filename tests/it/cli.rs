@@ -1,7 +1,7 @@
 //! End to end: the real `hitl` binary, a running daemon, a real temporary
 //! vault and state folder, real inotify, real handler processes.
 
-mod util;
+use super::util;
 
 use std::time::Duration;
 
@@ -21,23 +21,52 @@ fn init_creates_folders_config_and_base() {
     for f in ["Pending_Approval", "Approved", "Rejected", "Done"] {
         assert!(env.folder(f).is_dir(), "{f}");
     }
-    assert!(std::fs::read_to_string(env.vault.join("Approvals.base")).unwrap().contains("approval_request"));
+    assert!(
+        std::fs::read_to_string(env.vault.join("Approvals.base"))
+            .unwrap()
+            .contains("approval_request")
+    );
     let written = std::fs::read_to_string(&config).unwrap();
-    let example = include_str!("../config/hitl.example.yaml");
+    let example = include_str!("../../config/hitl.example.yaml");
     let vault_line = format!("vault: {}", env.vault.display());
-    assert_eq!(written, example.replacen("# vault: ~/Obsidian/MyVault", &vault_line, 1));
+    assert_eq!(
+        written,
+        example.replacen("# vault: ~/Obsidian/MyVault", &vault_line, 1)
+    );
 }
 
 #[test]
 fn run_needs_no_config_file() {
     let env = Env::new("");
-    let mut daemon = env.cmd().env_remove("HITL_CONFIG").arg("run").stderr(std::process::Stdio::null()).spawn().unwrap();
-    let status = |e: &Env| e.cmd().env_remove("HITL_CONFIG").arg("status").output().unwrap().status.code();
+    let mut daemon = env
+        .cmd()
+        .env_remove("HITL_CONFIG")
+        .arg("run")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = |e: &Env| {
+        e.cmd()
+            .env_remove("HITL_CONFIG")
+            .arg("status")
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
     wait_for("daemon up", || status(&env) == Some(0));
-    let out = env.cmd().env_remove("HITL_CONFIG").args(["request", "payment", "--payload", PAYMENT]).output().unwrap();
+    let out = env
+        .cmd()
+        .env_remove("HITL_CONFIG")
+        .args(["request", "payment", "--payload", PAYMENT])
+        .output()
+        .unwrap();
     let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let note = env.wait_note(&id, "Pending_Approval", "pending");
-    assert!(note.contains("rule `large-payment`"), "built-in rules apply:\n{note}");
+    assert!(
+        note.contains("rule `large-payment`"),
+        "built-in rules apply:\n{note}"
+    );
     unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
     assert!(daemon.wait().unwrap().success());
 }
@@ -72,8 +101,14 @@ fn explain_names_rule_and_signals_and_submits_nothing() {
     let env = Env::new("");
     let (code, out, _) = env.hitl(&["explain", "payment", "--payload", PAYMENT]);
     assert_eq!(code, 0);
-    assert!(out.contains("rule `large-payment` decides: require"), "{out}");
-    assert!(out.contains("High value payment") && out.contains("Medium value payment"), "{out}");
+    assert!(
+        out.contains("rule `large-payment` decides: require"),
+        "{out}"
+    );
+    assert!(
+        out.contains("High value payment") && out.contains("Medium value payment"),
+        "{out}"
+    );
     let (_, json, _) = env.hitl(&["explain", "payment", "--set", "amount=20", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["rule"], serde_json::Value::Null);
@@ -88,12 +123,17 @@ fn assert_executed_once(env: &Env, id: &str, by: &str) {
     assert!(note.contains("- Exit code: 0\n- Duration: "), "{note}");
     assert!(note.contains(&format!("handled {id}")), "{note}");
     assert!(note.contains("exit_code: 0\n"));
-    assert_eq!(env.events(id), ["submitted", "approved", "executing", "executed"]);
+    assert_eq!(
+        env.events(id),
+        ["submitted", "approved", "executing", "executed"]
+    );
     let runs = env.runs();
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(
         runs[0],
-        format!(r#"{id}|payment|hitl-{id}|{by}|{{"amount":1500,"currency":"USD","recipient":"vendor@example.com"}}"#)
+        format!(
+            r#"{id}|payment|hitl-{id}|{by}|{{"amount":1500,"currency":"USD","recipient":"vendor@example.com"}}"#
+        )
     );
 }
 
@@ -113,10 +153,18 @@ fn gesture_move_to_rejected() {
     env.start();
     let id = env.pay(1500);
     env.wait_note(&id, "Pending_Approval", "pending");
-    env.edit(&id, |t| t.replace("payload_sha256", "decision_reason: not this month\npayload_sha256"));
+    env.edit(&id, |t| {
+        t.replace(
+            "payload_sha256",
+            "decision_reason: not this month\npayload_sha256",
+        )
+    });
     env.mv(&id, "Rejected");
     let note = env.wait_note(&id, "Done", "rejected");
-    assert!(note.contains("decided_by: vault") && note.contains("not this month"), "{note}");
+    assert!(
+        note.contains("decided_by: vault") && note.contains("not this month"),
+        "{note}"
+    );
     assert!(env.runs().is_empty());
 }
 
@@ -159,7 +207,10 @@ fn gesture_command_line() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("rejected"));
     let note = env.wait_note(&r, "Done", "rejected");
-    assert!(note.contains("decided_by: cli:tester") && note.contains("duplicate invoice"), "{note}");
+    assert!(
+        note.contains("decided_by: cli:tester") && note.contains("duplicate invoice"),
+        "{note}"
+    );
     let (_, show, _) = env.hitl(&["show", &r, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&show).unwrap();
     assert_eq!(v["decision_reason"], "duplicate invoice");
@@ -173,7 +224,10 @@ fn failing_handler_ends_failed() {
     let id = env.request(&["refund", "--set", "amount=10"]);
     env.hitl(&["approve", &id]);
     let note = env.wait_note(&id, "Done", "failed");
-    assert!(note.contains("- Exit code: 3") && note.contains("exit_code: 3"), "{note}");
+    assert!(
+        note.contains("- Exit code: 3") && note.contains("exit_code: 3"),
+        "{note}"
+    );
     assert_eq!(env.runs().len(), 1);
 }
 
@@ -194,7 +248,11 @@ fn drop_in_is_ingested_as_pending_and_never_approves_itself() {
     assert!(note.contains("- [ ] Approve"), "{note}");
     assert!(note.contains("\"recipient\": \"Client A\""), "{note}");
     assert!(note.contains("rationale: Invoice 1234"), "{note}");
-    let id = note.lines().find_map(|l| l.strip_prefix("hitl_id: ")).unwrap().to_string();
+    let id = note
+        .lines()
+        .find_map(|l| l.strip_prefix("hitl_id: "))
+        .unwrap()
+        .to_string();
     assert_eq!(env.events(&id), ["submitted"]);
     std::thread::sleep(Duration::from_millis(300));
     assert!(env.runs().is_empty());
@@ -204,7 +262,11 @@ fn drop_in_is_ingested_as_pending_and_never_approves_itself() {
 }
 
 fn wait_for_text(path: &std::path::Path, needle: &str) -> String {
-    util::wait_for_some(needle, || std::fs::read_to_string(path).ok().filter(|t| t.contains(needle)))
+    util::wait_for_some(needle, || {
+        std::fs::read_to_string(path)
+            .ok()
+            .filter(|t| t.contains(needle))
+    })
 }
 
 // 5. timeouts
@@ -246,7 +308,10 @@ fn auto_deny_and_default_rules() {
     let auto = env.pay(10);
     env.wait_note(&auto, "Done", "executed");
     let auto_event = &env.journal()[1];
-    assert_eq!((auto_event["event"].as_str(), auto_event["actor"].as_str()), (Some("approved"), Some("rule:small-payment")));
+    assert_eq!(
+        (auto_event["event"].as_str(), auto_event["actor"].as_str()),
+        (Some("approved"), Some("rule:small-payment"))
+    );
     let deny = env.pay(20000);
     let note = env.wait_note(&deny, "Done", "rejected");
     assert!(note.contains("decided_by: rule:huge-payment"), "{note}");
@@ -273,11 +338,21 @@ fn two_hundred_concurrent_requests() {
         .collect();
     let ids: std::collections::HashSet<String> = children
         .into_iter()
-        .map(|c| String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap().trim().to_string())
+        .map(|c| {
+            String::from_utf8(c.wait_with_output().unwrap().stdout)
+                .unwrap()
+                .trim()
+                .to_string()
+        })
         .collect();
     assert_eq!(ids.len(), 200);
     assert_eq!(env.journal().len(), 200);
-    wait_for("200 notes", || std::fs::read_dir(env.folder("Pending_Approval")).unwrap().count() == 200);
+    wait_for("200 notes", || {
+        std::fs::read_dir(env.folder("Pending_Approval"))
+            .unwrap()
+            .count()
+            == 200
+    });
 }
 
 // 8. exit codes
@@ -300,7 +375,15 @@ fn wait_exit_codes() {
     assert_eq!(env.hitl(&["wait", &rejected]).0, 3);
     assert_eq!(env.hitl(&["wait", &failed]).0, 5);
     assert_eq!(env.hitl(&["wait", &open, "--timeout", "300ms"]).0, 7);
-    let (code, _, _) = env.hitl(&["request", "payment", "--payload", PAYMENT, "--timeout", "1s", "--wait"]);
+    let (code, _, _) = env.hitl(&[
+        "request",
+        "payment",
+        "--payload",
+        PAYMENT,
+        "--timeout",
+        "1s",
+        "--wait",
+    ]);
     assert_eq!(code, 4);
     let (code, out, _) = env.hitl(&["wait", &approved_only, "--json"]);
     assert_eq!(code, 0);
@@ -327,7 +410,11 @@ fn audit_verify_passes_then_names_the_damaged_line() {
     let edited = original.replacen("\"rejected\"", "\"approved\"", 1);
     let removed = [&lines[..2], &lines[3..]].concat().join("\n") + "\n";
     let swapped = [&[lines[1], lines[0]], &lines[2..]].concat().join("\n") + "\n";
-    for (what, text, line) in [("edited", edited, "line 2"), ("removed", removed, "line 3"), ("swapped", swapped, "line 1")] {
+    for (what, text, line) in [
+        ("edited", edited, "line 2"),
+        ("removed", removed, "line 3"),
+        ("swapped", swapped, "line 1"),
+    ] {
         std::fs::write(&path, text).unwrap();
         let (code, _, err) = env.hitl(&["audit", "verify"]);
         assert_eq!(code, 1, "{what}");
@@ -351,8 +438,17 @@ fn list_show_history_read_the_journal() {
     let (_, out, _) = env.hitl(&["show", &b]);
     assert!(out.contains("Send the newsletter"));
     let (_, out, _) = env.hitl(&["history", &a, "--json"]);
-    let events: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(events.iter().map(|e| e["event"].as_str().unwrap()).collect::<Vec<_>>(), ["submitted", "rejected"]);
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e["event"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["submitted", "rejected"]
+    );
 }
 
 // 10. restart

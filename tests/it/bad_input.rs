@@ -1,7 +1,7 @@
 //! Bad input never crashes or stalls the daemon; notes get a visible warning
 //! and the log a clear message; nothing runs that was not cleanly approved.
 
-mod util;
+use super::util;
 
 use std::time::Duration;
 
@@ -34,10 +34,21 @@ fn wait_warning(env: &Env, id: &str, needle: &str) -> String {
 fn malformed_yaml() {
     let mut env = Env::new("");
     let id = pending(&mut env);
-    env.edit(&id, |t| t.replace("payload_sha256", "decision_reason: [unclosed\npayload_sha256"));
+    env.edit(&id, |t| {
+        t.replace(
+            "payload_sha256",
+            "decision_reason: [unclosed\npayload_sha256",
+        )
+    });
     let note = wait_warning(&env, &id, "could not read this note");
-    assert!(note.contains("not valid YAML") && note.contains("line "), "{note}");
-    assert!(note.contains("decision_reason: [unclosed"), "the human's line is kept");
+    assert!(
+        note.contains("not valid YAML") && note.contains("line "),
+        "{note}"
+    );
+    assert!(
+        note.contains("decision_reason: [unclosed"),
+        "the human's line is kept"
+    );
     assert!(env.log().contains("note not readable"));
     still_alive(&env);
     assert_eq!(env.events(&id), ["submitted"]);
@@ -52,8 +63,15 @@ fn note_written_in_two_halves_is_read_once_complete() {
     std::fs::write(&path, &full[..25]).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     std::fs::write(&path, full).unwrap();
-    let text = util::wait_for_some("ingested", || std::fs::read_to_string(&path).ok().filter(|t| t.contains("hitl_id: ")));
-    assert!(text.contains("\"amount\": 700") && text.contains("\"recipient\": \"Client B\""), "{text}");
+    let text = util::wait_for_some("ingested", || {
+        std::fs::read_to_string(&path)
+            .ok()
+            .filter(|t| t.contains("hitl_id: "))
+    });
+    assert!(
+        text.contains("\"amount\": 700") && text.contains("\"recipient\": \"Client B\""),
+        "{text}"
+    );
     assert!(!text.contains("[!warning] hitl"), "{text}");
     assert_eq!(env.journal().len(), 1);
 }
@@ -73,7 +91,10 @@ fn unknown_status_word() {
 fn both_boxes_ticked() {
     let mut env = Env::new("");
     let id = pending(&mut env);
-    env.edit(&id, |t| t.replace("- [ ] Approve", "- [x] Approve").replace("- [ ] Reject", "- [x] Reject"));
+    env.edit(&id, |t| {
+        t.replace("- [ ] Approve", "- [x] Approve")
+            .replace("- [ ] Reject", "- [x] Reject")
+    });
     wait_warning(&env, &id, "conflicting decisions");
     assert_eq!(env.events(&id), ["submitted"]);
     // Unticking one then decides.
@@ -112,9 +133,14 @@ fn symlink_out_of_the_vault() {
     let outside = env.dir.path().join("outside.md");
     std::fs::write(&outside, "---\naction: payment\namount: 5\n---\n").unwrap();
     std::os::unix::fs::symlink(&outside, env.folder("Pending_Approval").join("link.md")).unwrap();
-    wait_for("logged", || env.log().contains("symlink pointing outside the vault"));
+    wait_for("logged", || {
+        env.log().contains("symlink pointing outside the vault")
+    });
     still_alive(&env);
-    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "---\naction: payment\namount: 5\n---\n");
+    assert_eq!(
+        std::fs::read_to_string(&outside).unwrap(),
+        "---\naction: payment\namount: 5\n---\n"
+    );
     assert_eq!(env.journal().len(), 1);
 }
 
@@ -122,7 +148,9 @@ fn symlink_out_of_the_vault() {
 fn duplicate_status_key() {
     let mut env = Env::new("");
     let id = pending(&mut env);
-    env.edit(&id, |t| t.replace("status: pending\n", "status: pending\nstatus: approved\n"));
+    env.edit(&id, |t| {
+        t.replace("status: pending\n", "status: pending\nstatus: approved\n")
+    });
     wait_warning(&env, &id, "duplicate");
     still_alive(&env);
     assert_eq!(env.events(&id), ["submitted"]);
@@ -150,7 +178,10 @@ fn human_text_survives_every_update() {
     let id = pending(&mut env);
     env.edit(&id, |t| {
         t.replace("payload_sha256", "reviewer: alice\npayload_sha256")
-            .replace("- [ ] Reject\n", "- [ ] Reject\n\nChecked with Bob on the phone.\n")
+            .replace(
+                "- [ ] Reject\n",
+                "- [ ] Reject\n\nChecked with Bob on the phone.\n",
+            )
             + "\n## My notes\n\nPay from the savings account.\n"
     });
     // A warning forces a rewrite while pending, then the decision another two.
@@ -158,7 +189,11 @@ fn human_text_survives_every_update() {
     wait_warning(&env, &id, "unknown status");
     env.hitl(&["approve", &id]);
     let note = env.wait_note(&id, "Done", "executed");
-    for kept in ["reviewer: alice\n", "Checked with Bob on the phone.", "## My notes\n\nPay from the savings account."] {
+    for kept in [
+        "reviewer: alice\n",
+        "Checked with Bob on the phone.",
+        "## My notes\n\nPay from the savings account.",
+    ] {
         assert!(note.contains(kept), "lost {kept:?}:\n{note}");
     }
 }

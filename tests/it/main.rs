@@ -1,0 +1,6 @@
+//! One integration-test binary: the real `hitl` binary against real
+//! temporary vaults.
+
+mod bad_input;
+mod cli;
+mod util;
