@@ -405,10 +405,26 @@ fn wait(p: &Place, id: &str, timeout: Option<Duration>, json: bool) -> Result<u8
             {
                 return Ok(timed_out(id, json));
             }
-            Err(e) if ipc::is_down(&e) => std::thread::sleep(Duration::from_millis(500)),
+            Err(e) if ipc::is_down(&e) => {
+                if let Some(code) = settled_in_journal(p, id)? {
+                    return Ok(code);
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
             Err(e) => return Err(e).context("talking to the daemon"),
         }
     }
+}
+
+/// With the daemon down: the exit code, if the journal already has the
+/// request settled.
+fn settled_in_journal(p: &Place, prefix: &str) -> Result<Option<u8>> {
+    let m = replay(p)?;
+    let Ok(id) = m.resolve_id(prefix) else {
+        return Ok(None);
+    };
+    let code = m.requests()[&id].status.exit_code();
+    Ok(code.map(|c| u8::try_from(c).unwrap_or(ERROR)))
 }
 
 fn timed_out(id: &str, json: bool) -> u8 {

@@ -159,3 +159,6 @@ mod tests {
         assert_eq!(b[2].0.as_deref(), Some("b c"));
     }
 }
+
+#[cfg(test)]
+mod golden;
