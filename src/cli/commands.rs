@@ -446,9 +446,10 @@ fn status(p: &Place, json: bool) -> Result<u8> {
             if json {
                 println!("{}", serde_json::json!({ "running": true, "daemon": info }));
             } else {
+                let last = info["last_event"].as_str().unwrap_or("none");
                 println!(
-                    "hitl is running: pid {}, up {} s, {} open requests, last event {}",
-                    info["pid"], info["uptime_s"], info["open"], info["last_event"]
+                    "hitl is running: pid {}, up {} s, {} open requests, last event {last}",
+                    info["pid"], info["uptime_s"], info["open"]
                 );
             }
             Ok(0)

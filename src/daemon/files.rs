@@ -163,7 +163,7 @@ impl Engine {
                 reason,
                 by,
             } => {
-                let id = self.machine.resolve_id(&id).ok()?;
+                let id = self.queued_id(path, &id)?;
                 Input::Decide {
                     id,
                     approve,
@@ -173,16 +173,29 @@ impl Engine {
                 }
             }
             Command::Cancel { id, by } => Input::Cancel {
-                id: self.machine.resolve_id(&id).ok()?,
+                id: self.queued_id(path, &id)?,
                 by,
             },
-            _ => return None,
+            other => {
+                tracing::warn!(path = %path.display(), command = ?other, "this command can't be queued; removed");
+                return None;
+            }
         };
         let step = self.machine.handle(input, now);
         if let Some(Err(e)) = &step.reply {
             tracing::warn!(path = %path.display(), error = %e, "queued command refused");
         }
         Some(step)
+    }
+
+    fn queued_id(&self, path: &Path, prefix: &str) -> Option<String> {
+        match self.machine.resolve_id(prefix) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "queued command refused");
+                None
+            }
+        }
     }
 
     pub(super) fn fresh_id(&self) -> String {

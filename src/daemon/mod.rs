@@ -71,6 +71,9 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let state = settings.state_dir.clone();
     std::fs::create_dir_all(&state).map_err(io(format!("state folder {}", state.display())))?;
+    // The socket in here approves payments: only its owner may enter.
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(io(format!("state folder {}", state.display())))?;
     let lock = StateLock::acquire(&state).map_err(DaemonError::Locked)?;
     let journal_path = state.join("journal.jsonl");
     let (journal, records, torn) = Journal::open(&journal_path)?;
