@@ -362,12 +362,27 @@ pub fn describe_run(r: &RunResult) -> String {
     }
 }
 
-/// A new random request id: 12 hex digits from the kernel's generator.
+/// A new random request id: 12 hex digits from the kernel's generator, the
+/// first always a letter, so YAML never reads an id as a number.
 pub fn new_id() -> Id {
     use std::io::Read;
     let mut bytes = [0u8; 6];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
         .expect("/dev/urandom is readable");
+    bytes[0] = ((10 + (bytes[0] >> 4) % 6) << 4) | (bytes[0] & 0x0f);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_start_with_a_letter() {
+        for _ in 0..200 {
+            let id = super::new_id();
+            assert_eq!(id.len(), 12);
+            assert!(matches!(id.as_bytes()[0], b'a'..=b'f'), "{id}");
+            assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+        }
+    }
 }

@@ -149,35 +149,20 @@ impl Engine {
                 return None;
             }
         };
-        let input = match cmd {
+        let cmd = match cmd {
             Command::Submit(mut nr) => {
                 if self.machine.get(&nr.id).is_some() {
                     nr.id = self.fresh_id();
                 }
                 nr.source = "inbox".into();
-                Input::Submit(nr)
+                Command::Submit(nr)
             }
-            Command::Decide {
-                id,
-                approve,
-                reason,
-                by,
-            } => {
-                let id = self.queued_id(path, &id)?;
-                Input::Decide {
-                    id,
-                    approve,
-                    reason,
-                    by,
-                    gesture: "command line (queued)".into(),
-                }
-            }
-            Command::Cancel { id, by } => Input::Cancel {
-                id: self.queued_id(path, &id)?,
-                by,
-            },
-            other => {
-                tracing::warn!(path = %path.display(), command = ?other, "this command can't be queued; removed");
+            other => other,
+        };
+        let input = match self.change_input(cmd, "command line (queued)") {
+            Ok(input) => input,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "queued command refused; removed");
                 return None;
             }
         };
@@ -186,16 +171,6 @@ impl Engine {
             tracing::warn!(path = %path.display(), error = %e, "queued command refused");
         }
         Some(step)
-    }
-
-    fn queued_id(&self, path: &Path, prefix: &str) -> Option<String> {
-        match self.machine.resolve_id(prefix) {
-            Ok(id) => Some(id),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "queued command refused");
-                None
-            }
-        }
     }
 
     pub(super) fn fresh_id(&self) -> String {

@@ -285,46 +285,55 @@ impl Engine {
 
     /// Turns a command into a machine step; `Ok((_, Some(id)))` registers a waiter.
     fn command(&mut self, cmd: Command, now: Timestamp) -> Result<(Step, Option<Id>), Reply> {
-        let resolve = |m: &Machine, p: &str| m.resolve_id(p).map_err(Reply::error);
-        let input = match cmd {
+        match cmd {
+            Command::Wait { id } => {
+                let id = self.machine.resolve_id(&id).map_err(Reply::error)?;
+                Ok((Step::default(), Some(id)))
+            }
+            Command::Status => Err(self.status_reply()),
+            cmd => {
+                let input = self
+                    .change_input(cmd, "command line")
+                    .map_err(Reply::error)?;
+                Ok((self.machine.handle(input, now), None))
+            }
+        }
+    }
+
+    /// The machine input for a command that changes state (from the socket
+    /// or the inbox); ids may be given as prefixes.
+    fn change_input(&self, cmd: Command, gesture: &str) -> Result<Input, String> {
+        let full = |prefix: &str| self.machine.resolve_id(prefix);
+        Ok(match cmd {
             Command::Submit(nr) => Input::Submit(nr),
             Command::Decide {
                 id,
                 approve,
                 reason,
                 by,
-            } => {
-                let id = resolve(&self.machine, &id)?;
-                Input::Decide {
-                    id,
-                    approve,
-                    reason,
-                    by,
-                    gesture: "command line".into(),
-                }
-            }
-            Command::Cancel { id, by } => Input::Cancel {
-                id: resolve(&self.machine, &id)?,
+            } => Input::Decide {
+                id: full(&id)?,
+                approve,
+                reason,
                 by,
+                gesture: gesture.into(),
             },
+            Command::Cancel { id, by } => Input::Cancel { id: full(&id)?, by },
             Command::Resolve {
                 id,
                 executed,
                 reason,
                 by,
             } => Input::Resolve {
-                id: resolve(&self.machine, &id)?,
+                id: full(&id)?,
                 executed,
                 reason,
                 by,
             },
-            Command::Wait { id } => {
-                let id = resolve(&self.machine, &id)?;
-                return Ok((Step::default(), Some(id)));
+            Command::Wait { .. } | Command::Status => {
+                return Err("a query, not a change; it can't be queued".into());
             }
-            Command::Status => return Err(self.status_reply()),
-        };
-        Ok((self.machine.handle(input, now), None))
+        })
     }
 
     fn status_reply(&self) -> Reply {

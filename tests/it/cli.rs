@@ -250,7 +250,7 @@ fn drop_in_is_ingested_as_pending_and_never_approves_itself() {
     assert!(note.contains("rationale: Invoice 1234"), "{note}");
     let id = note
         .lines()
-        .find_map(|l| l.strip_prefix("hitl_id: "))
+        .find_map(|l| l.strip_prefix("hitl_id: ").map(|s| s.trim_matches('"')))
         .unwrap()
         .to_string();
     assert_eq!(env.events(&id), ["submitted"]);

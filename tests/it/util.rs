@@ -137,7 +137,10 @@ impl Env {
                 .flatten()
             {
                 let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-                if text.contains(&format!("hitl_id: {id}\n")) {
+                // An all-digit id is written quoted, as YAML would read it as a number.
+                if text.contains(&format!("hitl_id: {id}\n"))
+                    || text.contains(&format!("hitl_id: \"{id}\"\n"))
+                {
                     return Some(e.path());
                 }
             }
@@ -180,9 +183,10 @@ impl Env {
     }
 
     pub fn journal(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.state.join("journal.jsonl"))
-            .unwrap_or_default()
-            .lines()
+        let text = std::fs::read_to_string(self.state.join("journal.jsonl")).unwrap_or_default();
+        // Only complete lines: the daemon may be appending right now.
+        text.split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     }
