@@ -235,6 +235,9 @@ impl Engine {
             drop_keys: &drop_keys,
             from_drop_in,
         });
+        for warning in self.machine.warnings(id) {
+            tracing::warn!(request = %id, "no decision taken: {warning}");
+        }
         let text = note::render(req, self.machine.warnings(id), existing, &self.tz);
         let result = (|| {
             if let Some(cur) = current

@@ -369,7 +369,7 @@ impl Engine {
             .collect();
         self.journal.append(&events)?;
         for ev in &events {
-            tracing::info!(request = %ev.request, event = ev.kind.name(), actor = %ev.actor, "journaled");
+            log_event(ev);
             self.last_event = Some(ev.time);
         }
         for effect in steps.into_iter().flat_map(|s| s.effects) {
@@ -449,6 +449,25 @@ impl Engine {
         let id = id.to_string();
         self.handlers
             .spawn(async move { (id, crate::executor::run(job).await) });
+    }
+}
+
+/// One log line per decision the daemon journals.
+fn log_event(ev: &Event) {
+    use crate::request::EventKind;
+    let (id, event, actor) = (&ev.request, ev.kind.name(), &ev.actor);
+    match &ev.kind {
+        EventKind::Tampered { .. } => tracing::warn!(
+            request = %id, event, actor = %actor,
+            "the payload shown in the note was changed: tampered, it will never run"
+        ),
+        EventKind::Failed(r) | EventKind::Executed(r) => tracing::info!(
+            request = %id, event, exit_code = ?r.exit_code, duration_ms = r.duration_ms, "handler finished"
+        ),
+        EventKind::Unknown { why } => {
+            tracing::warn!(request = %id, event, "outcome unknown: {why}")
+        }
+        _ => tracing::info!(request = %id, event, actor = %actor, "journaled"),
     }
 }
 

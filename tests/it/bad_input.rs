@@ -82,6 +82,10 @@ fn unknown_status_word() {
     let id = pending(&mut env);
     env.edit(&id, |t| t.replace("status: pending", "status: yes please"));
     wait_warning(&env, &id, "unknown status `yes please`");
+    assert!(
+        env.log()
+            .contains("no decision taken: unknown status `yes please`")
+    );
     still_alive(&env);
     assert_eq!(env.events(&id), ["submitted"]);
     assert!(env.runs().is_empty());
@@ -96,6 +100,10 @@ fn both_boxes_ticked() {
             .replace("- [ ] Reject", "- [x] Reject")
     });
     wait_warning(&env, &id, "conflicting decisions");
+    assert!(
+        env.log()
+            .contains("no decision taken: conflicting decisions")
+    );
     assert_eq!(env.events(&id), ["submitted"]);
     // Unticking one then decides.
     env.edit(&id, |t| t.replace("- [x] Reject", "- [ ] Reject"));
@@ -152,6 +160,7 @@ fn duplicate_status_key() {
         t.replace("status: pending\n", "status: pending\nstatus: approved\n")
     });
     wait_warning(&env, &id, "duplicate");
+    assert!(env.log().contains("note not readable"));
     still_alive(&env);
     assert_eq!(env.events(&id), ["submitted"]);
     assert!(env.runs().is_empty());
@@ -164,6 +173,7 @@ fn edited_payload_is_tampered_and_never_runs() {
     env.edit(&id, |t| t.replace("\"amount\": 1500", "\"amount\": 150000"));
     let note = env.wait_note(&id, "Done", "tampered");
     assert!(note.contains("tampered"));
+    assert!(env.log().contains("tampered, it will never run"));
     env.edit(&id, |t| t.replace("status: tampered", "status: approved"));
     assert_eq!(env.hitl(&["approve", &id]).0, 1);
     std::thread::sleep(Duration::from_millis(300));
