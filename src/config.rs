@@ -49,6 +49,7 @@ struct RawConfig {
     #[serde(default)]
     reject_reason_required: bool,
     reconcile_every: Option<String>,
+    shutdown_grace: Option<String>,
     max_note_bytes: Option<u64>,
     /// Absent: the built-in rules. `[]`: no rules.
     rules: Option<Vec<RawRule>>,
@@ -124,6 +125,8 @@ pub struct Config {
     pub timeout: Duration,
     pub reject_reason_required: bool,
     pub reconcile_every: Duration,
+    /// How long running handlers may finish when hitl stops.
+    pub shutdown_grace: Duration,
     pub max_note_bytes: u64,
     pub rules: Vec<Rule>,
     pub risk: Vec<RiskSignal>,
@@ -252,6 +255,11 @@ impl Config {
                 "reconcile_every",
                 &raw.reconcile_every,
                 Duration::from_secs(60),
+            )?,
+            shutdown_grace: duration(
+                "shutdown_grace",
+                &raw.shutdown_grace,
+                Duration::from_secs(20),
             )?,
             max_note_bytes: raw.max_note_bytes.unwrap_or(1024 * 1024),
             rules,

@@ -31,9 +31,19 @@ pub struct Job {
     pub decided_by: String,
     /// Where the full output goes.
     pub output_path: PathBuf,
+    /// Turns `true` when hitl stops and the handler must be ended.
+    pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
-pub async fn run(job: Job) -> RunResult {
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ran {
+    pub result: RunResult,
+    /// hitl ended it on shutdown: its outcome is unknown.
+    pub interrupted: bool,
+}
+
+pub async fn run(mut job: Job) -> Ran {
     let started = Instant::now();
     let mut cmd = Command::new(&job.command[0]);
     cmd.args(&job.command[1..])
@@ -54,7 +64,13 @@ pub async fn run(job: Job) -> RunResult {
         .process_group(0);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return failed_to_start(&job, e, started),
+        Err(e) => {
+            let result = failed_to_start(&job, e, started);
+            return Ran {
+                result,
+                interrupted: false,
+            };
+        }
     };
     let pgid = child.id().map(|p| p as i32);
     if let Some(mut stdin) = child.stdin.take() {
@@ -66,18 +82,31 @@ pub async fn run(job: Job) -> RunResult {
     }
     let out = tokio::spawn(read_capped(child.stdout.take()));
     let err = tokio::spawn(read_capped(child.stderr.take()));
-    let (status, timed_out) = match tokio::time::timeout(job.timeout, child.wait()).await {
-        Ok(s) => (s.ok(), false),
-        Err(_) => {
+    let stopped = async {
+        while !*job.stop.borrow_and_update() {
+            if job.stop.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let (status, ended) = tokio::select! {
+        s = tokio::time::timeout(job.timeout, child.wait()) => match s {
+            Ok(s) => (s.ok(), None),
+            Err(_) => (None, Some(Ended::TimedOut)),
+        },
+        _ = stopped => (None, Some(Ended::Stopped)),
+    };
+    let status = match ended {
+        None => status,
+        Some(_) => {
             signal_group(pgid, libc::SIGTERM);
-            let s = match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+            match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
                 Ok(s) => s.ok(),
                 Err(_) => {
                     signal_group(pgid, libc::SIGKILL);
                     child.wait().await.ok()
                 }
-            };
-            (s, true)
+            }
         }
     };
     let collect = |h: tokio::task::JoinHandle<Vec<u8>>| async move {
@@ -100,14 +129,15 @@ pub async fn run(job: Job) -> RunResult {
         }
         let _ = std::fs::write(&job.output_path, &full);
     }
-    let error = timed_out.then(|| {
-        format!(
+    let error = ended.map(|e| match e {
+        Ended::TimedOut => format!(
             "timed out after {:?}; its process group was ended",
             job.timeout
-        )
+        ),
+        Ended::Stopped => "hitl was stopped while it ran; its process group was ended".to_string(),
     });
-    RunResult {
-        exit_code: if timed_out {
+    let result = RunResult {
+        exit_code: if ended.is_some() {
             None
         } else {
             status.and_then(|s| s.code())
@@ -116,7 +146,17 @@ pub async fn run(job: Job) -> RunResult {
         output: head(&full, NOTE_HEAD).to_string(),
         truncated,
         error,
+    };
+    Ran {
+        result,
+        interrupted: ended == Some(Ended::Stopped),
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ended {
+    TimedOut,
+    Stopped,
 }
 
 fn failed_to_start(job: &Job, e: std::io::Error, started: Instant) -> RunResult {
@@ -171,7 +211,10 @@ mod tests {
     use super::*;
 
     fn job(script: &str, timeout: Duration) -> Job {
+        let (tx, stop) = tokio::sync::watch::channel(false);
+        std::mem::forget(tx);
         Job {
+            stop,
             id: "r1".into(),
             action: "payment".into(),
             command: vec!["/bin/sh".into(), "-c".into(), script.into()],
@@ -185,7 +228,7 @@ mod tests {
 
     #[tokio::test]
     async fn passes_payload_and_environment() {
-        let r = run(job("cat; echo \" $HITL_REQUEST_ID $HITL_ACTION $HITL_IDEMPOTENCY_KEY $HITL_DECIDED_BY $EXTRA ${SECRET:-scrubbed}\"", Duration::from_secs(10))).await;
+        let r = run(job("cat; echo \" $HITL_REQUEST_ID $HITL_ACTION $HITL_IDEMPOTENCY_KEY $HITL_DECIDED_BY $EXTRA ${SECRET:-scrubbed}\"", Duration::from_secs(10))).await.result;
         assert_eq!(r.exit_code, Some(0));
         assert_eq!(
             r.output.trim(),
@@ -195,14 +238,18 @@ mod tests {
 
     #[tokio::test]
     async fn nonzero_exit_and_stderr() {
-        let r = run(job("echo oops >&2; exit 3", Duration::from_secs(10))).await;
+        let r = run(job("echo oops >&2; exit 3", Duration::from_secs(10)))
+            .await
+            .result;
         assert_eq!(r.exit_code, Some(3));
         assert!(r.output.contains("--- stderr ---\noops"), "{}", r.output);
     }
 
     #[tokio::test]
     async fn timeout_ends_the_process_group() {
-        let r = run(job("sleep 30 & sleep 30", Duration::from_millis(300))).await;
+        let r = run(job("sleep 30 & sleep 30", Duration::from_millis(300)))
+            .await
+            .result;
         assert_eq!(r.exit_code, None);
         assert!(r.error.unwrap().contains("timed out"));
         assert!(r.duration_ms < 10_000);
@@ -212,11 +259,25 @@ mod tests {
     async fn missing_program() {
         let mut j = job("", Duration::from_secs(1));
         j.command = vec!["/nonexistent/handler".into()];
-        let r = run(j).await;
+        let r = run(j).await.result;
         assert!(
             r.error
                 .unwrap()
                 .contains("could not start /nonexistent/handler")
         );
+    }
+
+    #[tokio::test]
+    async fn stop_ends_the_group_and_marks_the_run_interrupted() {
+        let (tx, stop) = tokio::sync::watch::channel(false);
+        let mut j = job("sleep 30 & sleep 30", Duration::from_secs(60));
+        j.stop = stop;
+        let run = tokio::spawn(run(j));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        tx.send(true).unwrap();
+        let ran = run.await.unwrap();
+        assert!(ran.interrupted);
+        assert_eq!(ran.result.exit_code, None);
+        assert!(ran.result.error.unwrap().contains("hitl was stopped"));
     }
 }

@@ -174,6 +174,8 @@ pub struct Request {
     pub status: Status,
     pub decision: Option<Decision>,
     pub executed_at: Option<Timestamp>,
+    /// How many times its handler was started.
+    pub attempts: u32,
     /// One line per journal event, for the note's History section.
     pub history: Vec<(Timestamp, String)>,
 }
@@ -239,6 +241,7 @@ pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), App
                 status: Status::Pending,
                 decision: None,
                 executed_at: None,
+                attempts: 0,
                 history: vec![(ev.time, line)],
             },
         );
@@ -304,10 +307,13 @@ pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), App
         (
             Status::Approved { runs_handler: true } | Status::Unknown { .. },
             EventKind::Executing { command },
-        ) => (
-            Status::Executing { started: ev.time },
-            format!("handler started: {}", command.join(" ")),
-        ),
+        ) => {
+            req.attempts += 1;
+            (
+                Status::Executing { started: ev.time },
+                format!("handler started: {}", command.join(" ")),
+            )
+        }
         (Status::Executing { .. }, EventKind::Executed(r)) => {
             req.executed_at = Some(ev.time);
             (

@@ -225,10 +225,10 @@ fn dispatch(cli: Cli) -> Result<u8> {
 }
 
 fn who() -> String {
-    format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    )
+    let name = std::env::var("USER").or_else(|_| std::env::var("LOGNAME"));
+    // SAFETY: getuid has no preconditions.
+    let name = name.unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }));
+    format!("cli:{name}")
 }
 
 fn replay(p: &Place) -> Result<Machine> {
@@ -279,23 +279,36 @@ fn run_daemon(p: Place) -> Result<u8> {
         .vault
         .context("no vault: pass --vault DIR, set HITL_VAULT, or set `vault:` in the config")?;
     let settings = crate::daemon::Settings {
+        config_path: Some(p.config_path.clone()),
         config: p.config,
         vault,
         state_dir: p.state_dir,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let shutdown = async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            tracing::info!("stopping");
+        use tokio::signal::unix::{SignalKind, signal};
+        // Installed before anything else, so no signal finds the default action.
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let shutdown = async move {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            tracing::info!("{name}: stopping; no new work is taken");
         };
-        crate::daemon::run(settings, shutdown).await
+        let (reload_tx, reload) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the config");
+                if reload_tx.send(()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        crate::daemon::run(settings, shutdown, reload).await?;
+        anyhow::Ok(())
     })?;
     Ok(0)
 }

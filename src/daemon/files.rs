@@ -6,19 +6,29 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
-use super::{DaemonError, Engine};
+use super::{DaemonError, Engine, SETTLE};
 use crate::ipc::Command;
 use crate::machine::{Folder, Input, Step};
 use crate::note::{self, Existing};
 use crate::payload::hex_sha256;
 use crate::request::new_id;
 use crate::vault::{self, Kind, classify};
-use crate::watcher::WatchEvent;
+use crate::watcher::{self, WatchEvent};
 
 impl Engine {
     pub(super) fn on_watch(&mut self, evs: Vec<WatchEvent>) -> Result<(), DaemonError> {
         if evs.contains(&WatchEvent::Rescan) {
             return self.reconcile();
+        }
+        let folders: Vec<PathBuf> = self.vault.watched().into_iter().map(|(_, d)| d).collect();
+        let about_folders = evs.iter().any(
+            |ev| matches!(ev, WatchEvent::Path(p) if *p == self.vault.root || folders.contains(p)),
+        );
+        if about_folders {
+            self.check_vault()?;
+        }
+        if self.vault_missing {
+            return Ok(());
         }
         let now = Timestamp::now();
         let mut seen = HashSet::new();
@@ -35,6 +45,12 @@ impl Engine {
     /// Re-reads everything: the inbox, every watched folder; regenerates the
     /// notes of open requests that are missing; expires what is due.
     pub(super) fn reconcile(&mut self) -> Result<(), DaemonError> {
+        self.check_vault()?;
+        if self.vault_missing {
+            // Deadlines still pass; notes wait for the vault.
+            let step = self.machine.handle(Input::Tick, Timestamp::now());
+            return self.commit(vec![step], Vec::new());
+        }
         let now = Timestamp::now();
         let mut steps = Vec::new();
         let mut present = HashSet::new();
@@ -182,6 +198,43 @@ impl Engine {
         }
     }
 
+    /// Watches the vault's folders, its root (to notice it going away) and
+    /// the inbox.
+    pub(super) fn arm_watcher(&mut self) -> Result<(), DaemonError> {
+        let mut dirs: Vec<PathBuf> = self.vault.watched().into_iter().map(|(_, d)| d).collect();
+        dirs.push(self.vault.root.clone());
+        dirs.push(self.inbox.clone());
+        self.watch = Some(watcher::spawn(&dirs, SETTLE, self.watch_tx.clone())?);
+        Ok(())
+    }
+
+    /// Notices the vault going away (unmounted, renamed, unreadable) and
+    /// coming back; while it is away, nothing is read or written there.
+    pub(super) fn check_vault(&mut self) -> Result<(), DaemonError> {
+        let available = self
+            .vault
+            .watched()
+            .iter()
+            .all(|(_, d)| std::fs::read_dir(d).is_ok());
+        match (available, self.vault_missing) {
+            (false, false) => {
+                tracing::warn!(vault = %self.vault.root.display(), "the vault is unavailable (unmounted, renamed or unreadable); waiting for it to come back");
+                self.vault_missing = true;
+                self.watch = None;
+            }
+            (true, true) => match self.arm_watcher() {
+                Ok(()) => {
+                    tracing::info!(vault = %self.vault.root.display(), "the vault is back; reading every change made meanwhile");
+                    self.vault_missing = false;
+                    self.reconcile()?;
+                }
+                Err(e) => tracing::debug!(error = %e, "vault not watchable yet"),
+            },
+            _ => {}
+        }
+        Ok(())
+    }
+
     fn track(&mut self, id: String, path: PathBuf) {
         if let Some(old) = self.notes.insert(id.clone(), path.clone())
             && old != path
@@ -197,6 +250,9 @@ impl Engine {
         let Some(req) = self.machine.get(id) else {
             return;
         };
+        if self.vault_missing {
+            return; // rewritten by the reconcile when the vault is back
+        }
         let (current, drop_keys, from_drop_in) = match adopt {
             Some((path, keys)) => (Some(path), keys, true),
             None => (self.notes.get(id).cloned(), Vec::new(), false),

@@ -1,12 +1,14 @@
 //! The engine loop: the one task that owns all request state.
 //!
 //! It takes inputs (file events from the watcher, commands from the socket,
-//! handler results, deadlines), feeds them to the pure [`Machine`], journals
-//! the resulting events with one fsync per batch, and only then carries out
-//! the effects: note writes, handler starts, replies.
+//! handler results, deadlines, signals), feeds them to the pure [`Machine`],
+//! journals the resulting events with one fsync per batch, and only then
+//! carries out the effects: note writes, handler starts, replies.
 
 mod files;
 mod lock;
+mod socket;
+mod systemd;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,16 +18,18 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::net::UnixListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::config::Config;
+use crate::executor::Ran;
 use crate::ipc::{self, Command, Reply};
 use crate::journal::{Journal, JournalError};
 use crate::machine::{Effect, Input, Machine, Step};
-use crate::request::{ApplyError, Event, Id, RunResult};
+use crate::request::{ApplyError, Event, Id};
 use crate::vault::Vault;
-use crate::watcher::{self, WatchEvent};
+use crate::watcher::{WatchEvent, WatchHandle};
 
 pub use lock::StateLock;
 
@@ -33,13 +37,18 @@ pub use lock::StateLock;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub config: Config,
+    /// The file a reload re-reads; `None` (or a file that doesn't exist)
+    /// means the built-in defaults.
+    pub config_path: Option<PathBuf>,
     pub vault: PathBuf,
     pub state_dir: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error(transparent)]
+    #[error(
+        "{0}\nhitl will not start on a damaged journal: it is the record of every decision. Restore journal.jsonl from a backup, or move it aside to start afresh (the vault's notes are then not trusted as requests)"
+    )]
     Journal(#[from] JournalError),
     #[error("the journal disagrees with itself: {0}; restore it from a backup")]
     Replay(#[from] ApplyError),
@@ -59,15 +68,19 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
 /// How long a path must be quiet before it is read (cut short by
 /// close-after-write and rename-to).
 const SETTLE: Duration = Duration::from_millis(40);
+/// How often to look for a vault that went away.
+const VAULT_RETRY: Duration = Duration::from_secs(1);
 
 type CommandMsg = (Command, oneshot::Sender<Reply>);
 /// A caller to answer once the batch is journaled, with the machine's reply.
 type PendingReply = (oneshot::Sender<Reply>, Option<Result<Id, String>>);
 
-/// Runs the daemon until `shutdown` resolves.
+/// Runs the daemon until `shutdown` resolves; each message on `reload`
+/// re-reads the config.
 pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()>,
+    reload: mpsc::Receiver<()>,
 ) -> Result<(), DaemonError> {
     let state = settings.state_dir.clone();
     std::fs::create_dir_all(&state).map_err(io(format!("state folder {}", state.display())))?;
@@ -75,13 +88,12 @@ pub async fn run(
     std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .map_err(io(format!("state folder {}", state.display())))?;
     let lock = StateLock::acquire(&state).map_err(DaemonError::Locked)?;
-    let journal_path = state.join("journal.jsonl");
-    let (journal, records, torn) = Journal::open(&journal_path)?;
+    let (journal, records, torn) = Journal::open(&state.join("journal.jsonl"))?;
     if let Some(t) = torn {
         tracing::warn!(
             line = t.line,
             bytes = t.bytes,
-            "the journal's last line was torn (power loss?) and was cut off"
+            "the journal's last line was torn (power loss?) and was cut off; nothing before it is lost"
         );
     }
     let config = Arc::new(settings.config);
@@ -94,20 +106,18 @@ pub async fn run(
     std::fs::create_dir_all(&inbox).map_err(io("inbox folder"))?;
 
     let (watch_tx, watch_rx) = mpsc::channel(1024);
-    let mut dirs: Vec<PathBuf> = vault.watched().into_iter().map(|(_, d)| d).collect();
-    dirs.push(inbox.clone());
-    let _watch = watcher::spawn(&dirs, SETTLE, watch_tx)?;
-
     let sock = ipc::socket_path(&state);
     let _ = std::fs::remove_file(&sock); // stale: we hold the lock
     let listener = UnixListener::bind(&sock).map_err(io(format!("socket {}", sock.display())))?;
     let (cmd_tx, cmd_rx) = mpsc::channel::<CommandMsg>(256);
-    tokio::spawn(serve(listener, cmd_tx));
+    tokio::spawn(socket::serve(listener, cmd_tx));
 
     let mut engine = Engine {
         machine,
         journal,
         vault,
+        config_path: settings.config_path,
+        config_loaded_at: Timestamp::now(),
         state_dir: state.clone(),
         inbox,
         tz: jiff::tz::TimeZone::system(),
@@ -116,57 +126,33 @@ pub async fn run(
         written: HashMap::new(),
         waiters: HashMap::new(),
         handlers: JoinSet::new(),
+        stop_handlers: watch::channel(false).0,
+        watch: None,
+        watch_tx,
+        vault_missing: false,
         started: Timestamp::now(),
         last_event: records.last().map(|r| r.event.time),
+        last_status: String::new(),
     };
-    let now = Timestamp::now();
-    let step = engine.machine.recover(now);
+    engine.arm_watcher()?;
+    let step = engine.machine.recover(Timestamp::now());
     engine.commit(vec![step], Vec::new())?;
     engine.reconcile()?;
     tracing::info!(vault = %settings.vault.display(), open = engine.open_count(), "hitl is ready");
-    let result = engine.run_loop(watch_rx, cmd_rx, shutdown).await;
+    engine.last_status = engine.status_line();
+    systemd::ready(&engine.last_status);
+    let result = engine.run_loop(watch_rx, cmd_rx, reload, shutdown).await;
     let _ = std::fs::remove_file(&sock);
     drop(lock);
     result
-}
-
-async fn serve(listener: UnixListener, tx: mpsc::Sender<CommandMsg>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-            let (read, mut write) = stream.into_split();
-            let mut line = String::new();
-            if BufReader::new(read).read_line(&mut line).await.is_err() {
-                return;
-            }
-            let reply = match serde_json::from_str::<Command>(&line) {
-                Err(e) => Reply::error(format!("bad command: {e}")),
-                Ok(cmd) => {
-                    let (reply_tx, reply_rx) = oneshot::channel();
-                    if tx.send((cmd, reply_tx)).await.is_err() {
-                        return;
-                    }
-                    match reply_rx.await {
-                        Ok(r) => r,
-                        Err(_) => Reply::error("the daemon is shutting down"),
-                    }
-                }
-            };
-            let mut out = serde_json::to_string(&reply).expect("replies serialise");
-            out.push('\n');
-            let _ = write.write_all(out.as_bytes()).await;
-        });
-    }
 }
 
 pub(crate) struct Engine {
     machine: Machine,
     journal: Journal,
     vault: Vault,
+    config_path: Option<PathBuf>,
+    config_loaded_at: Timestamp,
     state_dir: PathBuf,
     inbox: PathBuf,
     tz: jiff::tz::TimeZone,
@@ -179,9 +165,24 @@ pub(crate) struct Engine {
     /// `hitl wait` callers, answered when their request settles.
     waiters: HashMap<Id, Vec<oneshot::Sender<Reply>>>,
     /// Running handlers; their results come back as engine inputs.
-    handlers: JoinSet<(Id, RunResult)>,
+    handlers: JoinSet<(Id, Ran)>,
+    /// Set to `true` at shutdown, after the grace period: ends the handlers.
+    stop_handlers: watch::Sender<bool>,
+    /// The inotify watch; dropped while the vault is away.
+    watch: Option<WatchHandle>,
+    watch_tx: mpsc::Sender<WatchEvent>,
+    /// The vault's folders are gone or unreadable (unmounted, renamed...).
+    vault_missing: bool,
     started: Timestamp,
     last_event: Option<Timestamp>,
+    /// The last STATUS= sent to systemd, to send only changes.
+    last_status: String,
+}
+
+fn every(period: Duration) -> Interval {
+    let mut i = tokio::time::interval_at(Instant::now() + period, period);
+    i.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    i
 }
 
 impl Engine {
@@ -189,19 +190,21 @@ impl Engine {
         &mut self,
         mut watch_rx: mpsc::Receiver<WatchEvent>,
         mut cmd_rx: mpsc::Receiver<CommandMsg>,
+        mut reload: mpsc::Receiver<()>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), DaemonError> {
         tokio::pin!(shutdown);
-        let every = self.machine.config().reconcile_every;
-        let mut reconcile = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reconcile = every(self.machine.config().reconcile_every);
+        let watchdog_period = systemd::watchdog_interval();
+        let mut watchdog = every(watchdog_period.unwrap_or(Duration::from_secs(3600)));
+        let mut vault_retry = every(VAULT_RETRY);
         loop {
             // Sleep to the earliest deadline, but never past a reconcile
             // period: the monotonic clock stops during suspend, the wall
             // clock doesn't, so deadlines are re-checked at least that often.
             let sleep = self.machine.next_deadline().map(|d| {
                 let ms = (d.as_millisecond() - Timestamp::now().as_millisecond()).max(0) as u64;
-                Duration::from_millis(ms).min(every)
+                Duration::from_millis(ms).min(self.machine.config().reconcile_every)
             });
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -226,9 +229,8 @@ impl Engine {
                     self.on_commands(cmds)?;
                 }
                 Some(done) = self.handlers.join_next(), if !self.handlers.is_empty() => {
-                    if let Ok((id, result)) = done {
-                        let step = self.machine.handle(Input::HandlerDone { id, result }, Timestamp::now());
-                        self.commit(vec![step], Vec::new())?;
+                    if let Ok((id, ran)) = done {
+                        self.handler_done(id, ran)?;
                     }
                 }
                 _ = sleep_opt(sleep) => {
@@ -236,29 +238,92 @@ impl Engine {
                     self.commit(vec![step], Vec::new())?;
                 }
                 _ = reconcile.tick() => self.reconcile()?,
+                _ = vault_retry.tick(), if self.vault_missing => self.check_vault()?,
+                _ = watchdog.tick(), if watchdog_period.is_some() => systemd::watchdog(),
+                Some(()) = reload.recv() => {
+                    if self.reload() {
+                        reconcile = every(self.machine.config().reconcile_every);
+                    }
+                }
             }
         }
-        self.drain_handlers().await
+        systemd::stopping();
+        self.finish_handlers().await
     }
 
-    /// On shutdown, running handlers are let finish for a short while so
-    /// their results are journaled; any still running is `unknown` at the
-    /// next start.
-    async fn drain_handlers(&mut self) -> Result<(), DaemonError> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    fn handler_done(&mut self, id: Id, ran: Ran) -> Result<(), DaemonError> {
+        let input = Input::HandlerDone {
+            id,
+            result: ran.result,
+            interrupted: ran.interrupted,
+        };
+        let step = self.machine.handle(input, Timestamp::now());
+        self.commit(vec![step], Vec::new())
+    }
+
+    /// On shutdown, running handlers get the grace period to finish; then
+    /// their process groups are ended and their requests become `unknown`.
+    async fn finish_handlers(&mut self) -> Result<(), DaemonError> {
+        let grace = self.machine.config().shutdown_grace;
+        if !self.handlers.is_empty() {
+            tracing::info!(
+                running = self.handlers.len(),
+                ?grace,
+                "waiting for running handlers"
+            );
+        }
+        let deadline = Instant::now() + grace;
         while !self.handlers.is_empty() {
-            match tokio::time::timeout_at(deadline, self.handlers.join_next()).await {
-                Ok(Some(Ok((id, result)))) => {
-                    let step = self
-                        .machine
-                        .handle(Input::HandlerDone { id, result }, Timestamp::now());
-                    self.commit(vec![step], Vec::new())?;
+            let next = match tokio::time::timeout_at(deadline, self.handlers.join_next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    tracing::warn!(
+                        running = self.handlers.len(),
+                        "grace period over: ending the running handlers"
+                    );
+                    let _ = self.stop_handlers.send(true);
+                    self.handlers.join_next().await
                 }
-                Ok(_) => {}
-                Err(_) => break,
+            };
+            if let Some(Ok((id, ran))) = next {
+                self.handler_done(id, ran)?;
             }
         }
         Ok(())
+    }
+
+    /// Re-reads the config. A valid one takes effect for new requests; an
+    /// invalid one is refused and the old one stays. `true` if it changed.
+    fn reload(&mut self) -> bool {
+        systemd::reloading();
+        let loaded = match &self.config_path {
+            Some(path) if path.exists() => Config::load(path),
+            _ => Ok(Config::builtin()),
+        };
+        let changed = match loaded {
+            Err(e) => {
+                tracing::error!("config reload refused, the old config stays in force: {e}");
+                false
+            }
+            Ok(mut new) => {
+                let old = self.machine.config();
+                if new.folders != old.folders
+                    || new.vault != old.vault
+                    || new.state_dir != old.state_dir
+                {
+                    tracing::warn!(
+                        "the vault, its folders and the state folder change only at restart"
+                    );
+                    new.folders = old.folders.clone();
+                }
+                self.machine.set_config(Arc::new(new));
+                self.config_loaded_at = Timestamp::now();
+                tracing::info!(rules = self.machine.config().rules.len(), "config reloaded");
+                true
+            }
+        };
+        systemd::ready(&self.status_line());
+        changed
     }
 
     fn on_commands(&mut self, cmds: Vec<CommandMsg>) -> Result<(), DaemonError> {
@@ -336,10 +401,23 @@ impl Engine {
         })
     }
 
+    /// The one-line status for systemd.
+    fn status_line(&self) -> String {
+        if self.vault_missing {
+            return format!(
+                "{} open requests; the vault is unavailable",
+                self.open_count()
+            );
+        }
+        format!("{} open requests", self.open_count())
+    }
+
     fn status_reply(&self) -> Reply {
         let info = serde_json::json!({
             "pid": std::process::id(),
             "started": self.started.to_string(),
+            "config_loaded_at": self.config_loaded_at.to_string(),
+            "vault_available": !self.vault_missing,
             "uptime_s": (Timestamp::now().as_second() - self.started.as_second()),
             "open": self.open_count(),
             "last_event": self.last_event.map(|t| t.to_string()),
@@ -383,6 +461,11 @@ impl Engine {
             });
         }
         self.wake_waiters();
+        let status = self.status_line();
+        if status != self.last_status {
+            systemd::status(&status);
+            self.last_status = status;
+        }
         Ok(())
     }
 
@@ -444,6 +527,7 @@ impl Engine {
                 .map(|d| d.by.clone())
                 .unwrap_or_default(),
             output_path: self.state_dir.join("output").join(format!("{id}.log")),
+            stop: self.stop_handlers.subscribe(),
         };
         tracing::info!(request = %id, action = %job.action, "handler started");
         let id = id.to_string();

@@ -82,9 +82,11 @@ pub enum Input {
         reason: String,
         by: String,
     },
+    /// A handler run ended; `interrupted` when hitl ended it on shutdown.
     HandlerDone {
         id: Id,
         result: RunResult,
+        interrupted: bool,
     },
     /// Time passed: expire what is due.
     Tick,
@@ -193,8 +195,29 @@ impl Machine {
         for (id, status) in ids {
             match status {
                 Status::Executing { .. } => {
-                    let why = "hitl stopped while the handler was running".to_string();
-                    self.push(&mut step, now, &id, "hitl", EventKind::Unknown { why });
+                    let req = &self.requests[&id];
+                    let idempotent = self
+                        .config
+                        .handlers
+                        .get(&req.sub.action)
+                        .is_some_and(|h| h.idempotent);
+                    // An idempotent handler is re-run once, with the same key.
+                    let rerun = idempotent && req.attempts < 2;
+                    let why = if rerun {
+                        "hitl stopped while the handler was running; its handler is idempotent, so it runs again once"
+                    } else {
+                        "hitl stopped while the handler was running"
+                    };
+                    self.push(
+                        &mut step,
+                        now,
+                        &id,
+                        "hitl",
+                        EventKind::Unknown { why: why.into() },
+                    );
+                    if rerun {
+                        self.start_handler(&mut step, now, &id);
+                    }
                     step.effects.push(Effect::WriteNote { id, adopt: None });
                 }
                 Status::Approved { runs_handler: true } => self.start_handler(&mut step, now, &id),
@@ -259,7 +282,22 @@ impl Machine {
                     None => Err(format!("no request {id}")),
                 })
             }
-            Input::HandlerDone { id, result } => {
+            Input::HandlerDone {
+                id,
+                result,
+                interrupted: true,
+            } => {
+                let why = result
+                    .error
+                    .unwrap_or_else(|| "hitl ended the handler".into());
+                self.push(&mut step, now, &id, "hitl", EventKind::Unknown { why });
+                step.effects.push(Effect::WriteNote { id, adopt: None });
+            }
+            Input::HandlerDone {
+                id,
+                result,
+                interrupted: false,
+            } => {
                 let kind = if result.exit_code == Some(0) {
                     EventKind::Executed(result)
                 } else {

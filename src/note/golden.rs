@@ -43,6 +43,7 @@ fn request() -> Request {
         status: Status::Pending,
         decision: None,
         executed_at: None,
+        attempts: 0,
         history: vec![(t(0), "submitted by agent:books (rule large-payment)".into())],
     }
 }
