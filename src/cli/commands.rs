@@ -11,7 +11,7 @@ use clap::Parser;
 use serde_json::{Map, Value};
 
 use super::output;
-use super::{AuditCmd, Cli, Cmd, ExportFormat, RequestArgs};
+use super::{AuditCmd, Cli, Cmd, ExportFormat, RequestArgs, ServiceCmd, service};
 use crate::config::{self, Config, parse_duration};
 use crate::ipc::{self, Command, Reply};
 use crate::journal;
@@ -48,8 +48,21 @@ fn init_logging(cli: &Cli) {
         (false, 1) => "debug",
         _ => "trace",
     };
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("hitl={level}")));
+    // Under systemd, stderr is connected to the journal: log there with
+    // structured fields instead of text.
+    if std::env::var_os("JOURNAL_STREAM").is_some()
+        && let Ok(journald) = tracing_journald::layer()
+    {
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(journald)
+            .init();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -78,7 +91,17 @@ fn place(cli: &Cli) -> Result<Place> {
         .context("no home folder: pass --config")?;
     let is_init = matches!(cli.command, Cmd::Init { .. });
     let config = if config_path.exists() || (cli.config.is_some() && !is_init) {
-        Config::load(&config_path)?
+        match Config::load(&config_path) {
+            Ok(c) => c,
+            // A broken config must not stop a requester or a decision when
+            // the state folder is known without it; the daemon keeps the
+            // config it has until a valid one is reloaded.
+            Err(e) if cli.state_dir.is_some() && !uses_rules(&cli.command) => {
+                eprintln!("hitl: warning: {e}; going on with the built-in defaults");
+                Config::builtin()
+            }
+            Err(e) => return Err(e.into()),
+        }
     } else {
         Config::builtin()
     };
@@ -99,6 +122,14 @@ fn place(cli: &Cli) -> Result<Place> {
         vault,
         state_dir,
     })
+}
+
+/// Commands whose result depends on the config's content.
+fn uses_rules(cmd: &Cmd) -> bool {
+    matches!(
+        cmd,
+        Cmd::Run | Cmd::Init { .. } | Cmd::Explain { .. } | Cmd::Service { .. }
+    )
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {
@@ -221,6 +252,18 @@ fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Cmd::Status { json } => status(&p, json),
+        Cmd::Service {
+            what: ServiceCmd::Install,
+        } => {
+            let vault = p
+                .vault
+                .as_deref()
+                .context("give the vault: hitl service install --vault DIR")?;
+            service::install(vault, cli.config.as_deref(), cli.state_dir.as_deref())
+        }
+        Cmd::Service {
+            what: ServiceCmd::Uninstall,
+        } => service::uninstall(),
     }
 }
 

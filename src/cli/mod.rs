@@ -2,6 +2,7 @@
 
 mod commands;
 mod output;
+mod service;
 
 use std::path::PathBuf;
 
@@ -121,6 +122,19 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The systemd user unit
+    Service {
+        #[command(subcommand)]
+        what: ServiceCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCmd {
+    /// Write ~/.config/systemd/user/hitl.service for this binary and vault
+    Install,
+    /// Remove the unit file
+    Uninstall,
 }
 
 #[derive(Debug, clap::Args)]

@@ -135,9 +135,14 @@ pub async fn run(
         last_status: String::new(),
     };
     engine.arm_watcher()?;
-    let step = engine.machine.recover(Timestamp::now());
-    engine.commit(vec![step], Vec::new())?;
+    // Recovery decides from the journal alone; its notes are rewritten once
+    // the reconcile has found where they are.
+    let recovered = engine.machine.recover(Timestamp::now());
+    let effects = engine.journal_steps(vec![recovered])?;
     engine.reconcile()?;
+    for effect in effects {
+        engine.carry_out(effect);
+    }
     tracing::info!(vault = %settings.vault.display(), open = engine.open_count(), "hitl is ready");
     engine.last_status = engine.status_line();
     systemd::ready(&engine.last_status);
@@ -441,16 +446,7 @@ impl Engine {
     /// Journals the steps' events (one fsync), then carries out their
     /// effects, answers the callers, and wakes waiters whose request settled.
     fn commit(&mut self, steps: Vec<Step>, replies: Vec<PendingReply>) -> Result<(), DaemonError> {
-        let events: Vec<Event> = steps
-            .iter()
-            .flat_map(|s| s.events.iter().cloned())
-            .collect();
-        self.journal.append(&events)?;
-        for ev in &events {
-            log_event(ev);
-            self.last_event = Some(ev.time);
-        }
-        for effect in steps.into_iter().flat_map(|s| s.effects) {
+        for effect in self.journal_steps(steps)? {
             self.carry_out(effect);
         }
         for (tx, reply) in replies {
@@ -467,6 +463,20 @@ impl Engine {
             self.last_status = status;
         }
         Ok(())
+    }
+
+    /// Journals the steps' events (one fsync) and hands back their effects.
+    fn journal_steps(&mut self, steps: Vec<Step>) -> Result<Vec<Effect>, DaemonError> {
+        let events: Vec<Event> = steps
+            .iter()
+            .flat_map(|s| s.events.iter().cloned())
+            .collect();
+        self.journal.append(&events)?;
+        for ev in &events {
+            log_event(ev);
+            self.last_event = Some(ev.time);
+        }
+        Ok(steps.into_iter().flat_map(|s| s.effects).collect())
     }
 
     fn reply_for(&self, id: &str) -> Reply {

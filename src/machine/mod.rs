@@ -282,6 +282,17 @@ impl Machine {
                     None => Err(format!("no request {id}")),
                 })
             }
+            Input::HandlerDone { id, .. }
+                if !matches!(
+                    self.requests.get(&id).map(|r| &r.status),
+                    Some(Status::Executing { .. })
+                ) =>
+            {
+                // Only a run the journal knows as running can finish.
+                step.reply = Some(Err(format!(
+                    "request {id} is not executing; result ignored"
+                )));
+            }
             Input::HandlerDone {
                 id,
                 result,

@@ -300,3 +300,26 @@ fn recovery_marks_running_handlers_unknown_and_starts_unstarted_ones() {
     assert_eq!(names(&step), ["resolved"]);
     assert_eq!(status(&m, "run"), "executed");
 }
+
+#[test]
+fn a_result_for_a_request_not_executing_is_ignored() {
+    let mut m = machine();
+    m.handle(Input::Submit(new("p", "email", json!({}))), t(0));
+    let result = RunResult {
+        exit_code: Some(0),
+        duration_ms: 1,
+        output: String::new(),
+        truncated: false,
+        error: None,
+    };
+    let step = m.handle(
+        Input::HandlerDone {
+            id: "p".into(),
+            result,
+            interrupted: false,
+        },
+        t(1),
+    );
+    assert!(step.events.is_empty());
+    assert_eq!(status(&m, "p"), "pending");
+}

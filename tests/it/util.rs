@@ -27,14 +27,14 @@ pub fn handlers(dir: &Path) -> String {
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\npayload=$(cat)\necho \"$HITL_REQUEST_ID|$HITL_ACTION|$HITL_IDEMPOTENCY_KEY|$HITL_DECIDED_BY|$payload\" >> {}\necho \"handled $HITL_REQUEST_ID\"\nexit ${{HANDLER_EXIT:-0}}\n",
+            "#!/bin/sh\npayload=$(cat)\necho \"$HITL_REQUEST_ID|$HITL_ACTION|$HITL_IDEMPOTENCY_KEY|$HITL_DECIDED_BY|$payload\" >> {}\nsleep ${{HANDLER_SLEEP:-0}}\necho \"handled $HITL_REQUEST_ID\"\nexit ${{HANDLER_EXIT:-0}}\n",
             dir.join("runs.log").display()
         ),
     )
     .unwrap();
     let s = script.display();
     format!(
-        "handlers:\n  payment: {{ command: [/bin/sh, {s}] }}\n  refund: {{ command: [/bin/sh, {s}], env: {{ HANDLER_EXIT: \"3\" }} }}\n"
+        "handlers:\n  payment: {{ command: [/bin/sh, {s}] }}\n  refund: {{ command: [/bin/sh, {s}], env: {{ HANDLER_EXIT: \"3\" }} }}\n  slow: {{ command: [/bin/sh, {s}], env: {{ HANDLER_SLEEP: \"3\" }} }}\n  slow_idem: {{ command: [/bin/sh, {s}], env: {{ HANDLER_SLEEP: \"3\" }}, idempotent: true }}\n"
     )
 }
 
@@ -81,12 +81,23 @@ impl Env {
     }
 
     pub fn start(&mut self) {
+        self.start_env(&[]);
+    }
+
+    /// Starts the daemon with extra environment variables.
+    pub fn start_env(&mut self, extra: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path())
             .unwrap();
-        let child = self.cmd().arg("run").stderr(log).spawn().unwrap();
+        let child = self
+            .cmd()
+            .envs(extra.iter().copied())
+            .arg("run")
+            .stderr(log)
+            .spawn()
+            .unwrap();
         self.daemon = Some(child);
         wait_for("daemon up", || self.hitl(&["status"]).0 == 0);
     }
@@ -97,6 +108,30 @@ impl Env {
             let status = child.wait().unwrap();
             assert!(status.success(), "daemon exit: {status}\n{}", self.log());
         }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.daemon.as_ref().expect("daemon running").id() as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    /// Kills the daemon with SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        let mut child = self.daemon.take().expect("daemon running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Replaces the config (the test handlers stay).
+    pub fn set_config(&self, extra: &str) {
+        std::fs::write(
+            &self.config,
+            format!("{}{extra}", handlers(self.dir.path())),
+        )
+        .unwrap();
     }
 
     pub fn log_path(&self) -> PathBuf {
