@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -77,6 +77,7 @@ async fn settle_loop(
         let mut ready = Vec::new();
         match raw {
             Some(Ok(event)) if event.need_rescan() => ready.push(WatchEvent::Rescan),
+            Some(Ok(event)) if !changes_content(&event.kind) => {}
             Some(Ok(event)) => {
                 let complete = is_complete(&event.kind);
                 for path in event.paths {
@@ -116,6 +117,18 @@ async fn settle_loop(
     }
 }
 
+/// Whether an event can mean a change. Opening, reading and closing without
+/// writing (the daemon's own reads among them) and access-time updates can't:
+/// reacting to them would make every read trigger another.
+fn changes_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
+        _ => true,
+    }
+}
+
 /// Events after which the file is complete and can be read at once.
 fn is_complete(kind: &EventKind) -> bool {
     matches!(
@@ -130,5 +143,52 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, DataChange};
+
+    #[test]
+    fn reads_are_not_changes() {
+        let read = EventKind::Access(AccessKind::Close(AccessMode::Read));
+        assert!(!changes_content(&read));
+        assert!(!changes_content(&EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        let atime = EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime));
+        assert!(!changes_content(&atime));
+        let write = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        assert!(changes_content(&write) && is_complete(&write));
+        let data = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        assert!(changes_content(&data) && !is_complete(&data));
+        assert!(changes_content(&EventKind::Create(CreateKind::File)));
+        assert!(is_complete(&EventKind::Modify(ModifyKind::Name(
+            RenameMode::To
+        ))));
+    }
+
+    /// Regression: the daemon's own reads of a note raised open/close
+    /// events, which made it read the note again, forever.
+    #[tokio::test]
+    async fn reading_a_watched_file_raises_no_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("note.md");
+        std::fs::write(&file, "x").unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let _watch = spawn(&[dir.path().to_path_buf()], Duration::from_millis(10), tx).unwrap();
+        for _ in 0..5 {
+            let _ = std::fs::read_to_string(&file).unwrap();
+            let _ = std::fs::read_dir(dir.path()).unwrap().count();
+        }
+        // Past the settling time: any event the reads raised is out by now.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        std::fs::write(dir.path().join("other.md"), "y").unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap();
+        assert_eq!(first, Some(WatchEvent::Path(dir.path().join("other.md"))));
     }
 }
