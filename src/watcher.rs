@@ -76,7 +76,10 @@ async fn settle_loop(
         };
         let mut ready = Vec::new();
         match raw {
-            Some(Ok(event)) if event.need_rescan() => ready.push(WatchEvent::Rescan),
+            Some(Ok(event)) if event.need_rescan() => {
+                tracing::warn!("the kernel's file event queue overflowed; reconciling the vault");
+                ready.push(WatchEvent::Rescan);
+            }
             Some(Ok(event)) if !changes_content(&event.kind) => {}
             Some(Ok(event)) => {
                 let complete = is_complete(&event.kind);
