@@ -322,7 +322,7 @@ fn a_burst_of_file_events_loses_no_decision() {
     let id = env.pay(1500);
     env.wait_note(&id, "Pending_Approval", "pending");
     let pending = env.folder("Pending_Approval");
-    let n = if lowered { 3_000 } else { 20_000 };
+    let n = 20_000;
     for i in 0..n {
         std::fs::write(pending.join(format!("noise-{i}.txt")), "x").unwrap();
         if i == n / 2 {
