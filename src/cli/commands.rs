@@ -57,6 +57,8 @@ fn init_logging(cli: &Cli) {
     if std::env::var_os("JOURNAL_STREAM").is_some()
         && let Ok(journald) = tracing_journald::layer()
     {
+        // Plain field names, so `journalctl --user -u hitl REQUEST=3adb...` works.
+        let journald = journald.with_field_prefix(None);
         tracing_subscriber::registry()
             .with(filter)
             .with(journald)

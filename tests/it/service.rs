@@ -2,6 +2,7 @@
 //! instance, crash recovery, journal damage, the vault going away, lost
 //! events, status. Real signals to the real binary.
 
+use std::collections::HashMap;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
@@ -370,4 +371,93 @@ fn logs_are_text_on_stderr_without_journald() {
     util::wait_for_some("ready line", || {
         env.log().contains("hitl is ready").then_some(())
     });
+}
+
+/// Under systemd (JOURNAL_STREAM set) logs go to journald with structured
+/// fields. Runs in a private mount namespace with a stand-in journald socket
+/// (a Python datagram listener), so it needs root and `unshare`.
+#[test]
+fn logs_go_to_journald_with_fields() {
+    let env = Env::new("");
+    let listener = env.dir.path().join("journald.py");
+    let out = env.dir.path().join("journald.out");
+    std::fs::write(
+        &listener,
+        "import socket, sys\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nout = open(sys.argv[2], 'ab')\nwhile True:\n    out.write(s.recv(65536) + b'\\n--\\n'); out.flush()\n",
+    )
+    .unwrap();
+    let script = format!(
+        "set -e\nmount -t tmpfs tmpfs /run/systemd\nmkdir /run/systemd/journal\npython3 {l} /run/systemd/journal/socket {o} &\nL=$!\nwhile [ ! -S /run/systemd/journal/socket ]; do sleep 0.05; done\nJOURNAL_STREAM=8:1 {BIN} run 2>{e} &\nD=$!\nuntil {BIN} status >/dev/null 2>&1; do sleep 0.05; done\n{BIN} request payment --set amount=1500 >/dev/null\nkill -TERM $D; wait $D\nkill $L\n",
+        l = listener.display(),
+        o = out.display(),
+        e = env.dir.path().join("stderr.log").display(),
+    );
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "sh", "-c", &script]);
+    for (k, v) in env.cmd().get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    let status = cmd.status().expect("unshare runs");
+    assert!(
+        status.success(),
+        "the namespace script failed (needs root): {status}"
+    );
+    let entries = journald_entries(&std::fs::read(&out).unwrap());
+    let field = |e: &HashMap<String, String>, k: &str| e.get(k).cloned().unwrap_or_default();
+    let ready = entries
+        .iter()
+        .find(|e| field(e, "MESSAGE") == "hitl is ready")
+        .expect("ready entry");
+    assert_eq!(field(ready, "SYSLOG_IDENTIFIER"), "hitl");
+    let submitted = entries
+        .iter()
+        .find(|e| field(e, "EVENT") == "submitted")
+        .unwrap_or_else(|| panic!("no structured EVENT field: {entries:?}"));
+    assert_eq!(field(submitted, "REQUEST").len(), 12);
+    assert_eq!(field(submitted, "ACTOR"), "cli:tester");
+    let stderr = std::fs::read_to_string(env.dir.path().join("stderr.log")).unwrap();
+    assert!(
+        !stderr.contains("hitl is ready"),
+        "logs went to the journal, not stderr: {stderr}"
+    );
+}
+
+/// Parses journald's native protocol: `NAME=value\n`, or `NAME\n` + u64 LE
+/// length + bytes + `\n`. Our stand-in separates datagrams with `\n--\n`.
+fn journald_entries(bytes: &[u8]) -> Vec<HashMap<String, String>> {
+    let mut entries = Vec::new();
+    let mut entry = HashMap::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\n' {
+            i += 1;
+            continue;
+        }
+        if bytes[i..].starts_with(b"--\n") {
+            entries.push(std::mem::take(&mut entry));
+            i += 3;
+            continue;
+        }
+        let end = i + bytes[i..]
+            .iter()
+            .position(|&b| b == b'\n' || b == b'=')
+            .unwrap();
+        let name = String::from_utf8_lossy(&bytes[i..end]).into_owned();
+        if bytes[end] == b'=' {
+            let stop = end + 1 + bytes[end + 1..].iter().position(|&b| b == b'\n').unwrap();
+            entry.insert(
+                name,
+                String::from_utf8_lossy(&bytes[end + 1..stop]).into_owned(),
+            );
+            i = stop + 1;
+        } else {
+            let len = u64::from_le_bytes(bytes[end + 1..end + 9].try_into().unwrap()) as usize;
+            let value = &bytes[end + 9..end + 9 + len];
+            entry.insert(name, String::from_utf8_lossy(value).into_owned());
+            i = end + 9 + len + 1;
+        }
+    }
+    entries
 }
