@@ -1,27 +1,24 @@
 //! What each command does. `main` returns the process exit code and prints
 //! an error once.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Parser;
-use serde_json::{Map, Value};
 
+use super::client::{build_payload, decide, request, status, wait};
 use super::output;
-use super::{AuditCmd, Cli, Cmd, ExportFormat, RequestArgs, ServiceCmd, service};
+use super::{AuditCmd, Cli, Cmd, ExportFormat, ServiceCmd, service};
 use crate::config::{self, Config, parse_duration};
-use crate::ipc::{self, Command, Reply};
+use crate::ipc::Command;
 use crate::journal;
-use crate::machine::{Machine, NewRequest};
-use crate::request::new_id;
+use crate::machine::Machine;
 
 /// Exit codes of DESIGN.md.
-const ERROR: u8 = 1;
+pub(super) const ERROR: u8 = 1;
 const USAGE: u8 = 2;
-const WAIT_TIMED_OUT: u8 = 7;
+pub(super) const WAIT_TIMED_OUT: u8 = 7;
 
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -74,11 +71,11 @@ fn init_logging(cli: &Cli) {
 }
 
 /// Where the config, vault and state are, after flag > env > config > default.
-struct Place {
-    config: Config,
-    config_path: PathBuf,
-    vault: Option<PathBuf>,
-    state_dir: PathBuf,
+pub(super) struct Place {
+    pub(super) config: Config,
+    pub(super) config_path: PathBuf,
+    pub(super) vault: Option<PathBuf>,
+    pub(super) state_dir: PathBuf,
 }
 
 fn place(cli: &Cli) -> Result<Place> {
@@ -269,14 +266,14 @@ fn dispatch(cli: Cli) -> Result<u8> {
     }
 }
 
-fn who() -> String {
+pub(super) fn who() -> String {
     let name = std::env::var("USER").or_else(|_| std::env::var("LOGNAME"));
     // SAFETY: getuid has no preconditions.
     let name = name.unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }));
     format!("cli:{name}")
 }
 
-fn replay(p: &Place) -> Result<Machine> {
+pub(super) fn replay(p: &Place) -> Result<Machine> {
     let records = journal::read(&p.state_dir.join("journal.jsonl"))?;
     Ok(Machine::replay(
         p.config.clone().into(),
@@ -356,217 +353,4 @@ fn run_daemon(p: Place) -> Result<u8> {
         anyhow::Ok(())
     })?;
     Ok(0)
-}
-
-fn request(p: &Place, args: RequestArgs) -> Result<u8> {
-    let payload = build_payload(args.payload.as_deref(), &args.set)?;
-    let timeout = args
-        .timeout
-        .as_deref()
-        .map(parse_duration)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let nr = NewRequest {
-        id: new_id(),
-        action: args.action,
-        payload,
-        summary: args.summary,
-        rationale: args.reason,
-        requested_by: args.requested_by.unwrap_or_else(who),
-        timeout,
-        expires: None,
-        file_name: None,
-        source: "cli".into(),
-    };
-    let id = nr.id.clone();
-    let cmd = Command::Submit(nr);
-    let id = match ipc::call(&p.state_dir, &cmd, None) {
-        Ok(Reply {
-            ok: true,
-            id: Some(id),
-            ..
-        }) => id,
-        Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
-        Err(e) if ipc::is_down(&e) => {
-            ipc::leave_in_inbox(&p.state_dir, &id, &cmd)?;
-            eprintln!(
-                "hitl: the daemon is not running; the request waits in the inbox and is taken when it starts"
-            );
-            id
-        }
-        Err(e) => return Err(e).context("talking to the daemon"),
-    };
-    if args.json && !args.wait {
-        println!("{}", serde_json::json!({ "id": id }));
-    } else if !args.json {
-        println!("{id}");
-    }
-    if args.wait {
-        return wait(p, &id, None, args.json);
-    }
-    Ok(0)
-}
-
-fn decide(p: &Place, cmd: Command) -> Result<u8> {
-    match ipc::call(&p.state_dir, &cmd, None) {
-        Ok(Reply {
-            ok: true,
-            id,
-            status,
-            ..
-        }) => {
-            println!("{}: {}", id.unwrap_or_default(), status.unwrap_or_default());
-            Ok(0)
-        }
-        Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
-        Err(e) if ipc::is_down(&e) && !matches!(cmd, Command::Resolve { .. }) => {
-            ipc::leave_in_inbox(&p.state_dir, &new_id(), &cmd)?;
-            eprintln!(
-                "hitl: the daemon is not running; the decision is queued and taken when it starts"
-            );
-            Ok(0)
-        }
-        Err(e) => Err(e).context("talking to the daemon"),
-    }
-}
-
-/// Blocks until the request settles. With no daemon, retries the connection
-/// every half second (the daemon may be starting).
-fn wait(p: &Place, id: &str, timeout: Option<Duration>, json: bool) -> Result<u8> {
-    let start = Instant::now();
-    let cmd = Command::Wait { id: id.to_string() };
-    loop {
-        let left = timeout.map(|t| t.saturating_sub(start.elapsed()));
-        if left == Some(Duration::ZERO) {
-            return Ok(timed_out(id, json));
-        }
-        match ipc::call(&p.state_dir, &cmd, left) {
-            Ok(r) if r.ok => {
-                let code = r.exit_code.unwrap_or(1);
-                if json {
-                    println!("{}", serde_json::to_string(&r)?);
-                } else {
-                    eprintln!(
-                        "{}: {}",
-                        r.id.unwrap_or_default(),
-                        r.status.unwrap_or_default()
-                    );
-                }
-                return Ok(u8::try_from(code).unwrap_or(ERROR));
-            }
-            Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Ok(timed_out(id, json));
-            }
-            Err(e) if ipc::is_down(&e) => {
-                if let Some(code) = settled_in_journal(p, id)? {
-                    return Ok(code);
-                }
-                std::thread::sleep(Duration::from_millis(500));
-            }
-            Err(e) => return Err(e).context("talking to the daemon"),
-        }
-    }
-}
-
-/// With the daemon down: the exit code, if the journal already has the
-/// request settled.
-fn settled_in_journal(p: &Place, prefix: &str) -> Result<Option<u8>> {
-    let m = replay(p)?;
-    let Ok(id) = m.resolve_id(prefix) else {
-        return Ok(None);
-    };
-    let code = m.requests()[&id].status.exit_code();
-    Ok(code.map(|c| u8::try_from(c).unwrap_or(ERROR)))
-}
-
-fn timed_out(id: &str, json: bool) -> u8 {
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({ "id": id, "status": "waiting", "timed_out": true })
-        );
-    } else {
-        eprintln!("{id}: still open; the wait timed out");
-    }
-    WAIT_TIMED_OUT
-}
-
-fn status(p: &Place, json: bool) -> Result<u8> {
-    match ipc::call(&p.state_dir, &Command::Status, Some(Duration::from_secs(5))) {
-        Ok(r) => {
-            let info = r.info.unwrap_or_default();
-            if json {
-                println!("{}", serde_json::json!({ "running": true, "daemon": info }));
-            } else {
-                let last = info["last_event"].as_str().unwrap_or("none");
-                println!(
-                    "hitl is running: pid {}, up {} s, {} open requests, last event {last}",
-                    info["pid"], info["uptime_s"], info["open"]
-                );
-            }
-            Ok(0)
-        }
-        Err(e) if ipc::is_down(&e) => {
-            if json {
-                println!("{}", serde_json::json!({ "running": false }));
-            } else {
-                println!(
-                    "hitl is not running (state folder {})",
-                    p.state_dir.display()
-                );
-            }
-            Ok(1)
-        }
-        Err(e) => Err(e).context("talking to the daemon"),
-    }
-}
-
-/// `--payload JSON|@FILE|-` plus `--set KEY=VALUE` fields.
-fn build_payload(payload: Option<&str>, set: &[String]) -> Result<Value> {
-    let text = match payload {
-        None => None,
-        Some("-") => {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s)?;
-            Some(s)
-        }
-        Some(f) if f.starts_with('@') => Some(read_file(Path::new(&f[1..]))?),
-        Some(json) => Some(json.to_string()),
-    };
-    let mut value = match text {
-        None => Value::Object(Map::new()),
-        Some(t) => serde_json::from_str(&t).context("--payload is not valid JSON")?,
-    };
-    for kv in set {
-        let (key, raw) = kv
-            .split_once('=')
-            .with_context(|| format!("--set {kv}: expected KEY=VALUE"))?;
-        let v = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
-        let Value::Object(root) = &mut value else {
-            bail!("--set needs the payload to be a JSON object")
-        };
-        let mut parts: Vec<&str> = key.split('.').collect();
-        let last = parts.pop().unwrap_or_default();
-        let mut obj = root;
-        for part in parts {
-            let entry = obj
-                .entry(part.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            obj = entry
-                .as_object_mut()
-                .with_context(|| format!("--set {key}: `{part}` is not an object"))?;
-        }
-        obj.insert(last.to_string(), v);
-    }
-    Ok(value)
-}
-
-fn read_file(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }

@@ -1,5 +1,6 @@
 //! The command line: argument definitions and where things live.
 
+mod client;
 mod commands;
 mod output;
 mod service;

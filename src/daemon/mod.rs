@@ -5,7 +5,9 @@
 //! journals the resulting events with one fsync per batch, and only then
 //! carries out the effects: note writes, handler starts, replies.
 
+mod commands;
 mod files;
+mod handlers;
 mod lock;
 mod socket;
 mod systemd;
@@ -31,6 +33,7 @@ use crate::request::{ApplyError, Event, Id};
 use crate::vault::Vault;
 use crate::watcher::{WatchEvent, WatchHandle};
 
+use handlers::log_event;
 pub use lock::StateLock;
 
 /// Where the daemon works.
@@ -256,47 +259,6 @@ impl Engine {
         self.finish_handlers().await
     }
 
-    fn handler_done(&mut self, id: Id, ran: Ran) -> Result<(), DaemonError> {
-        let input = Input::HandlerDone {
-            id,
-            result: ran.result,
-            interrupted: ran.interrupted,
-        };
-        let step = self.machine.handle(input, Timestamp::now());
-        self.commit(vec![step], Vec::new())
-    }
-
-    /// On shutdown, running handlers get the grace period to finish; then
-    /// their process groups are ended and their requests become `unknown`.
-    async fn finish_handlers(&mut self) -> Result<(), DaemonError> {
-        let grace = self.machine.config().shutdown_grace;
-        if !self.handlers.is_empty() {
-            tracing::info!(
-                running = self.handlers.len(),
-                ?grace,
-                "waiting for running handlers"
-            );
-        }
-        let deadline = Instant::now() + grace;
-        while !self.handlers.is_empty() {
-            let next = match tokio::time::timeout_at(deadline, self.handlers.join_next()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    tracing::warn!(
-                        running = self.handlers.len(),
-                        "grace period over: ending the running handlers"
-                    );
-                    let _ = self.stop_handlers.send(true);
-                    self.handlers.join_next().await
-                }
-            };
-            if let Some(Ok((id, ran))) = next {
-                self.handler_done(id, ran)?;
-            }
-        }
-        Ok(())
-    }
-
     /// Re-reads the config. A valid one takes effect for new requests; an
     /// invalid one is refused and the old one stays. `true` if it changed.
     fn reload(&mut self) -> bool {
@@ -329,118 +291,6 @@ impl Engine {
         };
         systemd::ready(&self.status_line());
         changed
-    }
-
-    fn on_commands(&mut self, cmds: Vec<CommandMsg>) -> Result<(), DaemonError> {
-        let now = Timestamp::now();
-        let mut steps = Vec::new();
-        let mut replies = Vec::new();
-        for (cmd, reply) in cmds {
-            match self.command(cmd, now) {
-                Ok((step, waiter_id)) => {
-                    if let Some(id) = waiter_id {
-                        self.waiters.entry(id).or_default().push(reply);
-                    } else {
-                        replies.push((reply, step.reply.clone()));
-                    }
-                    steps.push(step);
-                }
-                Err(r) => {
-                    let _ = reply.send(r);
-                }
-            }
-        }
-        self.commit(steps, replies)
-    }
-
-    /// Turns a command into a machine step; `Ok((_, Some(id)))` registers a waiter.
-    fn command(&mut self, cmd: Command, now: Timestamp) -> Result<(Step, Option<Id>), Reply> {
-        match cmd {
-            Command::Wait { id } => {
-                let id = self.machine.resolve_id(&id).map_err(Reply::error)?;
-                Ok((Step::default(), Some(id)))
-            }
-            Command::Status => Err(self.status_reply()),
-            cmd => {
-                let input = self
-                    .change_input(cmd, "command line")
-                    .map_err(Reply::error)?;
-                Ok((self.machine.handle(input, now), None))
-            }
-        }
-    }
-
-    /// The machine input for a command that changes state (from the socket
-    /// or the inbox); ids may be given as prefixes.
-    fn change_input(&self, cmd: Command, gesture: &str) -> Result<Input, String> {
-        let full = |prefix: &str| self.machine.resolve_id(prefix);
-        Ok(match cmd {
-            Command::Submit(nr) => Input::Submit(nr),
-            Command::Decide {
-                id,
-                approve,
-                reason,
-                by,
-            } => Input::Decide {
-                id: full(&id)?,
-                approve,
-                reason,
-                by,
-                gesture: gesture.into(),
-            },
-            Command::Cancel { id, by } => Input::Cancel { id: full(&id)?, by },
-            Command::Resolve {
-                id,
-                executed,
-                reason,
-                by,
-            } => Input::Resolve {
-                id: full(&id)?,
-                executed,
-                reason,
-                by,
-            },
-            Command::Wait { .. } | Command::Status => {
-                return Err("a query, not a change; it can't be queued".into());
-            }
-        })
-    }
-
-    /// The one-line status for systemd.
-    fn status_line(&self) -> String {
-        if self.vault_missing {
-            return format!(
-                "{} open requests; the vault is unavailable",
-                self.open_count()
-            );
-        }
-        format!("{} open requests", self.open_count())
-    }
-
-    fn status_reply(&self) -> Reply {
-        let info = serde_json::json!({
-            "pid": std::process::id(),
-            "started": self.started.to_string(),
-            "config_loaded_at": self.config_loaded_at.to_string(),
-            "vault_available": !self.vault_missing,
-            "uptime_s": (Timestamp::now().as_second() - self.started.as_second()),
-            "open": self.open_count(),
-            "last_event": self.last_event.map(|t| t.to_string()),
-            "vault": self.vault.root.display().to_string(),
-        });
-        Reply {
-            ok: true,
-            info: Some(info),
-            ..Reply::default()
-        }
-    }
-
-    fn open_count(&self) -> usize {
-        self.machine
-            .requests()
-            .values()
-            .filter(|r| !r.status.is_final())
-            .count()
     }
 
     /// Journals the steps' events (one fsync), then carries out their
@@ -479,89 +329,12 @@ impl Engine {
         Ok(steps.into_iter().flat_map(|s| s.effects).collect())
     }
 
-    fn reply_for(&self, id: &str) -> Reply {
-        let req = self.machine.get(id);
-        Reply {
-            ok: true,
-            id: Some(id.to_string()),
-            status: req.map(|r| r.status.name().to_string()),
-            exit_code: req.and_then(|r| r.status.exit_code()),
-            ..Reply::default()
-        }
-    }
-
-    fn wake_waiters(&mut self) {
-        let settled: Vec<Id> = self
-            .waiters
-            .keys()
-            .filter(|id| {
-                self.machine
-                    .get(id)
-                    .is_some_and(|r| r.status.exit_code().is_some())
-            })
-            .cloned()
-            .collect();
-        for id in settled {
-            let reply = self.reply_for(&id);
-            for tx in self.waiters.remove(&id).unwrap_or_default() {
-                let _ = tx.send(reply.clone());
-            }
-        }
-    }
-
     fn carry_out(&mut self, effect: Effect) {
         match effect {
             Effect::WriteNote { id, adopt } => self.write_note(&id, adopt),
             Effect::Annotate { path, warning } => self.annotate(&path, &warning),
             Effect::StartHandler { id } => self.start_handler(&id),
         }
-    }
-
-    fn start_handler(&mut self, id: &str) {
-        let Some(req) = self.machine.get(id) else {
-            return;
-        };
-        let Some(handler) = self.machine.config().handlers.get(&req.sub.action) else {
-            return;
-        };
-        let job = crate::executor::Job {
-            id: id.to_string(),
-            action: req.sub.action.clone(),
-            command: handler.command.clone(),
-            env: handler.env.clone(),
-            timeout: handler.timeout,
-            payload_json: crate::payload::canonical(&req.sub.payload),
-            decided_by: req
-                .decision
-                .as_ref()
-                .map(|d| d.by.clone())
-                .unwrap_or_default(),
-            output_path: self.state_dir.join("output").join(format!("{id}.log")),
-            stop: self.stop_handlers.subscribe(),
-        };
-        tracing::info!(request = %id, action = %job.action, "handler started");
-        let id = id.to_string();
-        self.handlers
-            .spawn(async move { (id, crate::executor::run(job).await) });
-    }
-}
-
-/// One log line per decision the daemon journals.
-fn log_event(ev: &Event) {
-    use crate::request::EventKind;
-    let (id, event, actor) = (&ev.request, ev.kind.name(), &ev.actor);
-    match &ev.kind {
-        EventKind::Tampered { .. } => tracing::warn!(
-            request = %id, event, actor = %actor,
-            "the payload shown in the note was changed: tampered, it will never run"
-        ),
-        EventKind::Failed(r) | EventKind::Executed(r) => tracing::info!(
-            request = %id, event, exit_code = ?r.exit_code, duration_ms = r.duration_ms, "handler finished"
-        ),
-        EventKind::Unknown { why } => {
-            tracing::warn!(request = %id, event, "outcome unknown: {why}")
-        }
-        _ => tracing::info!(request = %id, event, actor = %actor, "journaled"),
     }
 }
 

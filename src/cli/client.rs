@@ -1,0 +1,228 @@
+//! The commands that talk to the daemon: submit, decide, wait, status.
+
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value};
+
+use super::RequestArgs;
+use super::commands::{ERROR, Place, WAIT_TIMED_OUT, replay, who};
+use crate::config::parse_duration;
+use crate::ipc::{self, Command, Reply};
+use crate::machine::NewRequest;
+use crate::request::new_id;
+
+pub(super) fn request(p: &Place, args: RequestArgs) -> Result<u8> {
+    let payload = build_payload(args.payload.as_deref(), &args.set)?;
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let nr = NewRequest {
+        id: new_id(),
+        action: args.action,
+        payload,
+        summary: args.summary,
+        rationale: args.reason,
+        requested_by: args.requested_by.unwrap_or_else(who),
+        timeout,
+        expires: None,
+        file_name: None,
+        source: "cli".into(),
+    };
+    let id = nr.id.clone();
+    let cmd = Command::Submit(nr);
+    let id = match ipc::call(&p.state_dir, &cmd, None) {
+        Ok(Reply {
+            ok: true,
+            id: Some(id),
+            ..
+        }) => id,
+        Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
+        Err(e) if ipc::is_down(&e) => {
+            ipc::leave_in_inbox(&p.state_dir, &id, &cmd)?;
+            eprintln!(
+                "hitl: the daemon is not running; the request waits in the inbox and is taken when it starts"
+            );
+            id
+        }
+        Err(e) => return Err(e).context("talking to the daemon"),
+    };
+    if args.json && !args.wait {
+        println!("{}", serde_json::json!({ "id": id }));
+    } else if !args.json {
+        println!("{id}");
+    }
+    if args.wait {
+        return wait(p, &id, None, args.json);
+    }
+    Ok(0)
+}
+
+pub(super) fn decide(p: &Place, cmd: Command) -> Result<u8> {
+    match ipc::call(&p.state_dir, &cmd, None) {
+        Ok(Reply {
+            ok: true,
+            id,
+            status,
+            ..
+        }) => {
+            println!("{}: {}", id.unwrap_or_default(), status.unwrap_or_default());
+            Ok(0)
+        }
+        Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
+        Err(e) if ipc::is_down(&e) && !matches!(cmd, Command::Resolve { .. }) => {
+            ipc::leave_in_inbox(&p.state_dir, &new_id(), &cmd)?;
+            eprintln!(
+                "hitl: the daemon is not running; the decision is queued and taken when it starts"
+            );
+            Ok(0)
+        }
+        Err(e) => Err(e).context("talking to the daemon"),
+    }
+}
+
+/// Blocks until the request settles. With no daemon, retries the connection
+/// every half second (the daemon may be starting).
+pub(super) fn wait(p: &Place, id: &str, timeout: Option<Duration>, json: bool) -> Result<u8> {
+    let start = Instant::now();
+    let cmd = Command::Wait { id: id.to_string() };
+    loop {
+        let left = timeout.map(|t| t.saturating_sub(start.elapsed()));
+        if left == Some(Duration::ZERO) {
+            return Ok(timed_out(id, json));
+        }
+        match ipc::call(&p.state_dir, &cmd, left) {
+            Ok(r) if r.ok => {
+                let code = r.exit_code.unwrap_or(1);
+                if json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else {
+                    eprintln!(
+                        "{}: {}",
+                        r.id.unwrap_or_default(),
+                        r.status.unwrap_or_default()
+                    );
+                }
+                return Ok(u8::try_from(code).unwrap_or(ERROR));
+            }
+            Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(timed_out(id, json));
+            }
+            Err(e) if ipc::is_down(&e) => {
+                if let Some(code) = settled_in_journal(p, id)? {
+                    return Ok(code);
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e).context("talking to the daemon"),
+        }
+    }
+}
+
+/// With the daemon down: the exit code, if the journal already has the
+/// request settled.
+fn settled_in_journal(p: &Place, prefix: &str) -> Result<Option<u8>> {
+    let m = replay(p)?;
+    let Ok(id) = m.resolve_id(prefix) else {
+        return Ok(None);
+    };
+    let code = m.requests()[&id].status.exit_code();
+    Ok(code.map(|c| u8::try_from(c).unwrap_or(ERROR)))
+}
+
+fn timed_out(id: &str, json: bool) -> u8 {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "id": id, "status": "waiting", "timed_out": true })
+        );
+    } else {
+        eprintln!("{id}: still open; the wait timed out");
+    }
+    WAIT_TIMED_OUT
+}
+
+pub(super) fn status(p: &Place, json: bool) -> Result<u8> {
+    match ipc::call(&p.state_dir, &Command::Status, Some(Duration::from_secs(5))) {
+        Ok(r) => {
+            let info = r.info.unwrap_or_default();
+            if json {
+                println!("{}", serde_json::json!({ "running": true, "daemon": info }));
+            } else {
+                let last = info["last_event"].as_str().unwrap_or("none");
+                println!(
+                    "hitl is running: pid {}, up {} s, {} open requests, last event {last}",
+                    info["pid"], info["uptime_s"], info["open"]
+                );
+            }
+            Ok(0)
+        }
+        Err(e) if ipc::is_down(&e) => {
+            if json {
+                println!("{}", serde_json::json!({ "running": false }));
+            } else {
+                println!(
+                    "hitl is not running (state folder {})",
+                    p.state_dir.display()
+                );
+            }
+            Ok(1)
+        }
+        Err(e) => Err(e).context("talking to the daemon"),
+    }
+}
+
+/// `--payload JSON|@FILE|-` plus `--set KEY=VALUE` fields.
+pub(super) fn build_payload(payload: Option<&str>, set: &[String]) -> Result<Value> {
+    let text = match payload {
+        None => None,
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            Some(s)
+        }
+        Some(f) if f.starts_with('@') => Some(read_file(Path::new(&f[1..]))?),
+        Some(json) => Some(json.to_string()),
+    };
+    let mut value = match text {
+        None => Value::Object(Map::new()),
+        Some(t) => serde_json::from_str(&t).context("--payload is not valid JSON")?,
+    };
+    for kv in set {
+        let (key, raw) = kv
+            .split_once('=')
+            .with_context(|| format!("--set {kv}: expected KEY=VALUE"))?;
+        let v = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+        let Value::Object(root) = &mut value else {
+            bail!("--set needs the payload to be a JSON object")
+        };
+        let mut parts: Vec<&str> = key.split('.').collect();
+        let last = parts.pop().unwrap_or_default();
+        let mut obj = root;
+        for part in parts {
+            let entry = obj
+                .entry(part.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            obj = entry
+                .as_object_mut()
+                .with_context(|| format!("--set {key}: `{part}` is not an object"))?;
+        }
+        obj.insert(last.to_string(), v);
+    }
+    Ok(value)
+}
+
+fn read_file(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}

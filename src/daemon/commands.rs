@@ -1,0 +1,157 @@
+//! The CLI's commands as the engine sees them: turning them into machine
+//! inputs, answering them once journaled, and waking `hitl wait` callers.
+
+use jiff::Timestamp;
+
+use super::{CommandMsg, DaemonError, Engine};
+use crate::ipc::{Command, Reply};
+use crate::machine::{Input, Step};
+use crate::request::Id;
+
+impl Engine {
+    pub(super) fn on_commands(&mut self, cmds: Vec<CommandMsg>) -> Result<(), DaemonError> {
+        let now = Timestamp::now();
+        let mut steps = Vec::new();
+        let mut replies = Vec::new();
+        for (cmd, reply) in cmds {
+            match self.command(cmd, now) {
+                Ok((step, waiter_id)) => {
+                    if let Some(id) = waiter_id {
+                        self.waiters.entry(id).or_default().push(reply);
+                    } else {
+                        replies.push((reply, step.reply.clone()));
+                    }
+                    steps.push(step);
+                }
+                Err(r) => {
+                    let _ = reply.send(r);
+                }
+            }
+        }
+        self.commit(steps, replies)
+    }
+
+    /// Turns a command into a machine step; `Ok((_, Some(id)))` registers a waiter.
+    pub(super) fn command(
+        &mut self,
+        cmd: Command,
+        now: Timestamp,
+    ) -> Result<(Step, Option<Id>), Reply> {
+        match cmd {
+            Command::Wait { id } => {
+                let id = self.machine.resolve_id(&id).map_err(Reply::error)?;
+                Ok((Step::default(), Some(id)))
+            }
+            Command::Status => Err(self.status_reply()),
+            cmd => {
+                let input = self
+                    .change_input(cmd, "command line")
+                    .map_err(Reply::error)?;
+                Ok((self.machine.handle(input, now), None))
+            }
+        }
+    }
+
+    /// The machine input for a command that changes state (from the socket
+    /// or the inbox); ids may be given as prefixes.
+    pub(super) fn change_input(&self, cmd: Command, gesture: &str) -> Result<Input, String> {
+        let full = |prefix: &str| self.machine.resolve_id(prefix);
+        Ok(match cmd {
+            Command::Submit(nr) => Input::Submit(nr),
+            Command::Decide {
+                id,
+                approve,
+                reason,
+                by,
+            } => Input::Decide {
+                id: full(&id)?,
+                approve,
+                reason,
+                by,
+                gesture: gesture.into(),
+            },
+            Command::Cancel { id, by } => Input::Cancel { id: full(&id)?, by },
+            Command::Resolve {
+                id,
+                executed,
+                reason,
+                by,
+            } => Input::Resolve {
+                id: full(&id)?,
+                executed,
+                reason,
+                by,
+            },
+            Command::Wait { .. } | Command::Status => {
+                return Err("a query, not a change; it can't be queued".into());
+            }
+        })
+    }
+
+    /// The one-line status for systemd.
+    pub(super) fn status_line(&self) -> String {
+        if self.vault_missing {
+            return format!(
+                "{} open requests; the vault is unavailable",
+                self.open_count()
+            );
+        }
+        format!("{} open requests", self.open_count())
+    }
+
+    pub(super) fn status_reply(&self) -> Reply {
+        let info = serde_json::json!({
+            "pid": std::process::id(),
+            "started": self.started.to_string(),
+            "config_loaded_at": self.config_loaded_at.to_string(),
+            "vault_available": !self.vault_missing,
+            "uptime_s": (Timestamp::now().as_second() - self.started.as_second()),
+            "open": self.open_count(),
+            "last_event": self.last_event.map(|t| t.to_string()),
+            "vault": self.vault.root.display().to_string(),
+        });
+        Reply {
+            ok: true,
+            info: Some(info),
+            ..Reply::default()
+        }
+    }
+
+    pub(super) fn open_count(&self) -> usize {
+        self.machine
+            .requests()
+            .values()
+            .filter(|r| !r.status.is_final())
+            .count()
+    }
+
+    pub(super) fn reply_for(&self, id: &str) -> Reply {
+        let req = self.machine.get(id);
+        Reply {
+            ok: true,
+            id: Some(id.to_string()),
+            status: req.map(|r| r.status.name().to_string()),
+            exit_code: req.and_then(|r| r.status.exit_code()),
+            ..Reply::default()
+        }
+    }
+
+    pub(super) fn wake_waiters(&mut self) {
+        let settled: Vec<Id> = self
+            .waiters
+            .keys()
+            .filter(|id| {
+                self.machine
+                    .get(id)
+                    .is_some_and(|r| r.status.exit_code().is_some())
+            })
+            .cloned()
+            .collect();
+        for id in settled {
+            let reply = self.reply_for(&id);
+            for tx in self.waiters.remove(&id).unwrap_or_default() {
+                let _ = tx.send(reply.clone());
+            }
+        }
+    }
+}
