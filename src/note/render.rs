@@ -101,7 +101,7 @@ pub fn render(
     out.push_str(&result(req, tz));
     out.push_str("\n## History\n\n");
     for (at, line) in &req.history {
-        let _ = writeln!(out, "- {} {line}", local(*at, tz));
+        let _ = writeln!(out, "- {} {}", local(*at, tz), one_line(line));
     }
     out.push_str(&human_sections);
     out
@@ -118,6 +118,10 @@ fn frontmatter(req: &Request, status_block: Option<&str>, tz: &TimeZone) -> Stri
     let put = |fm: &mut String, k: &str, v: &str| {
         let _ = writeln!(fm, "{k}: {}", scalar(v));
     };
+    // Dates unquoted, as Obsidian writes date-time properties.
+    let date = |fm: &mut String, k: &str, t: Timestamp| {
+        let _ = writeln!(fm, "{k}: {}", local(t, tz));
+    };
     put(&mut fm, "type", "approval_request");
     put(&mut fm, "hitl_id", &req.id);
     put(&mut fm, "action", &s.action);
@@ -131,15 +135,16 @@ fn frontmatter(req: &Request, status_block: Option<&str>, tz: &TimeZone) -> Stri
         put(&mut fm, "rationale", r);
     }
     put(&mut fm, "requested_by", &s.requested_by);
-    put(&mut fm, "created", &local(s.created, tz));
-    put(&mut fm, "expires", &local(s.expires, tz));
-    put(&mut fm, "payload_sha256", &s.payload_sha256);
+    date(&mut fm, "created", s.created);
+    date(&mut fm, "expires", s.expires);
+    // Hex, never read back (the payload block is what is checked).
+    let _ = writeln!(fm, "payload_sha256: {}", s.payload_sha256);
     if let Some(d) = &req.decision {
         put(&mut fm, "decided_by", &d.by);
-        put(&mut fm, "decided_at", &local(d.at, tz));
+        date(&mut fm, "decided_at", d.at);
     }
     if let Some(at) = req.executed_at {
-        put(&mut fm, "executed_at", &local(at, tz));
+        date(&mut fm, "executed_at", at);
     }
     if let Some(code) = req.result().and_then(|r| r.exit_code) {
         let _ = writeln!(fm, "exit_code: {code}");
@@ -147,29 +152,70 @@ fn frontmatter(req: &Request, status_block: Option<&str>, tz: &TimeZone) -> Stri
     fm
 }
 
-/// A YAML scalar: plain when unambiguous, else a JSON (= YAML double-quoted) string.
+/// A YAML scalar: plain when it can only be read back as this same string,
+/// else double-quoted.
 fn scalar(v: &str) -> String {
-    let plain = !v.is_empty()
+    let plain = v.starts_with(|c: char| c.is_alphabetic() || c == '/' || c == '_')
         && v.chars()
             .all(|c| c.is_alphanumeric() || "_-.@/:+ ".contains(c))
-        && !v.starts_with([' ', '-', ':', '@'])
         && !v.ends_with([' ', ':'])
         && !v.contains(": ")
         && !matches!(
             v.to_ascii_lowercase().as_str(),
-            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~"
-        )
-        && v.parse::<f64>().is_err();
-    if plain {
-        v.to_string()
-    } else {
-        serde_json::to_string(v).expect("strings serialise")
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n"
+        );
+    if plain { v.to_string() } else { yaml_quote(v) }
+}
+
+/// A YAML double-quoted scalar. Unlike JSON's quoting, it escapes every
+/// character YAML forbids or folds (C1 controls, DEL, NEL, line and
+/// paragraph separators, BOM).
+fn yaml_quote(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            ' '..='~' => out.push(c),
+            '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..
+                if !matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') =>
+            {
+                out.push(c)
+            }
+            c if (c as u32) <= 0xffff => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\U{:08x}", c as u32);
+            }
+        }
     }
+    out.push('"');
+    out
+}
+
+/// Text from a requester or a human, made safe to put on one line of the
+/// body: every line break or control character (which Obsidian might render
+/// as a new line, and so as a new section or a ticked box) becomes a space.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 fn preamble(req: &Request) -> String {
     let s = &req.sub;
-    let title = s.summary.replace(['\n', '\r'], " ");
+    let title = one_line(&s.summary);
     let mut out = format!("# {title}\n\n");
     let kind = match s.risk {
         Risk::High => "danger",
@@ -181,20 +227,23 @@ fn preamble(req: &Request) -> String {
         out.push_str("> - No risk signal matched.\n");
     }
     for sig in &s.signals {
-        let _ = writeln!(out, "> - {} ({})", sig.says, sig.level.as_str());
+        let _ = writeln!(out, "> - {} ({})", one_line(&sig.says), sig.level.as_str());
     }
     let rule = s
         .rule
         .as_deref()
-        .map_or("the default rule".to_string(), |r| format!("rule `{r}`"));
+        .map_or("the default rule".to_string(), |r| {
+            format!("rule `{}`", one_line(r))
+        });
     let _ = writeln!(out, "> - Decided by {rule}.");
     if let Some(r) = &s.rationale {
-        let _ = write!(out, "\n**Why:** {}\n", r.replace('\n', " "));
+        let _ = write!(out, "\n**Why:** {}\n", one_line(r));
     }
     let _ = write!(
         out,
         "\n**Action:** `{}` · **Requested by:** {}\n",
-        s.action, s.requested_by
+        s.action,
+        one_line(&s.requested_by)
     );
     let _ = write!(out, "\n```json\n{}\n```\n", payload::pretty(&s.payload));
     out
@@ -214,7 +263,7 @@ fn decision(req: &Request, ticks: (bool, bool), warnings: &[String], human: &[&s
     if !warnings.is_empty() {
         let _ = writeln!(out, "\n{WARNING_MARK}");
         for w in warnings {
-            let _ = writeln!(out, "> - {}", w.replace('\n', " "));
+            let _ = writeln!(out, "> - {}", one_line(w));
         }
     }
     if !human.is_empty() {
@@ -295,7 +344,7 @@ fn result(req: &Request, tz: &TimeZone) -> String {
             let code = r.exit_code.map_or("none".to_string(), |c| c.to_string());
             let _ = writeln!(out, "- Exit code: {code}\n- Duration: {} ms", r.duration_ms);
             if let Some(e) = &r.error {
-                let _ = writeln!(out, "- Note: {e}");
+                let _ = writeln!(out, "- Note: {}", one_line(e));
             }
             if !r.output.is_empty() {
                 let fence = "`".repeat(longest_backtick_run(&r.output).max(2) + 1);
@@ -312,7 +361,8 @@ fn result(req: &Request, tz: &TimeZone) -> String {
         Status::Unknown { why } => {
             let _ = writeln!(
                 out,
-                "> [!danger] Outcome unknown\n> {why}\n> The handler may or may not have had its effect, so hitl will not run it again by itself. Check, then settle it with `hitl resolve {} --executed|--failed --reason \"...\"`.",
+                "> [!danger] Outcome unknown\n> {}\n> The handler may or may not have had its effect, so hitl will not run it again by itself. Check, then settle it with `hitl resolve {} --executed|--failed --reason \"...\"`.",
+                one_line(why),
                 req.id
             );
         }
