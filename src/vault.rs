@@ -185,13 +185,11 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".hitl-{}-{name}.tmp", std::process::id()));
+    let tmp = dir.join(format!(".hitl-{}-{name}.tmp", crate::request::new_id()));
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        // create_new (O_EXCL): never follows a symlink someone left at the
+        // temp path, never writes into an existing file.
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(contents.as_bytes())?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -236,6 +234,21 @@ mod tests {
             classify("pay (Conflicted copy 2026).md"),
             Kind::ConflictCopy
         );
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let note = dir.path().join("n.md");
+        for _ in 0..3 {
+            write_atomic(&note, "note").unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(&note).unwrap(), "note");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 2, "no temp files left behind");
     }
 
     #[test]
