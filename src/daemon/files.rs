@@ -78,6 +78,7 @@ impl Engine {
             self.notes.remove(&id);
             self.write_note(&id, None);
         }
+        tracing::debug!(open = self.open_count(), "reconciled the vault");
         Ok(())
     }
 
@@ -90,7 +91,10 @@ impl Engine {
         match classify(&name) {
             Kind::Ignored => return None,
             Kind::ConflictCopy => {
-                tracing::warn!(path = %path.display(), "sync conflict copy: ignored; resolve the conflict by hand");
+                self.report(
+                    path,
+                    "sync conflict copy: ignored; resolve the conflict by hand".into(),
+                );
                 return None;
             }
             Kind::Note => {}
@@ -100,6 +104,7 @@ impl Engine {
         let text = match self.vault.read(path, cap) {
             Ok(Some(text)) => text,
             Ok(None) => {
+                self.reported.remove(path);
                 if let Some(id) = self.by_path.remove(path)
                     && self.notes.get(&id).map(PathBuf::as_path) == Some(path)
                 {
@@ -108,7 +113,7 @@ impl Engine {
                 return None;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "note not read");
+                self.report(path, format!("note not read: {e}"));
                 return None;
             }
         };
@@ -120,10 +125,9 @@ impl Engine {
         }
         let view = note::parse(&text);
         match &view {
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "note not readable; no decision taken")
-            }
+            Err(e) => self.report(path, format!("note not readable; no decision taken: {e}")),
             Ok(v) => {
+                self.reported.remove(path);
                 if let Some(id) = v
                     .hitl_id
                     .as_ref()
@@ -134,7 +138,11 @@ impl Engine {
                         .get(id)
                         .filter(|old| old.as_path() != path && old.exists())
                     {
-                        tracing::warn!(request = %id, path = %path.display(), original = %old.display(), "a second note carries this request's id; ignored");
+                        let problem = format!(
+                            "a second note carries the id of request {id} (the first is {}); ignored",
+                            old.display()
+                        );
+                        self.report(path, problem);
                         return None;
                     }
                     self.track(id.clone(), path.to_path_buf());
@@ -316,8 +324,16 @@ impl Engine {
         }
     }
 
+    /// Logs a problem with a file once, not at every reconcile.
+    fn report(&mut self, path: &Path, problem: String) {
+        if self.reported.get(path) != Some(&problem) {
+            tracing::warn!(path = %path.display(), "{problem}");
+            self.reported.insert(path.to_path_buf(), problem);
+        }
+    }
+
     pub(super) fn annotate(&mut self, path: &Path, warning: &str) {
-        tracing::warn!(path = %path.display(), "{warning}");
+        self.report(path, warning.to_string());
         let cap = self.machine.config().max_note_bytes;
         let Ok(Some(text)) = self.vault.read(path, cap) else {
             return;

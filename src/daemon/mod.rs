@@ -127,6 +127,7 @@ pub async fn run(
         notes: HashMap::new(),
         by_path: HashMap::new(),
         written: HashMap::new(),
+        reported: HashMap::new(),
         waiters: HashMap::new(),
         handlers: JoinSet::new(),
         stop_handlers: watch::channel(false).0,
@@ -170,6 +171,9 @@ pub(crate) struct Engine {
     /// Hash of what the daemon last wrote at a path: the echo of its own
     /// write is recognised by content, not by timing.
     written: HashMap<PathBuf, String>,
+    /// The problem last logged for a file, so a bad file is reported once,
+    /// not at every reconcile.
+    reported: HashMap<PathBuf, String>,
     /// `hitl wait` callers, answered when their request settles.
     waiters: HashMap<Id, Vec<oneshot::Sender<Reply>>>,
     /// Running handlers; their results come back as engine inputs.

@@ -207,3 +207,25 @@ fn human_text_survives_every_update() {
         assert!(note.contains(kept), "lost {kept:?}:\n{note}");
     }
 }
+
+#[test]
+fn a_bad_file_is_reported_once_not_at_every_reconcile() {
+    let mut env = Env::new("reconcile_every: 100ms\n");
+    env.start();
+    std::fs::write(env.folder("Pending_Approval").join("blob.md"), b"\x00\x01").unwrap();
+    std::fs::write(
+        env.folder("Approved").join("stray.md"),
+        "---\naction: payment\n---\n",
+    )
+    .unwrap();
+    wait_for("several reconciles", || {
+        env.log().matches("reconciled the vault").count() >= 5
+    });
+    let log = env.log();
+    assert_eq!(log.matches("binary content").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("only notes in the pending folder").count(),
+        1,
+        "{log}"
+    );
+}
