@@ -35,7 +35,7 @@ pub(super) fn request(p: &Place, args: RequestArgs) -> Result<u8> {
         source: "cli".into(),
     };
     let id = nr.id.clone();
-    let cmd = Command::Submit(nr);
+    let mut cmd = Command::Submit(nr);
     let id = match ipc::call(&p.state_dir, &cmd, None) {
         Ok(Reply {
             ok: true,
@@ -44,6 +44,13 @@ pub(super) fn request(p: &Place, args: RequestArgs) -> Result<u8> {
         }) => id,
         Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
         Err(e) if ipc::is_down(&e) => {
+            // The wait for a decision starts now, not when the daemon does.
+            if let Command::Submit(nr) = &mut cmd
+                && let Some(t) = nr.timeout
+            {
+                let t = jiff::SignedDuration::try_from(t)?;
+                nr.expires = Some(jiff::Timestamp::now().checked_add(t)?);
+            }
             ipc::leave_in_inbox(&p.state_dir, &id, &cmd)?;
             eprintln!(
                 "hitl: the daemon is not running; the request waits in the inbox and is taken when it starts"
@@ -76,12 +83,23 @@ pub(super) fn decide(p: &Place, cmd: Command) -> Result<u8> {
         }
         Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
         Err(e) if ipc::is_down(&e) && !matches!(cmd, Command::Resolve { .. }) => {
+            // Refuse now what the daemon would refuse at start.
+            let (Command::Decide { id, .. } | Command::Cancel { id, .. }) = &cmd else {
+                unreachable!("only decisions and cancels are queued")
+            };
+            let m = replay(p)?;
+            let full = m.resolve_id(id).map_err(anyhow::Error::msg)?;
+            let status = m.requests()[&full].status.name();
+            if status != "pending" {
+                bail!("request {full} is already {status}");
+            }
             ipc::leave_in_inbox(&p.state_dir, &new_id(), &cmd)?;
             eprintln!(
                 "hitl: the daemon is not running; the decision is queued and taken when it starts"
             );
             Ok(0)
         }
+        Err(e) if ipc::is_down(&e) => bail!("the daemon is not running; start it to resolve"),
         Err(e) => Err(e).context("talking to the daemon"),
     }
 }

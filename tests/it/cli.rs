@@ -481,6 +481,27 @@ fn decision_made_while_stopped_is_acted_on_and_deleted_notes_come_back() {
 }
 
 #[test]
+fn a_queued_request_expires_from_its_submission() {
+    let mut env = Env::new("");
+    let (code, out, _) = env.hitl(&[
+        "request",
+        "payment",
+        "--payload",
+        PAYMENT,
+        "--timeout",
+        "1s",
+    ]);
+    assert_eq!(code, 0);
+    let id = out.trim().to_string();
+    let start = std::time::Instant::now();
+    util::wait_for("deadline passed", || {
+        start.elapsed() > Duration::from_millis(1200)
+    });
+    env.start();
+    env.wait_note(&id, "Done", "expired");
+}
+
+#[test]
 fn request_with_daemon_down_waits_in_the_inbox() {
     let mut env = Env::new("");
     let (code, out, err) = env.hitl(&["request", "payment", "--payload", PAYMENT]);
@@ -489,4 +510,23 @@ fn request_with_daemon_down_waits_in_the_inbox() {
     let id = out.trim().to_string();
     env.start();
     env.wait_note(&id, "Pending_Approval", "pending");
+}
+
+#[test]
+fn decisions_with_the_daemon_down_are_queued_or_refused_at_once() {
+    let mut env = Env::new("");
+    env.start();
+    let a = env.pay(1500);
+    let b = env.pay(1500);
+    env.hitl(&["reject", &b]);
+    env.stop();
+    let (code, _, err) = env.hitl(&["approve", &a]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("queued"), "{err}");
+    let (code, _, err) = env.hitl(&["approve", &b]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already rejected"), "{err}");
+    assert_eq!(env.hitl(&["approve", "ffffffff"]).0, 1);
+    env.start();
+    env.wait_note(&a, "Done", "executed");
 }
