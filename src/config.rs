@@ -156,15 +156,6 @@ impl Config {
             column: e.column,
             message: e.message,
         })?;
-        let invalid = |field: String, problem: String| ConfigError::Invalid {
-            origin: origin.to_string(),
-            field,
-            problem,
-        };
-        let duration = |field: &str, v: &Option<String>, default: Duration| match v {
-            None => Ok(default),
-            Some(s) => parse_duration(s).map_err(|p| invalid(field.to_string(), p)),
-        };
         let builtin =
             || crate::yaml::from_str::<RawConfig>(EXAMPLE).expect("the example config parses");
         let raw_rules = raw
@@ -173,100 +164,145 @@ impl Config {
         let raw_risk = raw
             .risk
             .unwrap_or_else(|| builtin().risk.unwrap_or_default());
-        let mut rules = Vec::new();
-        for (i, r) in raw_rules.iter().enumerate() {
-            let field = format!("rules[{i}] ({})", r.name);
-            let when = Condition::compile(&r.when)
-                .map_err(|e| invalid(format!("{field}.when"), e.to_string()))?;
-            let timeout = match &r.timeout {
-                None => None,
-                Some(t) => Some(duration(
-                    &format!("{field}.timeout"),
-                    &Some(t.clone()),
-                    Duration::ZERO,
-                )?),
-            };
-            rules.push(Rule {
-                name: r.name.clone(),
-                when,
-                decision: r.decision,
-                timeout,
-            });
-        }
-        let mut risk = Vec::new();
-        for (i, r) in raw_risk.iter().enumerate() {
-            let when = Condition::compile(&r.when)
-                .map_err(|e| invalid(format!("risk[{i}].when"), e.to_string()))?;
-            risk.push(RiskSignal {
-                when,
-                level: r.level,
-                says: r.says.clone(),
-            });
-        }
-        let mut handlers = BTreeMap::new();
-        for (action, h) in raw.handlers {
-            let field = format!("handlers.{action}");
-            if h.command.is_empty() || h.command[0].is_empty() {
-                return Err(invalid(
-                    format!("{field}.command"),
-                    "needs at least the program".into(),
-                ));
-            }
-            let timeout = duration(
-                &format!("{field}.timeout"),
-                &h.timeout,
-                Duration::from_secs(30),
-            )?;
-            handlers.insert(
-                action,
-                Handler {
-                    command: h.command,
-                    timeout,
-                    env: h.env,
-                    idempotent: h.idempotent,
-                },
-            );
-        }
-        let folder = |name: &str, v: Option<String>, default: &str| {
-            let v = v.unwrap_or_else(|| default.to_string());
-            if v.is_empty() || v.contains('/') || v.starts_with('.') {
-                Err(invalid(
-                    format!("folders.{name}"),
-                    format!("`{v}` is not a plain folder name"),
-                ))
-            } else {
-                Ok(v)
-            }
-        };
-        let folders = Folders {
-            pending: folder("pending", raw.folders.pending, "Pending_Approval")?,
-            approved: folder("approved", raw.folders.approved, "Approved")?,
-            rejected: folder("rejected", raw.folders.rejected, "Rejected")?,
-            done: folder("done", raw.folders.done, "Done")?,
+        let dur = |field: &str, v: &Option<String>, default: Duration| {
+            duration(origin, field, v, default)
         };
         Ok(Config {
             vault: raw.vault.map(|p| expand_home(&p)),
             state_dir: raw.state_dir.map(|p| expand_home(&p)),
-            folders,
+            folders: folders(origin, raw.folders)?,
             default: raw.default.unwrap_or(Verdict::Require),
-            timeout: duration("timeout", &raw.timeout, Duration::from_secs(24 * 3600))?,
+            timeout: dur("timeout", &raw.timeout, Duration::from_secs(24 * 3600))?,
             reject_reason_required: raw.reject_reason_required,
-            reconcile_every: duration(
+            reconcile_every: dur(
                 "reconcile_every",
                 &raw.reconcile_every,
                 Duration::from_secs(60),
             )?,
-            shutdown_grace: duration(
+            shutdown_grace: dur(
                 "shutdown_grace",
                 &raw.shutdown_grace,
                 Duration::from_secs(20),
             )?,
             max_note_bytes: raw.max_note_bytes.unwrap_or(1024 * 1024),
-            rules,
-            risk,
-            handlers,
+            rules: rules(origin, &raw_rules)?,
+            risk: risk(origin, &raw_risk)?,
+            handlers: handlers(origin, raw.handlers)?,
         })
     }
+}
+
+fn invalid(origin: &str, field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        origin: origin.to_string(),
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+fn duration(
+    origin: &str,
+    field: &str,
+    v: &Option<String>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(s) => parse_duration(s).map_err(|p| invalid(origin, field, p)),
+    }
+}
+
+fn rules(origin: &str, raw: &[RawRule]) -> Result<Vec<Rule>, ConfigError> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let field = format!("rules[{i}] ({})", r.name);
+            let when = Condition::compile(&r.when)
+                .map_err(|e| invalid(origin, format!("{field}.when"), e.to_string()))?;
+            let timeout = match &r.timeout {
+                None => None,
+                Some(_) => Some(duration(
+                    origin,
+                    &format!("{field}.timeout"),
+                    &r.timeout,
+                    Duration::ZERO,
+                )?),
+            };
+            Ok(Rule {
+                name: r.name.clone(),
+                when,
+                decision: r.decision,
+                timeout,
+            })
+        })
+        .collect()
+}
+
+fn risk(origin: &str, raw: &[RawRisk]) -> Result<Vec<RiskSignal>, ConfigError> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let when = Condition::compile(&r.when)
+                .map_err(|e| invalid(origin, format!("risk[{i}].when"), e.to_string()))?;
+            Ok(RiskSignal {
+                when,
+                level: r.level,
+                says: r.says.clone(),
+            })
+        })
+        .collect()
+}
+
+fn handlers(
+    origin: &str,
+    raw: BTreeMap<String, RawHandler>,
+) -> Result<BTreeMap<String, Handler>, ConfigError> {
+    raw.into_iter()
+        .map(|(action, h)| {
+            let field = format!("handlers.{action}");
+            if h.command.is_empty() || h.command[0].is_empty() {
+                return Err(invalid(
+                    origin,
+                    format!("{field}.command"),
+                    "needs at least the program",
+                ));
+            }
+            let timeout = duration(
+                origin,
+                &format!("{field}.timeout"),
+                &h.timeout,
+                Duration::from_secs(30),
+            )?;
+            let handler = Handler {
+                command: h.command,
+                timeout,
+                env: h.env,
+                idempotent: h.idempotent,
+            };
+            Ok((action, handler))
+        })
+        .collect()
+}
+
+fn folders(origin: &str, raw: RawFolders) -> Result<Folders, ConfigError> {
+    let folder = |name: &str, v: Option<String>, default: &str| {
+        let v = v.unwrap_or_else(|| default.to_string());
+        if v.is_empty() || v.contains('/') || v.starts_with('.') {
+            Err(invalid(
+                origin,
+                format!("folders.{name}"),
+                format!("`{v}` is not a plain folder name"),
+            ))
+        } else {
+            Ok(v)
+        }
+    };
+    Ok(Folders {
+        pending: folder("pending", raw.pending, "Pending_Approval")?,
+        approved: folder("approved", raw.approved, "Approved")?,
+        rejected: folder("rejected", raw.rejected, "Rejected")?,
+        done: folder("done", raw.done, "Done")?,
+    })
 }
 
 fn expand_home(p: &Path) -> PathBuf {

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 use crate::request::RunResult;
 
@@ -45,6 +45,55 @@ pub struct Ran {
 
 pub async fn run(mut job: Job) -> Ran {
     let started = Instant::now();
+    let mut child = match command(&job).spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let result = failed_to_start(&job, e, started);
+            return Ran {
+                result,
+                interrupted: false,
+            };
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let payload = job.payload_json.clone();
+        tokio::spawn(async move {
+            // A handler that doesn't read its stdin is fine: ignore EPIPE.
+            let _ = stdin.write_all(payload.as_bytes()).await;
+        });
+    }
+    let out = tokio::spawn(read_capped(child.stdout.take()));
+    let err = tokio::spawn(read_capped(child.stderr.take()));
+    let (status, ended) = wait_or_end(&mut child, job.timeout, &mut job.stop).await;
+    let (stdout, stderr) = (collect(out).await, collect(err).await);
+    let (output, truncated) = keep_output(&job, &stdout, &stderr);
+    let error = ended.map(|e| match e {
+        Ended::TimedOut => format!(
+            "timed out after {:?}; its process group was ended",
+            job.timeout
+        ),
+        Ended::Stopped => "hitl was stopped while it ran; its process group was ended".to_string(),
+    });
+    let result = RunResult {
+        exit_code: if ended.is_some() {
+            None
+        } else {
+            status.and_then(|s| s.code())
+        },
+        duration_ms: started.elapsed().as_millis() as u64,
+        output,
+        truncated,
+        error,
+    };
+    Ran {
+        result,
+        interrupted: ended == Some(Ended::Stopped),
+    }
+}
+
+/// argv, a scrubbed environment plus the handler's own and the HITL_*
+/// variables, pipes, and a process group of its own.
+fn command(job: &Job) -> Command {
     let mut cmd = Command::new(&job.command[0]);
     cmd.args(&job.command[1..])
         .env_clear()
@@ -62,65 +111,59 @@ pub async fn run(mut job: Job) -> Ran {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            let result = failed_to_start(&job, e, started);
-            return Ran {
-                result,
-                interrupted: false,
-            };
-        }
-    };
+    cmd
+}
+
+/// Waits for the handler to exit, or ends its process group (SIGTERM, then
+/// SIGKILL two seconds later) on timeout or when hitl stops.
+async fn wait_or_end(
+    child: &mut Child,
+    timeout: Duration,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> (Option<ExitStatus>, Option<Ended>) {
     let pgid = child.id().map(|p| p as i32);
-    if let Some(mut stdin) = child.stdin.take() {
-        let payload = job.payload_json.clone();
-        tokio::spawn(async move {
-            // A handler that doesn't read its stdin is fine: ignore EPIPE.
-            let _ = stdin.write_all(payload.as_bytes()).await;
-        });
-    }
-    let out = tokio::spawn(read_capped(child.stdout.take()));
-    let err = tokio::spawn(read_capped(child.stderr.take()));
     let stopped = async {
-        while !*job.stop.borrow_and_update() {
-            if job.stop.changed().await.is_err() {
+        while !*stop.borrow_and_update() {
+            if stop.changed().await.is_err() {
                 std::future::pending::<()>().await;
             }
         }
     };
-    let (status, ended) = tokio::select! {
-        s = tokio::time::timeout(job.timeout, child.wait()) => match s {
-            Ok(s) => (s.ok(), None),
-            Err(_) => (None, Some(Ended::TimedOut)),
+    let ended = tokio::select! {
+        s = tokio::time::timeout(timeout, child.wait()) => match s {
+            Ok(s) => return (s.ok(), None),
+            Err(_) => Ended::TimedOut,
         },
-        _ = stopped => (None, Some(Ended::Stopped)),
+        _ = stopped => Ended::Stopped,
     };
-    let status = match ended {
-        None => status,
-        Some(_) => {
-            signal_group(pgid, libc::SIGTERM);
-            match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
-                Ok(s) => s.ok(),
-                Err(_) => {
-                    signal_group(pgid, libc::SIGKILL);
-                    child.wait().await.ok()
-                }
-            }
+    signal_group(pgid, libc::SIGTERM);
+    let status = match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+        Ok(s) => s.ok(),
+        Err(_) => {
+            signal_group(pgid, libc::SIGKILL);
+            child.wait().await.ok()
         }
     };
-    let collect = |h: tokio::task::JoinHandle<Vec<u8>>| async move {
-        tokio::time::timeout(Duration::from_secs(2), h)
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default()
-    };
-    let (stdout, stderr) = (collect(out).await, collect(err).await);
-    let mut full = String::from_utf8_lossy(&stdout).into_owned();
+    (status, Some(ended))
+}
+
+/// A stream's captured bytes; a grandchild holding the pipe open doesn't
+/// hold the result up for more than two seconds.
+async fn collect(h: tokio::task::JoinHandle<Vec<u8>>) -> Vec<u8> {
+    tokio::time::timeout(Duration::from_secs(2), h)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default()
+}
+
+/// The head of the output for the note, and whether it was cut; the whole
+/// of it goes to the state folder when it was.
+fn keep_output(job: &Job, stdout: &[u8], stderr: &[u8]) -> (String, bool) {
+    let mut full = String::from_utf8_lossy(stdout).into_owned();
     if !stderr.is_empty() {
         full.push_str("\n--- stderr ---\n");
-        full.push_str(&String::from_utf8_lossy(&stderr));
+        full.push_str(&String::from_utf8_lossy(stderr));
     }
     let truncated = full.len() > NOTE_HEAD;
     if truncated || stdout.len() >= KEEP || stderr.len() >= KEEP {
@@ -129,28 +172,7 @@ pub async fn run(mut job: Job) -> Ran {
         }
         let _ = std::fs::write(&job.output_path, &full);
     }
-    let error = ended.map(|e| match e {
-        Ended::TimedOut => format!(
-            "timed out after {:?}; its process group was ended",
-            job.timeout
-        ),
-        Ended::Stopped => "hitl was stopped while it ran; its process group was ended".to_string(),
-    });
-    let result = RunResult {
-        exit_code: if ended.is_some() {
-            None
-        } else {
-            status.and_then(|s| s.code())
-        },
-        duration_ms: started.elapsed().as_millis() as u64,
-        output: head(&full, NOTE_HEAD).to_string(),
-        truncated,
-        error,
-    };
-    Ran {
-        result,
-        interrupted: ended == Some(Ended::Stopped),
-    }
+    (head(&full, NOTE_HEAD).to_string(), truncated)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
