@@ -244,79 +244,87 @@ impl Machine {
             } => {
                 step.reply = Some(self.decide(&mut step, &id, approve, reason, &by, &gesture, now))
             }
-            Input::Cancel { id, by } => {
-                let checked = self.require_pending(&id).map(|_| ());
-                if checked.is_ok() {
-                    self.finish_pending(&mut step, now, &id, &by, EventKind::Cancelled);
-                }
-                step.reply = Some(checked.map(|()| id));
-            }
+            Input::Cancel { id, by } => step.reply = Some(self.cancel(&mut step, id, &by, now)),
             Input::Resolve {
                 id,
                 executed,
                 reason,
                 by,
-            } => {
-                step.reply = Some(match self.requests.get(&id).map(|r| &r.status) {
-                    Some(Status::Unknown { .. }) => {
-                        self.push(
-                            &mut step,
-                            now,
-                            &id,
-                            &by,
-                            EventKind::Resolved { executed, reason },
-                        );
-                        step.effects.push(Effect::WriteNote {
-                            id: id.clone(),
-                            adopt: None,
-                        });
-                        Ok(id)
-                    }
-                    Some(s) => Err(format!(
-                        "request {id} is {}, not unknown: nothing to resolve",
-                        s.name()
-                    )),
-                    None => Err(format!("no request {id}")),
-                })
-            }
-            Input::HandlerDone { id, .. }
-                if !matches!(
-                    self.requests.get(&id).map(|r| &r.status),
-                    Some(Status::Executing { .. })
-                ) =>
-            {
-                // Only a run the journal knows as running can finish.
-                step.reply = Some(Err(format!(
-                    "request {id} is not executing; result ignored"
-                )));
-            }
+            } => step.reply = Some(self.resolve(&mut step, id, executed, reason, &by, now)),
             Input::HandlerDone {
                 id,
                 result,
-                interrupted: true,
-            } => {
-                let why = result
-                    .error
-                    .unwrap_or_else(|| "hitl ended the handler".into());
-                self.push(&mut step, now, &id, "hitl", EventKind::Unknown { why });
-                step.effects.push(Effect::WriteNote { id, adopt: None });
-            }
-            Input::HandlerDone {
-                id,
-                result,
-                interrupted: false,
-            } => {
-                let kind = if result.exit_code == Some(0) {
-                    EventKind::Executed(result)
-                } else {
-                    EventKind::Failed(result)
-                };
-                self.push(&mut step, now, &id, "handler", kind);
-                step.effects.push(Effect::WriteNote { id, adopt: None });
-            }
+                interrupted,
+            } => self.handler_done(&mut step, id, result, interrupted, now),
             Input::Tick => self.expire_due(&mut step, now),
         }
         step
+    }
+
+    fn cancel(&mut self, step: &mut Step, id: Id, by: &str, now: Timestamp) -> Result<Id, String> {
+        self.require_pending(&id)?;
+        self.finish_pending(step, now, &id, by, EventKind::Cancelled);
+        Ok(id)
+    }
+
+    /// A human settles an `unknown` request.
+    fn resolve(
+        &mut self,
+        step: &mut Step,
+        id: Id,
+        executed: bool,
+        reason: String,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<Id, String> {
+        match self.requests.get(&id).map(|r| &r.status) {
+            Some(Status::Unknown { .. }) => {}
+            Some(s) => {
+                return Err(format!(
+                    "request {id} is {}, not unknown: nothing to resolve",
+                    s.name()
+                ));
+            }
+            None => return Err(format!("no request {id}")),
+        }
+        self.push(step, now, &id, by, EventKind::Resolved { executed, reason });
+        step.effects.push(Effect::WriteNote {
+            id: id.clone(),
+            adopt: None,
+        });
+        Ok(id)
+    }
+
+    fn handler_done(
+        &mut self,
+        step: &mut Step,
+        id: Id,
+        result: RunResult,
+        interrupted: bool,
+        now: Timestamp,
+    ) {
+        if !matches!(
+            self.requests.get(&id).map(|r| &r.status),
+            Some(Status::Executing { .. })
+        ) {
+            // Only a run the journal knows as running can finish.
+            step.reply = Some(Err(format!(
+                "request {id} is not executing; result ignored"
+            )));
+            return;
+        }
+        let (actor, kind) = match (interrupted, result.exit_code) {
+            (true, _) => {
+                let why = result
+                    .error
+                    .unwrap_or_else(|| "hitl ended the handler".into());
+                ("hitl", EventKind::Unknown { why })
+            }
+            (false, Some(0)) => ("handler", EventKind::Executed(result)),
+            (false, _) => ("handler", EventKind::Failed(result)),
+        };
+        self.push(step, now, &id, actor, kind);
+        step.effects.push(Effect::WriteNote { id, adopt: None });
     }
 
     fn expire_due(&mut self, step: &mut Step, now: Timestamp) {
