@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 use super::client::{build_payload, decide, request, status, wait};
@@ -14,6 +14,7 @@ use crate::config::{self, Config, parse_duration};
 use crate::ipc::Command;
 use crate::journal;
 use crate::machine::Machine;
+use crate::request::Request;
 
 /// Exit codes of DESIGN.md.
 pub(super) const ERROR: u8 = 1;
@@ -133,124 +134,9 @@ fn uses_rules(cmd: &Cmd) -> bool {
 
 fn dispatch(cli: Cli) -> Result<u8> {
     let p = place(&cli)?;
-    let journal_path = p.state_dir.join("journal.jsonl");
     match cli.command {
         Cmd::Init { upgrade } => init(&p, upgrade),
         Cmd::Run => run_daemon(p),
-        Cmd::Request(args) => request(&p, args),
-        Cmd::List { status, json } => {
-            let m = replay(&p)?;
-            let reqs: Vec<_> = m
-                .requests()
-                .values()
-                .filter(|r| status.as_deref().is_none_or(|s| r.status.name() == s))
-                .collect();
-            output::list(&reqs, json);
-            Ok(0)
-        }
-        Cmd::Show { id, json } => {
-            let m = replay(&p)?;
-            let id = m.resolve_id(&id).map_err(anyhow::Error::msg)?;
-            output::show(&m.requests()[&id], json);
-            Ok(0)
-        }
-        Cmd::History { id, json } => {
-            let records = journal::read(&journal_path)?;
-            let id = match id {
-                Some(prefix) => Some(
-                    replay(&p)?
-                        .resolve_id(&prefix)
-                        .map_err(anyhow::Error::msg)?,
-                ),
-                None => None,
-            };
-            output::history(
-                records
-                    .iter()
-                    .filter(|r| id.as_ref().is_none_or(|i| &r.event.request == i)),
-                json,
-            );
-            Ok(0)
-        }
-        Cmd::Approve {
-            id,
-            reason,
-            code: _,
-        } => decide(
-            &p,
-            Command::Decide {
-                id,
-                approve: true,
-                reason,
-                by: who(),
-            },
-        ),
-        Cmd::Reject { id, reason } => decide(
-            &p,
-            Command::Decide {
-                id,
-                approve: false,
-                reason,
-                by: who(),
-            },
-        ),
-        Cmd::Cancel { id } => decide(&p, Command::Cancel { id, by: who() }),
-        Cmd::Resolve {
-            id,
-            executed,
-            failed: _,
-            reason,
-        } => decide(
-            &p,
-            Command::Resolve {
-                id,
-                executed,
-                reason,
-                by: who(),
-            },
-        ),
-        Cmd::Wait { id, timeout, json } => {
-            let timeout = timeout
-                .map(|t| parse_duration(&t).map_err(anyhow::Error::msg))
-                .transpose()?;
-            wait(&p, &id, timeout, json)
-        }
-        Cmd::Explain {
-            action,
-            payload,
-            set,
-            json,
-        } => {
-            let payload = build_payload(payload.as_deref(), &set)?;
-            let c = &p.config;
-            let a = crate::rules::assess(&c.rules, c.default, &c.risk, &action, &payload);
-            output::explain(&action, &a, c.handlers.contains_key(&action), json);
-            Ok(0)
-        }
-        Cmd::Audit {
-            what: AuditCmd::Verify,
-        } => {
-            let n = journal::read(&journal_path)?.len();
-            println!(
-                "journal {} is intact: {n} events, hash chain verified",
-                journal_path.display()
-            );
-            Ok(0)
-        }
-        Cmd::Audit {
-            what: AuditCmd::Export { format },
-        } => {
-            let records = journal::read(&journal_path)?;
-            match format {
-                ExportFormat::Jsonl => print!(
-                    "{}",
-                    std::fs::read_to_string(&journal_path).unwrap_or_default()
-                ),
-                ExportFormat::Csv => output::csv(&records),
-            }
-            Ok(0)
-        }
-        Cmd::Status { json } => status(&p, json),
         Cmd::Service {
             what: ServiceCmd::Install,
         } => {
@@ -263,7 +149,127 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::Service {
             what: ServiceCmd::Uninstall,
         } => service::uninstall(),
+        Cmd::Explain {
+            action,
+            payload,
+            set,
+            json,
+        } => {
+            let payload = build_payload(payload.as_deref(), &set)?;
+            let c = &p.config;
+            let a = crate::rules::assess(&c.rules, c.default, &c.risk, &action, &payload);
+            output::explain(&action, &a, c.handlers.contains_key(&action), json);
+            Ok(0)
+        }
+        cmd @ (Cmd::List { .. } | Cmd::Show { .. } | Cmd::History { .. } | Cmd::Audit { .. }) => {
+            read_journal(&p, cmd)
+        }
+        cmd => to_daemon(&p, cmd),
     }
+}
+
+/// Commands the daemon carries out (or queues, when it is down).
+fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
+    let by = who();
+    match cmd {
+        Cmd::Request(args) => request(p, args),
+        Cmd::Approve { code: Some(_), .. } => bail!("approval codes are not supported yet"),
+        Cmd::Approve {
+            id,
+            reason,
+            code: None,
+        } => decide(
+            p,
+            Command::Decide {
+                id,
+                approve: true,
+                reason,
+                by,
+            },
+        ),
+        Cmd::Reject { id, reason } => decide(
+            p,
+            Command::Decide {
+                id,
+                approve: false,
+                reason,
+                by,
+            },
+        ),
+        Cmd::Cancel { id } => decide(p, Command::Cancel { id, by }),
+        Cmd::Resolve {
+            id,
+            executed,
+            reason,
+            ..
+        } => decide(
+            p,
+            Command::Resolve {
+                id,
+                executed,
+                reason,
+                by,
+            },
+        ),
+        Cmd::Wait { id, timeout, json } => {
+            let timeout = timeout
+                .map(|t| parse_duration(&t).map_err(anyhow::Error::msg))
+                .transpose()?;
+            wait(p, &id, timeout, json)
+        }
+        Cmd::Status { json } => status(p, json),
+        other => unreachable!("dispatched elsewhere: {other:?}"),
+    }
+}
+
+/// Commands that only read the journal; they work with the daemon down.
+fn read_journal(p: &Place, cmd: Cmd) -> Result<u8> {
+    let journal_path = p.state_dir.join("journal.jsonl");
+    match cmd {
+        Cmd::List { status, json } => {
+            let m = replay(p)?;
+            let wanted = |r: &&Request| status.as_deref().is_none_or(|s| r.status.name() == s);
+            let reqs: Vec<&Request> = m.requests().values().filter(wanted).collect();
+            output::list(&reqs, json);
+        }
+        Cmd::Show { id, json } => {
+            let m = replay(p)?;
+            let id = m.resolve_id(&id).map_err(anyhow::Error::msg)?;
+            output::show(&m.requests()[&id], json);
+        }
+        Cmd::History { id, json } => {
+            let records = journal::read(&journal_path)?;
+            let id = match id {
+                Some(prefix) => Some(replay(p)?.resolve_id(&prefix).map_err(anyhow::Error::msg)?),
+                None => None,
+            };
+            let mine = |r: &&journal::Record| id.as_ref().is_none_or(|i| &r.event.request == i);
+            output::history(records.iter().filter(mine), json);
+        }
+        Cmd::Audit {
+            what: AuditCmd::Verify,
+        } => {
+            let n = journal::read(&journal_path)?.len();
+            println!(
+                "journal {} is intact: {n} events, hash chain verified",
+                journal_path.display()
+            );
+        }
+        Cmd::Audit {
+            what: AuditCmd::Export { format },
+        } => {
+            let records = journal::read(&journal_path)?;
+            match format {
+                ExportFormat::Jsonl => print!(
+                    "{}",
+                    std::fs::read_to_string(&journal_path).unwrap_or_default()
+                ),
+                ExportFormat::Csv => output::csv(&records),
+            }
+        }
+        other => unreachable!("dispatched elsewhere: {other:?}"),
+    }
+    Ok(0)
 }
 
 pub(super) fn who() -> String {

@@ -211,6 +211,12 @@ fn gesture_command_line() {
         note.contains("decided_by: cli:tester") && note.contains("duplicate invoice"),
         "{note}"
     );
+    let (code, _, err) = env.hitl(&["approve", &r, "--code", "123456"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("approval codes are not supported yet"),
+        "{err}"
+    );
     let (_, show, _) = env.hitl(&["show", &r, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&show).unwrap();
     assert_eq!(v["decision_reason"], "duplicate invoice");
