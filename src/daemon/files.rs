@@ -269,6 +269,13 @@ impl Engine {
         let existing_text = current
             .as_ref()
             .and_then(|p| self.vault.read(p, cap).ok().flatten());
+        if current.is_some() && existing_text.is_none() && !req.status.is_final() {
+            // The note just moved, vanished or can't be read: the watcher
+            // reports where it went and a reconcile regenerates a missing
+            // one. Writing a fresh copy now would race with a human's move.
+            tracing::debug!(request = %id, "note not at its last known path; not rewritten now");
+            return;
+        }
         let folder = if req.status.is_final() {
             Folder::Done
         } else if let Some(f) = current
