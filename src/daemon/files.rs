@@ -27,15 +27,14 @@ impl Engine {
         if about_folders {
             self.check_vault()?;
         }
-        if self.vault_missing {
-            return Ok(());
-        }
         let now = Timestamp::now();
         let mut seen = HashSet::new();
         let mut steps = Vec::new();
         for ev in evs {
             let WatchEvent::Path(path) = ev else { continue };
-            if seen.insert(path.clone()) {
+            // While the vault is away only the inbox (in the state folder) counts.
+            let readable = !self.vault_missing || path.parent() == Some(self.inbox.as_path());
+            if readable && seen.insert(path.clone()) {
                 steps.extend(self.look_at(&path, now));
             }
         }
