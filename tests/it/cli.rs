@@ -168,30 +168,37 @@ fn gesture_move_to_rejected() {
     assert!(env.runs().is_empty());
 }
 
-#[test]
-fn gesture_status_property() {
+/// One request approved and one rejected by editing their notes; returns
+/// the rejected one's final note.
+fn approve_and_reject_by_editing(
+    approve: fn(String) -> String,
+    reject: fn(String) -> String,
+) -> String {
     let mut env = Env::new("");
     env.start();
     let a = env.pay(1500);
     let r = env.pay(1500);
     env.wait_note(&r, "Pending_Approval", "pending");
-    env.edit(&a, |t| t.replace("status: pending", "status: Approved"));
+    env.edit(&a, approve);
     assert_executed_once(&env, &a, "vault");
-    env.edit(&r, |t| t.replace("status: pending", "status: rejected"));
-    env.wait_note(&r, "Done", "rejected");
+    env.edit(&r, reject);
+    env.wait_note(&r, "Done", "rejected")
+}
+
+#[test]
+fn gesture_status_property() {
+    approve_and_reject_by_editing(
+        |t| t.replace("status: pending", "status: Approved"),
+        |t| t.replace("status: pending", "status: rejected"),
+    );
 }
 
 #[test]
 fn gesture_tick_a_box() {
-    let mut env = Env::new("");
-    env.start();
-    let a = env.pay(1500);
-    let r = env.pay(1500);
-    env.wait_note(&r, "Pending_Approval", "pending");
-    env.edit(&a, |t| t.replace("- [ ] Approve", "- [x] Approve"));
-    assert_executed_once(&env, &a, "vault");
-    env.edit(&r, |t| t.replace("- [ ] Reject", "- [x] Reject"));
-    let note = env.wait_note(&r, "Done", "rejected");
+    let note = approve_and_reject_by_editing(
+        |t| t.replace("- [ ] Approve", "- [x] Approve"),
+        |t| t.replace("- [ ] Reject", "- [x] Reject"),
+    );
     assert!(note.contains("- [x] Reject"));
 }
 
