@@ -7,20 +7,11 @@ use std::time::Duration;
 
 use util::{Env, wait_for};
 
-const PAYMENT: &str = r#"{"amount":1500,"recipient":"vendor@example.com","currency":"USD"}"#;
-
 /// The daemon still answers and still takes new work.
 fn still_alive(env: &Env) {
     assert_eq!(env.hitl(&["status"]).0, 0, "{}", env.log());
     let id = env.request(&["email"]);
     env.wait_note(&id, "Pending_Approval", "pending");
-}
-
-fn pending(env: &mut Env) -> String {
-    env.start();
-    let id = env.request(&["payment", "--payload", PAYMENT]);
-    env.wait_note(&id, "Pending_Approval", "pending");
-    id
 }
 
 fn wait_warning(env: &Env, id: &str, needle: &str) -> String {
@@ -32,8 +23,7 @@ fn wait_warning(env: &Env, id: &str, needle: &str) -> String {
 
 #[test]
 fn malformed_yaml() {
-    let mut env = Env::new("");
-    let id = pending(&mut env);
+    let (env, id) = Env::with_pending_payment();
     env.edit(&id, |t| {
         t.replace(
             "payload_sha256",
@@ -78,8 +68,7 @@ fn note_written_in_two_halves_is_read_once_complete() {
 
 #[test]
 fn unknown_status_word() {
-    let mut env = Env::new("");
-    let id = pending(&mut env);
+    let (env, id) = Env::with_pending_payment();
     env.edit(&id, |t| t.replace("status: pending", "status: yes please"));
     wait_warning(&env, &id, "unknown status `yes please`");
     assert!(
@@ -93,8 +82,7 @@ fn unknown_status_word() {
 
 #[test]
 fn both_boxes_ticked() {
-    let mut env = Env::new("");
-    let id = pending(&mut env);
+    let (env, id) = Env::with_pending_payment();
     env.edit(&id, |t| {
         t.replace("- [ ] Approve", "- [x] Approve")
             .replace("- [ ] Reject", "- [x] Reject")
@@ -154,8 +142,7 @@ fn symlink_out_of_the_vault() {
 
 #[test]
 fn duplicate_status_key() {
-    let mut env = Env::new("");
-    let id = pending(&mut env);
+    let (env, id) = Env::with_pending_payment();
     env.edit(&id, |t| {
         t.replace("status: pending\n", "status: pending\nstatus: approved\n")
     });
@@ -168,8 +155,7 @@ fn duplicate_status_key() {
 
 #[test]
 fn edited_payload_is_tampered_and_never_runs() {
-    let mut env = Env::new("");
-    let id = pending(&mut env);
+    let (env, id) = Env::with_pending_payment();
     env.edit(&id, |t| t.replace("\"amount\": 1500", "\"amount\": 150000"));
     let note = env.wait_note(&id, "Done", "tampered");
     assert!(note.contains("tampered"));
@@ -184,8 +170,7 @@ fn edited_payload_is_tampered_and_never_runs() {
 
 #[test]
 fn human_text_survives_every_update() {
-    let mut env = Env::new("");
-    let id = pending(&mut env);
+    let (env, id) = Env::with_pending_payment();
     env.edit(&id, |t| {
         t.replace("payload_sha256", "reviewer: alice\npayload_sha256")
             .replace(

@@ -139,20 +139,14 @@ fn assert_executed_once(env: &Env, id: &str, by: &str) {
 
 #[test]
 fn gesture_move_to_approved() {
-    let mut env = Env::new("");
-    env.start();
-    let id = env.pay(1500);
-    env.wait_note(&id, "Pending_Approval", "pending");
+    let (env, id) = Env::with_pending_payment();
     env.mv(&id, "Approved");
     assert_executed_once(&env, &id, "vault");
 }
 
 #[test]
 fn gesture_move_to_rejected() {
-    let mut env = Env::new("");
-    env.start();
-    let id = env.pay(1500);
-    env.wait_note(&id, "Pending_Approval", "pending");
+    let (env, id) = Env::with_pending_payment();
     env.edit(&id, |t| {
         t.replace(
             "payload_sha256",

@@ -268,10 +268,7 @@ fn torn_last_line_is_cut_and_other_damage_stops_the_daemon() {
 
 #[test]
 fn vault_goes_away_and_comes_back() {
-    let mut env = Env::new("");
-    env.start();
-    let id = env.pay(1500);
-    env.wait_note(&id, "Pending_Approval", "pending");
+    let (env, id) = Env::with_pending_payment();
     let away = env.dir.path().join("vault-away");
     std::fs::rename(&env.vault, &away).unwrap();
     wait_for("noticed", || env.log().contains("the vault is unavailable"));

@@ -58,6 +58,15 @@ impl Env {
         }
     }
 
+    /// A running daemon with one pending payment of 1500; returns its id.
+    pub fn with_pending_payment() -> (Env, String) {
+        let mut env = Env::new("");
+        env.start();
+        let id = env.pay(1500);
+        env.wait_note(&id, "Pending_Approval", "pending");
+        (env, id)
+    }
+
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(BIN);
         c.env("HITL_VAULT", &self.vault)
