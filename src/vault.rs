@@ -3,6 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::Folders;
@@ -75,9 +76,30 @@ impl Vault {
         self.root.join(name)
     }
 
-    /// The folders the daemon watches: where decisions happen.
-    pub fn watched(&self) -> [(Folder, PathBuf); 3] {
-        [Folder::Pending, Folder::Approved, Folder::Rejected].map(|f| (f, self.dir(f)))
+    /// The folders the daemon watches: where decisions happen, and `Done/`,
+    /// whose notes are views the daemon keeps right.
+    pub fn watched(&self) -> [(Folder, PathBuf); 4] {
+        [
+            Folder::Pending,
+            Folder::Approved,
+            Folder::Rejected,
+            Folder::Done,
+        ]
+        .map(|f| (f, self.dir(f)))
+    }
+
+    /// Why the vault can't be used now, naming the folder: each watched
+    /// folder must be a real, readable directory inside the vault (a
+    /// symlink to elsewhere would make the daemon read and write outside
+    /// it). `None`: usable.
+    pub fn unusable(&self) -> Option<String> {
+        let root = match fs::canonicalize(&self.root) {
+            Ok(r) => r,
+            Err(e) => return Some(format!("{}: {e}", self.root.display())),
+        };
+        self.watched()
+            .iter()
+            .find_map(|(_, dir)| check_folder(&root, dir).err())
     }
 
     pub fn folder_of(&self, path: &Path) -> Option<Folder> {
@@ -105,28 +127,31 @@ impl Vault {
     }
 
     /// Reads a note with the vault's bounds. `Ok(None)`: the file is gone.
+    ///
+    /// The type is checked before the file is opened, and again on the open
+    /// descriptor (opened non-blocking, not following a symlink): a FIFO,
+    /// socket, device or directory is never read, so none can stall the
+    /// daemon, even behind a symlink or swapped in between.
     pub fn read(&self, path: &Path, cap: u64) -> Result<Option<String>, ReadError> {
         let io = |error| ReadError::Io {
             path: path.to_path_buf(),
             error,
         };
-        let meta = match fs::symlink_metadata(path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(e)),
+        let Some(target) = self.regular_file(path)? else {
+            return Ok(None);
         };
-        if meta.file_type().is_symlink() {
-            let target = fs::canonicalize(path).map_err(io)?;
-            let root = fs::canonicalize(&self.root).map_err(io)?;
-            if !target.starts_with(&root) {
-                return Err(ReadError::SymlinkOut {
+        let mut file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
+            .open(&target)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(ReadError::NotAFile {
                     path: path.to_path_buf(),
                 });
             }
-        }
-        let mut file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io(e)),
         };
         let meta = file.metadata().map_err(io)?;
@@ -135,35 +160,45 @@ impl Vault {
                 path: path.to_path_buf(),
             });
         }
-        if meta.len() > cap {
-            return Err(ReadError::TooLarge {
+        read_bounded(&mut file, meta.len(), cap, path)
+    }
+
+    /// The regular file to open for `path`: the path itself, or a symlink's
+    /// target inside the vault. Checked without opening anything.
+    fn regular_file(&self, path: &Path) -> Result<Option<PathBuf>, ReadError> {
+        let io = |error| ReadError::Io {
+            path: path.to_path_buf(),
+            error,
+        };
+        let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+        let meta = match fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if gone(&e) => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        let (target, meta) = if meta.file_type().is_symlink() {
+            let target = fs::canonicalize(path).map_err(io)?;
+            let root = fs::canonicalize(&self.root).map_err(io)?;
+            if !target.starts_with(&root) {
+                return Err(ReadError::SymlinkOut {
+                    path: path.to_path_buf(),
+                });
+            }
+            let meta = match fs::symlink_metadata(&target) {
+                Ok(m) => m,
+                Err(e) if gone(&e) => return Ok(None),
+                Err(e) => return Err(io(e)),
+            };
+            (target, meta)
+        } else {
+            (path.to_path_buf(), meta)
+        };
+        if !meta.is_file() {
+            return Err(ReadError::NotAFile {
                 path: path.to_path_buf(),
-                size: meta.len(),
-                cap,
             });
         }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        Read::by_ref(&mut file)
-            .take(cap + 1)
-            .read_to_end(&mut bytes)
-            .map_err(io)?;
-        if bytes.len() as u64 > cap {
-            return Err(ReadError::TooLarge {
-                path: path.to_path_buf(),
-                size: bytes.len() as u64,
-                cap,
-            });
-        }
-        if bytes.contains(&0) {
-            return Err(ReadError::Binary {
-                path: path.to_path_buf(),
-            });
-        }
-        String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| ReadError::NotUtf8 {
-                path: path.to_path_buf(),
-            })
+        Ok(Some(target))
     }
 
     /// The notes in one folder (file names only pass [`classify`] later).
@@ -177,6 +212,109 @@ impl Vault {
     }
 }
 
+/// A watched folder must be a real directory inside the (canonical) root.
+fn check_folder(root: &Path, dir: &Path) -> Result<(), String> {
+    let shown = dir.display();
+    let meta = fs::symlink_metadata(dir).map_err(|e| format!("{shown}: {e}"))?;
+    if meta.file_type().is_symlink() {
+        return Err(format!("{shown} is a symlink, not a folder of the vault"));
+    }
+    if !meta.is_dir() {
+        return Err(format!("{shown} is not a folder"));
+    }
+    let real = fs::canonicalize(dir).map_err(|e| format!("{shown}: {e}"))?;
+    if !real.starts_with(root) {
+        return Err(format!("{shown} is outside the vault"));
+    }
+    fs::read_dir(dir).map_err(|e| format!("{shown}: {e}"))?;
+    Ok(())
+}
+
+/// The most bytes in a note name the daemon makes; file systems allow 255,
+/// and a temp name adds to it.
+pub const MAX_NOTE_NAME: usize = 200;
+/// File systems' limit on one name.
+const NAME_MAX: usize = 255;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The name of the note that must not take `name` (already used by
+/// another file): the request id added, within [`MAX_NOTE_NAME`].
+pub fn second_name(name: &str, id: &str) -> String {
+    let stem = name.strip_suffix(".md").unwrap_or(name);
+    let suffix = format!("-{id}.md");
+    let stem = cut(stem, MAX_NOTE_NAME.saturating_sub(suffix.len()));
+    format!("{stem}{suffix}")
+}
+
+/// The name a note is written under in a folder: its own name unless
+/// another file has it (or it is too long to be a name at all).
+pub fn note_name(name: &str, id: &str, taken: bool) -> String {
+    if taken || name.len() > NAME_MAX || name.is_empty() {
+        second_name(name, id)
+    } else {
+        name.to_string()
+    }
+}
+
+/// A temp name beside `name`, within the file system's limit whatever the
+/// length of `name`; it starts with a dot, so it is never read as a note.
+fn temp_name(name: &str, nonce: &str) -> String {
+    let fixed = ".hitl-".len() + nonce.len() + "-".len() + ".tmp".len();
+    format!(
+        ".hitl-{nonce}-{}.tmp",
+        cut(name, NAME_MAX.saturating_sub(fixed))
+    )
+}
+
+/// Reads at most `cap` bytes of strict UTF-8 text without NULs.
+fn read_bounded(
+    file: &mut File,
+    len: u64,
+    cap: u64,
+    path: &Path,
+) -> Result<Option<String>, ReadError> {
+    if len > cap {
+        return Err(ReadError::TooLarge {
+            path: path.to_path_buf(),
+            size: len,
+            cap,
+        });
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    Read::by_ref(file)
+        .take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| ReadError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
+    if bytes.len() as u64 > cap {
+        return Err(ReadError::TooLarge {
+            path: path.to_path_buf(),
+            size: bytes.len() as u64,
+            cap,
+        });
+    }
+    if bytes.contains(&0) {
+        return Err(ReadError::Binary {
+            path: path.to_path_buf(),
+        });
+    }
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| ReadError::NotUtf8 {
+            path: path.to_path_buf(),
+        })
+}
+
 /// Replaces `path` atomically: a temp file in the same folder, fsync,
 /// rename, fsync of the folder.
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
@@ -185,7 +323,7 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".hitl-{}-{name}.tmp", crate::request::new_id()));
+    let tmp = dir.join(temp_name(&name, &crate::request::new_id()));
     let result = (|| {
         // create_new (O_EXCL): never follows a symlink someone left at the
         // temp path, never writes into an existing file.
@@ -257,5 +395,81 @@ mod tests {
         let once = annotate(t, "bad").unwrap();
         assert_eq!(once, "---\na: [\n---\n> [!warning] hitl: bad\n\nbody\n");
         assert_eq!(annotate(&once, "bad"), None);
+    }
+    #[test]
+    fn names_the_daemon_makes_are_bounded() {
+        let long = format!("{}.md", "x".repeat(240));
+        let id = "abcdef012345";
+        // (name, taken) -> expected
+        let table: &[(&str, bool, &str)] = &[
+            ("pay.md", false, "pay.md"),
+            ("pay.md", true, "pay-abcdef012345.md"),
+            ("pay", true, "pay-abcdef012345.md"),
+            ("", false, "-abcdef012345.md"),
+        ];
+        for (name, taken, want) in table {
+            assert_eq!(note_name(name, id, *taken), *want, "{name} {taken}");
+        }
+        assert_eq!(note_name(&long, id, false), long);
+        let second = note_name(&long, id, true);
+        assert!(second.len() <= MAX_NOTE_NAME && second.ends_with("-abcdef012345.md"));
+        let wide = format!("{}.md", "é".repeat(127));
+        assert!(note_name(&wide, id, true).len() <= MAX_NOTE_NAME);
+        let tmp = temp_name(&format!("{}.md", "é".repeat(127)), id);
+        assert!(tmp.len() <= NAME_MAX && tmp.starts_with(".hitl-"), "{tmp}");
+    }
+
+    #[test]
+    fn atomic_write_of_a_longest_name_fits_its_temp_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let note = dir.path().join(format!("{}.md", "n".repeat(NAME_MAX - 3)));
+        write_atomic(&note, "note").unwrap();
+        assert_eq!(std::fs::read_to_string(&note).unwrap(), "note");
+    }
+
+    #[test]
+    fn a_fifo_or_folder_named_like_a_note_is_never_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::new(
+            dir.path().to_path_buf(),
+            crate::config::Config::builtin().folders,
+        );
+        let fifo = dir.path().join("pipe.md");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let link = dir.path().join("link.md");
+        std::os::unix::fs::symlink(&fifo, &link).unwrap();
+        std::fs::create_dir(dir.path().join("folder.md")).unwrap();
+        for name in ["pipe.md", "link.md", "folder.md"] {
+            let got = vault.read(&dir.path().join(name), 1024);
+            assert!(
+                matches!(got, Err(ReadError::NotAFile { .. })),
+                "{name}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn watched_folders_must_be_real_folders_inside_the_vault() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("vault");
+        let vault = Vault::new(root.clone(), crate::config::Config::builtin().folders);
+        vault.create_folders().unwrap();
+        assert_eq!(vault.unusable(), None);
+        let pending = vault.dir(Folder::Pending);
+        std::fs::remove_dir(&pending).unwrap();
+        let outside = dir.path().join("elsewhere");
+        std::fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, &pending).unwrap();
+        let problem = vault.unusable().unwrap();
+        assert!(
+            problem.contains("Pending_Approval") && problem.contains("symlink"),
+            "{problem}"
+        );
+        std::fs::remove_file(&pending).unwrap();
+        std::fs::write(&pending, "").unwrap();
+        assert!(vault.unusable().unwrap().contains("not a folder"));
+        std::fs::remove_file(&pending).unwrap();
+        assert!(vault.unusable().is_some(), "missing");
     }
 }

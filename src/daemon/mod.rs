@@ -34,7 +34,7 @@ use crate::vault::Vault;
 use crate::watcher::{WatchEvent, WatchHandle};
 
 use handlers::log_event;
-pub use lock::StateLock;
+pub use lock::{StateLock, VaultLock};
 
 /// Where the daemon works.
 #[derive(Debug, Clone)]
@@ -102,6 +102,8 @@ pub async fn run(
     let config = Arc::new(settings.config);
     let machine = Machine::replay(config.clone(), records.iter().map(|r| &r.event))?;
     let vault = Vault::new(settings.vault.clone(), config.folders.clone());
+    std::fs::create_dir_all(&vault.root).map_err(io(format!("vault {}", vault.root.display())))?;
+    let vault_lock = VaultLock::acquire(&vault.root).map_err(DaemonError::Locked)?;
     vault
         .create_folders()
         .map_err(io(format!("vault {}", vault.root.display())))?;
@@ -152,6 +154,7 @@ pub async fn run(
     systemd::ready(&engine.last_status);
     let result = engine.run_loop(watch_rx, cmd_rx, reload, shutdown).await;
     let _ = std::fs::remove_file(&sock);
+    drop(vault_lock);
     drop(lock);
     result
 }
