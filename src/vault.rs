@@ -339,6 +339,16 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     result
 }
 
+/// Moves a note to another folder of the vault, durably (both folders
+/// fsynced).
+pub fn move_note(from: &Path, to: &Path) -> std::io::Result<()> {
+    fs::rename(from, to)?;
+    for dir in [to.parent(), from.parent()].into_iter().flatten() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Puts a warning callout at the top of a note's body, keeping every byte
 /// of it. `None` when the note has no closed frontmatter to anchor it or
 /// already shows this warning.

@@ -33,6 +33,7 @@ pub(super) fn request(p: &Place, args: RequestArgs) -> Result<u8> {
         expires: None,
         file_name: None,
         source: "cli".into(),
+        drop_in_sha256: None,
     };
     let id = nr.id.clone();
     let mut cmd = Command::Submit(nr);

@@ -8,10 +8,10 @@ use jiff::Timestamp;
 
 use super::{DaemonError, Engine, SETTLE};
 use crate::ipc::Command;
-use crate::machine::{Folder, Input, Step};
+use crate::machine::{Folder, Input, Step, dropin};
 use crate::note::{self, Existing};
 use crate::payload::hex_sha256;
-use crate::request::new_id;
+use crate::request::{Id, Status, new_id};
 use crate::vault::{self, Kind, classify};
 use crate::watcher::{self, WatchEvent};
 
@@ -41,48 +41,8 @@ impl Engine {
         self.commit(steps, Vec::new())
     }
 
-    /// Re-reads everything: the inbox, every watched folder; regenerates the
-    /// notes of open requests that are missing; expires what is due.
-    pub(super) fn reconcile(&mut self) -> Result<(), DaemonError> {
-        self.check_vault()?;
-        if self.vault_missing {
-            // Deadlines still pass; notes wait for the vault.
-            let step = self.machine.handle(Input::Tick, Timestamp::now());
-            return self.commit(vec![step], Vec::new());
-        }
-        let now = Timestamp::now();
-        let mut steps = Vec::new();
-        let mut present = HashSet::new();
-        let mut paths: Vec<PathBuf> = list_dir(&self.inbox);
-        for (folder, _) in self.vault.watched() {
-            paths.extend(self.vault.list(folder));
-        }
-        for path in paths {
-            steps.extend(self.look_at(&path, now));
-            if let Some(id) = self.by_path.get(&path) {
-                present.insert(id.clone());
-            }
-        }
-        steps.push(self.machine.handle(Input::Tick, now));
-        self.commit(steps, Vec::new())?;
-        let missing: Vec<String> = self
-            .machine
-            .requests()
-            .values()
-            .filter(|r| !r.status.is_final() && !present.contains(&r.id))
-            .map(|r| r.id.clone())
-            .collect();
-        for id in missing {
-            tracing::info!(request = %id, "note missing from the vault; regenerating it from the journal");
-            self.notes.remove(&id);
-            self.write_note(&id, None);
-        }
-        tracing::debug!(open = self.open_count(), "reconciled the vault");
-        Ok(())
-    }
-
     /// One path: an inbox command or a vault note.
-    fn look_at(&mut self, path: &Path, now: Timestamp) -> Option<Step> {
+    pub(super) fn look_at(&mut self, path: &Path, now: Timestamp) -> Option<Step> {
         if path.parent() == Some(self.inbox.as_path()) {
             return self.take_inbox(path, now);
         }
@@ -113,38 +73,42 @@ impl Engine {
             }
             Err(e) => {
                 self.report(path, format!("note not read: {e}"));
+                self.read_failed(path, &e);
                 return None;
             }
         };
+        self.retries.remove(path);
         if text.is_empty() {
             return None; // an in-place save in progress; its close event follows
         }
-        if self.written.get(path) == Some(&hex_sha256(text.as_bytes())) {
-            return None; // the echo of our own write
+        if let Some((hash, id)) = self.written.get(path)
+            && *hash == hex_sha256(text.as_bytes())
+        {
+            // The echo of our own write; perhaps moved out and back
+            // unchanged, so it is where the note is.
+            if let Some(id) = id.clone() {
+                self.track_unless_elsewhere(id, path);
+            }
+            return None;
         }
         let view = note::parse(&text);
         match &view {
             Err(e) => self.report(path, format!("note not readable; no decision taken: {e}")),
             Ok(v) => {
                 self.reported.remove(path);
+                if v.hitl_id.is_none() && folder == Folder::Done {
+                    return None; // the person's own note in the history folder
+                }
+                if v.hitl_id.is_none() && folder == Folder::Pending && self.taken_before(path, v) {
+                    return None;
+                }
                 if let Some(id) = v
                     .hitl_id
                     .as_ref()
                     .filter(|id| self.machine.get(id).is_some())
+                    && !self.track_unless_elsewhere(id.clone(), path)
                 {
-                    if let Some(old) = self
-                        .notes
-                        .get(id)
-                        .filter(|old| old.as_path() != path && old.exists())
-                    {
-                        let problem = format!(
-                            "a second note carries the id of request {id} (the first is {}); ignored",
-                            old.display()
-                        );
-                        self.report(path, problem);
-                        return None;
-                    }
-                    self.track(id.clone(), path.to_path_buf());
+                    return None;
                 }
             }
         }
@@ -156,7 +120,48 @@ impl Engine {
             tracked,
             fresh_id: self.fresh_id(),
         };
-        Some(self.machine.handle(input, now))
+        let step = self.machine.handle(input, now);
+        self.note_drop_ins(&step);
+        Some(step)
+    }
+
+    /// Tracks `path` as the note of `id`, unless the request's note is
+    /// elsewhere: then this is a stale copy (left behind by a move, a sync
+    /// tool or a copy), which gets a visible warning and is never read as a
+    /// decision. `false` for a stale copy.
+    fn track_unless_elsewhere(&mut self, id: Id, path: &Path) -> bool {
+        if let Some(old) = self
+            .notes
+            .get(&id)
+            .filter(|old| old.as_path() != path && old.exists())
+            .cloned()
+        {
+            let warning = format!(
+                "stale copy: request {id}'s note is {}; nothing in this copy is read as a decision",
+                old.display()
+            );
+            self.annotate(path, &warning);
+            return false;
+        }
+        self.track(id, path.to_path_buf());
+        true
+    }
+
+    /// A drop-in already taken as a request (its rewrite failed, or it was
+    /// written again unchanged): not taken twice.
+    fn taken_before(&mut self, path: &Path, view: &note::NoteView) -> bool {
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            return false;
+        };
+        let key = (name, dropin::fingerprint(view));
+        let Some(id) = self.ingested.get(&key).cloned() else {
+            return false;
+        };
+        self.report(
+            path,
+            format!("this drop-in was already taken as request {id}; not taken again"),
+        );
+        true
     }
 
     fn take_inbox(&mut self, path: &Path, now: Timestamp) -> Option<Step> {
@@ -218,18 +223,14 @@ impl Engine {
     /// Notices the vault going away (unmounted, renamed, unreadable) and
     /// coming back; while it is away, nothing is read or written there.
     pub(super) fn check_vault(&mut self) -> Result<(), DaemonError> {
-        let available = self
-            .vault
-            .watched()
-            .iter()
-            .all(|(_, d)| std::fs::read_dir(d).is_ok());
-        match (available, self.vault_missing) {
-            (false, false) => {
-                tracing::warn!(vault = %self.vault.root.display(), "the vault is unavailable (unmounted, renamed or unreadable); waiting for it to come back");
+        let problem = self.vault.unusable();
+        match (problem, self.vault_missing) {
+            (Some(problem), false) => {
+                tracing::warn!(vault = %self.vault.root.display(), "the vault is unavailable ({problem}); waiting for it to come back");
                 self.vault_missing = true;
                 self.watch = None;
             }
-            (true, true) => match self.arm_watcher() {
+            (None, true) => match self.arm_watcher() {
                 Ok(()) => {
                     tracing::info!(vault = %self.vault.root.display(), "the vault is back; reading every change made meanwhile");
                     self.vault_missing = false;
@@ -275,31 +276,19 @@ impl Engine {
             tracing::debug!(request = %id, "note not at its last known path; not rewritten now");
             return;
         }
-        let folder = if req.status.is_final() {
-            Folder::Done
-        } else if let Some(f) = current
+        let now_in = current
             .as_ref()
             .filter(|_| existing_text.is_some())
-            .and_then(|p| self.vault.folder_of(p))
-        {
-            f
-        } else if req.status == crate::request::Status::Pending {
-            Folder::Pending
-        } else {
-            Folder::Approved
-        };
+            .and_then(|p| self.vault.folder_of(p));
+        let dir = self.vault.dir(note_folder(&req.status, now_in));
         let name = current
             .as_ref()
             .and_then(|p| p.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| req.sub.file_name.clone());
-        let mut target = self.vault.dir(folder).join(&name);
-        if Some(&target) != current.as_ref() && target.exists() {
-            target = self
-                .vault
-                .dir(folder)
-                .join(format!("{}-{id}.md", name.trim_end_matches(".md")));
-        }
+        let own = dir.join(&name);
+        let taken = Some(&own) != current.as_ref() && std::fs::symlink_metadata(&own).is_ok();
+        let target = dir.join(vault::note_name(&name, id, taken));
         let existing = existing_text.as_deref().map(|text| Existing {
             text,
             drop_keys: &drop_keys,
@@ -309,23 +298,34 @@ impl Engine {
             tracing::warn!(request = %id, "no decision taken: {warning}");
         }
         let text = note::render(req, self.machine.warnings(id), existing, &self.tz);
-        let result = (|| {
-            if let Some(cur) = current
-                .as_ref()
-                .filter(|c| **c != target && existing_text.is_some())
-            {
-                std::fs::rename(cur, &target)?;
-            }
-            vault::write_atomic(&target, &text)
-        })();
-        match result {
+        let moving = current.filter(|c| *c != target && existing_text.is_some());
+        self.place_note(id, &text, moving, target);
+    }
+
+    /// Writes a note's new text, then moves it (`from` -> `to`), so a crash
+    /// in between leaves the new text at the old place, where the next
+    /// start finds it and finishes the move, never a stale note in `Done/`.
+    fn place_note(&mut self, id: &str, text: &str, from: Option<PathBuf>, to: PathBuf) {
+        let hash = hex_sha256(text.as_bytes());
+        let at = from.unwrap_or_else(|| to.clone());
+        if let Err(e) = vault::write_atomic(&at, text) {
+            tracing::error!(request = %id, path = %at.display(), error = %e, "note not written");
+            return;
+        }
+        self.written
+            .insert(at.clone(), (hash.clone(), Some(id.to_string())));
+        self.track(id.to_string(), at.clone());
+        if at == to {
+            return;
+        }
+        match vault::move_note(&at, &to) {
             Ok(()) => {
                 self.written
-                    .insert(target.clone(), hex_sha256(text.as_bytes()));
-                self.track(id.to_string(), target);
+                    .insert(to.clone(), (hash, Some(id.to_string())));
+                self.track(id.to_string(), to);
             }
             Err(e) => {
-                tracing::error!(request = %id, path = %target.display(), error = %e, "note not written")
+                tracing::error!(request = %id, from = %at.display(), to = %to.display(), error = %e, "note not moved")
             }
         }
     }
@@ -349,8 +349,9 @@ impl Engine {
         };
         match vault::write_atomic(path, &new) {
             Ok(()) => {
+                let id = self.by_path.get(path).cloned();
                 self.written
-                    .insert(path.to_path_buf(), hex_sha256(new.as_bytes()));
+                    .insert(path.to_path_buf(), (hex_sha256(new.as_bytes()), id));
             }
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "warning not written into the note")
@@ -359,11 +360,56 @@ impl Engine {
     }
 }
 
-fn list_dir(dir: &Path) -> Vec<PathBuf> {
+pub(super) fn list_dir(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     out.sort();
     out
+}
+
+/// The folder a request's note belongs in: `Done/` once final; else the
+/// folder it is in now (a decision folder is where a gesture happened), or
+/// by state for a note written afresh.
+pub(super) fn note_folder(status: &Status, now_in: Option<Folder>) -> Folder {
+    match now_in {
+        _ if status.is_final() => Folder::Done,
+        Some(f) => f,
+        None if *status == Status::Pending => Folder::Pending,
+        None => Folder::Approved,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_folder_a_note_belongs_in() {
+        use Folder::*;
+        let executing = Status::Executing {
+            started: Timestamp::UNIX_EPOCH,
+        };
+        let running = Status::Approved { runs_handler: true };
+        let approved_only = Status::Approved {
+            runs_handler: false,
+        };
+        // (state, folder it is in now) -> folder it belongs in
+        let table = [
+            (Status::Pending, None, Pending),
+            (Status::Pending, Some(Approved), Approved),
+            (Status::Pending, Some(Pending), Pending),
+            (running.clone(), None, Approved),
+            (running, Some(Pending), Pending),
+            (executing, Some(Approved), Approved),
+            (approved_only, Some(Approved), Done),
+            (Status::Rejected, Some(Rejected), Done),
+            (Status::Expired, None, Done),
+            (Status::Cancelled, Some(Done), Done),
+        ];
+        for (status, now_in, want) in table {
+            assert_eq!(note_folder(&status, now_in), want, "{status:?} {now_in:?}");
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod commands;
 mod files;
 mod handlers;
 mod lock;
+mod reconcile;
 mod socket;
 mod systemd;
 
@@ -130,6 +131,10 @@ pub async fn run(
         by_path: HashMap::new(),
         written: HashMap::new(),
         reported: HashMap::new(),
+        suspects: HashMap::new(),
+        retries: HashMap::new(),
+        files_due: None,
+        ingested: HashMap::new(),
         waiters: HashMap::new(),
         handlers: JoinSet::new(),
         stop_handlers: watch::channel(false).0,
@@ -140,12 +145,13 @@ pub async fn run(
         last_event: records.last().map(|r| r.event.time),
         last_status: String::new(),
     };
+    engine.remember_drop_ins();
     engine.arm_watcher()?;
     // Recovery decides from the journal alone; its notes are rewritten once
     // the reconcile has found where they are.
     let recovered = engine.machine.recover(Timestamp::now());
     let effects = engine.journal_steps(vec![recovered])?;
-    engine.reconcile()?;
+    engine.reconcile_all(true)?;
     for effect in effects {
         engine.carry_out(effect);
     }
@@ -171,12 +177,23 @@ pub(crate) struct Engine {
     /// Where each request's note was last seen or written.
     notes: HashMap<Id, PathBuf>,
     by_path: HashMap<PathBuf, Id>,
-    /// Hash of what the daemon last wrote at a path: the echo of its own
-    /// write is recognised by content, not by timing.
-    written: HashMap<PathBuf, String>,
+    /// Hash of what the daemon last wrote at a path, and for which request:
+    /// the echo of its own write is recognised by content, not by timing.
+    written: HashMap<PathBuf, (String, Option<Id>)>,
     /// The problem last logged for a file, so a bad file is reported once,
     /// not at every reconcile.
     reported: HashMap<PathBuf, String>,
+    /// Requests whose note a listing did not show, since when: missing only
+    /// if a listing newer by a settling time still doesn't show it.
+    suspects: HashMap<Id, Instant>,
+    /// Notes whose read failed for a transient reason (out of descriptors,
+    /// I/O error): attempts so far and when to read again.
+    retries: HashMap<PathBuf, (u32, Instant)>,
+    /// When suspects or retries are next due.
+    files_due: Option<Instant>,
+    /// Drop-ins taken, by file name and content fingerprint: never taken
+    /// twice, even if their rewrite failed. Rebuilt from the journal.
+    ingested: HashMap<(String, String), Id>,
     /// `hitl wait` callers, answered when their request settles.
     waiters: HashMap<Id, Vec<oneshot::Sender<Reply>>>,
     /// Running handlers; their results come back as engine inputs.
@@ -253,6 +270,7 @@ impl Engine {
                     self.commit(vec![step], Vec::new())?;
                 }
                 _ = reconcile.tick() => self.reconcile()?,
+                _ = sleep_until_opt(self.files_due) => self.on_files_due()?,
                 _ = vault_retry.tick(), if self.vault_missing => self.check_vault()?,
                 _ = watchdog.tick(), if watchdog_period.is_some() => systemd::watchdog(),
                 Some(()) = reload.recv() => {
@@ -342,6 +360,13 @@ impl Engine {
             Effect::Annotate { path, warning } => self.annotate(&path, &warning),
             Effect::StartHandler { id } => self.start_handler(&id),
         }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::note::{NoteError, NoteView};
 use crate::request::{ApplyError, Event, EventKind, Id, Request, RunResult, Status, apply};
 
-mod dropin;
+pub mod dropin;
 mod gesture;
 mod submit;
 #[cfg(test)]
@@ -39,6 +39,9 @@ pub struct NewRequest {
     pub expires: Option<Timestamp>,
     pub file_name: Option<String>,
     pub source: String,
+    /// Set only by the daemon for a drop-in, never from the wire.
+    #[serde(skip)]
+    pub drop_in_sha256: Option<String>,
 }
 
 /// The vault folder a note was seen in.

@@ -43,6 +43,7 @@ fn new(id: &str, action: &str, payload: serde_json::Value) -> NewRequest {
         expires: None,
         file_name: None,
         source: "cli".into(),
+        drop_in_sha256: None,
     }
 }
 
