@@ -24,7 +24,7 @@ use crate::vault::ReadError;
 /// How much newer than the listing that missed a note the confirming
 /// listing must be: long enough for the watcher to report a move or write
 /// that raced with the first.
-const MISSING_SETTLE: Duration = Duration::from_millis(500);
+const MISSING_SETTLE: Duration = Duration::from_secs(1);
 /// The first and the longest wait before a failed read is tried again.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);

@@ -5,3 +5,4 @@ mod bad_input;
 mod cli;
 mod service;
 mod util;
+mod vault;

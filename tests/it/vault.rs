@@ -1,0 +1,397 @@
+//! The vault on disk: files that are not notes, folders that are not the
+//! vault's, a second daemon, drop-ins whose rewrite fails, and reconciles
+//! racing with moves, writes and crashes.
+
+use super::util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use util::{Env, wait_for, wait_for_some};
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "{path:?}");
+}
+
+fn reconciles(env: &Env) -> usize {
+    env.log().matches("reconciled the vault").count()
+}
+
+/// Waits until the daemon has run `n` more reconciles.
+fn wait_reconciles(env: &Env, n: usize) {
+    let start = reconciles(env);
+    wait_for("reconciles", || reconciles(env) >= start + n);
+}
+
+/// Every regular file in the vault's folders that carries `hitl_id: id`.
+fn notes_of(env: &Env, id: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for f in ["Pending_Approval", "Approved", "Rejected", "Done"] {
+        for e in std::fs::read_dir(env.folder(f))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if e.file_type().is_ok_and(|t| t.is_file())
+                && std::fs::read_to_string(e.path())
+                    .unwrap_or_default()
+                    .contains(&format!("hitl_id: {id}\n"))
+            {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+fn submitted(env: &Env) -> usize {
+    env.journal()
+        .iter()
+        .filter(|e| e["event"] == "submitted")
+        .count()
+}
+
+fn id_in(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("hitl_id: "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string()
+}
+
+#[test]
+fn fifo_in_pending_folder_does_not_stall_the_daemon() {
+    let mut env = Env::new("reconcile_every: 200ms\n");
+    let pending = env.folder("Pending_Approval");
+    std::fs::create_dir_all(&pending).unwrap();
+    mkfifo(&pending.join("pipe.md"));
+    env.start();
+    let id = env.pay(1500);
+    env.wait_note(&id, "Pending_Approval", "pending");
+    mkfifo(&pending.join("later.md"));
+    // A symlink inside the vault to a FIFO, and a folder named like a note.
+    std::os::unix::fs::symlink(pending.join("pipe.md"), pending.join("link.md")).unwrap();
+    std::fs::create_dir(pending.join("folder.md")).unwrap();
+    let (code, out, _) = env.hitl(&[
+        "request",
+        "payment",
+        "--payload",
+        r#"{"amount":900}"#,
+        "--timeout",
+        "2s",
+    ]);
+    assert_eq!(code, 0);
+    let short = out.trim().to_string();
+    env.edit(&id, |t| t.replace("- [ ] Approve", "- [x] Approve"));
+    env.wait_note(&id, "Done", "executed");
+    assert_eq!(env.hitl(&["status"]).0, 0);
+    env.wait_note(&short, "Done", "expired");
+    wait_reconciles(&env, 5);
+    let log = env.log();
+    for name in ["pipe.md", "later.md", "link.md", "folder.md"] {
+        let lines = log
+            .lines()
+            .filter(|l| l.contains(name) && l.contains("not a regular file"))
+            .count();
+        assert_eq!(lines, 1, "{name}: one log line\n{log}");
+    }
+}
+
+#[test]
+fn a_second_daemon_on_the_same_vault_refuses_naming_the_first() {
+    let mut env = Env::new("");
+    env.start();
+    let before: Vec<_> = std::fs::read_dir(&env.vault)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let out = env
+        .cmd()
+        .env("HITL_STATE_DIR", env.dir.path().join("other-state"))
+        .arg("run")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("pid {}", env.pid())) && err.contains("vault"),
+        "{err}"
+    );
+    let after: Vec<_> = std::fs::read_dir(&env.vault)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(before, after, "nothing written into the vault");
+    env.kill9();
+    env.start();
+}
+
+#[test]
+fn a_pending_folder_symlinked_out_of_the_vault_is_never_used() {
+    let mut env = Env::new("");
+    env.start();
+    env.stop();
+    let pending = env.folder("Pending_Approval");
+    let outside = env.dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::remove_dir(&pending).unwrap();
+    std::os::unix::fs::symlink(&outside, &pending).unwrap();
+    let drop_in = outside.join("pay.md");
+    std::fs::write(&drop_in, "---\naction: payment\namount: 700\n---\n").unwrap();
+    env.start();
+    // The start-up reconcile is over once the daemon answers.
+    let line = wait_for_some("unavailable", || {
+        env.log()
+            .lines()
+            .find(|l| l.contains("the vault is unavailable"))
+            .map(String::from)
+    });
+    assert!(
+        line.contains("Pending_Approval") && line.contains("symlink"),
+        "{line}"
+    );
+    assert_eq!(env.journal().len(), 0, "the drop-in outside was not taken");
+    assert!(
+        !std::fs::read_to_string(&drop_in)
+            .unwrap()
+            .contains("hitl_id")
+    );
+    // A real folder again: the vault is back and used.
+    std::fs::remove_file(&pending).unwrap();
+    std::fs::create_dir(&pending).unwrap();
+    wait_for("back", || env.log().contains("the vault is back"));
+    let id = env.pay(1500);
+    env.wait_note(&id, "Pending_Approval", "pending");
+    // Swapped for a symlink while running: noticed, one line.
+    std::fs::rename(&pending, env.dir.path().join("moved-away")).unwrap();
+    std::os::unix::fs::symlink(&outside, &pending).unwrap();
+    wait_for("noticed", || {
+        env.log().matches("the vault is unavailable").count() == 2
+    });
+    let second = env.pay(1500);
+    wait_for("journaled", || env.events(&second) == ["submitted"]);
+    assert!(
+        !std::fs::read_to_string(&drop_in)
+            .unwrap()
+            .contains("hitl_id")
+    );
+    assert!(
+        notes_of(&env, &second).is_empty(),
+        "nothing written outside"
+    );
+    assert_eq!(env.log().matches("the vault is unavailable").count(), 2);
+}
+
+#[test]
+fn a_drop_in_with_a_240_byte_name_is_taken_once() {
+    let mut env = Env::new("reconcile_every: 200ms\n");
+    env.start();
+    let path = env
+        .folder("Pending_Approval")
+        .join(format!("{}.md", "p".repeat(237)));
+    std::fs::write(&path, "---\naction: payment\namount: 700\n---\n").unwrap();
+    let text = wait_for_some("ingested", || {
+        std::fs::read_to_string(&path)
+            .ok()
+            .filter(|t| t.contains("hitl_id: "))
+    });
+    wait_reconciles(&env, 5);
+    assert_eq!(submitted(&env), 1, "{}", env.log());
+    env.stop();
+    env.start();
+    wait_reconciles(&env, 3);
+    assert_eq!(submitted(&env), 1);
+    assert_eq!(notes_of(&env, &id_in(&text)), [path]);
+}
+
+/// Makes a file immutable (even root can't replace it) while it lives.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn new(path: &Path) -> Immutable {
+        let ok = Command::new("chattr").arg("+i").arg(path).status().unwrap();
+        assert!(ok.success(), "chattr +i");
+        Immutable(path.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_drop_in_whose_rewrite_fails_is_taken_once() {
+    let mut env = Env::new("reconcile_every: 200ms\n");
+    let pending = env.folder("Pending_Approval");
+    std::fs::create_dir_all(&pending).unwrap();
+    let path = pending.join("stuck.md");
+    std::fs::write(&path, "---\naction: payment\namount: 700\n---\n").unwrap();
+    let _guard = Immutable::new(&path);
+    env.start();
+    wait_for("rewrite failed", || env.log().contains("note not written"));
+    let id = wait_for_some("one submission", || {
+        let j = env.journal();
+        j.first()
+            .map(|e| e["request"].as_str().unwrap().to_string())
+    });
+    // Its note is regenerated beside the drop-in, under another name.
+    env.wait_note(&id, "Pending_Approval", "pending");
+    wait_reconciles(&env, 5);
+    assert_eq!(submitted(&env), 1, "{}", env.log());
+    env.stop();
+    env.start();
+    wait_reconciles(&env, 3);
+    assert_eq!(submitted(&env), 1, "{}", env.log());
+    assert_eq!(notes_of(&env, &id).len(), 1);
+    env.edit(&id, |t| t.replace("- [ ] Approve", "- [x] Approve"));
+    env.wait_note(&id, "Done", "executed");
+}
+
+#[test]
+fn a_request_taken_from_the_inbox_at_start_gets_one_note() {
+    let mut env = Env::new("");
+    let id = env.pay(1500); // the daemon is down: it waits in the inbox
+    env.start();
+    env.wait_note(&id, "Pending_Approval", "pending");
+    env.mv(&id, "Approved");
+    env.wait_note(&id, "Done", "executed");
+    assert_eq!(notes_of(&env, &id).len(), 1, "{}", env.log());
+    assert_eq!(env.runs().len(), 1);
+}
+
+#[test]
+fn a_note_moved_while_reconciles_run_is_not_regenerated() {
+    let mut env = Env::new("reconcile_every: 100ms\n");
+    env.start();
+    for _ in 0..3 {
+        let id = env.pay(1500);
+        env.wait_note(&id, "Pending_Approval", "pending");
+        wait_reconciles(&env, 1);
+        env.mv(&id, "Approved");
+        env.wait_note(&id, "Done", "executed");
+        assert_eq!(notes_of(&env, &id).len(), 1, "{}", env.log());
+    }
+    // Out of the vault during a reconcile, and back unchanged.
+    let id = env.pay(1500);
+    env.wait_note(&id, "Pending_Approval", "pending");
+    let note = env.note_path(&id).unwrap();
+    let away = env.dir.path().join("away.md");
+    std::fs::rename(&note, &away).unwrap();
+    wait_reconciles(&env, 1);
+    std::fs::rename(&away, &note).unwrap();
+    wait_reconciles(&env, 12);
+    env.edit(&id, |t| t.replace("- [ ] Approve", "- [x] Approve"));
+    env.wait_note(&id, "Done", "executed");
+    assert_eq!(notes_of(&env, &id).len(), 1, "{}", env.log());
+    assert!(!env.log().contains("note missing"), "{}", env.log());
+}
+
+#[test]
+fn done_notes_left_stale_or_lost_by_a_crash_are_corrected_at_start() {
+    let mut env = Env::new("");
+    env.start();
+    let ids: Vec<String> = (0..3).map(|_| env.pay(1500)).collect();
+    for id in &ids {
+        env.wait_note(id, "Pending_Approval", "pending");
+        assert_eq!(env.hitl(&["approve", id]).0, 0);
+        env.wait_note(id, "Done", "executed");
+    }
+    env.stop();
+    // Moved into Done/ but not rewritten (the old order); never moved;
+    // lost altogether.
+    env.edit(&ids[0], |t| {
+        t.replace("status: executed", "status: executing")
+    });
+    let done = env.note_path(&ids[1]).unwrap();
+    std::fs::rename(
+        &done,
+        env.folder("Pending_Approval")
+            .join(done.file_name().unwrap()),
+    )
+    .unwrap();
+    std::fs::remove_file(env.note_path(&ids[2]).unwrap()).unwrap();
+    env.start();
+    for id in &ids {
+        env.wait_note(id, "Done", "executed");
+        assert_eq!(notes_of(&env, id).len(), 1, "{}", env.log());
+    }
+    assert_eq!(env.runs().len(), 3);
+}
+
+#[test]
+fn done_notes_are_watched_and_a_stale_copy_is_marked_never_read() {
+    let mut env = Env::new("");
+    env.start();
+    let id = env.pay(1500);
+    env.wait_note(&id, "Pending_Approval", "pending");
+    env.mv(&id, "Approved");
+    let done = env.wait_note(&id, "Done", "executed");
+    // A sync tool brings back the copy that was moved away.
+    let copy = env.folder("Approved").join(format!("payment-{id}.md"));
+    std::fs::write(&copy, done.replace("status: executed", "status: pending")).unwrap();
+    let text = wait_for_some("stale copy marked", || {
+        std::fs::read_to_string(&copy)
+            .ok()
+            .filter(|t| t.contains("stale copy"))
+    });
+    assert!(text.contains("> [!warning] hitl"), "{text}");
+    // An edit in Done/ reaches the daemon: the view is put back.
+    let done_path = env.folder("Done").join(format!("payment-{id}.md"));
+    std::fs::write(
+        &done_path,
+        done.replace("status: executed", "status: rejected"),
+    )
+    .unwrap();
+    wait_for("put back", || {
+        std::fs::read_to_string(&done_path)
+            .unwrap()
+            .contains("status: executed\n")
+    });
+    assert_eq!(
+        env.events(&id),
+        ["submitted", "approved", "executing", "executed"]
+    );
+    assert_eq!(env.runs().len(), 1);
+}
+
+/// The lowest descriptor number the process has free.
+fn lowest_free_fd(pid: i32) -> u64 {
+    let used: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    (0..).find(|n| !used.contains(n)).unwrap()
+}
+
+fn set_nofile(pid: i32, soft: u64) -> u64 {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) };
+    assert_eq!(rc, 0);
+    let new = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: old.rlim_max,
+    };
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
+    assert_eq!(rc, 0);
+    old.rlim_cur
+}
+
+#[test]
+fn a_note_read_failing_for_want_of_descriptors_is_read_again() {
+    let (env, id) = Env::with_pending_payment();
+    let before = set_nofile(env.pid(), lowest_free_fd(env.pid()));
+    env.edit(&id, |t| t.replace("- [ ] Approve", "- [x] Approve"));
+    wait_for("read failed", || env.log().contains("Too many open files"));
+    set_nofile(env.pid(), before);
+    // No further edit: the retry reads it.
+    env.wait_note(&id, "Done", "executed");
+}
