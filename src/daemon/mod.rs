@@ -146,7 +146,11 @@ pub async fn run(
         last_status: String::new(),
     };
     engine.remember_drop_ins();
-    engine.arm_watcher()?;
+    if engine.vault.unusable().is_none() {
+        // Otherwise the reconcile below reports why, and the watch is set
+        // up once the vault is usable.
+        engine.arm_watcher()?;
+    }
     // Recovery decides from the journal alone; its notes are rewritten once
     // the reconcile has found where they are.
     let recovered = engine.machine.recover(Timestamp::now());

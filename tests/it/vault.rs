@@ -107,13 +107,29 @@ fn a_second_daemon_on_the_same_vault_refuses_naming_the_first() {
         .flatten()
         .map(|e| e.path())
         .collect();
-    let out = env
+    let mut second = env
         .cmd()
         .env("HITL_STATE_DIR", env.dir.path().join("other-state"))
         .arg("run")
-        .output()
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(!out.status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let exited = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let out = second.wait_with_output().unwrap();
+    assert!(
+        exited.is_some_and(|s| !s.success()),
+        "the second daemon ran"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!("pid {}", env.pid())) && err.contains("vault"),
