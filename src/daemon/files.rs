@@ -147,8 +147,8 @@ impl Engine {
         true
     }
 
-    /// A drop-in already taken as a request (its rewrite failed, or it was
-    /// written again unchanged): not taken twice.
+    /// A drop-in already taken as a request whose rewrite failed: the same
+    /// name and content, not written since. Not taken twice.
     fn taken_before(&mut self, path: &Path, view: &note::NoteView) -> bool {
         let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
             return false;
@@ -157,6 +157,14 @@ impl Engine {
         let Some(id) = self.ingested.get(&key).cloned() else {
             return false;
         };
+        let written = std::fs::symlink_metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| Timestamp::try_from(t).ok());
+        let taken = self.machine.get(&id).map(|r| r.sub.created);
+        if !super::reconcile::taken_already(written, taken) {
+            return false;
+        }
         self.report(
             path,
             format!("this drop-in was already taken as request {id}; not taken again"),

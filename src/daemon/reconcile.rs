@@ -59,6 +59,13 @@ pub(super) fn judge_note(
     }
 }
 
+/// Whether a drop-in with the name and content of one taken at `taken` is
+/// that same file: not written since (a weekly drop-in with the same name
+/// and content, written anew, is a new request).
+pub(super) fn taken_already(written: Option<Timestamp>, taken: Option<Timestamp>) -> bool {
+    matches!((written, taken), (Some(w), Some(t)) if w <= t)
+}
+
 /// A read failure that says nothing about the file: try again soon.
 pub(super) fn is_transient(e: &ReadError) -> bool {
     match e {
@@ -254,6 +261,24 @@ mod tests {
                 want,
                 "{listed} {known} {since:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_drop_in_is_the_one_taken_only_if_not_written_since() {
+        let t = Timestamp::from_second(1_000).unwrap();
+        let before = Timestamp::from_second(999).unwrap();
+        let after = Timestamp::from_second(1_001).unwrap();
+        // (file written at, same drop-in taken at) -> taken already
+        let table = [
+            (Some(before), Some(t), true),
+            (Some(t), Some(t), true),
+            (Some(after), Some(t), false),
+            (None, Some(t), false),
+            (Some(before), None, false),
+        ];
+        for (written, taken, want) in table {
+            assert_eq!(taken_already(written, taken), want, "{written:?} {taken:?}");
         }
     }
 

@@ -411,3 +411,23 @@ fn a_note_read_failing_for_want_of_descriptors_is_read_again() {
     // No further edit: the retry reads it.
     env.wait_note(&id, "Done", "executed");
 }
+
+#[test]
+fn a_drop_in_written_again_after_its_request_settled_is_a_new_request() {
+    let mut env = Env::new("");
+    env.start();
+    let path = env.folder("Pending_Approval").join("weekly.md");
+    let drop_in = "---\naction: payment\namount: 700\n---\n";
+    for round in 1..=2 {
+        std::fs::write(&path, drop_in).unwrap();
+        let text = wait_for_some("ingested", || {
+            std::fs::read_to_string(&path)
+                .ok()
+                .filter(|t| t.contains("hitl_id: "))
+        });
+        let id = id_in(&text);
+        assert_eq!(env.hitl(&["reject", &id, "--reason", "not this week"]).0, 0);
+        env.wait_note(&id, "Done", "rejected");
+        assert_eq!(submitted(&env), round);
+    }
+}
