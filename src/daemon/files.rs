@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
-use super::{DaemonError, Engine, SETTLE};
+use super::{DaemonError, Engine, SETTLE, reconcile};
 use crate::ipc::Command;
 use crate::machine::{Folder, Input, Step, dropin};
 use crate::note::{self, Existing};
@@ -274,9 +274,19 @@ impl Engine {
             None => (self.notes.get(id).cloned(), Vec::new(), false),
         };
         let cap = self.machine.config().max_note_bytes;
-        let existing_text = current
-            .as_ref()
-            .and_then(|p| self.vault.read(p, cap).ok().flatten());
+        let existing_text = match current.as_ref().map(|p| (p, self.vault.read(p, cap))) {
+            None => None,
+            Some((_, Ok(text))) => text,
+            Some((path, Err(e))) if reconcile::is_transient(&e) => {
+                // Never write over the person's text unread: read again
+                // soon, which brings the request back here.
+                tracing::warn!(request = %id, path = %path.display(), error = %e, "note not rewritten now: it can't be read");
+                let path = path.clone();
+                self.read_failed(&path, &e);
+                return;
+            }
+            Some((_, Err(_))) => None,
+        };
         if current.is_some() && existing_text.is_none() && !req.status.is_final() {
             // The note just moved, vanished or can't be read: the watcher
             // reports where it went and a reconcile regenerates a missing

@@ -40,21 +40,30 @@ pub(super) enum NoteSeen {
     Missing,
 }
 
-/// `listed`: the listing showed the note; `at_known_path`: a fresh look
-/// after the listing found it where the engine last saw or wrote it;
-/// `missed_since`: when a listing first missed it; `listing_at`: when this
-/// listing started.
-pub(super) fn judge_note(
-    listed: bool,
-    at_known_path: bool,
-    missed_since: Option<Instant>,
-    listing_at: Instant,
-) -> NoteSeen {
-    if listed || at_known_path {
+/// What is known of one request's note after a listing.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Evidence {
+    /// The listing showed the note.
+    pub listed: bool,
+    /// A fresh look after the listing found it where the engine last saw
+    /// or wrote it.
+    pub at_known_path: bool,
+    /// Some listed file could not be read for now (it may be this note).
+    pub unread_files: bool,
+    /// When a listing first missed it.
+    pub missed_since: Option<Instant>,
+    /// When this listing started.
+    pub listing_at: Instant,
+}
+
+pub(super) fn judge_note(e: Evidence) -> NoteSeen {
+    if e.listed || e.at_known_path {
         return NoteSeen::Present;
     }
-    match missed_since {
-        Some(first) if listing_at >= first + MISSING_SETTLE => NoteSeen::Missing,
+    match e.missed_since {
+        Some(first) if e.listing_at >= first + MISSING_SETTLE && !e.unread_files => {
+            NoteSeen::Missing
+        }
         _ => NoteSeen::Suspect,
     }
 }
@@ -132,7 +141,14 @@ impl Engine {
         for id in candidates {
             let at_known_path = self.notes.get(&id).is_some_and(|p| p.exists());
             let since = suspects.remove(&id);
-            match judge_note(listed.contains(&id), at_known_path, since, listing_at) {
+            let evidence = Evidence {
+                listed: listed.contains(&id),
+                at_known_path,
+                unread_files: !self.retries.is_empty(),
+                missed_since: since,
+                listing_at,
+            };
+            match judge_note(evidence) {
                 NoteSeen::Present => {}
                 NoteSeen::Suspect => {
                     self.suspects.insert(id, since.unwrap_or(listing_at));
@@ -242,25 +258,30 @@ mod tests {
         let soon = t0 + MISSING_SETTLE / 2;
         let later = t0 + MISSING_SETTLE;
         use NoteSeen::*;
-        // (listed, at known path, missed since, listing at) -> verdict
+        // (listed, at known path, unread files, missed since, listing at) -> verdict
         let table = [
-            (true, false, None, t0, Present),
-            (false, true, None, t0, Present),
-            (true, false, Some(t0), later, Present),
-            (false, true, Some(t0), later, Present),
+            (true, false, false, None, t0, Present),
+            (false, true, false, None, t0, Present),
+            (true, false, false, Some(t0), later, Present),
+            (false, true, false, Some(t0), later, Present),
             // A first miss is only a suspicion: the note may be on its way.
-            (false, false, None, t0, Suspect),
+            (false, false, false, None, t0, Suspect),
             // A second listing too soon after the first proves nothing new.
-            (false, false, Some(t0), soon, Suspect),
-            (false, false, Some(t0), t0, Suspect),
-            (false, false, Some(t0), later, Missing),
+            (false, false, false, Some(t0), soon, Suspect),
+            (false, false, false, Some(t0), t0, Suspect),
+            (false, false, false, Some(t0), later, Missing),
+            // A file that couldn't be read may be the note.
+            (false, false, true, Some(t0), later, Suspect),
         ];
-        for (listed, known, since, at, want) in table {
-            assert_eq!(
-                judge_note(listed, known, since, at),
-                want,
-                "{listed} {known} {since:?}"
-            );
+        for (listed, at_known_path, unread_files, missed_since, listing_at, want) in table {
+            let e = Evidence {
+                listed,
+                at_known_path,
+                unread_files,
+                missed_since,
+                listing_at,
+            };
+            assert_eq!(judge_note(e), want, "{e:?}");
         }
     }
 
