@@ -46,41 +46,8 @@ impl Engine {
         if path.parent() == Some(self.inbox.as_path()) {
             return self.take_inbox(path, now);
         }
-        let name = path.file_name()?.to_string_lossy().into_owned();
-        match classify(&name) {
-            Kind::Ignored => return None,
-            Kind::ConflictCopy => {
-                self.report(
-                    path,
-                    "sync conflict copy: ignored; resolve the conflict by hand".into(),
-                );
-                return None;
-            }
-            Kind::Note => {}
-        }
-        let folder = self.vault.folder_of(path)?;
-        let cap = self.machine.config().max_note_bytes;
-        let text = match self.vault.read(path, cap) {
-            Ok(Some(text)) => text,
-            Ok(None) => {
-                self.reported.remove(path);
-                if let Some(id) = self.by_path.remove(path)
-                    && self.notes.get(&id).map(PathBuf::as_path) == Some(path)
-                {
-                    self.notes.remove(&id);
-                }
-                return None;
-            }
-            Err(e) => {
-                self.report(path, format!("note not read: {e}"));
-                self.read_failed(path, &e);
-                return None;
-            }
-        };
-        self.retries.remove(path);
-        if text.is_empty() {
-            return None; // an in-place save in progress; its close event follows
-        }
+        let folder = self.folder_of_note(path)?;
+        let text = self.read_note(path)?;
         if let Some((hash, id)) = self.written.get(path)
             && *hash == hex_sha256(text.as_bytes())
         {
@@ -94,22 +61,9 @@ impl Engine {
         let view = note::parse(&text);
         match &view {
             Err(e) => self.report(path, format!("note not readable; no decision taken: {e}")),
-            Ok(v) => {
+            Ok(v) if !self.for_the_machine(path, folder, v) => return None,
+            Ok(_) => {
                 self.reported.remove(path);
-                if v.hitl_id.is_none() && folder == Folder::Done {
-                    return None; // the person's own note in the history folder
-                }
-                if v.hitl_id.is_none() && folder == Folder::Pending && self.taken_before(path, v) {
-                    return None;
-                }
-                if let Some(id) = v
-                    .hitl_id
-                    .as_ref()
-                    .filter(|id| self.machine.get(id).is_some())
-                    && !self.track_unless_elsewhere(id.clone(), path)
-                {
-                    return None;
-                }
             }
         }
         let tracked = self.by_path.get(path).cloned();
@@ -123,6 +77,60 @@ impl Engine {
         let step = self.machine.handle(input, now);
         self.note_drop_ins(&step);
         Some(step)
+    }
+
+    /// The vault folder of a file that may be a note; `None` for other
+    /// files (a conflict copy is reported).
+    fn folder_of_note(&mut self, path: &Path) -> Option<Folder> {
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        match classify(&name) {
+            Kind::Ignored => None,
+            Kind::ConflictCopy => {
+                let problem = "sync conflict copy: ignored; resolve the conflict by hand";
+                self.report(path, problem.into());
+                None
+            }
+            Kind::Note => self.vault.folder_of(path),
+        }
+    }
+
+    /// A note's text, with the vault's bounds; `None` when it is gone,
+    /// can't be read (reported; retried if the cause may pass), or is empty
+    /// (an in-place save in progress; its close event follows).
+    fn read_note(&mut self, path: &Path) -> Option<String> {
+        let cap = self.machine.config().max_note_bytes;
+        match self.vault.read(path, cap) {
+            Ok(Some(text)) => {
+                self.retries.remove(path);
+                Some(text).filter(|t| !t.is_empty())
+            }
+            Ok(None) => {
+                self.reported.remove(path);
+                self.retries.remove(path);
+                if let Some(id) = self.by_path.remove(path)
+                    && self.notes.get(&id).map(PathBuf::as_path) == Some(path)
+                {
+                    self.notes.remove(&id);
+                }
+                None
+            }
+            Err(e) => {
+                self.report(path, format!("note not read: {e}"));
+                self.read_failed(path, &e);
+                None
+            }
+        }
+    }
+
+    /// Whether a readable note goes to the machine: not the person's own
+    /// note in `Done/`, not a drop-in already taken, not a stale copy.
+    fn for_the_machine(&mut self, path: &Path, folder: Folder, view: &note::NoteView) -> bool {
+        match view.hitl_id.clone() {
+            None if folder == Folder::Done => false,
+            None if folder == Folder::Pending => !self.taken_before(path, view),
+            Some(id) if self.machine.get(&id).is_some() => self.track_unless_elsewhere(id, path),
+            _ => true,
+        }
     }
 
     /// Tracks `path` as the note of `id`, unless the request's note is

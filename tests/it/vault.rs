@@ -259,6 +259,7 @@ fn a_drop_in_whose_rewrite_fails_is_taken_once() {
     env.wait_note(&id, "Pending_Approval", "pending");
     wait_reconciles(&env, 5);
     assert_eq!(submitted(&env), 1, "{}", env.log());
+    assert_eq!(env.log().matches("already taken").count(), 1, "logged once");
     env.stop();
     env.start();
     wait_reconciles(&env, 3);
