@@ -106,8 +106,13 @@ impl Vault {
             .find_map(|(_, dir)| check_folder(&root, dir).err())
     }
 
+    /// The folder a note at `path` is in; a subfolder of `Done/` (a month
+    /// of history) counts as `Done/`.
     pub fn folder_of(&self, path: &Path) -> Option<Folder> {
         let parent = path.parent()?;
+        if parent.parent() == Some(self.dir(Folder::Done).as_path()) {
+            return Some(Folder::Done);
+        }
         [
             Folder::Pending,
             Folder::Approved,
@@ -116,6 +121,28 @@ impl Vault {
         ]
         .into_iter()
         .find(|f| self.dir(*f) == parent)
+    }
+
+    /// Every folder notes are read from, each watched non-recursively: the
+    /// watched folders and the real subfolders of `Done/`.
+    pub fn note_dirs(&self) -> Vec<PathBuf> {
+        let done = self.dir(Folder::Done);
+        let mut out: Vec<PathBuf> = self.watched().into_iter().map(|(_, d)| d).collect();
+        let subfolders = fs::read_dir(&done).into_iter().flatten().flatten();
+        out.extend(
+            subfolders
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .map(|e| e.path()),
+        );
+        out
+    }
+
+    /// Whether `path` is a (real) subfolder of `Done/`, which then needs a
+    /// watch of its own.
+    pub fn is_done_subfolder(&self, path: &Path) -> bool {
+        path.parent() == Some(self.dir(Folder::Done).as_path())
+            && fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
     }
 
     pub fn create_folders(&self) -> std::io::Result<()> {
@@ -204,16 +231,16 @@ impl Vault {
         }
         Ok(Some(target))
     }
+}
 
-    /// The notes in one folder (file names only pass [`classify`] later).
-    pub fn list(&self, folder: Folder) -> Vec<PathBuf> {
-        let Ok(entries) = fs::read_dir(self.dir(folder)) else {
-            return Vec::new();
-        };
-        let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        out.sort();
-        out
-    }
+/// The files in one folder (file names only pass [`classify`] later).
+pub fn list_dir(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    out.sort();
+    out
 }
 
 /// A watched folder must be a real directory inside the (canonical) root.

@@ -27,6 +27,15 @@ impl Engine {
         if about_folders {
             self.check_vault()?;
         }
+        let new_month = evs
+            .iter()
+            .any(|ev| matches!(ev, WatchEvent::Path(p) if self.vault.is_done_subfolder(p)));
+        if new_month && !self.vault_missing {
+            // A new subfolder of Done/ gets its own watch; what was written
+            // there before the watch is read by the reconcile.
+            self.arm_watcher()?;
+            return self.reconcile();
+        }
         let now = Timestamp::now();
         let mut seen = HashSet::new();
         let mut steps = Vec::new();
@@ -229,7 +238,7 @@ impl Engine {
     /// Watches the vault's folders, its root (to notice it going away) and
     /// the inbox.
     pub(super) fn arm_watcher(&mut self) -> Result<(), DaemonError> {
-        let mut dirs: Vec<PathBuf> = self.vault.watched().into_iter().map(|(_, d)| d).collect();
+        let mut dirs = self.vault.note_dirs();
         dirs.push(self.vault.root.clone());
         dirs.push(self.inbox.clone());
         self.watch = Some(watcher::spawn(&dirs, SETTLE, self.watch_tx.clone())?);
@@ -306,7 +315,12 @@ impl Engine {
             .as_ref()
             .filter(|_| existing_text.is_some())
             .and_then(|p| self.vault.folder_of(p));
-        let dir = self.vault.dir(note_folder(&req.status, now_in));
+        let folder = note_folder(&req.status, now_in);
+        let dir = match current.as_ref().and_then(|p| p.parent()) {
+            // Where it is, when that is the right folder (a month of Done/).
+            Some(parent) if now_in == Some(folder) => parent.to_path_buf(),
+            _ => self.vault.dir(folder),
+        };
         let name = current
             .as_ref()
             .and_then(|p| p.file_name())
@@ -384,15 +398,6 @@ impl Engine {
             }
         }
     }
-}
-
-pub(super) fn list_dir(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    out.sort();
-    out
 }
 
 /// The folder a request's note belongs in: `Done/` once final; else the

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use super::{DaemonError, Engine};
 use crate::machine::{Input, Step};
 use crate::request::{EventKind, Id};
-use crate::vault::ReadError;
+use crate::vault::{self, ReadError};
 
 /// How much newer than the listing that missed a note the confirming
 /// listing must be: long enough for the watcher to report a move or write
@@ -112,9 +112,9 @@ impl Engine {
         let now = Timestamp::now();
         let mut steps = Vec::new();
         let mut listed = HashSet::new();
-        let mut paths: Vec<PathBuf> = super::files::list_dir(&self.inbox);
-        for (folder, _) in self.vault.watched() {
-            paths.extend(self.vault.list(folder));
+        let mut paths: Vec<PathBuf> = vault::list_dir(&self.inbox);
+        for dir in self.vault.note_dirs() {
+            paths.extend(vault::list_dir(&dir));
         }
         for path in paths {
             steps.extend(self.look_at(&path, now));

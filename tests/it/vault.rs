@@ -432,3 +432,37 @@ fn a_drop_in_written_again_after_its_request_settled_is_a_new_request() {
         assert_eq!(submitted(&env), round);
     }
 }
+
+#[test]
+fn notes_in_a_subfolder_of_done_are_watched_and_kept_there() {
+    let mut env = Env::new(""); // no periodic reconcile during the test
+    env.start();
+    let id = env.pay(1500);
+    env.wait_note(&id, "Pending_Approval", "pending");
+    assert_eq!(env.hitl(&["approve", &id]).0, 0);
+    let text = env.wait_note(&id, "Done", "executed");
+    let month = env.folder("Done").join("2026-11");
+    let before = reconciles(&env);
+    std::fs::create_dir(&month).unwrap();
+    wait_for("watch armed", || reconciles(&env) > before);
+    let kept = month.join(format!("payment-{id}.md"));
+    std::fs::rename(env.note_path(&id).unwrap(), &kept).unwrap();
+    std::fs::write(&kept, text.replace("status: executed", "status: rejected")).unwrap();
+    wait_for("put back in place", || {
+        std::fs::read_to_string(&kept).is_ok_and(|t| t.contains("status: executed\n"))
+    });
+    env.stop();
+    env.set_config("reconcile_every: 200ms\n");
+    env.start();
+    wait_reconciles(&env, 8); // past the settling time of a missing note
+    assert_eq!(
+        notes_of(&env, &id),
+        Vec::<PathBuf>::new(),
+        "none regenerated at the top"
+    );
+    assert!(
+        std::fs::read_to_string(&kept)
+            .unwrap()
+            .contains(&format!("hitl_id: {id}"))
+    );
+}
