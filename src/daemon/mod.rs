@@ -9,6 +9,8 @@ mod commands;
 mod files;
 mod handlers;
 mod lock;
+mod outage;
+mod runs;
 mod socket;
 mod systemd;
 
@@ -55,6 +57,10 @@ pub enum DaemonError {
     Journal(#[from] JournalError),
     #[error("the journal disagrees with itself: {0}; restore it from a backup")]
     Replay(#[from] ApplyError),
+    #[error(
+        "{0}\nhitl stopped: the journal could not be written, and reading it back to undo the unwritten events failed too. Nothing journaled is lost; fix the cause and start hitl again"
+    )]
+    Outage(JournalError),
     #[error("{what}: {error}")]
     Io { what: String, error: std::io::Error },
     #[error("cannot watch the vault: {0}")]
@@ -107,6 +113,7 @@ pub async fn run(
         .map_err(io(format!("vault {}", vault.root.display())))?;
     let inbox = ipc::inbox_dir(&state);
     std::fs::create_dir_all(&inbox).map_err(io("inbox folder"))?;
+    runs::prepare(&state).map_err(io("runs folder"))?;
 
     let (watch_tx, watch_rx) = mpsc::channel(1024);
     let sock = ipc::socket_path(&state);
@@ -137,16 +144,13 @@ pub async fn run(
         started: Timestamp::now(),
         last_event: records.last().map(|r| r.event.time),
         last_status: String::new(),
+        outage: None,
+        recovered: false,
+        held: Vec::new(),
+        inbox_taken: Vec::new(),
     };
     engine.arm_watcher()?;
-    // Recovery decides from the journal alone; its notes are rewritten once
-    // the reconcile has found where they are.
-    let recovered = engine.machine.recover(Timestamp::now());
-    let effects = engine.journal_steps(vec![recovered])?;
-    engine.reconcile()?;
-    for effect in effects {
-        engine.carry_out(effect);
-    }
+    engine.recover_and_reconcile()?;
     tracing::info!(vault = %settings.vault.display(), open = engine.open_count(), "hitl is ready");
     engine.last_status = engine.status_line();
     systemd::ready(&engine.last_status);
@@ -189,6 +193,17 @@ pub(crate) struct Engine {
     last_event: Option<Timestamp>,
     /// The last STATUS= sent to systemd, to send only changes.
     last_status: String,
+    /// Why the journal can't be written right now. While set, no new work
+    /// is taken and no handler starts; `status` tells the reason.
+    outage: Option<outage::Outage>,
+    /// Whether the start-up recovery is journaled (it waits out an outage).
+    recovered: bool,
+    /// Handler results that came while the journal could not be written;
+    /// journaled when it can be again.
+    held: Vec<(Id, Ran)>,
+    /// Inbox files read into the batch being committed: removed once it is
+    /// journaled, left for the next read if it is not.
+    inbox_taken: Vec<PathBuf>,
 }
 
 fn every(period: Duration) -> Interval {
@@ -210,6 +225,7 @@ impl Engine {
         let watchdog_period = systemd::watchdog_interval();
         let mut watchdog = every(watchdog_period.unwrap_or(Duration::from_secs(3600)));
         let mut vault_retry = every(VAULT_RETRY);
+        let mut journal_retry = every(outage::RETRY);
         loop {
             // Sleep to the earliest deadline, but never past a reconcile
             // period: the monotonic clock stops during suspend, the wall
@@ -220,7 +236,7 @@ impl Engine {
             });
             tokio::select! {
                 _ = &mut shutdown => break,
-                Some(ev) = watch_rx.recv() => {
+                Some(ev) = watch_rx.recv(), if self.outage.is_none() => {
                     let mut evs = vec![ev];
                     while evs.len() < 512 {
                         match watch_rx.try_recv() {
@@ -240,17 +256,18 @@ impl Engine {
                     }
                     self.on_commands(cmds)?;
                 }
-                Some(done) = self.handlers.join_next(), if !self.handlers.is_empty() => {
+                Some(done) = self.handlers.join_next(), if !self.handlers.is_empty() && self.outage.is_none() => {
                     if let Ok((id, ran)) = done {
                         self.handler_done(id, ran)?;
                     }
                 }
-                _ = sleep_opt(sleep) => {
+                _ = sleep_opt(sleep), if self.outage.is_none() => {
                     let step = self.machine.handle(Input::Tick, Timestamp::now());
                     self.commit(vec![step], Vec::new())?;
                 }
                 _ = reconcile.tick() => self.reconcile()?,
                 _ = vault_retry.tick(), if self.vault_missing => self.check_vault()?,
+                _ = journal_retry.tick(), if self.outage.is_some() => self.try_resume()?,
                 _ = watchdog.tick(), if watchdog_period.is_some() => systemd::watchdog(),
                 Some(()) = reload.recv() => {
                     if self.reload() {
@@ -300,7 +317,34 @@ impl Engine {
     /// Journals the steps' events (one fsync), then carries out their
     /// effects, answers the callers, and wakes waiters whose request settled.
     fn commit(&mut self, steps: Vec<Step>, replies: Vec<PendingReply>) -> Result<(), DaemonError> {
-        for effect in self.journal_steps(steps)? {
+        self.try_commit(steps, replies).map(|_| ())
+    }
+
+    /// [`Engine::commit`], telling whether the batch was journaled. If it
+    /// was not, the state goes back to the journal's, the callers are told,
+    /// none of its effects is carried out, and the engine takes no new work
+    /// until the journal can be written again.
+    fn try_commit(
+        &mut self,
+        steps: Vec<Step>,
+        replies: Vec<PendingReply>,
+    ) -> Result<bool, DaemonError> {
+        let effects = match self.journal_steps(steps) {
+            Ok(effects) => effects,
+            Err(e) => {
+                self.inbox_taken.clear();
+                self.enter_outage(e)?;
+                let why = self.outage_reason().unwrap_or_default();
+                for (tx, _) in replies {
+                    let _ = tx.send(Reply::error(format!("not done: {why}")));
+                }
+                return Ok(false);
+            }
+        };
+        for path in std::mem::take(&mut self.inbox_taken) {
+            let _ = std::fs::remove_file(path);
+        }
+        for effect in effects {
             self.carry_out(effect);
         }
         for (tx, reply) in replies {
@@ -311,16 +355,40 @@ impl Engine {
             });
         }
         self.wake_waiters();
+        self.tell_systemd();
+        Ok(true)
+    }
+
+    fn tell_systemd(&mut self) {
         let status = self.status_line();
         if status != self.last_status {
             systemd::status(&status);
             self.last_status = status;
         }
+    }
+
+    /// Journals the recovery (runs cut short by a restart) and carries it
+    /// out once the reconcile has found where the notes are. During an
+    /// outage it waits, and runs when the journal can be written again.
+    fn recover_and_reconcile(&mut self) -> Result<(), DaemonError> {
+        let state = self.state_dir.clone();
+        let step = self
+            .machine
+            .recover(Timestamp::now(), |id, n| runs::started(&state, id, n));
+        let effects = match self.journal_steps(vec![step]) {
+            Ok(effects) => effects,
+            Err(e) => return self.enter_outage(e),
+        };
+        self.recovered = true;
+        self.reconcile()?;
+        for effect in effects {
+            self.carry_out(effect);
+        }
         Ok(())
     }
 
     /// Journals the steps' events (one fsync) and hands back their effects.
-    fn journal_steps(&mut self, steps: Vec<Step>) -> Result<Vec<Effect>, DaemonError> {
+    fn journal_steps(&mut self, steps: Vec<Step>) -> Result<Vec<Effect>, JournalError> {
         let events: Vec<Event> = steps
             .iter()
             .flat_map(|s| s.events.iter().cloned())

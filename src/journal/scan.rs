@@ -114,8 +114,6 @@ pub(super) fn encode(seq: u64, prev: &str, ev: &Event) -> (String, String) {
 }
 
 pub(super) struct Walked {
-    /// The last record's sequence number and hash, if any.
-    pub(super) last: Option<(u64, String)>,
     /// (byte offset where the torn line starts, its line number, its length)
     pub(super) torn: Option<(u64, u64, usize)>,
 }
@@ -139,12 +137,11 @@ pub(super) fn walk(
         buf.clear();
         let n = reader.read_until(b'\n', &mut buf).map_err(io)?;
         if n == 0 {
-            return Ok(Walked { last, torn: None });
+            return Ok(Walked { torn: None });
         }
         line_no += 1;
         if buf.last() != Some(&b'\n') {
             return Ok(Walked {
-                last,
                 torn: Some((offset, line_no, n)),
             });
         }
