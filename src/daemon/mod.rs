@@ -6,6 +6,7 @@
 //! carries out the effects: note writes, handler starts, replies.
 
 mod commands;
+mod commit;
 mod files;
 mod handlers;
 mod lock;
@@ -30,12 +31,11 @@ use crate::config::Config;
 use crate::executor::Ran;
 use crate::ipc::{self, Command, Reply};
 use crate::journal::{Journal, JournalError};
-use crate::machine::{Effect, Input, Machine, Step};
-use crate::request::{ApplyError, Event, Id};
+use crate::machine::{Effect, Input, Machine};
+use crate::request::{ApplyError, Id};
 use crate::vault::Vault;
 use crate::watcher::{WatchEvent, WatchHandle};
 
-use handlers::log_event;
 pub use lock::StateLock;
 
 /// Where the daemon works.
@@ -51,9 +51,7 @@ pub struct Settings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error(
-        "{0}\nhitl will not start on a damaged journal: it is the record of every decision. Restore journal.jsonl from a backup, or move it aside to start afresh (the vault's notes are then not trusted as requests)"
-    )]
+    #[error("{}", opening_failed(.0))]
     Journal(#[from] JournalError),
     #[error("the journal disagrees with itself: {0}; restore it from a backup")]
     Replay(#[from] ApplyError),
@@ -67,6 +65,19 @@ pub enum DaemonError {
     Watch(#[from] notify::Error),
     #[error("{0}")]
     Locked(String),
+}
+
+/// Why the journal could not be opened, and what to do: only damage calls
+/// for a backup; a journal that can't be read or cut is not damaged.
+fn opening_failed(e: &JournalError) -> String {
+    match e {
+        JournalError::Damaged { .. } => format!(
+            "{e}\nhitl will not start on a damaged journal: it is the record of every decision. Restore journal.jsonl from a backup, or move it aside to start afresh (the vault's notes are then not trusted as requests)"
+        ),
+        _ => format!(
+            "{e}\nhitl cannot open its journal. Nothing in it is lost; fix the cause (permissions, a full or read-only disk) and start hitl again"
+        ),
+    }
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
@@ -155,6 +166,12 @@ pub async fn run(
     engine.last_status = engine.status_line();
     systemd::ready(&engine.last_status);
     let result = engine.run_loop(watch_rx, cmd_rx, reload, shutdown).await;
+    if !engine.held.is_empty() {
+        tracing::warn!(
+            results = engine.held.len(),
+            "stopped before the journal could be written again: those runs will be `unknown` at the next start"
+        );
+    }
     let _ = std::fs::remove_file(&sock);
     drop(lock);
     result
@@ -312,93 +329,6 @@ impl Engine {
         };
         systemd::ready(&self.status_line());
         changed
-    }
-
-    /// Journals the steps' events (one fsync), then carries out their
-    /// effects, answers the callers, and wakes waiters whose request settled.
-    fn commit(&mut self, steps: Vec<Step>, replies: Vec<PendingReply>) -> Result<(), DaemonError> {
-        self.try_commit(steps, replies).map(|_| ())
-    }
-
-    /// [`Engine::commit`], telling whether the batch was journaled. If it
-    /// was not, the state goes back to the journal's, the callers are told,
-    /// none of its effects is carried out, and the engine takes no new work
-    /// until the journal can be written again.
-    fn try_commit(
-        &mut self,
-        steps: Vec<Step>,
-        replies: Vec<PendingReply>,
-    ) -> Result<bool, DaemonError> {
-        let effects = match self.journal_steps(steps) {
-            Ok(effects) => effects,
-            Err(e) => {
-                self.inbox_taken.clear();
-                self.enter_outage(e)?;
-                let why = self.outage_reason().unwrap_or_default();
-                for (tx, _) in replies {
-                    let _ = tx.send(Reply::error(format!("not done: {why}")));
-                }
-                return Ok(false);
-            }
-        };
-        for path in std::mem::take(&mut self.inbox_taken) {
-            let _ = std::fs::remove_file(path);
-        }
-        for effect in effects {
-            self.carry_out(effect);
-        }
-        for (tx, reply) in replies {
-            let _ = tx.send(match reply {
-                Some(Ok(id)) => self.reply_for(&id),
-                Some(Err(e)) => Reply::error(e),
-                None => Reply::error("no reply"),
-            });
-        }
-        self.wake_waiters();
-        self.tell_systemd();
-        Ok(true)
-    }
-
-    fn tell_systemd(&mut self) {
-        let status = self.status_line();
-        if status != self.last_status {
-            systemd::status(&status);
-            self.last_status = status;
-        }
-    }
-
-    /// Journals the recovery (runs cut short by a restart) and carries it
-    /// out once the reconcile has found where the notes are. During an
-    /// outage it waits, and runs when the journal can be written again.
-    fn recover_and_reconcile(&mut self) -> Result<(), DaemonError> {
-        let state = self.state_dir.clone();
-        let step = self
-            .machine
-            .recover(Timestamp::now(), |id, n| runs::started(&state, id, n));
-        let effects = match self.journal_steps(vec![step]) {
-            Ok(effects) => effects,
-            Err(e) => return self.enter_outage(e),
-        };
-        self.recovered = true;
-        self.reconcile()?;
-        for effect in effects {
-            self.carry_out(effect);
-        }
-        Ok(())
-    }
-
-    /// Journals the steps' events (one fsync) and hands back their effects.
-    fn journal_steps(&mut self, steps: Vec<Step>) -> Result<Vec<Effect>, JournalError> {
-        let events: Vec<Event> = steps
-            .iter()
-            .flat_map(|s| s.events.iter().cloned())
-            .collect();
-        self.journal.append(&events)?;
-        for ev in &events {
-            log_event(ev);
-            self.last_event = Some(ev.time);
-        }
-        Ok(steps.into_iter().flat_map(|s| s.effects).collect())
     }
 
     fn carry_out(&mut self, effect: Effect) {
