@@ -290,3 +290,55 @@ fn a_full_disk_stops_new_work_with_a_reason_and_resumes_when_space_is_freed() {
     let (code, out, err) = disk.hitl(&["audit", "verify"]);
     assert_eq!(code, 0, "no half-written line was left: {out}{err}");
 }
+
+/// Takes the immutable flag off again, whatever the test's outcome, so the
+/// temporary folder can be removed.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    /// `None` (after saying why) where the file system has no such flag.
+    fn set(path: &Path) -> Option<Immutable> {
+        let out = Command::new("chattr").arg("+i").arg(path).output();
+        match out {
+            Ok(o) if o.status.success() => Some(Immutable(path.to_path_buf())),
+            other => {
+                eprintln!(
+                    "SKIPPED a_journal_that_is_not_writable_stops_new_work_and_resumes: `chattr +i` is not available here: {other:?}"
+                );
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_journal_that_is_not_writable_stops_new_work_and_resumes() {
+    let (env, id) = Env::with_pending_payment();
+    let path = env.state.join("journal.jsonl");
+    let Some(flag) = Immutable::set(&path) else {
+        return;
+    };
+    let (code, _, err) = env.hitl(&["approve", &id]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("not permitted") && err.contains("Nothing journaled is lost"),
+        "{err}"
+    );
+    let (code, out, _) = env.hitl(&["status"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("DEGRADED"), "{out}");
+    assert!(env.runs().is_empty());
+    assert_eq!(env.events(&id), ["submitted"]);
+    drop(flag);
+    wait_for("the daemon resumes", || env.hitl(&["status"]).0 == 0);
+    let (code, _, err) = env.hitl(&["approve", &id]);
+    assert_eq!(code, 0, "{err}");
+    env.wait_note(&id, "Done", "executed");
+    assert_eq!(env.runs().len(), 1);
+}
