@@ -150,17 +150,20 @@ impl<'a> FullDisk<'a> {
     fn start(env: &'a Env) -> Option<FullDisk<'a>> {
         std::fs::create_dir_all(&env.state).unwrap();
         let script = format!(
-            "mount -t tmpfs -o size=256k,mode=0700 tmpfs {s} || exit 97\nexec {BIN} run",
+            "set -e\nmount -t tmpfs -o size=256k,mode=0700 tmpfs {s}\nexec {BIN} run",
             s = env.state.display()
         );
+        let scratch = env.dir.path().join("mount-probe");
+        std::fs::create_dir_all(&scratch).unwrap();
         let probe = Command::new("unshare")
-            .args(["-m", "true"])
+            .args(["-m", "mount", "-t", "tmpfs", "tmpfs"])
+            .arg(&scratch)
             .stderr(Stdio::null())
             .status();
         if !probe.is_ok_and(|s| s.success()) {
             eprintln!(
                 "SKIPPED a_full_disk_stops_new_work_with_a_reason_and_resumes_when_space_is_freed: \
-                 `unshare -m` is not available here (needs root or user namespaces)"
+                 cannot mount a tmpfs in a private mount namespace here (needs root and `unshare`)"
             );
             return None;
         }
