@@ -345,3 +345,27 @@ fn a_journal_that_is_not_writable_stops_new_work_and_resumes() {
     env.wait_note(&id, "Done", "executed");
     assert_eq!(env.runs().len(), 1);
 }
+
+#[test]
+fn a_handler_result_that_cannot_be_journaled_is_held_until_it_can() {
+    let mut env = Env::new("");
+    env.start();
+    let id = env.request(&["slow"]);
+    env.hitl(&["approve", &id]);
+    wait_for("handler started", || env.runs().len() == 1);
+    let Some(flag) = Immutable::set(&env.state.join("journal.jsonl")) else {
+        return;
+    };
+    // The handler ends (3 s) while the journal can't take its result.
+    wait_for("the result could not be journaled", || {
+        env.hitl(&["status"]).1.contains("DEGRADED")
+    });
+    assert_eq!(env.events(&id), ["submitted", "approved", "executing"]);
+    drop(flag);
+    env.wait_note(&id, "Done", "executed");
+    assert_eq!(
+        env.events(&id),
+        ["submitted", "approved", "executing", "executed"]
+    );
+    assert_eq!(env.runs().len(), 1);
+}
