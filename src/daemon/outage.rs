@@ -96,7 +96,7 @@ fn explain(error: &JournalError) -> String {
     const STOPPED: &str = "Nothing journaled is lost. Until it can write again, hitl takes no new work and starts no handler; it retries every second and resumes by itself.";
     match error {
         JournalError::Replaced { path, what } => format!(
-            "the journal {} was {what} while hitl was running, so hitl no longer writes it. Nothing journaled is lost: the file hitl has open holds every event. Put it back at {} to resume, or stop hitl and decide which file is the record.",
+            "the journal {} was {what} while hitl was running, so hitl no longer writes it. Nothing journaled is lost: the file hitl has open holds every event. Put it back at {} as hitl wrote it to resume, or stop hitl and decide which file is the record.",
             path.display(),
             path.display()
         ),

@@ -65,6 +65,10 @@ pub struct Journal {
     /// The file's length after the last fsynced append: a failed append is
     /// cut back to it, and only this much is read when state is rebuilt.
     len: u64,
+    /// A failed append may have left bytes past `len` that could not be
+    /// cut off yet. Otherwise a length other than `len` means another
+    /// program changed the file, which is never cut silently.
+    cut_pending: bool,
     next_seq: u64,
     last_hash: String,
 }
@@ -96,6 +100,7 @@ impl Journal {
             path: path.to_path_buf(),
             file,
             len,
+            cut_pending: false,
             next_seq: records.last().map_or(1, |r| r.seq + 1),
             last_hash: records
                 .last()
@@ -132,10 +137,8 @@ impl Journal {
         if let Err(error) = written {
             // A short write (disk full) or an unsynced one (I/O error) must
             // not stay: the file ends with the last event that was fsynced.
-            let _ = self
-                .file
-                .set_len(self.len)
-                .and_then(|()| self.file.sync_data());
+            let cut = self.file.set_len(self.len);
+            self.cut_pending = cut.and_then(|()| self.file.sync_data()).is_err();
             return Err(self.io(error));
         }
         self.len += buf.len() as u64;
@@ -199,11 +202,22 @@ impl Journal {
                 what: self.whereabouts(),
             });
         }
-        if open.len() != self.len {
+        if open.len() != self.len && !self.cut_pending {
+            return Err(JournalError::Replaced {
+                path: self.path.clone(),
+                what: format!(
+                    "changed by another program ({} bytes where hitl wrote {})",
+                    open.len(),
+                    self.len
+                ),
+            });
+        }
+        if self.cut_pending {
             self.file
                 .set_len(self.len)
                 .and_then(|()| self.file.sync_data())
                 .map_err(|e| self.io(e))?;
+            self.cut_pending = false;
         }
         Ok(())
     }

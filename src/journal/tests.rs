@@ -140,6 +140,8 @@ fn a_failed_append_changes_nothing_and_the_next_one_continues_the_chain() {
         "{err}"
     );
     (j.file, j.path, j.len) = (good, good_path, good_len);
+    // /dev/full can't be cut: as if the half line were that append's.
+    assert!(j.cut_pending);
     j.append(&[ev("d", EventKind::Expired)]).unwrap();
     let records = read(&path).unwrap();
     assert_eq!(records.len(), 4);
@@ -175,4 +177,21 @@ fn a_journal_moved_away_is_noticed_and_not_written() {
     std::fs::remove_file(&path).unwrap();
     let err = j.append(&[ev("e", EventKind::Expired)]).unwrap_err();
     assert!(err.to_string().contains("deleted"), "{err}");
+}
+
+#[test]
+fn a_journal_changed_by_another_program_is_not_cut_or_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample(dir.path());
+    let (mut j, _, _) = Journal::open(&path).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(b"{\"seq\":4}\n")
+        .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let err = j.append(&[ev("d", EventKind::Expired)]).unwrap_err();
+    assert!(err.to_string().contains("another program"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
 }
