@@ -175,16 +175,24 @@ pub(super) fn status(p: &Place, json: bool) -> Result<u8> {
     match ipc::call(&p.state_dir, &Command::Status, Some(Duration::from_secs(5))) {
         Ok(r) => {
             let info = r.info.unwrap_or_default();
+            let degraded = info["degraded"].as_str().map(String::from);
             if json {
-                println!("{}", serde_json::json!({ "running": true, "daemon": info }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "running": true, "degraded": degraded, "daemon": info })
+                );
             } else {
                 let last = info["last_event"].as_str().unwrap_or("none");
                 println!(
                     "hitl is running: pid {}, up {} s, {} open requests, last event {last}",
                     info["pid"], info["uptime_s"], info["open"]
                 );
+                if let Some(why) = &degraded {
+                    println!("DEGRADED, not taking new work: {why}");
+                }
             }
-            Ok(0)
+            // A daemon that takes no work is a problem a script must see.
+            Ok(if degraded.is_some() { ERROR } else { 0 })
         }
         Err(e) if ipc::is_down(&e) => {
             if json {

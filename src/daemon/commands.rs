@@ -43,6 +43,10 @@ impl Engine {
                 Ok((Step::default(), Some(id)))
             }
             Command::Status => Err(self.status_reply()),
+            _ if self.outage.is_some() => {
+                let why = self.outage_reason().unwrap_or_default();
+                Err(Reply::error(format!("hitl is not taking new work: {why}")))
+            }
             cmd => {
                 let input = self
                     .change_input(cmd, "command line")
@@ -90,6 +94,12 @@ impl Engine {
 
     /// The one-line status for systemd.
     pub(super) fn status_line(&self) -> String {
+        if self.outage.is_some() {
+            return format!(
+                "{} open requests; NOT TAKING NEW WORK: the journal cannot be written",
+                self.open_count()
+            );
+        }
         if self.vault_missing {
             return format!(
                 "{} open requests; the vault is unavailable",
@@ -109,6 +119,7 @@ impl Engine {
             "open": self.open_count(),
             "last_event": self.last_event.map(|t| t.to_string()),
             "vault": self.vault.root.display().to_string(),
+            "degraded": self.outage_reason(),
         });
         Reply {
             ok: true,

@@ -44,6 +44,9 @@ impl Engine {
     /// Re-reads everything: the inbox, every watched folder; regenerates the
     /// notes of open requests that are missing; expires what is due.
     pub(super) fn reconcile(&mut self) -> Result<(), DaemonError> {
+        if self.outage.is_some() {
+            return Ok(()); // it runs again when the journal can be written
+        }
         self.check_vault()?;
         if self.vault_missing {
             // Deadlines still pass; notes wait for the vault.
@@ -164,7 +167,8 @@ impl Engine {
             return None;
         }
         let text = std::fs::read_to_string(path).ok()?;
-        let _ = std::fs::remove_file(path);
+        // Removed once its batch is journaled: a queued request is never lost.
+        self.inbox_taken.push(path.to_path_buf());
         let cmd: Command = match serde_json::from_str(&text) {
             Ok(c) => c,
             Err(e) => {

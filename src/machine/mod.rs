@@ -19,6 +19,7 @@ use crate::request::{ApplyError, Event, EventKind, Id, Request, RunResult, Statu
 
 mod dropin;
 mod gesture;
+mod recover;
 mod submit;
 #[cfg(test)]
 mod tests;
@@ -178,50 +179,6 @@ impl Machine {
     /// Finds a request by id or unique id prefix.
     pub fn resolve_id(&self, prefix: &str) -> Result<Id, String> {
         resolve_prefix(self.requests.keys(), prefix)
-    }
-
-    /// After a restart: a handler that was running has an unknown outcome;
-    /// an approval whose handler never started starts it now.
-    pub fn recover(&mut self, now: Timestamp) -> Step {
-        let mut step = Step::default();
-        let ids: Vec<(Id, Status)> = self
-            .requests
-            .values()
-            .map(|r| (r.id.clone(), r.status.clone()))
-            .collect();
-        for (id, status) in ids {
-            match status {
-                Status::Executing { .. } => {
-                    let req = &self.requests[&id];
-                    let idempotent = self
-                        .config
-                        .handlers
-                        .get(&req.sub.action)
-                        .is_some_and(|h| h.idempotent);
-                    // An idempotent handler is re-run once, with the same key.
-                    let rerun = idempotent && req.attempts < 2;
-                    let why = if rerun {
-                        "hitl stopped while the handler was running; its handler is idempotent, so it runs again once"
-                    } else {
-                        "hitl stopped while the handler was running"
-                    };
-                    self.push(
-                        &mut step,
-                        now,
-                        &id,
-                        "hitl",
-                        EventKind::Unknown { why: why.into() },
-                    );
-                    if rerun {
-                        self.start_handler(&mut step, now, &id);
-                    }
-                    step.effects.push(Effect::WriteNote { id, adopt: None });
-                }
-                Status::Approved { runs_handler: true } => self.start_handler(&mut step, now, &id),
-                _ => {}
-            }
-        }
-        step
     }
 
     pub fn handle(&mut self, input: Input, now: Timestamp) -> Step {

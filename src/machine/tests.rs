@@ -20,6 +20,7 @@ default: require
 reject_reason_required: false
 handlers:
   payment: { command: [/bin/true] }
+  refund: { command: [/bin/true], idempotent: true }
 "#;
 
 fn t(secs: i64) -> Timestamp {
@@ -286,7 +287,7 @@ fn recovery_marks_running_handlers_unknown_and_starts_unstarted_ones() {
         Input::Submit(new("run", "payment", json!({"amount": 5}))),
         t(0),
     );
-    let step = m.recover(t(1));
+    let step = m.recover(t(1), |_, _| true);
     assert_eq!(names(&step), ["unknown"]);
     let step = m.handle(
         Input::Resolve {
@@ -322,4 +323,47 @@ fn a_result_for_a_request_not_executing_is_ignored() {
     );
     assert!(step.events.is_empty());
     assert_eq!(status(&m, "p"), "pending");
+}
+
+/// The run markers tell recovery which journaled runs ever started.
+#[test]
+fn recovery_starts_a_journaled_run_that_never_started_without_spending_a_rerun() {
+    type Case = (
+        &'static str,
+        &'static [u32],
+        &'static [&'static str],
+        bool,
+        u32,
+    );
+    // (action, attempts whose marker exists, events, starts a handler, attempts after)
+    let cases: [Case; 4] = [
+        ("payment", &[], &[], true, 1),
+        ("payment", &[1], &["unknown"], false, 1),
+        ("refund", &[], &[], true, 1),
+        ("refund", &[1], &["unknown", "executing"], true, 2),
+    ];
+    for (action, markers, events, starts, attempts) in cases {
+        let mut m = machine();
+        m.handle(Input::Submit(new("r", action, json!({"amount": 5}))), t(0));
+        if action == "refund" {
+            let decide = Input::Decide {
+                id: "r".into(),
+                approve: true,
+                reason: None,
+                by: "cli".into(),
+                gesture: "test".into(),
+            };
+            m.handle(decide, t(0));
+        }
+        assert_eq!(status(&m, "r"), "executing");
+        let step = m.recover(t(1), |id, n| id == "r" && markers.contains(&n));
+        let what = format!("{action} with markers {markers:?}");
+        assert_eq!(names(&step), events, "{what}");
+        let started = step
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::StartHandler { id } if id == "r"));
+        assert_eq!(started, starts, "{what}");
+        assert_eq!(m.get("r").unwrap().attempts, attempts, "{what}");
+    }
 }
