@@ -75,8 +75,8 @@ pub struct Claim<'a> {
     pub take_strays: bool,
 }
 
-/// The live processes of a run: its leader and the orphans it claims, with
-/// all their descendants.
+/// The processes of a run: its leader and the orphans it claims, with all
+/// their descendants, exited ones not yet reaped included.
 pub fn members(
     table: &[Proc],
     claim: &Claim<'_>,
@@ -112,7 +112,7 @@ pub fn members(
         if pid == claim.me || !seen.insert(pid) {
             continue;
         }
-        if let Some(p) = by_pid.get(&pid).filter(|p| !p.zombie) {
+        if let Some(p) = by_pid.get(&pid) {
             out.push((*p).clone());
         }
         roots.extend(children.get(&pid).into_iter().flatten().map(|c| c.pid));

@@ -138,14 +138,20 @@ impl Run {
             // SAFETY: killpg has no memory-safety preconditions.
             unsafe { libc::killpg(leader, sig) };
         }
-        for p in &members {
+        for p in members.iter().filter(|p| !p.zombie) {
             if let Some(sig) = sig {
                 // SAFETY: kill has no memory-safety preconditions; a pid
                 // that has just gone fails with ESRCH.
                 unsafe { libc::kill(p.pid, sig) };
             }
         }
-        let alive = members.len();
+        // An exited process not yet reaped still counts: it is reaped here
+        // once its parent is gone, and the run is over only then. The
+        // leader is tokio's to reap.
+        let alive = members
+            .iter()
+            .filter(|p| !(p.zombie && Some(p.pid) == leader))
+            .count();
         if let Some(this) = runs.get_mut(&self.token) {
             this.known.extend(members.iter().map(Proc::key));
         }

@@ -76,6 +76,9 @@ pub struct Assessment {
     pub risk: Risk,
     /// Every risk signal that matched, as "level: says".
     pub signals: Vec<(Risk, String)>,
+    /// The deciding rule (or default) said `auto`, but a rule before it
+    /// could not be evaluated: a human decides instead.
+    pub held: bool,
 }
 
 /// The first rule whose condition holds decides. A rule whose condition
@@ -112,7 +115,8 @@ pub fn assess(
         }
     }
     let mut verdict = deciding.map_or(default, |r| r.decision);
-    if unread.tainted && verdict == Verdict::Auto {
+    let held = unread.tainted && verdict == Verdict::Auto;
+    if held {
         verdict = Verdict::Require;
     }
     signals.extend(unread.signals());
@@ -122,6 +126,7 @@ pub fn assess(
         timeout: deciding.and_then(|r| r.timeout),
         risk: signals.iter().map(|(l, _)| *l).max().unwrap_or_default(),
         signals,
+        held,
     }
 }
 
