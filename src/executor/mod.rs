@@ -118,15 +118,18 @@ pub async fn run(mut job: Job) -> Ran {
 
 /// The note's word on how the run ended, when there is one.
 fn why(ending: Option<Ending>, ended: reaper::Ended, timeout: Duration) -> Option<String> {
-    let how = match ending {
-        Some(Ending::TimedOut) => format!("timed out after {timeout:?}; "),
-        Some(Ending::Stopped) => "hitl was stopped while it ran; ".to_string(),
-        None if ended.others > 0 => "it exited, leaving processes behind; ".to_string(),
-        None => return None,
+    let others = match ended.others {
+        0 => String::new(),
+        n => format!(" and the {n} other process(es) it had started"),
     };
-    let mut why = match ended.others {
-        0 => format!("{how}hitl ended it"),
-        n => format!("{how}hitl ended it and {n} other process(es) it had started"),
+    let mut why = match ending {
+        Some(Ending::TimedOut) => format!("timed out after {timeout:?}; hitl ended it{others}"),
+        Some(Ending::Stopped) => format!("hitl was stopped while it ran; hitl ended it{others}"),
+        None if ended.others > 0 => format!(
+            "it exited leaving {} process(es) behind; hitl ended them",
+            ended.others
+        ),
+        None => return None,
     };
     if ended.survivors > 0 {
         why.push_str(&format!(
@@ -220,7 +223,8 @@ mod tests {
             timeout,
             payload_json: r#"{"amount":5}"#.into(),
             decided_by: "cli:me".into(),
-            output_path: std::env::temp_dir().join("hitl-test-out.log"),
+            // These tests read the note's head only.
+            output_path: "/dev/null".into(),
         }
     }
 
@@ -307,7 +311,7 @@ mod tests {
             r.error
                 .as_deref()
                 .unwrap_or("")
-                .contains("leaving processes behind"),
+                .contains("process(es) behind; hitl ended them"),
             "{r:?}"
         );
         let pid = read_pid(&pidfile);

@@ -42,8 +42,8 @@ pub async fn collect(h: tokio::task::JoinHandle<Vec<u8>>) -> Vec<u8> {
 }
 
 /// The head of the output for the note, control characters made visible,
-/// and whether it was cut. When it was, the whole of it, byte for byte, goes
-/// to `full_path`.
+/// and whether it was cut. The whole of it, byte for byte, goes to
+/// `full_path`.
 pub fn keep_output(full_path: &Path, stdout: &[u8], stderr: &[u8]) -> (String, bool) {
     let mut full = stdout.to_vec();
     if !stderr.is_empty() {
@@ -51,7 +51,7 @@ pub fn keep_output(full_path: &Path, stdout: &[u8], stderr: &[u8]) -> (String, b
         full.extend_from_slice(stderr);
     }
     let truncated = full.len() > NOTE_HEAD;
-    if truncated || stdout.len() >= KEEP || stderr.len() >= KEEP {
+    if !full.is_empty() {
         if let Some(dir) = full_path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
@@ -152,14 +152,20 @@ mod tests {
     }
 
     #[test]
-    fn short_output_stays_in_the_note_only() {
+    fn short_output_is_kept_too_and_no_output_makes_no_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.log");
-        let (head, truncated) = keep_output(&path, b"ok\n", b"warn\n");
+        let (head, truncated) = keep_output(&path, b"ok\r\n", b"warn\n");
         assert_eq!(
             (head.as_str(), truncated),
-            ("ok\n\n--- stderr ---\nwarn\n", false)
+            ("ok\u{240d}\n\n--- stderr ---\nwarn\n", false)
         );
-        assert!(!path.exists());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"ok\r\n\n--- stderr ---\nwarn\n"
+        );
+        let empty = dir.path().join("e.log");
+        assert_eq!(keep_output(&empty, b"", b""), (String::new(), false));
+        assert!(!empty.exists());
     }
 }

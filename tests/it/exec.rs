@@ -115,7 +115,10 @@ fn processes_a_handler_leaves_behind_when_it_exits_are_ended() {
     let id = env.request(&["sticky_exit"]);
     result_then_gone(&env, &id, "executed");
     let note = env.wait_note(&id, "Done", "executed");
-    assert!(note.contains("leaving processes behind"), "{note}");
+    assert!(
+        note.contains("process(es) behind; hitl ended them"),
+        "{note}"
+    );
 }
 
 #[test]
