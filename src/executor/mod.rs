@@ -72,7 +72,7 @@ pub struct Ran {
 /// Runs the job; returns once every process of the run is gone.
 pub async fn run(mut job: Job) -> Ran {
     let started = Instant::now();
-    let (mut child, processes) = match reaper::Run::spawn(&job.id, &mut command(&job)) {
+    let (mut child, mut processes) = match reaper::Run::spawn(&job.id, &mut command(&job)) {
         Ok(spawned) => spawned,
         Err(e) => {
             let result = failed_to_start(&job, e, started);
@@ -92,7 +92,7 @@ pub async fn run(mut job: Job) -> Ran {
     let out = tokio::spawn(output::read_capped(child.stdout.take()));
     let err = tokio::spawn(output::read_capped(child.stderr.take()));
     let (status, ending) = wait_or_end(&mut child, job.timeout, &mut job.stop).await;
-    let ended = reaper::end_all(&mut child, &processes, ending.is_none()).await;
+    let ended = reaper::end_all(&mut child, &mut processes, ending.is_none()).await;
     drop(processes);
     let (stdout, stderr) = (output::collect(out).await, output::collect(err).await);
     let (output, truncated) = output::keep_output(&job.output_path, &stdout, &stderr);
@@ -316,6 +316,32 @@ mod tests {
         );
         let pid = read_pid(&pidfile);
         assert!(!alive(pid), "background process {pid} survived the run");
+    }
+
+    #[tokio::test]
+    async fn an_aborted_run_still_kills_its_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("g.pid");
+        let script = format!(
+            "sh -c 'echo $$ > {p}.tmp; mv {p}.tmp {p}; exec sleep 60' & wait",
+            p = pidfile.display()
+        );
+        let task = tokio::spawn(run(job(&script, Duration::from_secs(60))));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !pidfile.exists() {
+            assert!(Instant::now() < deadline, "the grandchild never started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        task.abort();
+        assert!(task.await.is_err());
+        let pid = read_pid(&pidfile);
+        while alive(pid) {
+            assert!(
+                Instant::now() < deadline,
+                "grandchild {pid} outlived its aborted run"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub fn become_subreaper() {
 /// run is dropped.
 pub struct Run {
     token: u64,
+    /// [`end_all`] has run; a run dropped before that (its task aborted)
+    /// kills what it can find of itself on the way out.
+    ended: bool,
 }
 
 /// What ending a run's processes found.
@@ -94,7 +97,13 @@ impl Run {
             known: HashSet::new(),
         };
         runs.insert(token, entry);
-        Ok((child, Run { token }))
+        Ok((
+            child,
+            Run {
+                token,
+                ended: false,
+            },
+        ))
     }
 
     fn leader_reaped(&self) {
@@ -104,7 +113,8 @@ impl Run {
     }
 
     /// Sends `sig` (if any) to every live process of the run and reaps the
-    /// orphans that have exited; returns how many processes are alive.
+    /// orphans that have exited; returns how many processes of the run are
+    /// left, exited ones not yet reaped included.
     fn signal(&self, sig: Option<i32>) -> usize {
         let mut runs = runs();
         let me = std::process::id() as i32;
@@ -148,14 +158,14 @@ impl Run {
         // An exited process not yet reaped still counts: it is reaped here
         // once its parent is gone, and the run is over only then. The
         // leader is tokio's to reap.
-        let alive = members
+        let left = members
             .iter()
             .filter(|p| !(p.zombie && Some(p.pid) == leader))
             .count();
         if let Some(this) = runs.get_mut(&self.token) {
             this.known.extend(members.iter().map(Proc::key));
         }
-        alive
+        left
     }
 
     /// How many processes besides its leader the run was seen to have.
@@ -168,6 +178,9 @@ impl Run {
 
 impl Drop for Run {
     fn drop(&mut self) {
+        if !self.ended {
+            self.signal(Some(libc::SIGKILL));
+        }
         runs().remove(&self.token);
     }
 }
@@ -187,7 +200,13 @@ fn reap_orphans(table: &[Proc], me: i32, leaders: &HashSet<i32>) {
 /// Ends every process of the run: SIGTERM, up to [`KILL_GRACE`] to go, then
 /// SIGKILL (whether or not the leader has gone) until none is left.
 /// `leader_exited` says tokio has already reaped the leader.
-pub async fn end_all(child: &mut Child, run: &Run, leader_exited: bool) -> Ended {
+pub async fn end_all(child: &mut Child, run: &mut Run, leader_exited: bool) -> Ended {
+    let ended = end_all_inner(child, run, leader_exited).await;
+    run.ended = true;
+    ended
+}
+
+async fn end_all_inner(child: &mut Child, run: &Run, leader_exited: bool) -> Ended {
     let mut leader_up = !leader_exited;
     if !leader_up {
         run.leader_reaped();
@@ -212,13 +231,13 @@ pub async fn end_all(child: &mut Child, run: &Run, leader_exited: bool) -> Ended
     }
     let give_up = Instant::now() + GIVE_UP;
     loop {
-        let alive = run.signal(Some(libc::SIGKILL));
+        let left = run.signal(Some(libc::SIGKILL));
         if leader_up && tokio::time::timeout(POLL, child.wait()).await.is_ok() {
             leader_up = false;
             run.leader_reaped();
             continue;
         }
-        if alive == 0 && !leader_up {
+        if left == 0 && !leader_up {
             return Ended {
                 others: run.others_seen(),
                 survivors: 0,
@@ -226,12 +245,12 @@ pub async fn end_all(child: &mut Child, run: &Run, leader_exited: bool) -> Ended
         }
         if Instant::now() > give_up {
             tracing::error!(
-                alive,
+                left,
                 "processes of a handler run survive SIGKILL; giving up on them"
             );
             return Ended {
                 others: run.others_seen(),
-                survivors: alive,
+                survivors: left,
             };
         }
         if !leader_up {
