@@ -5,7 +5,7 @@
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use crate::payload::{as_number, lookup, loose_eq};
+use crate::payload::{lookup, loose_eq};
 
 /// A compiled `when:` map: the action type patterns and the payload tests.
 #[derive(Debug, Clone, Default)]
@@ -121,7 +121,7 @@ fn compile_tests(key: &str, spec: &Value) -> Result<Vec<Test>, ConditionError> {
         return Ok(vec![Test::Eq(spec.clone())]);
     };
     let number = |op: &str, v: &Value| {
-        as_number(v).ok_or_else(|| cond_err(key, format!("`{op}` needs a number, got {v}")))
+        read_number(Some(v)).map_err(|_| cond_err(key, format!("`{op}` needs a number, got {v}")))
     };
     let list = |op: &str, v: &Value| match v {
         Value::Array(items) => Ok(items.clone()),
@@ -182,10 +182,10 @@ impl Test {
                 None => return missing(),
                 Some(v) => !xs.iter().any(|x| loose_eq(v, x)),
             },
-            Test::Gt(x) => number(present)? > *x,
-            Test::Gte(x) => number(present)? >= *x,
-            Test::Lt(x) => number(present)? < *x,
-            Test::Lte(x) => number(present)? <= *x,
+            Test::Gt(x) => read_number(present)? > *x,
+            Test::Gte(x) => read_number(present)? >= *x,
+            Test::Lt(x) => read_number(present)? < *x,
+            Test::Lte(x) => read_number(present)? <= *x,
             Test::Matches(re) => value.is_some_and(|v| match v {
                 Value::String(s) => re.is_match(s),
                 other => re.is_match(&other.to_string()),
@@ -197,7 +197,7 @@ impl Test {
 /// A payload value as a number for a comparison: a JSON number, or a string
 /// that is a plain decimal number. Thousands separators, currency signs,
 /// `NaN` and infinities are not guessed at.
-fn number(value: Option<&Value>) -> Result<f64, String> {
+fn read_number(value: Option<&Value>) -> Result<f64, String> {
     let plain = |s: &str| {
         !s.is_empty()
             && s.chars().any(|c| c.is_ascii_digit())
@@ -303,6 +303,10 @@ mod tests {
         let e =
             Condition::compile(json!({"amount": {"gt": "lots"}}).as_object().unwrap()).unwrap_err();
         assert_eq!(e.field, "amount");
+        for bad in [json!("NaN"), json!("1,000"), json!([1])] {
+            let e = Condition::compile(json!({"amount": {"gte": bad}}).as_object().unwrap());
+            assert!(e.is_err(), "{bad}");
+        }
         let e = Condition::compile(json!({"x": {"like": 1}}).as_object().unwrap()).unwrap_err();
         assert!(e.to_string().contains("unknown operator `like`"), "{e}");
     }
