@@ -51,7 +51,9 @@ fn runs() -> MutexGuard<'static, BTreeMap<u64, Entry>> {
 }
 
 /// Makes this process a child subreaper (`PR_SET_CHILD_SUBREAPER`), so that
-/// no handler descendant escapes to init. Call it once, at daemon start.
+/// no handler descendant escapes to init. Call it once, at daemon start, in
+/// a process that starts no children but handler runs: any other child
+/// would be taken for a stray orphan, ended and reaped.
 pub fn become_subreaper() {
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integers.
     let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
