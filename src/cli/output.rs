@@ -119,6 +119,12 @@ pub fn explain(action: &str, a: &Assessment, has_handler: bool, as_json: bool) {
         return;
     }
     match &a.rule {
+        Some(rule) if a.held => println!(
+            "rule `{rule}` would approve, but a rule before it could not be evaluated: {verdict}"
+        ),
+        None if a.held => {
+            println!("the default would approve, but a rule could not be evaluated: {verdict}")
+        }
         Some(rule) => println!("rule `{rule}` decides: {verdict}"),
         None => println!("no rule matches; the default decides: {verdict}"),
     }

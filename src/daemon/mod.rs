@@ -102,6 +102,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     reload: mpsc::Receiver<()>,
 ) -> Result<(), DaemonError> {
+    crate::executor::become_subreaper();
     let state = settings.state_dir.clone();
     std::fs::create_dir_all(&state).map_err(io(format!("state folder {}", state.display())))?;
     // The socket in here approves payments: only its owner may enter.

@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod crash;
+mod exec;
 mod journal;
 mod service;
 mod util;
