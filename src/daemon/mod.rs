@@ -8,6 +8,7 @@
 mod commands;
 mod files;
 mod handlers;
+mod inbox;
 mod lock;
 mod socket;
 mod systemd;
@@ -26,7 +27,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::config::Config;
 use crate::executor::Ran;
-use crate::ipc::{self, Command, Reply};
+use crate::ipc::{self, Reply};
 use crate::journal::{Journal, JournalError};
 use crate::machine::{Effect, Input, Machine, Step};
 use crate::request::{ApplyError, Event, Id};
@@ -74,7 +75,7 @@ const SETTLE: Duration = Duration::from_millis(40);
 /// How often to look for a vault that went away.
 const VAULT_RETRY: Duration = Duration::from_secs(1);
 
-type CommandMsg = (Command, oneshot::Sender<Reply>);
+use socket::CommandMsg;
 /// A caller to answer once the batch is journaled, with the machine's reply.
 type PendingReply = (oneshot::Sender<Reply>, Option<Result<Id, String>>);
 
@@ -86,10 +87,8 @@ pub async fn run(
     reload: mpsc::Receiver<()>,
 ) -> Result<(), DaemonError> {
     let state = settings.state_dir.clone();
-    std::fs::create_dir_all(&state).map_err(io(format!("state folder {}", state.display())))?;
     // The socket in here approves payments: only its owner may enter.
-    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .map_err(io(format!("state folder {}", state.display())))?;
+    ipc::private_dir(&state).map_err(io(format!("state folder {}", state.display())))?;
     let lock = StateLock::acquire(&state).map_err(DaemonError::Locked)?;
     let (journal, records, torn) = Journal::open(&state.join("journal.jsonl"))?;
     if let Some(t) = torn {
@@ -106,7 +105,7 @@ pub async fn run(
         .create_folders()
         .map_err(io(format!("vault {}", vault.root.display())))?;
     let inbox = ipc::inbox_dir(&state);
-    std::fs::create_dir_all(&inbox).map_err(io("inbox folder"))?;
+    ipc::private_dir(&inbox).map_err(io("inbox folder"))?;
 
     let (watch_tx, watch_rx) = mpsc::channel(1024);
     let sock = ipc::socket_path(&state);
@@ -123,6 +122,7 @@ pub async fn run(
         config_loaded_at: Timestamp::now(),
         state_dir: state.clone(),
         inbox,
+        inbox_taken: Vec::new(),
         tz: jiff::tz::TimeZone::system(),
         notes: HashMap::new(),
         by_path: HashMap::new(),
@@ -142,7 +142,10 @@ pub async fn run(
     // Recovery decides from the journal alone; its notes are rewritten once
     // the reconcile has found where they are.
     let recovered = engine.machine.recover(Timestamp::now());
-    let effects = engine.journal_steps(vec![recovered])?;
+    let mut effects = engine.journal_steps(vec![recovered])?;
+    // What a requester was told is queued is journaled before the vault,
+    // however large, is read.
+    effects.extend(engine.take_inbox_at_start()?);
     engine.reconcile()?;
     for effect in effects {
         engine.carry_out(effect);
@@ -164,6 +167,9 @@ pub(crate) struct Engine {
     config_loaded_at: Timestamp,
     state_dir: PathBuf,
     inbox: PathBuf,
+    /// Inbox files whose commands are in the batch being journaled; removed
+    /// once it is.
+    inbox_taken: Vec<PathBuf>,
     tz: jiff::tz::TimeZone,
     /// Where each request's note was last seen or written.
     notes: HashMap<Id, PathBuf>,
@@ -230,8 +236,8 @@ impl Engine {
                     }
                     self.on_watch(evs)?;
                 }
-                Some((cmd, reply)) = cmd_rx.recv() => {
-                    let mut cmds = vec![(cmd, reply)];
+                Some(msg) = cmd_rx.recv() => {
+                    let mut cmds = vec![msg];
                     while cmds.len() < 512 {
                         match cmd_rx.try_recv() {
                             Ok(c) => cmds.push(c),
@@ -326,6 +332,7 @@ impl Engine {
             .flat_map(|s| s.events.iter().cloned())
             .collect();
         self.journal.append(&events)?;
+        self.remove_taken_inbox();
         for ev in &events {
             log_event(ev);
             self.last_event = Some(ev.time);
