@@ -137,6 +137,10 @@ fn read_entry(path: &Path) -> Result<Option<(InboxEntry, Caller)>, String> {
     // Checked again on what was opened: the path may have been swapped.
     let meta = file.metadata().map_err(|e| format!("not readable: {e}"))?;
     check_file(meta.is_file(), meta.len())?;
+    if meta.nlink() > 1 {
+        // Its owner would be whoever wrote the file it is a link to.
+        return Err("a hard link, not a file the CLI wrote".into());
+    }
     let mut text = String::new();
     file.take(MAX_INBOX_FILE + 1)
         .read_to_string(&mut text)
