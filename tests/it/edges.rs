@@ -341,6 +341,15 @@ fn raise_own_fd_limit() {
 fn idle_connections_and_a_huge_line_do_not_lock_out_the_socket() {
     raise_own_fd_limit();
     let (env, id) = Env::with_pending_payment();
+    // Fewer file descriptors than idle connections: only closing the
+    // oldest idle ones keeps the daemon's hands free.
+    let lim = libc::rlimit {
+        rlim_cur: 512,
+        rlim_max: 512,
+    };
+    let lowered =
+        unsafe { libc::prlimit(env.pid(), libc::RLIMIT_NOFILE, &lim, std::ptr::null_mut()) };
+    assert_eq!(lowered, 0);
     let sock = env.state.join("hitl.sock");
     let idle: Vec<UnixStream> = (0..2000)
         .map(|_| UnixStream::connect(&sock).unwrap())
