@@ -74,14 +74,14 @@ impl Engine {
         };
         let step = self.machine.handle(*input, now);
         match &step.reply {
-            Some(Err(e)) => {
-                tracing::warn!(path = %path.display(), error = %e, "queued command refused")
-            }
+            // Refused by the machine; whatever it did instead (an expiry)
+            // is journaled with the batch all the same.
+            Some(Err(e)) => set_aside(path, e),
             _ => {
-                tracing::info!(path = %path.display(), entry = %entry_id, by = %caller.name, "inbox entry taken")
+                tracing::info!(path = %path.display(), entry = %entry_id, by = %caller.name, "inbox entry taken");
+                self.inbox_taken.push(path.to_path_buf());
             }
         }
-        self.inbox_taken.push(path.to_path_buf());
         Some(step)
     }
 

@@ -152,13 +152,16 @@ impl Connection {
 
     /// The reply to one line; `None` when the caller hung up first.
     async fn answer(&self, line: &[u8], read: &mut BufReader<OwnedReadHalf>) -> Option<Reply> {
-        let cmd = match serde_json::from_slice::<Command>(line) {
-            Err(e) => return Some(Reply::error(format!("bad command: {e}"))),
+        let checked = serde_json::from_slice::<Command>(line)
+            .map_err(|e| e.to_string())
+            .and_then(|cmd| cmd.validate().map(|()| cmd).map_err(|e| e.to_string()));
+        let cmd = match checked {
             Ok(cmd) => cmd,
+            Err(e) => {
+                tracing::debug!(error = %e, "socket command refused");
+                return Some(Reply::error(format!("bad command: {e}")));
+            }
         };
-        if let Err(e) = cmd.validate() {
-            return Some(Reply::error(format!("bad command: {e}")));
-        }
         let waits = matches!(cmd, Command::Wait { .. });
         let (reply_tx, reply_rx) = oneshot::channel();
         self.tx
