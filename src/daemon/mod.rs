@@ -36,6 +36,7 @@ use crate::watcher::{WatchEvent, WatchHandle};
 
 use handlers::log_event;
 pub use lock::StateLock;
+use socket::CommandMsg;
 
 /// Where the daemon works.
 #[derive(Debug, Clone)]
@@ -75,7 +76,6 @@ const SETTLE: Duration = Duration::from_millis(40);
 /// How often to look for a vault that went away.
 const VAULT_RETRY: Duration = Duration::from_secs(1);
 
-use socket::CommandMsg;
 /// A caller to answer once the batch is journaled, with the machine's reply.
 type PendingReply = (oneshot::Sender<Reply>, Option<Result<Id, String>>);
 
