@@ -39,20 +39,17 @@ pub(super) async fn serve(listener: UnixListener, tx: mpsc::Sender<CommandMsg>) 
     let me = unsafe { libc::getuid() };
     let caller = Caller::from_uid(me);
     let permits = Arc::new(Semaphore::new(cap));
-    let (line_read_tx, mut line_read) = mpsc::unbounded_channel::<u64>();
-    // Connections still sending their line, oldest first, each with a way
-    // to close it.
-    let mut unread: BTreeMap<u64, oneshot::Sender<()>> = BTreeMap::new();
+    let mut unread = Unread::default();
     let mut backoff = Backoff::default();
-    let mut next = 0u64;
     loop {
         let accepted = tokio::select! {
-            Some(n) = line_read.recv() => {
-                unread.remove(&n);
+            Some(n) = unread.line_read.recv() => {
+                unread.waiting.remove(&n);
                 continue;
             }
             accepted = accept(&listener, &permits) => accepted,
         };
+        unread.forget_read();
         let (stream, permit) = match accepted {
             Ok(a) => {
                 backoff.succeeded();
@@ -62,6 +59,12 @@ pub(super) async fn serve(listener: UnixListener, tx: mpsc::Sender<CommandMsg>) 
                 let pause = backoff.failed();
                 tracing::warn!(error = %e, pause_ms = pause.as_millis() as u64, "socket accept failed; pausing");
                 tokio::time::sleep(pause).await;
+                if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                    // Out of file descriptors: a connection still silent
+                    // after the pause gives one back.
+                    unread.forget_read();
+                    unread.close_oldest();
+                }
                 continue;
             }
         };
@@ -72,26 +75,64 @@ pub(super) async fn serve(listener: UnixListener, tx: mpsc::Sender<CommandMsg>) 
                 continue;
             }
         }
-        while let Ok(n) = line_read.try_recv() {
-            unread.remove(&n);
+        if unread.waiting.len() >= MAX_UNREAD {
+            unread.close_oldest();
         }
-        if unread.len() >= MAX_UNREAD
-            && let Some((_, close)) = unread.pop_first()
-        {
-            tracing::debug!("too many connections without a command line; closing the oldest");
-            let _ = close.send(());
-        }
-        let (close_tx, close) = oneshot::channel();
-        unread.insert(next, close_tx);
+        let (n, close) = unread.add();
         let conn = Connection {
-            n: next,
+            n,
             caller: caller.clone(),
             tx: tx.clone(),
-            line_read: line_read_tx.clone(),
+            line_read: unread.line_read_tx.clone(),
             _permit: permit,
         };
         tokio::spawn(conn.serve(stream, close));
-        next += 1;
+    }
+}
+
+/// Connections still sending their line, oldest first, each with a way to
+/// close it.
+struct Unread {
+    waiting: BTreeMap<u64, oneshot::Sender<()>>,
+    next: u64,
+    /// Connections report here once they have sent their line.
+    line_read: mpsc::UnboundedReceiver<u64>,
+    line_read_tx: mpsc::UnboundedSender<u64>,
+}
+
+impl Default for Unread {
+    fn default() -> Unread {
+        let (line_read_tx, line_read) = mpsc::unbounded_channel();
+        Unread {
+            waiting: BTreeMap::new(),
+            next: 0,
+            line_read,
+            line_read_tx,
+        }
+    }
+}
+
+impl Unread {
+    fn add(&mut self) -> (u64, oneshot::Receiver<()>) {
+        let (close_tx, close) = oneshot::channel();
+        let n = self.next;
+        self.waiting.insert(n, close_tx);
+        self.next += 1;
+        (n, close)
+    }
+
+    /// Drops the connections that have sent their line since last asked.
+    fn forget_read(&mut self) {
+        while let Ok(n) = self.line_read.try_recv() {
+            self.waiting.remove(&n);
+        }
+    }
+
+    fn close_oldest(&mut self) {
+        if let Some((_, close)) = self.waiting.pop_first() {
+            tracing::debug!("too many connections without a command line; closing the oldest");
+            let _ = close.send(());
+        }
     }
 }
 

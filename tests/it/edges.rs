@@ -343,13 +343,7 @@ fn idle_connections_and_a_huge_line_do_not_lock_out_the_socket() {
     let (env, id) = Env::with_pending_payment();
     // Fewer file descriptors than idle connections: only closing the
     // oldest idle ones keeps the daemon's hands free.
-    let lim = libc::rlimit {
-        rlim_cur: 512,
-        rlim_max: 512,
-    };
-    let lowered =
-        unsafe { libc::prlimit(env.pid(), libc::RLIMIT_NOFILE, &lim, std::ptr::null_mut()) };
-    assert_eq!(lowered, 0);
+    set_fd_limit(env.pid(), 512);
     let sock = env.state.join("hitl.sock");
     let idle: Vec<UnixStream> = (0..2000)
         .map(|_| UnixStream::connect(&sock).unwrap())
@@ -427,4 +421,70 @@ fn control_characters_in_requester_text_are_shown_escaped() {
         "{show}"
     );
     assert!(show.contains(r"no\u{1b}[1A\rok"), "{show}");
+}
+
+/// The daemon's CPU time so far, in clock ticks.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat; 12 and 13 after the name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Sets the soft limit on a process's open files (the hard one stays, so
+/// it can be raised again without privileges).
+fn set_fd_limit(pid: i32, n: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    let null = std::ptr::null_mut();
+    assert_eq!(
+        unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, std::ptr::null(), &mut lim) },
+        0
+    );
+    lim.rlim_cur = n.min(lim.rlim_max);
+    assert_eq!(
+        unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &lim, null) },
+        0
+    );
+}
+
+#[test]
+fn accept_failures_back_off_instead_of_spinning() {
+    let (env, id) = Env::with_pending_payment();
+    let pid = env.pid();
+    let fds: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().parse().unwrap())
+        .collect();
+    // One file descriptor left, and a `hitl wait` takes it.
+    let lowest_free = (0..).find(|n| !fds.contains(n)).unwrap();
+    set_fd_limit(pid, lowest_free + 1);
+    let sock = env.state.join("hitl.sock");
+    let mut waiting = UnixStream::connect(&sock).unwrap();
+    waiting
+        .write_all(format!("{{\"op\":\"wait\",\"id\":\"{id}\"}}\n").as_bytes())
+        .unwrap();
+    let more: Vec<UnixStream> = (0..3)
+        .map(|_| UnixStream::connect(&sock).unwrap())
+        .collect();
+    wait_for("first accept failure", || {
+        env.log().contains("pause_ms=10\n")
+    });
+    let (t0, cpu0) = (Instant::now(), cpu_ticks(pid));
+    wait_for("the pause grows", || env.log().contains("pause_ms=640\n"));
+    let (wall, cpu) = (t0.elapsed(), cpu_ticks(pid) - cpu0);
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    assert!(
+        (cpu as f64 / hz) < wall.as_secs_f64() / 2.0,
+        "{cpu} ticks of CPU in {wall:?}: the accept loop spins"
+    );
+    drop(more);
+    drop(waiting);
+    set_fd_limit(pid, 1024);
+    let (code, _, err) = env.hitl(&["status"]);
+    assert_eq!(code, 0, "the socket did not recover: {err}");
 }
