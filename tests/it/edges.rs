@@ -460,16 +460,19 @@ fn accept_failures_back_off_instead_of_spinning() {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().parse().unwrap())
         .collect();
-    // One file descriptor left, and a `hitl wait` takes it.
+    // One file descriptor left (a few more if the daemon had one open for a
+    // moment): `hitl wait`s, which can't be closed to make room, take them,
+    // and the rest wait in the backlog.
     let lowest_free = (0..).find(|n| !fds.contains(n)).unwrap();
     set_fd_limit(pid, lowest_free + 1);
     let sock = env.state.join("hitl.sock");
-    let mut waiting = UnixStream::connect(&sock).unwrap();
-    waiting
-        .write_all(format!("{{\"op\":\"wait\",\"id\":\"{id}\"}}\n").as_bytes())
-        .unwrap();
-    let more: Vec<UnixStream> = (0..3)
-        .map(|_| UnixStream::connect(&sock).unwrap())
+    let waits: Vec<UnixStream> = (0..10)
+        .map(|_| {
+            let mut s = UnixStream::connect(&sock).unwrap();
+            s.write_all(format!("{{\"op\":\"wait\",\"id\":\"{id}\"}}\n").as_bytes())
+                .unwrap();
+            s
+        })
         .collect();
     wait_for("first accept failure", || {
         env.log().contains("pause_ms=10\n")
@@ -482,8 +485,7 @@ fn accept_failures_back_off_instead_of_spinning() {
         (cpu as f64 / hz) < wall.as_secs_f64() / 2.0,
         "{cpu} ticks of CPU in {wall:?}: the accept loop spins"
     );
-    drop(more);
-    drop(waiting);
+    drop(waits);
     set_fd_limit(pid, 1024);
     let (code, _, err) = env.hitl(&["status"]);
     assert_eq!(code, 0, "the socket did not recover: {err}");
