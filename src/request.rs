@@ -371,13 +371,21 @@ pub fn describe_run(r: &RunResult) -> String {
 /// A new random request id: 12 hex digits from the kernel's generator, the
 /// first always a letter, so YAML never reads an id as a number.
 pub fn new_id() -> Id {
-    use std::io::Read;
     let mut bytes = [0u8; 6];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("/dev/urandom is readable");
+    // The getrandom(2) system call needs no file descriptor, so running out
+    // of them (EMFILE) can't make this fail; it blocks only until the
+    // kernel's pool is first seeded at boot.
+    getrandom::fill(&mut bytes).expect("the kernel's random generator is available");
     bytes[0] = ((10 + (bytes[0] >> 4) % 6) << 4) | (bytes[0] & 0x0f);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `text` has the shape of an id [`new_id`] makes. Every id that
+/// comes from outside and may reach a path is checked with this.
+pub fn is_id(text: &str) -> bool {
+    text.len() == 12
+        && matches!(text.as_bytes()[0], b'a'..=b'f')
+        && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]
@@ -389,6 +397,23 @@ mod tests {
             assert_eq!(id.len(), 12);
             assert!(matches!(id.as_bytes()[0], b'a'..=b'f'), "{id}");
             assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+            assert!(super::is_id(&id), "{id}");
         }
+    }
+
+    #[test]
+    fn only_the_daemons_id_format_is_an_id() {
+        for bad in [
+            "",
+            "../../x",
+            "a1b2c3",
+            "A1B2C3D4E5F6",
+            "1a2b3c4d5e6f",
+            "a1b2c3d4e5f6/",
+            "a1b2c3d4e5g6",
+        ] {
+            assert!(!super::is_id(bad), "{bad}");
+        }
+        assert!(super::is_id("a1b2c3d4e5f6"));
     }
 }

@@ -170,7 +170,6 @@ fn dispatch(cli: Cli) -> Result<u8> {
 
 /// Commands the daemon carries out (or queues, when it is down).
 fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
-    let by = who();
     match cmd {
         Cmd::Request(args) => request(p, args),
         Cmd::Approve { code: Some(_), .. } => bail!("approval codes are not supported yet"),
@@ -184,7 +183,6 @@ fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
                 id,
                 approve: true,
                 reason,
-                by,
             },
         ),
         Cmd::Reject { id, reason } => decide(
@@ -193,10 +191,9 @@ fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
                 id,
                 approve: false,
                 reason,
-                by,
             },
         ),
-        Cmd::Cancel { id } => decide(p, Command::Cancel { id, by }),
+        Cmd::Cancel { id } => decide(p, Command::Cancel { id }),
         Cmd::Resolve {
             id,
             executed,
@@ -208,7 +205,6 @@ fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
                 id,
                 executed,
                 reason,
-                by,
             },
         ),
         Cmd::Wait { id, timeout, json } => {
@@ -298,13 +294,6 @@ fn audit_verify(path: &std::path::Path) -> Result<u8> {
             Ok(ERROR)
         }
     }
-}
-
-pub(super) fn who() -> String {
-    let name = std::env::var("USER").or_else(|_| std::env::var("LOGNAME"));
-    // SAFETY: getuid has no preconditions.
-    let name = name.unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }));
-    format!("cli:{name}")
 }
 
 pub(super) fn replay(p: &Place) -> Result<Machine> {

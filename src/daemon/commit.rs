@@ -44,9 +44,6 @@ impl Engine {
                 return Ok(false);
             }
         };
-        for path in std::mem::take(&mut self.inbox_taken) {
-            let _ = std::fs::remove_file(path);
-        }
         for effect in effects {
             self.carry_out(effect);
         }
@@ -82,11 +79,20 @@ impl Engine {
             }
             started
         });
-        let effects = match self.journal_steps(vec![step]) {
+        let mut effects = match self.journal_steps(vec![step]) {
             Ok(effects) => effects,
             Err(e) => return self.enter_outage(e),
         };
         self.recovered = true;
+        // What a requester was told is queued is journaled before the vault,
+        // however large, is read.
+        match self.take_inbox_at_start() {
+            Ok(more) => effects.extend(more),
+            Err(e) => {
+                self.inbox_taken.clear();
+                self.enter_outage(e)?;
+            }
+        }
         self.reconcile()?;
         for effect in effects {
             self.carry_out(effect);
@@ -101,6 +107,8 @@ impl Engine {
             .flat_map(|s| s.events.iter().cloned())
             .collect();
         self.journal.append(&events)?;
+        // Only now may the inbox files of this batch go.
+        self.remove_taken_inbox();
         for ev in &events {
             log_event(ev);
             self.last_event = Some(ev.time);

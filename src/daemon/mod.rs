@@ -9,6 +9,7 @@ mod commands;
 mod commit;
 mod files;
 mod handlers;
+mod inbox;
 mod lock;
 mod outage;
 mod runs;
@@ -29,7 +30,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::config::Config;
 use crate::executor::Ran;
-use crate::ipc::{self, Command, Reply};
+use crate::ipc::{self, Reply};
 use crate::journal::{Journal, JournalError};
 use crate::machine::{Effect, Input, Machine};
 use crate::request::{ApplyError, Id};
@@ -37,6 +38,7 @@ use crate::vault::Vault;
 use crate::watcher::{WatchEvent, WatchHandle};
 
 pub use lock::StateLock;
+use socket::CommandMsg;
 
 /// Where the daemon works.
 #[derive(Debug, Clone)]
@@ -91,7 +93,6 @@ const SETTLE: Duration = Duration::from_millis(40);
 /// How often to look for a vault that went away.
 const VAULT_RETRY: Duration = Duration::from_secs(1);
 
-type CommandMsg = (Command, oneshot::Sender<Reply>);
 /// A caller to answer once the batch is journaled, with the machine's reply.
 type PendingReply = (oneshot::Sender<Reply>, Option<Result<Id, String>>);
 
@@ -104,10 +105,8 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     crate::executor::become_subreaper();
     let state = settings.state_dir.clone();
-    std::fs::create_dir_all(&state).map_err(io(format!("state folder {}", state.display())))?;
     // The socket in here approves payments: only its owner may enter.
-    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .map_err(io(format!("state folder {}", state.display())))?;
+    ipc::private_dir(&state).map_err(io(format!("state folder {}", state.display())))?;
     let lock = StateLock::acquire(&state).map_err(DaemonError::Locked)?;
     let (journal, records, torn) = Journal::open(&state.join("journal.jsonl"))?;
     if let Some(t) = torn {
@@ -124,7 +123,7 @@ pub async fn run(
         .create_folders()
         .map_err(io(format!("vault {}", vault.root.display())))?;
     let inbox = ipc::inbox_dir(&state);
-    std::fs::create_dir_all(&inbox).map_err(io("inbox folder"))?;
+    ipc::private_dir(&inbox).map_err(io("inbox folder"))?;
     runs::prepare(&state).map_err(io("runs folder"))?;
 
     let (watch_tx, watch_rx) = mpsc::channel(1024);
@@ -142,6 +141,7 @@ pub async fn run(
         config_loaded_at: Timestamp::now(),
         state_dir: state.clone(),
         inbox,
+        inbox_taken: Vec::new(),
         tz: jiff::tz::TimeZone::system(),
         notes: HashMap::new(),
         by_path: HashMap::new(),
@@ -159,7 +159,6 @@ pub async fn run(
         outage: None,
         recovered: false,
         held: Vec::new(),
-        inbox_taken: Vec::new(),
     };
     engine.arm_watcher()?;
     engine.recover_and_reconcile()?;
@@ -186,6 +185,9 @@ pub(crate) struct Engine {
     config_loaded_at: Timestamp,
     state_dir: PathBuf,
     inbox: PathBuf,
+    /// Inbox files whose commands are in the batch being journaled; removed
+    /// once it is.
+    inbox_taken: Vec<PathBuf>,
     tz: jiff::tz::TimeZone,
     /// Where each request's note was last seen or written.
     notes: HashMap<Id, PathBuf>,
@@ -219,9 +221,6 @@ pub(crate) struct Engine {
     /// Handler results that came while the journal could not be written;
     /// journaled when it can be again.
     held: Vec<(Id, Ran)>,
-    /// Inbox files read into the batch being committed: removed once it is
-    /// journaled, left for the next read if it is not.
-    inbox_taken: Vec<PathBuf>,
 }
 
 fn every(period: Duration) -> Interval {
@@ -264,8 +263,8 @@ impl Engine {
                     }
                     self.on_watch(evs)?;
                 }
-                Some((cmd, reply)) = cmd_rx.recv() => {
-                    let mut cmds = vec![(cmd, reply)];
+                Some(msg) = cmd_rx.recv() => {
+                    let mut cmds = vec![msg];
                     while cmds.len() < 512 {
                         match cmd_rx.try_recv() {
                             Ok(c) => cmds.push(c),

@@ -26,10 +26,14 @@ mod tests;
 
 pub use dropin::drop_in_request;
 
-/// A request as a requester submits it, before the rules have seen it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// A request as the engine takes it, before the rules have seen it. Not a
+/// wire format: the socket and inbox edges ([`crate::ipc::wire`]) and the
+/// drop-in reader build it, and the daemon chooses its id, identity, source
+/// and file name. `timeout` and `expires` are the requester's wishes, capped
+/// at submission by the rule's or the config's limit.
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewRequest {
-    /// Chosen by the caller (random); refused if already taken.
+    /// Chosen by the daemon; refused if already taken.
     pub id: Id,
     pub action: String,
     pub payload: Value,

@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod crash;
+mod edges;
 mod exec;
 mod journal;
 mod service;
