@@ -6,8 +6,9 @@ use std::fmt::Write;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use super::parse::{json_block, task};
-use super::{DAEMON_KEYS, WARNING_MARK, frontmatter_blocks, sections, split};
+use super::blocks::{self, Unclosed};
+use super::parse::{Found, Which, decision_tasks, json_block, task};
+use super::{DAEMON_KEYS, Part, WARNING_MARK, frontmatter_blocks, sections, split};
 use crate::payload;
 use crate::request::{Request, Status};
 use crate::rules::Risk;
@@ -32,79 +33,101 @@ pub fn render(
     existing: Option<Existing>,
     tz: &TimeZone,
 ) -> String {
-    let mut human_props = String::new();
-    let mut human_decision: Vec<&str> = Vec::new();
-    let mut human_sections = String::new();
-    // While a request is pending, the human's own gesture text (status word,
-    // ticks) stays as typed, so a warning never erases what it is about.
-    let mut pending_status: Option<String> = None;
-    let mut ticks = (false, false);
-    let keep_gestures = req.status == Status::Pending && existing.is_some_and(|e| !e.from_drop_in);
-    if let Some(ex) = existing {
-        let parts = split(ex.text);
-        let blocks = parts
-            .frontmatter
-            .map(frontmatter_blocks)
-            .unwrap_or_default();
-        let status_blocks: Vec<&String> = blocks
-            .iter()
-            .filter(|(k, _)| k.as_deref() == Some("status"))
-            .map(|(_, b)| b)
-            .collect();
-        if keep_gestures && status_blocks.len() == 1 {
-            pending_status = Some(status_blocks[0].clone());
-        }
-        for (key, block) in blocks {
-            let owned = key
-                .as_deref()
-                .is_some_and(|k| DAEMON_KEYS.contains(&k) || ex.drop_keys.iter().any(|d| d == k));
-            if !owned {
-                human_props.push_str(&block);
-            }
-        }
-        let body = if parts.unterminated { "" } else { parts.body };
-        for (heading, lines) in sections(body) {
-            match heading {
-                None if ex.from_drop_in => {
-                    let notes = requester_notes(&lines);
-                    if !notes.is_empty() {
-                        let _ = write!(human_sections, "\n## {REQUESTER_NOTES}\n\n{notes}\n");
-                    }
-                }
-                None => {}
-                Some(h) if h.eq_ignore_ascii_case("decision") => {
-                    human_decision = human_lines_in_decision(&lines);
-                    if keep_gestures {
-                        for line in &lines {
-                            match task(line) {
-                                Some((true, "approve")) => ticks.0 = true,
-                                Some((true, "reject")) => ticks.1 = true,
-                                _ => {}
-                            }
-                        }
-                    }
-                }
-                Some(h)
-                    if h.eq_ignore_ascii_case("result") || h.eq_ignore_ascii_case("history") => {}
-                Some(h) => {
-                    let _ = write!(human_sections, "\n## {h}\n{}\n", lines.join("\n"));
-                }
-            }
-        }
-    }
+    let kept = existing.map(|ex| Kept::from(req, ex)).unwrap_or_default();
     let mut out = String::from("---\n");
-    out.push_str(&frontmatter(req, pending_status.as_deref(), tz));
-    out.push_str(&human_props);
+    out.push_str(&frontmatter(req, kept.status.as_deref(), tz));
+    out.push_str(&kept.props);
     out.push_str("---\n");
     out.push_str(&preamble(req));
-    out.push_str(&decision(req, ticks, warnings, &human_decision));
+    out.push_str(&decision(req, kept.marks, warnings, &kept.decision));
     out.push_str(&result(req, tz));
     out.push_str("\n## History\n\n");
     for (at, line) in &req.history {
         let _ = writeln!(out, "- {} {}", local(*at, tz), one_line(line));
     }
-    out.push_str(&human_sections);
+    out.push_str(&kept.sections);
     out
+}
+
+/// What a render keeps of the note on disk.
+struct Kept {
+    /// The human's frontmatter entries, as typed.
+    props: String,
+    /// The human's lines in the Decision section.
+    decision: Vec<String>,
+    /// The human's own sections (and a drop-in's text), as typed.
+    sections: String,
+    /// While a request is pending, the human's own gesture text (status
+    /// word, box marks) stays as typed, so a warning never erases what it
+    /// is about.
+    status: Option<String>,
+    marks: (char, char),
+}
+
+impl Default for Kept {
+    fn default() -> Kept {
+        Kept {
+            props: String::new(),
+            decision: Vec::new(),
+            sections: String::new(),
+            status: None,
+            marks: (' ', ' '),
+        }
+    }
+}
+
+impl Kept {
+    fn from(req: &Request, ex: Existing) -> Kept {
+        let keep_gestures = req.status == Status::Pending && !ex.from_drop_in;
+        let mut kept = Kept::default();
+        let parts = split(ex.text);
+        let blocks = parts
+            .frontmatter
+            .map(frontmatter_blocks)
+            .unwrap_or_default();
+        let status_blocks: Vec<&str> = blocks
+            .iter()
+            .filter(|(k, _)| k.as_deref() == Some("status"))
+            .map(|(_, b)| b.as_str())
+            .collect();
+        if keep_gestures && let [one] = status_blocks[..] {
+            kept.status = Some(one.to_string());
+        }
+        for (key, block) in &blocks {
+            let owned = key
+                .as_deref()
+                .is_some_and(|k| DAEMON_KEYS.contains(&k) || ex.drop_keys.iter().any(|d| d == k));
+            if !owned {
+                kept.props.push_str(block);
+            }
+        }
+        let body = if parts.unterminated { "" } else { parts.body };
+        for section in sections(body) {
+            match section.part {
+                Part::Head if ex.from_drop_in => {
+                    let notes = requester_notes(&section.lines);
+                    if !notes.is_empty() {
+                        let _ = write!(kept.sections, "\n## {REQUESTER_NOTES}\n\n{notes}\n");
+                    }
+                }
+                Part::Head | Part::Result | Part::History => {}
+                Part::Decision => {
+                    kept.decision = human_lines_in_decision(&section.lines);
+                    if keep_gestures {
+                        kept.marks = marks(&section.lines);
+                    }
+                }
+                Part::Human(h) => {
+                    let _ = write!(
+                        kept.sections,
+                        "\n## {h}\n{}\n",
+                        closed(section.lines).join("\n")
+                    );
+                }
+            }
+        }
+        kept
+    }
 }
 
 /// Local time as Obsidian's date-time properties show it.
@@ -112,42 +135,69 @@ pub fn local(ts: Timestamp, tz: &TimeZone) -> String {
     tz.to_datetime(ts).strftime("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
-fn frontmatter(req: &Request, status_block: Option<&str>, tz: &TimeZone) -> String {
+/// A daemon-owned property's value, as the daemon renders it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Owned {
+    Text(String),
+    /// Hex, written unquoted.
+    Hash(String),
+    /// Written as local time, as Obsidian writes date-time properties.
+    Instant(Timestamp),
+    Int(i64),
+}
+
+/// The daemon-owned properties of `req`, in the order they are written.
+pub fn owned_properties(req: &Request) -> Vec<(&'static str, Owned)> {
     let s = &req.sub;
-    let mut fm = String::new();
-    let put = |fm: &mut String, k: &str, v: &str| {
-        let _ = writeln!(fm, "{k}: {}", scalar(v));
-    };
-    // Dates unquoted, as Obsidian writes date-time properties.
-    let date = |fm: &mut String, k: &str, t: Timestamp| {
-        let _ = writeln!(fm, "{k}: {}", local(t, tz));
-    };
-    put(&mut fm, "type", "approval_request");
-    put(&mut fm, "hitl_id", &req.id);
-    put(&mut fm, "action", &s.action);
-    match status_block {
-        Some(block) => fm.push_str(block),
-        None => put(&mut fm, "status", req.status.name()),
-    }
-    put(&mut fm, "risk", s.risk.as_str());
-    put(&mut fm, "summary", &s.summary);
+    let text = |v: &str| Owned::Text(v.to_string());
+    let mut out = vec![
+        ("type", text("approval_request")),
+        ("hitl_id", text(&req.id)),
+        ("action", text(&s.action)),
+        ("status", text(req.status.name())),
+        ("risk", text(s.risk.as_str())),
+        ("summary", text(&s.summary)),
+    ];
     if let Some(r) = &s.rationale {
-        put(&mut fm, "rationale", r);
+        out.push(("rationale", text(r)));
     }
-    put(&mut fm, "requested_by", &s.requested_by);
-    date(&mut fm, "created", s.created);
-    date(&mut fm, "expires", s.expires);
-    // Hex, never read back (the payload block is what is checked).
-    let _ = writeln!(fm, "payload_sha256: {}", s.payload_sha256);
+    out.push(("requested_by", text(&s.requested_by)));
+    out.push(("created", Owned::Instant(s.created)));
+    out.push(("expires", Owned::Instant(s.expires)));
+    out.push(("payload_sha256", Owned::Hash(s.payload_sha256.clone())));
     if let Some(d) = &req.decision {
-        put(&mut fm, "decided_by", &d.by);
-        date(&mut fm, "decided_at", d.at);
+        out.push(("decided_by", text(&d.by)));
+        out.push(("decided_at", Owned::Instant(d.at)));
     }
     if let Some(at) = req.executed_at {
-        date(&mut fm, "executed_at", at);
+        out.push(("executed_at", Owned::Instant(at)));
     }
     if let Some(code) = req.result().and_then(|r| r.exit_code) {
-        let _ = writeln!(fm, "exit_code: {code}");
+        out.push(("exit_code", Owned::Int(code.into())));
+    }
+    out
+}
+
+fn frontmatter(req: &Request, status_block: Option<&str>, tz: &TimeZone) -> String {
+    let mut fm = String::new();
+    for (key, value) in owned_properties(req) {
+        match (key, value) {
+            ("status", _) if status_block.is_some() => {
+                fm.push_str(status_block.unwrap_or_default());
+            }
+            (k, Owned::Text(v)) => {
+                let _ = writeln!(fm, "{k}: {}", scalar(&v));
+            }
+            (k, Owned::Hash(v)) => {
+                let _ = writeln!(fm, "{k}: {v}");
+            }
+            (k, Owned::Instant(t)) => {
+                let _ = writeln!(fm, "{k}: {}", local(t, tz));
+            }
+            (k, Owned::Int(n)) => {
+                let _ = writeln!(fm, "{k}: {n}");
+            }
+        }
     }
     fm
 }
@@ -213,21 +263,22 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
-fn preamble(req: &Request) -> String {
+/// The parts of the note's head, named as a person would point at them;
+/// joined by blank lines they are the head.
+pub fn head_parts(req: &Request) -> Vec<(&'static str, String)> {
     let s = &req.sub;
-    let title = one_line(&s.summary);
-    let mut out = format!("# {title}\n\n");
+    let mut parts = vec![("title", format!("# {}\n", one_line(&s.summary)))];
     let kind = match s.risk {
         Risk::High => "danger",
         Risk::Medium => "warning",
         Risk::Low => "note",
     };
-    let _ = writeln!(out, "> [!{kind}] Risk: {}", s.risk.as_str());
+    let mut risk = format!("> [!{kind}] Risk: {}\n", s.risk.as_str());
     if s.signals.is_empty() {
-        out.push_str("> - No risk signal matched.\n");
+        risk.push_str("> - No risk signal matched.\n");
     }
     for sig in &s.signals {
-        let _ = writeln!(out, "> - {} ({})", one_line(&sig.says), sig.level.as_str());
+        let _ = writeln!(risk, "> - {} ({})", one_line(&sig.says), sig.level.as_str());
     }
     let rule = s
         .rule
@@ -235,31 +286,38 @@ fn preamble(req: &Request) -> String {
         .map_or("the default rule".to_string(), |r| {
             format!("rule `{}`", one_line(r))
         });
-    let _ = writeln!(out, "> - Decided by {rule}.");
+    let _ = writeln!(risk, "> - Decided by {rule}.");
+    parts.push(("risk callout", risk));
     if let Some(r) = &s.rationale {
-        let _ = write!(out, "\n**Why:** {}\n", one_line(r));
+        parts.push(("rationale line", format!("**Why:** {}\n", one_line(r))));
     }
-    let _ = write!(
-        out,
-        "\n**Action:** `{}` · **Requested by:** {}\n",
-        s.action,
-        one_line(&s.requested_by)
-    );
-    let _ = write!(out, "\n```json\n{}\n```\n", payload::pretty(&s.payload));
-    out
+    parts.push((
+        "summary line",
+        format!(
+            "**Action:** `{}` · **Requested by:** {}\n",
+            s.action,
+            one_line(&s.requested_by)
+        ),
+    ));
+    parts.push((
+        "payload block",
+        format!("```json\n{}\n```\n", payload::pretty(&s.payload)),
+    ));
+    parts
 }
 
-fn decision(req: &Request, ticks: (bool, bool), warnings: &[String], human: &[&str]) -> String {
-    let (approved, rejected) = match &req.decision {
-        Some(d) => (d.approved, !d.approved),
-        None => ticks,
+fn preamble(req: &Request) -> String {
+    let parts: Vec<String> = head_parts(req).into_iter().map(|(_, p)| p).collect();
+    parts.join("\n")
+}
+
+fn decision(req: &Request, marks: (char, char), warnings: &[String], human: &[String]) -> String {
+    let (approve, reject) = match &req.decision {
+        Some(d) if d.approved => ('x', ' '),
+        Some(_) => (' ', 'x'),
+        None => marks,
     };
-    let tick = |b: bool| if b { "x" } else { " " };
-    let mut out = format!(
-        "\n## Decision\n\n- [{}] Approve\n- [{}] Reject\n",
-        tick(approved),
-        tick(rejected)
-    );
+    let mut out = format!("\n## Decision\n\n- [{approve}] Approve\n- [{reject}] Reject\n");
     if !warnings.is_empty() {
         let _ = writeln!(out, "\n{WARNING_MARK}");
         for w in warnings {
@@ -272,11 +330,30 @@ fn decision(req: &Request, ticks: (bool, bool), warnings: &[String], human: &[&s
     out
 }
 
-fn human_lines_in_decision<'a>(lines: &[&'a str]) -> Vec<&'a str> {
+/// The marks a person left in the daemon's two boxes (the first of each).
+fn marks(lines: &[&str]) -> (char, char) {
+    let mut marks = (None, None);
+    for found in decision_tasks(lines) {
+        if let Found::Gesture(t) = found {
+            let slot = match t.which {
+                Which::Approve => &mut marks.0,
+                Which::Reject => &mut marks.1,
+            };
+            slot.get_or_insert(t.mark);
+        }
+    }
+    (marks.0.unwrap_or(' '), marks.1.unwrap_or(' '))
+}
+
+/// The Decision section without the daemon's own lines: its warning
+/// callout and its two task lines (as typed or as changed; the daemon
+/// writes them anew). Tasks in a fence or comment are the human's text.
+fn human_lines_in_decision(lines: &[&str]) -> Vec<String> {
+    let hidden = blocks::hidden(lines, Unclosed::RunsToEnd);
     let mut out = Vec::new();
     let mut in_warning = false;
-    for line in lines {
-        if line.starts_with(WARNING_MARK) {
+    for (line, hidden) in lines.iter().zip(hidden) {
+        if !hidden && line.starts_with(WARNING_MARK) {
             in_warning = true;
             continue;
         }
@@ -284,11 +361,18 @@ fn human_lines_in_decision<'a>(lines: &[&'a str]) -> Vec<&'a str> {
             continue;
         }
         in_warning = false;
-        if task(line).is_none() {
+        if hidden || task(line).is_none() {
             out.push(*line);
         }
     }
-    trim_blank(out)
+    closed(trim_blank(out))
+}
+
+/// Lines of a person's text, with whatever block they leave open closed,
+/// so it can't hide the daemon's sections that follow.
+fn closed(lines: Vec<&str>) -> Vec<String> {
+    let closers = blocks::closers(&lines);
+    lines.into_iter().map(String::from).chain(closers).collect()
 }
 
 /// A drop-in's preamble without its payload block and title.
@@ -312,7 +396,7 @@ fn requester_notes(lines: &[&str]) -> String {
             kept.push(*line);
         }
     }
-    trim_blank(kept).join("\n")
+    closed(trim_blank(kept)).join("\n")
 }
 
 fn trim_blank(mut lines: Vec<&str>) -> Vec<&str> {

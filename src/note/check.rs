@@ -1,0 +1,187 @@
+//! Does a note still show what the daemon wrote where only the daemon
+//! writes? Daemon-owned properties are compared by value (Obsidian's
+//! property editor may re-quote or reorder them, or write a date with an
+//! offset), the head by text, give or take trailing whitespace and blank
+//! lines at its ends.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde_json::Value;
+
+use super::render::{Owned, head_parts, owned_properties};
+use super::{DAEMON_KEYS, NoteView, WARNING_MARK};
+use crate::request::Request;
+
+/// What differs between a note and the daemon's view of its request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    /// Each difference, in words for the note and the journal.
+    pub what: Vec<String>,
+    /// The head starts with a warning hitl put there while the note was
+    /// not readable as a request; not a change, but worth a rewrite.
+    pub annotated: bool,
+}
+
+/// Compares the daemon-owned properties (but `status` when `with_status`
+/// is false: it is a gesture while pending) and the head.
+pub fn changes(req: &Request, view: &NoteView, tz: &TimeZone, with_status: bool) -> Changes {
+    let mut what = property_changes(req, view, tz, with_status);
+    let (head, annotated) = without_annotation(&view.head);
+    what.extend(head_changes(req, &head));
+    Changes { what, annotated }
+}
+
+fn property_changes(
+    req: &Request,
+    view: &NoteView,
+    tz: &TimeZone,
+    with_status: bool,
+) -> Vec<String> {
+    let owned = owned_properties(req);
+    let mut out = Vec::new();
+    for key in DAEMON_KEYS {
+        if *key == "status" && !with_status {
+            continue;
+        }
+        let want = owned.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        let found = view.props.get(key).filter(|v| !v.is_null());
+        let same = match (want, found) {
+            (None, None) => true,
+            (Some(w), Some(f)) => same_value(w, f, tz),
+            _ => false,
+        };
+        if !same {
+            out.push(match found {
+                None => format!("property `{key}` was removed"),
+                Some(f) if want.is_none() => format!("property `{key}` was added ({})", shown(f)),
+                Some(f) => format!("property `{key}` was changed (to {})", shown(f)),
+            });
+        }
+    }
+    out
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn shown(v: &Value) -> String {
+    match scalar_text(v) {
+        Some(s) if s.chars().count() > 60 => {
+            format!("`{}…`", s.chars().take(60).collect::<String>())
+        }
+        Some(s) => format!("`{s}`"),
+        None if v.is_array() => "a list".into(),
+        None => "a mapping".into(),
+    }
+}
+
+fn same_value(want: &Owned, found: &Value, tz: &TimeZone) -> bool {
+    let Some(text) = scalar_text(found) else {
+        return false;
+    };
+    match want {
+        Owned::Text(w) | Owned::Hash(w) => text == *w,
+        Owned::Int(n) => text.trim() == n.to_string(),
+        Owned::Instant(t) => same_instant(text.trim(), *t, tz),
+    }
+}
+
+/// `text` denotes the instant `want` (to the second, as notes show it):
+/// with an offset it is compared as an instant, without one as the local
+/// wall-clock time the daemon wrote.
+fn same_instant(text: &str, want: Timestamp, tz: &TimeZone) -> bool {
+    if let Ok(ts) = text.parse::<Timestamp>() {
+        return ts.as_second() == want.as_second();
+    }
+    let Ok(dt) = text.parse::<jiff::civil::DateTime>() else {
+        return false;
+    };
+    let local = tz.to_datetime(Timestamp::from_second(want.as_second()).unwrap_or(want));
+    dt == local
+}
+
+/// The head without a leading callout hitl adds to a note it can't read.
+fn without_annotation(head: &[String]) -> (Vec<&str>, bool) {
+    let mut lines: Vec<&str> = head.iter().map(|l| l.trim_end()).collect();
+    while lines.first().is_some_and(|l| l.is_empty()) {
+        lines.remove(0);
+    }
+    let mut annotated = false;
+    while lines.first().is_some_and(|l| l.starts_with(WARNING_MARK)) {
+        annotated = true;
+        lines.remove(0);
+        while lines.first().is_some_and(|l| l.is_empty()) {
+            lines.remove(0);
+        }
+    }
+    (lines, annotated)
+}
+
+fn trimmed(mut lines: Vec<&str>) -> Vec<&str> {
+    while lines.first().is_some_and(|l| l.is_empty()) {
+        lines.remove(0);
+    }
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines
+}
+
+/// How the head differs from the daemon's, part by part; empty when it
+/// doesn't.
+fn head_changes(req: &Request, found: &[&str]) -> Vec<String> {
+    let parts = head_parts(req);
+    let expected: String = parts
+        .iter()
+        .map(|(_, p)| p.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let found = trimmed(found.to_vec());
+    if trimmed(expected.lines().map(str::trim_end).collect()) == found {
+        return Vec::new();
+    }
+    let mut covered = vec![false; found.len()];
+    let mut out = Vec::new();
+    for (name, text) in &parts {
+        let want: Vec<&str> = text.lines().map(str::trim_end).collect();
+        match find_run(&found, &want, &covered) {
+            Some(at) => covered[at..at + want.len()].fill(true),
+            None => out.push(format!("the {name} was changed or removed")),
+        }
+    }
+    let added: Vec<&str> = found
+        .iter()
+        .zip(&covered)
+        .filter(|(l, c)| !**c && !l.is_empty())
+        .map(|(l, _)| *l)
+        .collect();
+    if let Some(first) = added.first() {
+        let first: String = first.chars().take(60).collect();
+        out.push(format!(
+            "{} line(s) were added above `## Decision` (the first: `{first}`)",
+            added.len()
+        ));
+    }
+    if out.is_empty() {
+        out.push("the text above `## Decision` was rearranged".into());
+    }
+    out
+}
+
+/// The first place `want` appears whole in `found` on lines not yet matched.
+fn find_run(found: &[&str], want: &[&str], covered: &[bool]) -> Option<usize> {
+    if want.is_empty() || want.len() > found.len() {
+        return None;
+    }
+    (0..=found.len() - want.len()).find(|&i| {
+        found[i] == want[0]
+            && found[i..i + want.len()] == *want
+            && !covered[i..i + want.len()].contains(&true)
+    })
+}
