@@ -3,5 +3,6 @@
 
 mod bad_input;
 mod cli;
+mod note;
 mod service;
 mod util;
