@@ -123,14 +123,21 @@ fn without_annotation(head: &[String]) -> (Vec<&str>, bool) {
     (lines, annotated)
 }
 
-fn trimmed(mut lines: Vec<&str>) -> Vec<&str> {
-    while lines.first().is_some_and(|l| l.is_empty()) {
-        lines.remove(0);
+/// Lines without trailing whitespace, runs of blank lines as one, and no
+/// blank lines at either end: whitespace that changes nothing shown.
+fn trimmed(lines: Vec<&str>) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::with_capacity(lines.len());
+    for line in lines {
+        let line = line.trim_end();
+        let blank_run = line.is_empty() && out.last().is_none_or(|l| l.is_empty());
+        if !blank_run {
+            out.push(line);
+        }
     }
-    while lines.last().is_some_and(|l| l.is_empty()) {
-        lines.pop();
+    if out.last().is_some_and(|l| l.is_empty()) {
+        out.pop();
     }
-    lines
+    out
 }
 
 /// How the head differs from the daemon's, part by part; empty when it
@@ -184,4 +191,40 @@ fn find_run(found: &[&str], want: &[&str], covered: &[bool]) -> Option<usize> {
             && found[i..i + want.len()] == *want
             && !covered[i..i + want.len()].contains(&true)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_compare_by_the_instant_they_denote() {
+        let tz = TimeZone::fixed(jiff::tz::offset(3));
+        let want: Timestamp = "2027-01-15T08:01:00.25Z".parse().unwrap();
+        for same in [
+            "2027-01-15T11:01:00",
+            "2027-01-15T11:01",
+            "2027-01-15 11:01:00",
+            "2027-01-15T08:01:00Z",
+            "2027-01-15T09:01:00+01:00",
+        ] {
+            assert!(same_instant(same, want, &tz), "{same}");
+        }
+        for other in [
+            "2027-01-15T08:01:00",
+            "2027-01-15T11:02:00",
+            "2027-01-15",
+            "soon",
+        ] {
+            assert!(!same_instant(other, want, &tz), "{other}");
+        }
+    }
+
+    #[test]
+    fn whitespace_that_shows_nothing_is_not_a_change() {
+        assert_eq!(
+            trimmed(vec!["", "# T  ", "", "", "> x", "", ""]),
+            ["# T", "", "> x"]
+        );
+    }
 }

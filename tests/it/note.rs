@@ -338,7 +338,7 @@ fn a_decision_after_the_deadline_is_refused_by_cli_and_by_tick() {
     let late = deadline + jiff::SignedDuration::from_millis(50);
     wait_for("the deadline passed", || jiff::Timestamp::now() > late);
     env.edit(&by_tick, tick_approve);
-    let mut cli = env
+    let cli = env
         .cmd()
         .args(["approve", &by_cli])
         .stdout(Stdio::piped())
