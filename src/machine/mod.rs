@@ -20,6 +20,8 @@ use crate::request::{ApplyError, Event, EventKind, Id, Request, RunResult, Statu
 
 mod dropin;
 mod gesture;
+#[cfg(test)]
+mod note_tests;
 mod submit;
 #[cfg(test)]
 mod tests;

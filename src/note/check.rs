@@ -8,7 +8,8 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::Value;
 
-use super::render::{Owned, head_parts, owned_properties};
+use super::properties::{Owned, owned_properties};
+use super::render::head_parts;
 use super::{DAEMON_KEYS, NoteView, WARNING_MARK};
 use crate::request::Request;
 

@@ -7,13 +7,14 @@
 pub mod blocks;
 mod check;
 mod parse;
+mod properties;
 mod render;
 
 use blocks::Unclosed;
 
 pub use check::{Changes, changes};
 pub use parse::{NoteError, NoteView, parse};
-pub use render::{Existing, local, render};
+pub use render::{Existing, render};
 
 /// Frontmatter keys the daemon owns; all others belong to the human.
 pub const DAEMON_KEYS: &[&str] = &[
