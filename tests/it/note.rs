@@ -177,6 +177,11 @@ fn an_untouched_head_with_human_properties_reason_warnings_and_sections_approves
         .as_str()
         .unwrap()
         .to_string();
+    let in_utc = expires[..19].to_string();
+    assert!(
+        !env.note(&id).contains(&format!("expires: {in_utc}\n")),
+        "the note shows local time, not UTC"
+    );
     env.edit(&id, |t| {
         let summary = t
             .lines()
