@@ -68,13 +68,12 @@ impl Machine {
             };
             return self.finish_pending(step, now, &id, "vault", kind);
         }
-        if changes.annotated {
-            step.effects.push(Effect::WriteNote {
-                id: id.clone(),
-                adopt: None,
-            });
-        }
         self.gestures(step, &id, folder, &view, now);
+        let rewrite = Effect::WriteNote { id, adopt: None };
+        if changes.annotated && !step.effects.contains(&rewrite) {
+            // hitl's own warning from when the note was unreadable goes.
+            step.effects.push(rewrite);
+        }
     }
 
     fn unreadable(&mut self, step: &mut Step, path: PathBuf, tracked: Option<Id>, e: NoteError) {

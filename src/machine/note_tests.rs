@@ -258,3 +258,24 @@ fn settled_notes_get_their_daemon_properties_put_back() {
         assert_eq!(rewrite(&step), want, "{what}");
     }
 }
+
+#[test]
+fn a_warning_hitl_put_on_an_unreadable_note_is_cleared_not_tampered() {
+    let mut m = machine();
+    m.handle(
+        Input::Submit(new("r", "payment", json!({"amount": 600}))),
+        t(0),
+    );
+    let annotated = note_input(&m, "r", Folder::Pending, |s| {
+        s.replacen("---\n# ", "---\n> [!warning] hitl: could not read\n\n# ", 1)
+    });
+    let step = m.handle(annotated, t(1));
+    assert!(step.events.is_empty());
+    assert_eq!(
+        step.effects,
+        [Effect::WriteNote {
+            id: "r".into(),
+            adopt: None
+        }]
+    );
+}
