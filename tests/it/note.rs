@@ -382,10 +382,19 @@ fn an_edited_daemon_property_of_a_settled_note_is_put_back() {
     let (env, id) = Env::with_pending_payment();
     env.edit(&id, |t| replace_line(&t, "action: ", "action: refund"));
     env.wait_note(&id, "Done", "tampered");
-    env.edit(&id, |t| {
-        replace_line(&t, "status: ", "status: approved") + "\n## Mine\n\nKeep me.\n"
-    });
-    env.mv(&id, "Rejected");
+    // Edited and moved in one step (a rename from outside the watched
+    // folders), whether or not the daemon watches Done/.
+    let done = env.note_path(&id).unwrap();
+    let text = std::fs::read_to_string(&done).unwrap();
+    let edited = replace_line(&text, "status: ", "status: approved") + "\n## Mine\n\nKeep me.\n";
+    let staged = env.dir.path().join("staged.md");
+    std::fs::write(&staged, edited).unwrap();
+    std::fs::remove_file(&done).unwrap();
+    std::fs::rename(
+        &staged,
+        env.folder("Rejected").join(done.file_name().unwrap()),
+    )
+    .unwrap();
     let note = env.wait_note(&id, "Done", "tampered");
     assert!(note.contains("Keep me."), "{note}");
     assert_eq!(env.events(&id), ["submitted", "tampered"]);
