@@ -399,3 +399,27 @@ fn an_edited_daemon_property_of_a_settled_note_is_put_back() {
     assert!(note.contains("Keep me."), "{note}");
     assert_eq!(env.events(&id), ["submitted", "tampered"]);
 }
+
+#[test]
+fn a_drop_in_with_its_own_text_and_json_block_approves_by_tick() {
+    let mut env = Env::new("");
+    env.start();
+    let path = env.folder("Pending_Approval").join("PAY_Bob.md");
+    std::fs::write(
+        &path,
+        "---\naction: payment\nreason: Garden\ntags: [money]\n---\n# Pay Bob\n\nBob did the garden.\n\n```json\n{\"amount\": 900, \"recipient\": \"Bob\"}\n```\n\n## Details\n\nSee the invoice.\n",
+    )
+    .unwrap();
+    let id = wait_for_some("ingested", || {
+        let text = std::fs::read_to_string(&path).ok()?;
+        let line = text.lines().find(|l| l.starts_with("hitl_id: "))?;
+        Some(line["hitl_id: ".len()..].trim_matches('"').to_string())
+    });
+    env.edit(&id, tick_approve);
+    let note = env.wait_note(&id, "Done", "executed");
+    assert!(
+        note.contains("Bob did the garden.") && note.contains("See the invoice."),
+        "{note}"
+    );
+    assert_eq!(env.runs().len(), 1);
+}
