@@ -151,16 +151,27 @@ fn head_changes(req: &Request, found: &[&str]) -> Vec<String> {
         .collect::<Vec<_>>()
         .join("\n");
     let found = trimmed(found.to_vec());
-    if trimmed(expected.lines().map(str::trim_end).collect()) == found {
+    let want = trimmed(expected.lines().collect());
+    if want == found {
         return Vec::new();
     }
+    let replaced = || {
+        vec![format!(
+            "the text above `## Decision` was replaced ({} lines instead of {})",
+            found.len(),
+            want.len()
+        )]
+    };
+    // Describing part by part is bounded work for the engine.
+    let mut budget = 1_000_000usize;
     let mut covered = vec![false; found.len()];
     let mut out = Vec::new();
     for (name, text) in &parts {
         let want: Vec<&str> = text.lines().map(str::trim_end).collect();
-        match find_run(&found, &want, &covered) {
-            Some(at) => covered[at..at + want.len()].fill(true),
-            None => out.push(format!("the {name} was changed or removed")),
+        match find_run(&found, &want, &covered, &mut budget) {
+            Ok(Some(at)) => covered[at..at + want.len()].fill(true),
+            Ok(None) => out.push(format!("the {name} was changed or removed")),
+            Err(OverBudget) => return replaced(),
         }
     }
     let added: Vec<&str> = found
@@ -182,16 +193,31 @@ fn head_changes(req: &Request, found: &[&str]) -> Vec<String> {
     out
 }
 
-/// The first place `want` appears whole in `found` on lines not yet matched.
-fn find_run(found: &[&str], want: &[&str], covered: &[bool]) -> Option<usize> {
+struct OverBudget;
+
+/// The first place `want` appears whole in `found` on lines not yet
+/// matched, spending at most `budget` line comparisons in all.
+fn find_run(
+    found: &[&str],
+    want: &[&str],
+    covered: &[bool],
+    budget: &mut usize,
+) -> Result<Option<usize>, OverBudget> {
     if want.is_empty() || want.len() > found.len() {
-        return None;
+        return Ok(None);
     }
-    (0..=found.len() - want.len()).find(|&i| {
-        found[i] == want[0]
-            && found[i..i + want.len()] == *want
-            && !covered[i..i + want.len()].contains(&true)
-    })
+    for i in 0..=found.len() - want.len() {
+        let same = found[i..]
+            .iter()
+            .zip(want)
+            .take_while(|(f, w)| f == w)
+            .count();
+        *budget = budget.checked_sub(same + 1).ok_or(OverBudget)?;
+        if same == want.len() && !covered[i..i + want.len()].contains(&true) {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -219,6 +245,21 @@ mod tests {
         ] {
             assert!(!same_instant(other, want, &tz), "{other}");
         }
+    }
+
+    #[test]
+    fn describing_a_changed_head_is_bounded_work() {
+        let found = vec!["a"; 2000];
+        let mut want = vec!["a"; 1000];
+        want.push("b");
+        let covered = vec![false; found.len()];
+        let mut budget = 10_000;
+        assert!(find_run(&found, &want, &covered, &mut budget).is_err());
+        let mut budget = 10_000;
+        assert_eq!(
+            find_run(&found, &want[..3], &covered, &mut budget).ok(),
+            Some(Some(0))
+        );
     }
 
     #[test]
