@@ -173,6 +173,29 @@ fn drop_in_ingestion_resets_gestures_and_keeps_requester_text() {
     );
 }
 
+#[test]
+fn a_section_of_the_human_above_decision_is_kept_below_history() {
+    let pending = render(&request(), &[], None, &TimeZone::UTC);
+    let edited = pending.replacen(
+        "\n## Decision",
+        "<!-- mine -->\n\n## Mine\n\nAbove, on purpose.\n\n## Decision",
+        1,
+    );
+    let mut req = request();
+    req.status = Status::Rejected;
+    let existing = Existing {
+        text: &edited,
+        ..Existing::default()
+    };
+    let out = render(&req, &[], Some(existing), &TimeZone::UTC);
+    let (above, below) = out.split_once("## History").unwrap();
+    assert!(
+        !above.contains("mine") && !above.contains("## Mine"),
+        "{out}"
+    );
+    assert!(below.contains("## Mine\n\nAbove, on purpose.\n"), "{out}");
+}
+
 /// Every state's note, read back, shows no change where the daemon owns
 /// the note: otherwise untouched notes would be tampered or rewritten.
 #[test]

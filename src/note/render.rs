@@ -8,7 +8,9 @@ use jiff::tz::TimeZone;
 use super::blocks::{self, Unclosed};
 use super::parse::{Found, Which, decision_tasks, json_block, task};
 use super::properties::{frontmatter, local};
-use super::{DAEMON_KEYS, Part, WARNING_MARK, frontmatter_blocks, sections, split};
+use super::{
+    DAEMON_KEYS, Part, Section, WARNING_MARK, frontmatter_blocks, sections, split, split_human,
+};
 use crate::payload;
 use crate::request::{Request, Status};
 use crate::rules::Risk;
@@ -110,23 +112,36 @@ impl Kept {
                         let _ = write!(kept.sections, "\n## {REQUESTER_NOTES}\n\n{notes}\n");
                     }
                 }
-                Part::Head | Part::Result | Part::History => {}
+                Part::Head => {
+                    // A section of the human's own above Decision is kept,
+                    // below History: the head itself is the daemon's.
+                    let mut inner = Vec::new();
+                    split_human(&mut inner, Part::Head, &section.lines);
+                    for sub in inner.into_iter().skip(1) {
+                        kept.push_section(sub);
+                    }
+                }
+                Part::Result | Part::History => {}
                 Part::Decision => {
                     kept.decision = human_lines_in_decision(&section.lines);
                     if keep_gestures {
                         kept.marks = marks(&section.lines);
                     }
                 }
-                Part::Human(h) => {
-                    let _ = write!(
-                        kept.sections,
-                        "\n## {h}\n{}\n",
-                        closed(section.lines).join("\n")
-                    );
-                }
+                Part::Human(_) => kept.push_section(section),
             }
         }
         kept
+    }
+
+    fn push_section(&mut self, section: Section) {
+        if let Part::Human(h) = section.part {
+            let _ = write!(
+                self.sections,
+                "\n## {h}\n{}\n",
+                closed(section.lines).join("\n")
+            );
+        }
     }
 }
 
