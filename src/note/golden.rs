@@ -303,7 +303,9 @@ mod properties {
             req.sub.payload = payload;
             let view = parse(&render(&req, &[], None, &TimeZone::UTC)).unwrap();
             let shown: serde_json::Value = serde_json::from_str(view.payload_block.as_deref().unwrap()).unwrap();
-            prop_assert_eq!(crate::payload::sha256(&shown), req.sub.payload_sha256);
+            prop_assert_eq!(crate::payload::sha256(&shown), req.sub.payload_sha256.clone());
+            let changed = crate::note::changes(&req, &view, &TimeZone::UTC, true).what;
+            prop_assert!(changed.is_empty(), "an untouched note reads as changed: {:?}", changed);
         }
     }
 }
