@@ -74,6 +74,10 @@ pub enum EventKind {
     Cancelled,
     Tampered {
         found_sha256: Option<String>,
+        /// What was changed where only hitl writes, in words. Absent in
+        /// journals written before it was recorded.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changed: Vec<String>,
     },
     Executing {
         command: Vec<String>,
@@ -300,9 +304,16 @@ pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), App
         (Status::Pending, EventKind::Cancelled) => {
             (Status::Cancelled, format!("cancelled by {}", ev.actor))
         }
-        (Status::Pending, EventKind::Tampered { .. }) => (
+        (Status::Pending, EventKind::Tampered { changed, .. }) => (
             Status::Tampered,
-            "tampered: the payload shown in the note no longer matches the journal".into(),
+            if changed.is_empty() {
+                "tampered: the payload shown in the note no longer matches the journal".into()
+            } else {
+                format!(
+                    "tampered: the note was changed where only hitl writes, so it will never run: {}",
+                    changed.join("; ")
+                )
+            },
         ),
         (
             Status::Approved { runs_handler: true } | Status::Unknown { .. },
@@ -390,6 +401,20 @@ pub fn is_id(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::EventKind;
+
+    #[test]
+    fn tampered_events_of_old_journals_still_read() {
+        let old = r#"{"event":"tampered","details":{"found_sha256":"ab"}}"#;
+        let kind: EventKind = serde_json::from_str(old).unwrap();
+        let want = EventKind::Tampered {
+            found_sha256: Some("ab".into()),
+            changed: Vec::new(),
+        };
+        assert_eq!(kind, want);
+        assert_eq!(serde_json::to_string(&want).unwrap(), old);
+    }
+
     #[test]
     fn ids_start_with_a_letter() {
         for _ in 0..200 {

@@ -125,9 +125,9 @@ impl Engine {
 pub(super) fn log_event(ev: &Event) {
     let (id, event, actor) = (&ev.request, ev.kind.name(), &ev.actor);
     match &ev.kind {
-        EventKind::Tampered { .. } => tracing::warn!(
-            request = %id, event, actor = %actor,
-            "the payload shown in the note was changed: tampered, it will never run"
+        EventKind::Tampered { changed, .. } => tracing::warn!(
+            request = %id, event, actor = %actor, changed = ?changed,
+            "the note was changed where only hitl writes: tampered, it will never run"
         ),
         EventKind::Failed(r) | EventKind::Executed(r) => tracing::info!(
             request = %id, event, exit_code = ?r.exit_code, duration_ms = r.duration_ms, "handler finished"

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use serde_json::Value;
 
 use crate::config::Config;
@@ -19,6 +20,8 @@ use crate::request::{ApplyError, Event, EventKind, Id, Request, RunResult, Statu
 
 mod dropin;
 mod gesture;
+#[cfg(test)]
+mod note_tests;
 mod recover;
 mod submit;
 #[cfg(test)]
@@ -130,6 +133,9 @@ pub struct Machine {
     /// Warnings shown in a pending request's note (not journaled: they
     /// describe the note, not the request).
     warnings: HashMap<Id, Vec<String>>,
+    /// The zone notes show times in, to read back a date property the
+    /// daemon wrote without an offset.
+    tz: TimeZone,
 }
 
 impl Machine {
@@ -152,7 +158,13 @@ impl Machine {
             requests,
             deadlines,
             warnings: HashMap::new(),
+            tz: TimeZone::system(),
         })
+    }
+
+    /// The zone notes are rendered in (the system's by default).
+    pub fn set_time_zone(&mut self, tz: TimeZone) {
+        self.tz = tz;
     }
 
     pub fn config(&self) -> &Arc<Config> {
@@ -318,7 +330,14 @@ impl Machine {
         gesture: &str,
         now: Timestamp,
     ) -> Result<Id, String> {
-        self.require_pending(id)?;
+        let expires = self.require_pending(id)?.sub.expires;
+        if now >= expires {
+            // The deadline binds whenever the engine gets to a decision.
+            self.finish_pending(step, now, id, "hitl", EventKind::Expired);
+            return Err(format!(
+                "request {id} expired at {expires} before this decision was taken"
+            ));
+        }
         if approve {
             self.approve(step, now, id, by, reason, gesture);
         } else {

@@ -23,16 +23,24 @@ handlers:
   refund: { command: [/bin/true], idempotent: true }
 "#;
 
-fn t(secs: i64) -> Timestamp {
+pub(super) fn t(secs: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + secs).unwrap()
 }
 
-fn machine() -> Machine {
-    let config = Arc::new(Config::parse(CONFIG, "test").unwrap());
-    Machine::replay(config, &[]).unwrap()
+/// Notes are shown in a zone other than UTC, so that comparing dates by
+/// the instant they denote is exercised.
+pub(super) fn tz() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::fixed(jiff::tz::offset(3))
 }
 
-fn new(id: &str, action: &str, payload: serde_json::Value) -> NewRequest {
+pub(super) fn machine() -> Machine {
+    let config = Arc::new(Config::parse(CONFIG, "test").unwrap());
+    let mut m = Machine::replay(config, &[]).unwrap();
+    m.set_time_zone(tz());
+    m
+}
+
+pub(super) fn new(id: &str, action: &str, payload: serde_json::Value) -> NewRequest {
     NewRequest {
         id: id.into(),
         action: action.into(),
@@ -47,11 +55,11 @@ fn new(id: &str, action: &str, payload: serde_json::Value) -> NewRequest {
     }
 }
 
-fn names(step: &Step) -> Vec<&'static str> {
+pub(super) fn names(step: &Step) -> Vec<&'static str> {
     step.events.iter().map(|e| e.kind.name()).collect()
 }
 
-fn status(m: &Machine, id: &str) -> &'static str {
+pub(super) fn status(m: &Machine, id: &str) -> &'static str {
     m.get(id).unwrap().status.name()
 }
 
@@ -137,9 +145,14 @@ fn deadlines_expire_pending_requests_only() {
     assert_eq!(step.reply, Some(Err("request x is already expired".into())));
 }
 
-fn note_input(m: &Machine, id: &str, folder: Folder, edit: impl Fn(String) -> String) -> Input {
+pub(super) fn note_input(
+    m: &Machine,
+    id: &str,
+    folder: Folder,
+    edit: impl Fn(String) -> String,
+) -> Input {
     let req = m.get(id).unwrap();
-    let text = edit(note::render(req, &[], None, &jiff::tz::TimeZone::UTC));
+    let text = edit(note::render(req, &[], None, &tz()));
     Input::Note {
         path: PathBuf::from("Pending_Approval/n.md"),
         folder,

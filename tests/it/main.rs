@@ -7,5 +7,6 @@ mod crash;
 mod edges;
 mod exec;
 mod journal;
+mod note;
 mod service;
 mod util;
