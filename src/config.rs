@@ -107,12 +107,35 @@ pub struct Folders {
     pub done: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Handler {
     pub command: Vec<String>,
     pub timeout: Duration,
+    /// May hold secrets: `Debug` shows only the names.
     pub env: BTreeMap<String, String>,
     pub idempotent: bool,
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handler")
+            .field("command", &self.command)
+            .field("timeout", &self.timeout)
+            .field("env", &HiddenValues(&self.env))
+            .field("idempotent", &self.idempotent)
+            .finish()
+    }
+}
+
+/// Environment variables as `Debug` may show them: names, never values.
+pub struct HiddenValues<'a>(pub &'a BTreeMap<String, String>);
+
+impl std::fmt::Debug for HiddenValues<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, format_args!("<hidden>"))))
+            .finish()
+    }
 }
 
 /// The validated configuration.
@@ -355,6 +378,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_of_handlers_hides_env_values() {
+        let c = Config::parse(
+            "handlers:\n  payment: { command: [/bin/pay], env: { PAY_TOKEN: sk_live_secret } }\n",
+            "test",
+        )
+        .unwrap();
+        for shown in [format!("{:?}", c.handlers["payment"]), format!("{c:?}")] {
+            assert!(shown.contains("PAY_TOKEN"), "{shown}");
+            assert!(!shown.contains("sk_live_secret"), "{shown}");
+        }
+    }
 
     #[test]
     fn builtin_config_is_the_example() {

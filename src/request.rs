@@ -79,6 +79,10 @@ pub enum EventKind {
     Cancelled,
     Tampered {
         found_sha256: Option<String>,
+        /// What was changed where only hitl writes, in words. Absent in
+        /// journals written before it was recorded.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changed: Vec<String>,
     },
     Executing {
         command: Vec<String>,
@@ -305,9 +309,16 @@ pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), App
         (Status::Pending, EventKind::Cancelled) => {
             (Status::Cancelled, format!("cancelled by {}", ev.actor))
         }
-        (Status::Pending, EventKind::Tampered { .. }) => (
+        (Status::Pending, EventKind::Tampered { changed, .. }) => (
             Status::Tampered,
-            "tampered: the payload shown in the note no longer matches the journal".into(),
+            if changed.is_empty() {
+                "tampered: the payload shown in the note no longer matches the journal".into()
+            } else {
+                format!(
+                    "tampered: the note was changed where only hitl writes, so it will never run: {}",
+                    changed.join("; ")
+                )
+            },
         ),
         (
             Status::Approved { runs_handler: true } | Status::Unknown { .. },
@@ -376,17 +387,39 @@ pub fn describe_run(r: &RunResult) -> String {
 /// A new random request id: 12 hex digits from the kernel's generator, the
 /// first always a letter, so YAML never reads an id as a number.
 pub fn new_id() -> Id {
-    use std::io::Read;
     let mut bytes = [0u8; 6];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("/dev/urandom is readable");
+    // The getrandom(2) system call needs no file descriptor, so running out
+    // of them (EMFILE) can't make this fail; it blocks only until the
+    // kernel's pool is first seeded at boot.
+    getrandom::fill(&mut bytes).expect("the kernel's random generator is available");
     bytes[0] = ((10 + (bytes[0] >> 4) % 6) << 4) | (bytes[0] & 0x0f);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether `text` has the shape of an id [`new_id`] makes. Every id that
+/// comes from outside and may reach a path is checked with this.
+pub fn is_id(text: &str) -> bool {
+    text.len() == 12
+        && matches!(text.as_bytes()[0], b'a'..=b'f')
+        && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 #[cfg(test)]
 mod tests {
+    use super::EventKind;
+
+    #[test]
+    fn tampered_events_of_old_journals_still_read() {
+        let old = r#"{"event":"tampered","details":{"found_sha256":"ab"}}"#;
+        let kind: EventKind = serde_json::from_str(old).unwrap();
+        let want = EventKind::Tampered {
+            found_sha256: Some("ab".into()),
+            changed: Vec::new(),
+        };
+        assert_eq!(kind, want);
+        assert_eq!(serde_json::to_string(&want).unwrap(), old);
+    }
+
     #[test]
     fn ids_start_with_a_letter() {
         for _ in 0..200 {
@@ -394,6 +427,23 @@ mod tests {
             assert_eq!(id.len(), 12);
             assert!(matches!(id.as_bytes()[0], b'a'..=b'f'), "{id}");
             assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+            assert!(super::is_id(&id), "{id}");
         }
+    }
+
+    #[test]
+    fn only_the_daemons_id_format_is_an_id() {
+        for bad in [
+            "",
+            "../../x",
+            "a1b2c3",
+            "A1B2C3D4E5F6",
+            "1a2b3c4d5e6f",
+            "a1b2c3d4e5f6/",
+            "a1b2c3d4e5g6",
+        ] {
+            assert!(!super::is_id(bad), "{bad}");
+        }
+        assert!(super::is_id("a1b2c3d4e5f6"));
     }
 }

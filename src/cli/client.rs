@@ -8,10 +8,9 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value};
 
 use super::RequestArgs;
-use super::commands::{ERROR, Place, WAIT_TIMED_OUT, replay, who};
+use super::commands::{ERROR, Place, WAIT_TIMED_OUT, replay};
 use crate::config::parse_duration;
-use crate::ipc::{self, Command, Reply};
-use crate::machine::NewRequest;
+use crate::ipc::{self, Command, InboxEntry, Reply, Submit};
 use crate::request::new_id;
 
 pub(super) fn request(p: &Place, args: RequestArgs) -> Result<u8> {
@@ -22,21 +21,17 @@ pub(super) fn request(p: &Place, args: RequestArgs) -> Result<u8> {
         .map(parse_duration)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let nr = NewRequest {
-        id: new_id(),
+    let submit = Submit {
         action: args.action,
         payload,
         summary: args.summary,
         rationale: args.reason,
-        requested_by: args.requested_by.unwrap_or_else(who),
-        timeout,
+        label: args.requested_by,
+        timeout_s: timeout.map(|t| t.as_secs().max(1)),
         expires: None,
-        file_name: None,
-        source: "cli".into(),
-        drop_in_sha256: None,
     };
-    let id = nr.id.clone();
-    let mut cmd = Command::Submit(nr);
+    let cmd = Command::Submit(submit);
+    cmd.validate()?;
     let id = match ipc::call(&p.state_dir, &cmd, None) {
         Ok(Reply {
             ok: true,
@@ -44,20 +39,7 @@ pub(super) fn request(p: &Place, args: RequestArgs) -> Result<u8> {
             ..
         }) => id,
         Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
-        Err(e) if ipc::is_down(&e) => {
-            // The wait for a decision starts now, not when the daemon does.
-            if let Command::Submit(nr) = &mut cmd
-                && let Some(t) = nr.timeout
-            {
-                let t = jiff::SignedDuration::try_from(t)?;
-                nr.expires = Some(jiff::Timestamp::now().checked_add(t)?);
-            }
-            ipc::leave_in_inbox(&p.state_dir, &id, &cmd)?;
-            eprintln!(
-                "hitl: the daemon is not running; the request waits in the inbox and is taken when it starts"
-            );
-            id
-        }
+        Err(e) if ipc::is_down(&e) => queue_request(p, cmd, timeout)?,
         Err(e) => return Err(e).context("talking to the daemon"),
     };
     if args.json && !args.wait {
@@ -71,7 +53,29 @@ pub(super) fn request(p: &Place, args: RequestArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// With no daemon: leaves the request in the inbox under an id the daemon
+/// will give it, and returns that id.
+fn queue_request(p: &Place, mut cmd: Command, timeout: Option<Duration>) -> Result<String> {
+    // The wait for a decision starts now, not when the daemon does.
+    if let Command::Submit(s) = &mut cmd
+        && let Some(t) = timeout
+    {
+        let t = jiff::SignedDuration::try_from(t)?;
+        s.expires = Some(jiff::Timestamp::now().checked_add(t)?);
+    }
+    let entry = InboxEntry {
+        id: new_id(),
+        command: cmd,
+    };
+    ipc::leave_in_inbox(&p.state_dir, &entry)?;
+    eprintln!(
+        "hitl: the daemon is not running; the request waits in the inbox and is taken when it starts"
+    );
+    Ok(entry.id)
+}
+
 pub(super) fn decide(p: &Place, cmd: Command) -> Result<u8> {
+    cmd.validate()?;
     match ipc::call(&p.state_dir, &cmd, None) {
         Ok(Reply {
             ok: true,
@@ -85,7 +89,7 @@ pub(super) fn decide(p: &Place, cmd: Command) -> Result<u8> {
         Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
         Err(e) if ipc::is_down(&e) && !matches!(cmd, Command::Resolve { .. }) => {
             // Refuse now what the daemon would refuse at start.
-            let (Command::Decide { id, .. } | Command::Cancel { id, .. }) = &cmd else {
+            let (Command::Decide { id, .. } | Command::Cancel { id }) = &cmd else {
                 unreachable!("only decisions and cancels are queued")
             };
             let m = replay(p)?;
@@ -94,7 +98,11 @@ pub(super) fn decide(p: &Place, cmd: Command) -> Result<u8> {
             if status != "pending" {
                 bail!("request {full} is already {status}");
             }
-            ipc::leave_in_inbox(&p.state_dir, &new_id(), &cmd)?;
+            let entry = InboxEntry {
+                id: new_id(),
+                command: cmd,
+            };
+            ipc::leave_in_inbox(&p.state_dir, &entry)?;
             eprintln!(
                 "hitl: the daemon is not running; the decision is queued and taken when it starts"
             );
@@ -110,6 +118,7 @@ pub(super) fn decide(p: &Place, cmd: Command) -> Result<u8> {
 pub(super) fn wait(p: &Place, id: &str, timeout: Option<Duration>, json: bool) -> Result<u8> {
     let start = Instant::now();
     let cmd = Command::Wait { id: id.to_string() };
+    cmd.validate()?;
     loop {
         let left = timeout.map(|t| t.saturating_sub(start.elapsed()));
         if left == Some(Duration::ZERO) {
@@ -176,16 +185,24 @@ pub(super) fn status(p: &Place, json: bool) -> Result<u8> {
     match ipc::call(&p.state_dir, &Command::Status, Some(Duration::from_secs(5))) {
         Ok(r) => {
             let info = r.info.unwrap_or_default();
+            let degraded = info["degraded"].as_str().map(String::from);
             if json {
-                println!("{}", serde_json::json!({ "running": true, "daemon": info }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "running": true, "degraded": degraded, "daemon": info })
+                );
             } else {
                 let last = info["last_event"].as_str().unwrap_or("none");
                 println!(
                     "hitl is running: pid {}, up {} s, {} open requests, last event {last}",
                     info["pid"], info["uptime_s"], info["open"]
                 );
+                if let Some(why) = &degraded {
+                    println!("DEGRADED, not taking new work: {why}");
+                }
             }
-            Ok(0)
+            // A daemon that takes no work is a problem a script must see.
+            Ok(if degraded.is_some() { ERROR } else { 0 })
         }
         Err(e) if ipc::is_down(&e) => {
             if json {

@@ -170,7 +170,6 @@ fn dispatch(cli: Cli) -> Result<u8> {
 
 /// Commands the daemon carries out (or queues, when it is down).
 fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
-    let by = who();
     match cmd {
         Cmd::Request(args) => request(p, args),
         Cmd::Approve { code: Some(_), .. } => bail!("approval codes are not supported yet"),
@@ -184,7 +183,6 @@ fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
                 id,
                 approve: true,
                 reason,
-                by,
             },
         ),
         Cmd::Reject { id, reason } => decide(
@@ -193,10 +191,9 @@ fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
                 id,
                 approve: false,
                 reason,
-                by,
             },
         ),
-        Cmd::Cancel { id } => decide(p, Command::Cancel { id, by }),
+        Cmd::Cancel { id } => decide(p, Command::Cancel { id }),
         Cmd::Resolve {
             id,
             executed,
@@ -208,7 +205,6 @@ fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
                 id,
                 executed,
                 reason,
-                by,
             },
         ),
         Cmd::Wait { id, timeout, json } => {
@@ -248,13 +244,7 @@ fn read_journal(p: &Place, cmd: Cmd) -> Result<u8> {
         }
         Cmd::Audit {
             what: AuditCmd::Verify,
-        } => {
-            let n = journal::read(&journal_path)?.len();
-            println!(
-                "journal {} is intact: {n} events, hash chain verified",
-                journal_path.display()
-            );
-        }
+        } => return audit_verify(&journal_path),
         Cmd::Audit {
             what: AuditCmd::Export { format },
         } => {
@@ -272,11 +262,38 @@ fn read_journal(p: &Place, cmd: Cmd) -> Result<u8> {
     Ok(0)
 }
 
-pub(super) fn who() -> String {
-    let name = std::env::var("USER").or_else(|_| std::env::var("LOGNAME"));
-    // SAFETY: getuid has no preconditions.
-    let name = name.unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }));
-    format!("cli:{name}")
+/// Checks the chain and prints the head, to compare with a copy kept
+/// elsewhere. A torn last line is not intact: exit 1.
+fn audit_verify(path: &std::path::Path) -> Result<u8> {
+    let mut v = journal::verify(path)?;
+    if v.torn.is_some() {
+        // Perhaps an append in progress: look once more.
+        v = journal::verify(path)?;
+    }
+    let head = match &v.head {
+        Some((seq, hash)) => format!("head: seq {seq}, hash {hash}"),
+        None => "head: none (the journal is empty)".to_string(),
+    };
+    match &v.torn {
+        None => {
+            println!(
+                "journal {} is intact: {} events, hash chain verified\n{head}",
+                path.display(),
+                v.events
+            );
+            Ok(0)
+        }
+        Some(t) => {
+            println!(
+                "journal {} is NOT intact: it ends in a torn line (line {}, {} bytes: an append cut short, e.g. by a power loss). The {} events before it are verified; hitl cuts the torn line off at its next start\n{head}",
+                path.display(),
+                t.line,
+                t.bytes,
+                v.events
+            );
+            Ok(ERROR)
+        }
+    }
 }
 
 pub(super) fn replay(p: &Place) -> Result<Machine> {

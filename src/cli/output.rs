@@ -1,4 +1,12 @@
 //! Printing for people and, with `--json`, for programs.
+//!
+//! Text a requester chose (a summary, a label, a reason) is printed through
+//! [`shown`], with control characters escaped, so it can't move the cursor,
+//! clear the line or retitle the terminal. `--json` output is escaped by
+//! JSON itself.
+
+use std::borrow::Cow;
+use std::fmt::Write;
 
 use serde_json::{Value, json};
 
@@ -39,11 +47,11 @@ pub fn list(reqs: &[&Request], as_json: bool) {
     for r in reqs {
         println!(
             "{}  {:<9}  {:<6}  {:<16}  {}",
-            r.id,
+            shown(&r.id),
             r.status.name(),
             r.sub.risk.as_str(),
-            r.sub.action,
-            r.sub.summary
+            shown(&r.sub.action),
+            shown(&r.sub.summary)
         );
     }
 }
@@ -54,32 +62,44 @@ pub fn show(r: &Request, as_json: bool) {
         return;
     }
     let s = &r.sub;
-    println!("{}  {}  ({})", r.id, s.summary, r.status.name());
-    println!("action:       {}", s.action);
+    println!(
+        "{}  {}  ({})",
+        shown(&r.id),
+        shown(&s.summary),
+        r.status.name()
+    );
+    println!("action:       {}", shown(&s.action));
     println!("risk:         {}", s.risk.as_str());
-    println!("requested by: {}", s.requested_by);
+    println!("requested by: {}", shown(&s.requested_by));
     println!("created:      {}", s.created);
     println!("expires:      {}", s.expires);
-    println!("rule:         {}", s.rule.as_deref().unwrap_or("(default)"));
+    println!(
+        "rule:         {}",
+        shown(s.rule.as_deref().unwrap_or("(default)"))
+    );
     if let Some(d) = &r.decision {
         let word = if d.approved { "approved" } else { "rejected" };
         println!(
             "decision:     {word} by {} at {}{}",
-            d.by,
+            shown(&d.by),
             d.at,
             d.reason
                 .as_ref()
-                .map(|x| format!(": {x}"))
+                .map(|x| format!(": {}", shown(x)))
                 .unwrap_or_default()
         );
     }
     if let Some(res) = r.result() {
-        println!("result:       {}", describe_run(res));
+        println!("result:       {}", shown(&describe_run(res)));
     }
-    println!("payload:      {}", crate::payload::pretty(&s.payload));
+    // JSON escapes only the C0 controls in its strings; a C1 control
+    // (U+009B is CSI on some terminals) is escaped here, line by line.
+    let payload = crate::payload::pretty(&s.payload);
+    let payload: Vec<Cow<str>> = payload.lines().map(shown).collect();
+    println!("payload:      {}", payload.join("\n"));
     println!("history:");
     for (at, line) in &r.history {
-        println!("  {at}  {line}");
+        println!("  {at}  {}", shown(line));
     }
 }
 
@@ -96,9 +116,9 @@ pub fn history<'a>(records: impl Iterator<Item = &'a Record>, as_json: bool) {
                 "{:>6}  {}  {}  {:<10}  {}",
                 r.seq,
                 e.time,
-                e.request,
+                shown(&e.request),
                 e.kind.name(),
-                e.actor
+                shown(&e.actor)
             );
         }
     }
@@ -119,6 +139,12 @@ pub fn explain(action: &str, a: &Assessment, has_handler: bool, as_json: bool) {
         return;
     }
     match &a.rule {
+        Some(rule) if a.held => println!(
+            "rule `{rule}` would approve, but a rule before it could not be evaluated: {verdict}"
+        ),
+        None if a.held => {
+            println!("the default would approve, but a rule could not be evaluated: {verdict}")
+        }
         Some(rule) => println!("rule `{rule}` decides: {verdict}"),
         None => println!("no rule matches; the default decides: {verdict}"),
     }
@@ -145,5 +171,36 @@ pub fn csv(records: &[Record]) {
             e.kind.name(),
             r.hash
         );
+    }
+}
+
+/// `text` with control characters and bidirectional overrides escaped
+/// (`\u{1b}`, `\r`, `\n`): one field stays on its line.
+pub fn shown(text: &str) -> Cow<'_, str> {
+    let unsafe_char = crate::ipc::wire::is_unsafe_char;
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            let _ = write!(out, "{}", c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn requester_text_cannot_drive_the_terminal() {
+        assert_eq!(shown("pay \u{1b}[2Jvendor\r"), "pay \\u{1b}[2Jvendor\\r");
+        assert_eq!(shown("a\u{202e}b\u{7}"), "a\\u{202e}b\\u{7}");
+        assert_eq!(shown("a\nrisk: low"), "a\\nrisk: low");
+        assert_eq!(shown("plain text, ünïcode"), "plain text, ünïcode");
     }
 }

@@ -1,23 +1,53 @@
 //! The CLI's commands as the engine sees them: turning them into machine
 //! inputs, answering them once journaled, and waking `hitl wait` callers.
 
+use std::time::Duration;
+
 use jiff::Timestamp;
 
 use super::{CommandMsg, DaemonError, Engine};
-use crate::ipc::{Command, Reply};
-use crate::machine::{Input, Step};
+use crate::ipc::{Caller, Command, Reply};
+use crate::machine::{Input, NewRequest, Step};
 use crate::request::Id;
+
+/// Which edge a command came in by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Via {
+    Socket,
+    /// Left in the inbox while the daemon was down.
+    Inbox,
+}
+
+impl Via {
+    fn source(self) -> &'static str {
+        match self {
+            Via::Socket => "cli",
+            Via::Inbox => "inbox",
+        }
+    }
+
+    fn gesture(self) -> &'static str {
+        match self {
+            Via::Socket => "command line",
+            Via::Inbox => "command line (queued)",
+        }
+    }
+}
 
 impl Engine {
     pub(super) fn on_commands(&mut self, cmds: Vec<CommandMsg>) -> Result<(), DaemonError> {
         let now = Timestamp::now();
         let mut steps = Vec::new();
         let mut replies = Vec::new();
-        for (cmd, reply) in cmds {
-            match self.command(cmd, now) {
+        for (cmd, caller, reply) in cmds {
+            match self.command(cmd, &caller, now) {
                 Ok((step, waiter_id)) => {
                     if let Some(id) = waiter_id {
-                        self.waiters.entry(id).or_default().push(reply);
+                        let waiters = self.waiters.entry(id).or_default();
+                        // Callers that hung up are forgotten, so a stream
+                        // of abandoned waits can't pile up.
+                        waiters.retain(|w| !w.is_closed());
+                        waiters.push(reply);
                     } else {
                         replies.push((reply, step.reply.clone()));
                     }
@@ -35,6 +65,7 @@ impl Engine {
     pub(super) fn command(
         &mut self,
         cmd: Command,
+        caller: &Caller,
         now: Timestamp,
     ) -> Result<(Step, Option<Id>), Reply> {
         match cmd {
@@ -43,39 +74,61 @@ impl Engine {
                 Ok((Step::default(), Some(id)))
             }
             Command::Status => Err(self.status_reply()),
+            _ if self.outage.is_some() => {
+                let why = self.outage_reason().unwrap_or_default();
+                Err(Reply::error(format!("hitl is not taking new work: {why}")))
+            }
             cmd => {
                 let input = self
-                    .change_input(cmd, "command line")
+                    .change_input(cmd, caller, Via::Socket, None)
                     .map_err(Reply::error)?;
                 Ok((self.machine.handle(input, now), None))
             }
         }
     }
 
-    /// The machine input for a command that changes state (from the socket
-    /// or the inbox); ids may be given as prefixes.
-    pub(super) fn change_input(&self, cmd: Command, gesture: &str) -> Result<Input, String> {
+    /// The machine input for a validated command that changes state; ids
+    /// may be given as prefixes. The actor is the caller the kernel named,
+    /// extended by its label; a new request gets `id`, or a fresh one.
+    pub(super) fn change_input(
+        &self,
+        cmd: Command,
+        caller: &Caller,
+        via: Via,
+        id: Option<Id>,
+    ) -> Result<Input, String> {
         let full = |prefix: &str| self.machine.resolve_id(prefix);
+        let by = caller.actor(None);
         Ok(match cmd {
-            Command::Submit(nr) => Input::Submit(nr),
+            Command::Submit(s) => Input::Submit(NewRequest {
+                id: id.unwrap_or_else(|| self.fresh_id()),
+                action: s.action,
+                payload: s.payload,
+                summary: s.summary,
+                rationale: s.rationale,
+                requested_by: caller.actor(s.label.as_deref()),
+                timeout: s.timeout_s.map(Duration::from_secs),
+                expires: s.expires,
+                file_name: None,
+                source: via.source().into(),
+                drop_in_sha256: None,
+            }),
             Command::Decide {
                 id,
                 approve,
                 reason,
-                by,
             } => Input::Decide {
                 id: full(&id)?,
                 approve,
                 reason,
                 by,
-                gesture: gesture.into(),
+                gesture: via.gesture().into(),
             },
-            Command::Cancel { id, by } => Input::Cancel { id: full(&id)?, by },
+            Command::Cancel { id } => Input::Cancel { id: full(&id)?, by },
             Command::Resolve {
                 id,
                 executed,
                 reason,
-                by,
             } => Input::Resolve {
                 id: full(&id)?,
                 executed,
@@ -90,6 +143,12 @@ impl Engine {
 
     /// The one-line status for systemd.
     pub(super) fn status_line(&self) -> String {
+        if self.outage.is_some() {
+            return format!(
+                "{} open requests; NOT TAKING NEW WORK: the journal cannot be written",
+                self.open_count()
+            );
+        }
         if self.vault_missing {
             return format!(
                 "{} open requests; the vault is unavailable",
@@ -109,6 +168,7 @@ impl Engine {
             "open": self.open_count(),
             "last_event": self.last_event.map(|t| t.to_string()),
             "vault": self.vault.root.display().to_string(),
+            "degraded": self.outage_reason(),
         });
         Reply {
             ok: true,

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 
 use super::{DaemonError, Engine, SETTLE, reconcile};
-use crate::ipc::Command;
 use crate::machine::{Folder, Input, Step, dropin};
 use crate::note::{self, Existing};
 use crate::payload::hex_sha256;
@@ -187,43 +186,6 @@ impl Engine {
             format!("this drop-in was already taken as request {id}; not taken again"),
         );
         true
-    }
-
-    fn take_inbox(&mut self, path: &Path, now: Timestamp) -> Option<Step> {
-        if path.extension().is_none_or(|e| e != "json") {
-            return None;
-        }
-        let text = std::fs::read_to_string(path).ok()?;
-        let _ = std::fs::remove_file(path);
-        let cmd: Command = match serde_json::from_str(&text) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "inbox file not understood; removed");
-                return None;
-            }
-        };
-        let cmd = match cmd {
-            Command::Submit(mut nr) => {
-                if self.machine.get(&nr.id).is_some() {
-                    nr.id = self.fresh_id();
-                }
-                nr.source = "inbox".into();
-                Command::Submit(nr)
-            }
-            other => other,
-        };
-        let input = match self.change_input(cmd, "command line (queued)") {
-            Ok(input) => input,
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "queued command refused; removed");
-                return None;
-            }
-        };
-        let step = self.machine.handle(input, now);
-        if let Some(Err(e)) = &step.reply {
-            tracing::warn!(path = %path.display(), error = %e, "queued command refused");
-        }
-        Some(step)
     }
 
     pub(super) fn fresh_id(&self) -> String {

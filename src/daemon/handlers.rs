@@ -3,10 +3,11 @@
 
 use tokio::time::Instant;
 
+use super::runs::{self, MarkerError};
 use super::{DaemonError, Engine};
 use crate::executor::Ran;
 use crate::machine::Input;
-use crate::request::{Event, EventKind, Id};
+use crate::request::{Event, EventKind, Id, RunResult};
 use jiff::Timestamp;
 
 impl Engine {
@@ -17,6 +18,10 @@ impl Engine {
         let Some(handler) = self.machine.config().handlers.get(&req.sub.action) else {
             return;
         };
+        if let Err(e) = runs::create(&self.state_dir, id, req.attempts) {
+            self.not_started(id, e);
+            return;
+        }
         let job = crate::executor::Job {
             id: id.to_string(),
             action: req.sub.action.clone(),
@@ -38,14 +43,50 @@ impl Engine {
             .spawn(async move { (id, crate::executor::run(job).await) });
     }
 
+    /// A run whose marker could not be created never starts. One whose
+    /// marker exists may have run before (the journal's tail was lost):
+    /// its outcome is unknown. One whose marker could not be written is
+    /// failed: it certainly did not run. Either way the result comes back
+    /// as an engine input and is journaled like any other.
+    fn not_started(&mut self, id: &str, why: MarkerError) {
+        let interrupted = matches!(why, MarkerError::Exists(_));
+        let error = if interrupted {
+            tracing::warn!(request = %id, error = %why, "handler not started: it may have run before");
+            format!(
+                "not started again: {why}; it may have run before hitl's journal lost its last events"
+            )
+        } else {
+            tracing::error!(request = %id, error = %why, "handler not started");
+            format!("not started: {why}")
+        };
+        let ran = Ran {
+            result: RunResult {
+                exit_code: None,
+                duration_ms: 0,
+                output: String::new(),
+                truncated: false,
+                error: Some(error),
+            },
+            interrupted,
+        };
+        let id = id.to_string();
+        self.handlers.spawn(async move { (id, ran) });
+    }
+
+    /// Journals a run's result; if the journal can't be written, the result
+    /// is held until it can.
     pub(super) fn handler_done(&mut self, id: Id, ran: Ran) -> Result<(), DaemonError> {
         let input = Input::HandlerDone {
-            id,
-            result: ran.result,
+            id: id.clone(),
+            result: ran.result.clone(),
             interrupted: ran.interrupted,
         };
         let step = self.machine.handle(input, Timestamp::now());
-        self.commit(vec![step], Vec::new())
+        if !self.try_commit(vec![step], Vec::new())? {
+            tracing::warn!(request = %id, "the handler's result is held until the journal can be written");
+            self.held.push((id, ran));
+        }
+        Ok(())
     }
 
     /// On shutdown, running handlers get the grace period to finish; then
@@ -84,9 +125,9 @@ impl Engine {
 pub(super) fn log_event(ev: &Event) {
     let (id, event, actor) = (&ev.request, ev.kind.name(), &ev.actor);
     match &ev.kind {
-        EventKind::Tampered { .. } => tracing::warn!(
-            request = %id, event, actor = %actor,
-            "the payload shown in the note was changed: tampered, it will never run"
+        EventKind::Tampered { changed, .. } => tracing::warn!(
+            request = %id, event, actor = %actor, changed = ?changed,
+            "the note was changed where only hitl writes: tampered, it will never run"
         ),
         EventKind::Failed(r) | EventKind::Executed(r) => tracing::info!(
             request = %id, event, exit_code = ?r.exit_code, duration_ms = r.duration_ms, "handler finished"

@@ -6,10 +6,14 @@
 //! carries out the effects: note writes, handler starts, replies.
 
 mod commands;
+mod commit;
 mod files;
 mod handlers;
+mod inbox;
 mod lock;
+mod outage;
 mod reconcile;
+mod runs;
 mod socket;
 mod systemd;
 
@@ -27,15 +31,15 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::config::Config;
 use crate::executor::Ran;
-use crate::ipc::{self, Command, Reply};
+use crate::ipc::{self, Reply};
 use crate::journal::{Journal, JournalError};
-use crate::machine::{Effect, Input, Machine, Step};
-use crate::request::{ApplyError, Event, Id};
+use crate::machine::{Effect, Input, Machine};
+use crate::request::{ApplyError, Id};
 use crate::vault::Vault;
 use crate::watcher::{WatchEvent, WatchHandle};
 
-use handlers::log_event;
 pub use lock::{StateLock, VaultLock};
+use socket::CommandMsg;
 
 /// Where the daemon works.
 #[derive(Debug, Clone)]
@@ -50,18 +54,33 @@ pub struct Settings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error(
-        "{0}\nhitl will not start on a damaged journal: it is the record of every decision. Restore journal.jsonl from a backup, or move it aside to start afresh (the vault's notes are then not trusted as requests)"
-    )]
+    #[error("{}", opening_failed(.0))]
     Journal(#[from] JournalError),
     #[error("the journal disagrees with itself: {0}; restore it from a backup")]
     Replay(#[from] ApplyError),
+    #[error(
+        "{0}\nhitl stopped: the journal could not be written, and reading it back to undo the unwritten events failed too. Nothing journaled is lost; fix the cause and start hitl again"
+    )]
+    Outage(JournalError),
     #[error("{what}: {error}")]
     Io { what: String, error: std::io::Error },
     #[error("cannot watch the vault: {0}")]
     Watch(#[from] notify::Error),
     #[error("{0}")]
     Locked(String),
+}
+
+/// Why the journal could not be opened, and what to do: only damage calls
+/// for a backup; a journal that can't be read or cut is not damaged.
+fn opening_failed(e: &JournalError) -> String {
+    match e {
+        JournalError::Damaged { .. } => format!(
+            "{e}\nhitl will not start on a damaged journal: it is the record of every decision. Restore journal.jsonl from a backup, or move it aside to start afresh (the vault's notes are then not trusted as requests)"
+        ),
+        _ => format!(
+            "{e}\nhitl cannot open its journal. Nothing in it is lost; fix the cause (permissions, a full or read-only disk) and start hitl again"
+        ),
+    }
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
@@ -75,7 +94,6 @@ const SETTLE: Duration = Duration::from_millis(40);
 /// How often to look for a vault that went away.
 const VAULT_RETRY: Duration = Duration::from_secs(1);
 
-type CommandMsg = (Command, oneshot::Sender<Reply>);
 /// A caller to answer once the batch is journaled, with the machine's reply.
 type PendingReply = (oneshot::Sender<Reply>, Option<Result<Id, String>>);
 
@@ -86,11 +104,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     reload: mpsc::Receiver<()>,
 ) -> Result<(), DaemonError> {
+    crate::executor::become_subreaper();
     let state = settings.state_dir.clone();
-    std::fs::create_dir_all(&state).map_err(io(format!("state folder {}", state.display())))?;
     // The socket in here approves payments: only its owner may enter.
-    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .map_err(io(format!("state folder {}", state.display())))?;
+    ipc::private_dir(&state).map_err(io(format!("state folder {}", state.display())))?;
     let lock = StateLock::acquire(&state).map_err(DaemonError::Locked)?;
     let (journal, records, torn) = Journal::open(&state.join("journal.jsonl"))?;
     if let Some(t) = torn {
@@ -109,7 +126,8 @@ pub async fn run(
         .create_folders()
         .map_err(io(format!("vault {}", vault.root.display())))?;
     let inbox = ipc::inbox_dir(&state);
-    std::fs::create_dir_all(&inbox).map_err(io("inbox folder"))?;
+    ipc::private_dir(&inbox).map_err(io("inbox folder"))?;
+    runs::prepare(&state).map_err(io("runs folder"))?;
 
     let (watch_tx, watch_rx) = mpsc::channel(1024);
     let sock = ipc::socket_path(&state);
@@ -126,6 +144,7 @@ pub async fn run(
         config_loaded_at: Timestamp::now(),
         state_dir: state.clone(),
         inbox,
+        inbox_taken: Vec::new(),
         tz: jiff::tz::TimeZone::system(),
         notes: HashMap::new(),
         by_path: HashMap::new(),
@@ -144,6 +163,9 @@ pub async fn run(
         started: Timestamp::now(),
         last_event: records.last().map(|r| r.event.time),
         last_status: String::new(),
+        outage: None,
+        recovered: false,
+        held: Vec::new(),
     };
     engine.remember_drop_ins();
     if engine.vault.unusable().is_none() {
@@ -151,18 +173,17 @@ pub async fn run(
         // up once the vault is usable.
         engine.arm_watcher()?;
     }
-    // Recovery decides from the journal alone; its notes are rewritten once
-    // the reconcile has found where they are.
-    let recovered = engine.machine.recover(Timestamp::now());
-    let effects = engine.journal_steps(vec![recovered])?;
-    engine.reconcile_all(true)?;
-    for effect in effects {
-        engine.carry_out(effect);
-    }
+    engine.recover_and_reconcile()?;
     tracing::info!(vault = %settings.vault.display(), open = engine.open_count(), "hitl is ready");
     engine.last_status = engine.status_line();
     systemd::ready(&engine.last_status);
     let result = engine.run_loop(watch_rx, cmd_rx, reload, shutdown).await;
+    if !engine.held.is_empty() {
+        tracing::warn!(
+            results = engine.held.len(),
+            "stopped before the journal could be written again: those runs will be `unknown` at the next start"
+        );
+    }
     let _ = std::fs::remove_file(&sock);
     drop(vault_lock);
     drop(lock);
@@ -177,6 +198,9 @@ pub(crate) struct Engine {
     config_loaded_at: Timestamp,
     state_dir: PathBuf,
     inbox: PathBuf,
+    /// Inbox files whose commands are in the batch being journaled; removed
+    /// once it is.
+    inbox_taken: Vec<PathBuf>,
     tz: jiff::tz::TimeZone,
     /// Where each request's note was last seen or written.
     notes: HashMap<Id, PathBuf>,
@@ -213,6 +237,14 @@ pub(crate) struct Engine {
     last_event: Option<Timestamp>,
     /// The last STATUS= sent to systemd, to send only changes.
     last_status: String,
+    /// Why the journal can't be written right now. While set, no new work
+    /// is taken and no handler starts; `status` tells the reason.
+    outage: Option<outage::Outage>,
+    /// Whether the start-up recovery is journaled (it waits out an outage).
+    recovered: bool,
+    /// Handler results that came while the journal could not be written;
+    /// journaled when it can be again.
+    held: Vec<(Id, Ran)>,
 }
 
 fn every(period: Duration) -> Interval {
@@ -234,6 +266,7 @@ impl Engine {
         let watchdog_period = systemd::watchdog_interval();
         let mut watchdog = every(watchdog_period.unwrap_or(Duration::from_secs(3600)));
         let mut vault_retry = every(VAULT_RETRY);
+        let mut journal_retry = every(outage::RETRY);
         loop {
             // Sleep to the earliest deadline, but never past a reconcile
             // period: the monotonic clock stops during suspend, the wall
@@ -244,7 +277,7 @@ impl Engine {
             });
             tokio::select! {
                 _ = &mut shutdown => break,
-                Some(ev) = watch_rx.recv() => {
+                Some(ev) = watch_rx.recv(), if self.outage.is_none() => {
                     let mut evs = vec![ev];
                     while evs.len() < 512 {
                         match watch_rx.try_recv() {
@@ -254,8 +287,8 @@ impl Engine {
                     }
                     self.on_watch(evs)?;
                 }
-                Some((cmd, reply)) = cmd_rx.recv() => {
-                    let mut cmds = vec![(cmd, reply)];
+                Some(msg) = cmd_rx.recv() => {
+                    let mut cmds = vec![msg];
                     while cmds.len() < 512 {
                         match cmd_rx.try_recv() {
                             Ok(c) => cmds.push(c),
@@ -264,18 +297,19 @@ impl Engine {
                     }
                     self.on_commands(cmds)?;
                 }
-                Some(done) = self.handlers.join_next(), if !self.handlers.is_empty() => {
+                Some(done) = self.handlers.join_next(), if !self.handlers.is_empty() && self.outage.is_none() => {
                     if let Ok((id, ran)) = done {
                         self.handler_done(id, ran)?;
                     }
                 }
-                _ = sleep_opt(sleep) => {
+                _ = sleep_opt(sleep), if self.outage.is_none() => {
                     let step = self.machine.handle(Input::Tick, Timestamp::now());
                     self.commit(vec![step], Vec::new())?;
                 }
                 _ = reconcile.tick() => self.reconcile()?,
                 _ = sleep_until_opt(self.files_due) => self.on_files_due()?,
                 _ = vault_retry.tick(), if self.vault_missing => self.check_vault()?,
+                _ = journal_retry.tick(), if self.outage.is_some() => self.try_resume()?,
                 _ = watchdog.tick(), if watchdog_period.is_some() => systemd::watchdog(),
                 Some(()) = reload.recv() => {
                     if self.reload() {
@@ -320,42 +354,6 @@ impl Engine {
         };
         systemd::ready(&self.status_line());
         changed
-    }
-
-    /// Journals the steps' events (one fsync), then carries out their
-    /// effects, answers the callers, and wakes waiters whose request settled.
-    fn commit(&mut self, steps: Vec<Step>, replies: Vec<PendingReply>) -> Result<(), DaemonError> {
-        for effect in self.journal_steps(steps)? {
-            self.carry_out(effect);
-        }
-        for (tx, reply) in replies {
-            let _ = tx.send(match reply {
-                Some(Ok(id)) => self.reply_for(&id),
-                Some(Err(e)) => Reply::error(e),
-                None => Reply::error("no reply"),
-            });
-        }
-        self.wake_waiters();
-        let status = self.status_line();
-        if status != self.last_status {
-            systemd::status(&status);
-            self.last_status = status;
-        }
-        Ok(())
-    }
-
-    /// Journals the steps' events (one fsync) and hands back their effects.
-    fn journal_steps(&mut self, steps: Vec<Step>) -> Result<Vec<Effect>, DaemonError> {
-        let events: Vec<Event> = steps
-            .iter()
-            .flat_map(|s| s.events.iter().cloned())
-            .collect();
-        self.journal.append(&events)?;
-        for ev in &events {
-            log_event(ev);
-            self.last_event = Some(ev.time);
-        }
-        Ok(steps.into_iter().flat_map(|s| s.effects).collect())
     }
 
     fn carry_out(&mut self, effect: Effect) {

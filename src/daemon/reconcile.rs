@@ -102,6 +102,9 @@ impl Engine {
     /// what is due; regenerates notes that are missing. At start-up the
     /// notes of final requests count too: a crash may have lost one.
     pub(super) fn reconcile_all(&mut self, startup: bool) -> Result<(), DaemonError> {
+        if self.outage.is_some() {
+            return Ok(()); // it runs again when the journal can be written
+        }
         self.check_vault()?;
         if self.vault_missing {
             // Deadlines still pass; notes wait for the vault.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use jiff::Timestamp;
 
 use super::{Effect, Folder, Machine, Step, drop_in_request};
-use crate::note::{NoteError, NoteView};
+use crate::note::{self, NoteError, NoteView};
 use crate::payload;
 use crate::request::{EventKind, Id, Status};
 
@@ -41,28 +41,39 @@ impl Machine {
             return step.effects.push(Effect::Annotate { path, warning });
         };
         if req.status != Status::Pending {
-            // A settled request's note is a view: restore it if it was edited.
-            let stale = view.status.as_deref() != Some(req.status.name());
-            if stale || (req.status.is_final() && folder != Folder::Done) {
+            // A settled request's note is a view: put back whatever was
+            // edited where only hitl writes (the rewrite keeps the rest).
+            let changes = note::changes(req, &view, &self.tz, true);
+            let misplaced = req.status.is_final() && folder != Folder::Done;
+            if !changes.what.is_empty() || changes.annotated || misplaced {
                 step.effects.push(Effect::WriteNote { id, adopt: None });
             }
             return;
         }
-        match shown_payload(&view, &req.sub.payload_sha256) {
-            Shown::Same => {}
-            Shown::Changed(found) => {
-                let kind = EventKind::Tampered {
-                    found_sha256: Some(found),
-                };
-                return self.finish_pending(step, now, &id, "vault", kind);
-            }
-            Shown::Unreadable => {
-                // Perhaps read mid-save: no decision until it reads back whole.
-                let warning = "the payload block can't be read (missing or not JSON): no decision taken until it is restored".to_string();
-                return self.set_warnings(step, &id, vec![warning]);
-            }
+        if now >= req.sub.expires {
+            // Past its deadline a request takes no decision and no edit.
+            return self.expire_due(step, now);
+        }
+        if !view.has_decision {
+            // Perhaps read mid-save: no decision until it reads back whole.
+            let warning = "this note has no `## Decision` section (cut short, or being saved?): no decision taken until hitl puts it back".to_string();
+            return self.set_warnings(step, &id, vec![warning]);
+        }
+        let changes = note::changes(req, &view, &self.tz, false);
+        let found_sha256 = shown_payload(&view, &req.sub.payload_sha256);
+        if !changes.what.is_empty() || found_sha256.is_some() {
+            let kind = EventKind::Tampered {
+                found_sha256,
+                changed: changes.what,
+            };
+            return self.finish_pending(step, now, &id, "vault", kind);
         }
         self.gestures(step, &id, folder, &view, now);
+        let rewrite = Effect::WriteNote { id, adopt: None };
+        if changes.annotated && !step.effects.contains(&rewrite) {
+            // hitl's own warning from when the note was unreadable goes.
+            step.effects.push(rewrite);
+        }
     }
 
     fn unreadable(&mut self, step: &mut Step, path: PathBuf, tracked: Option<Id>, e: NoteError) {
@@ -107,6 +118,7 @@ impl Machine {
                 view.status.as_deref().unwrap_or_default()
             )),
         }
+        warnings.extend(view.task_problems.iter().cloned());
         if view.ticked_approve {
             approve.push("ticked Approve");
         }
@@ -174,22 +186,12 @@ impl Machine {
     }
 }
 
-enum Shown {
-    Same,
-    /// A readable payload that is not the journal's: tampered.
-    Changed(String),
-    Unreadable,
-}
-
-fn shown_payload(view: &NoteView, journal_sha: &str) -> Shown {
-    let found = view
-        .payload_block
+/// The hash of the payload the note shows, when it is readable and not
+/// the journal's.
+fn shown_payload(view: &NoteView, journal_sha: &str) -> Option<String> {
+    view.payload_block
         .as_deref()
         .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
-        .map(|v| payload::sha256(&v));
-    match found {
-        Some(h) if h == journal_sha => Shown::Same,
-        Some(h) => Shown::Changed(h),
-        None => Shown::Unreadable,
-    }
+        .map(|v| payload::sha256(&v))
+        .filter(|h| h != journal_sha)
 }

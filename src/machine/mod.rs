@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use serde_json::Value;
 
 use crate::config::Config;
@@ -19,16 +20,23 @@ use crate::request::{ApplyError, Event, EventKind, Id, Request, RunResult, Statu
 
 pub mod dropin;
 mod gesture;
+#[cfg(test)]
+mod note_tests;
+mod recover;
 mod submit;
 #[cfg(test)]
 mod tests;
 
 pub use dropin::drop_in_request;
 
-/// A request as a requester submits it, before the rules have seen it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// A request as the engine takes it, before the rules have seen it. Not a
+/// wire format: the socket and inbox edges ([`crate::ipc::wire`]) and the
+/// drop-in reader build it, and the daemon chooses its id, identity, source
+/// and file name. `timeout` and `expires` are the requester's wishes, capped
+/// at submission by the rule's or the config's limit.
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewRequest {
-    /// Chosen by the caller (random); refused if already taken.
+    /// Chosen by the daemon; refused if already taken.
     pub id: Id,
     pub action: String,
     pub payload: Value,
@@ -39,8 +47,7 @@ pub struct NewRequest {
     pub expires: Option<Timestamp>,
     pub file_name: Option<String>,
     pub source: String,
-    /// Set only by the daemon for a drop-in, never from the wire.
-    #[serde(skip)]
+    /// For a drop-in: the fingerprint of the note it was taken from.
     pub drop_in_sha256: Option<String>,
 }
 
@@ -128,6 +135,9 @@ pub struct Machine {
     /// Warnings shown in a pending request's note (not journaled: they
     /// describe the note, not the request).
     warnings: HashMap<Id, Vec<String>>,
+    /// The zone notes show times in, to read back a date property the
+    /// daemon wrote without an offset.
+    tz: TimeZone,
 }
 
 impl Machine {
@@ -150,7 +160,13 @@ impl Machine {
             requests,
             deadlines,
             warnings: HashMap::new(),
+            tz: TimeZone::system(),
         })
+    }
+
+    /// The zone notes are rendered in (the system's by default).
+    pub fn set_time_zone(&mut self, tz: TimeZone) {
+        self.tz = tz;
     }
 
     pub fn config(&self) -> &Arc<Config> {
@@ -181,50 +197,6 @@ impl Machine {
     /// Finds a request by id or unique id prefix.
     pub fn resolve_id(&self, prefix: &str) -> Result<Id, String> {
         resolve_prefix(self.requests.keys(), prefix)
-    }
-
-    /// After a restart: a handler that was running has an unknown outcome;
-    /// an approval whose handler never started starts it now.
-    pub fn recover(&mut self, now: Timestamp) -> Step {
-        let mut step = Step::default();
-        let ids: Vec<(Id, Status)> = self
-            .requests
-            .values()
-            .map(|r| (r.id.clone(), r.status.clone()))
-            .collect();
-        for (id, status) in ids {
-            match status {
-                Status::Executing { .. } => {
-                    let req = &self.requests[&id];
-                    let idempotent = self
-                        .config
-                        .handlers
-                        .get(&req.sub.action)
-                        .is_some_and(|h| h.idempotent);
-                    // An idempotent handler is re-run once, with the same key.
-                    let rerun = idempotent && req.attempts < 2;
-                    let why = if rerun {
-                        "hitl stopped while the handler was running; its handler is idempotent, so it runs again once"
-                    } else {
-                        "hitl stopped while the handler was running"
-                    };
-                    self.push(
-                        &mut step,
-                        now,
-                        &id,
-                        "hitl",
-                        EventKind::Unknown { why: why.into() },
-                    );
-                    if rerun {
-                        self.start_handler(&mut step, now, &id);
-                    }
-                    step.effects.push(Effect::WriteNote { id, adopt: None });
-                }
-                Status::Approved { runs_handler: true } => self.start_handler(&mut step, now, &id),
-                _ => {}
-            }
-        }
-        step
     }
 
     pub fn handle(&mut self, input: Input, now: Timestamp) -> Step {
@@ -360,7 +332,14 @@ impl Machine {
         gesture: &str,
         now: Timestamp,
     ) -> Result<Id, String> {
-        self.require_pending(id)?;
+        let expires = self.require_pending(id)?.sub.expires;
+        if now >= expires {
+            // The deadline binds whenever the engine gets to a decision.
+            self.finish_pending(step, now, id, "hitl", EventKind::Expired);
+            return Err(format!(
+                "request {id} expired at {expires} before this decision was taken"
+            ));
+        }
         if approve {
             self.approve(step, now, id, by, reason, gesture);
         } else {

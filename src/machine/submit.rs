@@ -25,11 +25,7 @@ impl Machine {
         }
         let c = &self.config;
         let a = assess(&c.rules, c.default, &c.risk, &nr.action, &nr.payload);
-        let timeout = match (nr.timeout, a.timeout) {
-            (Some(mine), Some(rule)) => mine.min(rule),
-            (mine, rule) => mine.or(rule).unwrap_or(c.timeout),
-        };
-        let expires = nr.expires.unwrap_or_else(|| add(now, timeout));
+        let expires = deadline(now, a.timeout.unwrap_or(c.timeout), nr.timeout, nr.expires);
         let id = nr.id.clone();
         let sub = Submission {
             payload_sha256: payload::sha256(&nr.payload),
@@ -86,6 +82,25 @@ impl Machine {
     }
 }
 
+/// The request's deadline: the requester may ask for less time than the
+/// rule's (or, without one, the config's) limit, never for more, whether as
+/// a timeout or as an absolute `expires`.
+fn deadline(
+    now: Timestamp,
+    limit: Duration,
+    timeout: Option<Duration>,
+    expires: Option<Timestamp>,
+) -> Timestamp {
+    let latest = add(now, limit);
+    let wanted = match (timeout, expires) {
+        (Some(t), Some(e)) => add(now, t).min(e),
+        (Some(t), None) => add(now, t),
+        (None, Some(e)) => e,
+        (None, None) => latest,
+    };
+    wanted.min(latest)
+}
+
 fn add(now: Timestamp, d: Duration) -> Timestamp {
     let d = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
     now.checked_add(d).unwrap_or(Timestamp::MAX)
@@ -103,5 +118,37 @@ fn validate_action(action: &str) -> Result<(), String> {
         Err(format!(
             "`{action}` is not an action type (letters, digits, _ - . only)"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_requesters_deadline_never_exceeds_the_limit() {
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let hour = Duration::from_secs(3600);
+        let at = |secs: i64| {
+            now.checked_add(jiff::SignedDuration::from_secs(secs))
+                .unwrap()
+        };
+        let far: Timestamp = "2999-01-01T00:00:00Z".parse().unwrap();
+        let cases = [
+            (None, None, at(3600)),
+            (Some(Duration::from_secs(60)), None, at(60)),
+            (Some(Duration::from_secs(86_400 * 365)), None, at(3600)),
+            (None, Some(far), at(3600)),
+            (None, Some(at(600)), at(600)),
+            (Some(Duration::from_secs(60)), Some(far), at(60)),
+            (Some(Duration::MAX), None, at(3600)),
+        ];
+        for (timeout, expires, want) in cases {
+            assert_eq!(
+                deadline(now, hour, timeout, expires),
+                want,
+                "{timeout:?} {expires:?}"
+            );
+        }
     }
 }

@@ -20,18 +20,27 @@ default: require
 reject_reason_required: false
 handlers:
   payment: { command: [/bin/true] }
+  refund: { command: [/bin/true], idempotent: true }
 "#;
 
-fn t(secs: i64) -> Timestamp {
+pub(super) fn t(secs: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + secs).unwrap()
 }
 
-fn machine() -> Machine {
-    let config = Arc::new(Config::parse(CONFIG, "test").unwrap());
-    Machine::replay(config, &[]).unwrap()
+/// Notes are shown in a zone other than UTC, so that comparing dates by
+/// the instant they denote is exercised.
+pub(super) fn tz() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::fixed(jiff::tz::offset(3))
 }
 
-fn new(id: &str, action: &str, payload: serde_json::Value) -> NewRequest {
+pub(super) fn machine() -> Machine {
+    let config = Arc::new(Config::parse(CONFIG, "test").unwrap());
+    let mut m = Machine::replay(config, &[]).unwrap();
+    m.set_time_zone(tz());
+    m
+}
+
+pub(super) fn new(id: &str, action: &str, payload: serde_json::Value) -> NewRequest {
     NewRequest {
         id: id.into(),
         action: action.into(),
@@ -47,11 +56,11 @@ fn new(id: &str, action: &str, payload: serde_json::Value) -> NewRequest {
     }
 }
 
-fn names(step: &Step) -> Vec<&'static str> {
+pub(super) fn names(step: &Step) -> Vec<&'static str> {
     step.events.iter().map(|e| e.kind.name()).collect()
 }
 
-fn status(m: &Machine, id: &str) -> &'static str {
+pub(super) fn status(m: &Machine, id: &str) -> &'static str {
     m.get(id).unwrap().status.name()
 }
 
@@ -137,9 +146,14 @@ fn deadlines_expire_pending_requests_only() {
     assert_eq!(step.reply, Some(Err("request x is already expired".into())));
 }
 
-fn note_input(m: &Machine, id: &str, folder: Folder, edit: impl Fn(String) -> String) -> Input {
+pub(super) fn note_input(
+    m: &Machine,
+    id: &str,
+    folder: Folder,
+    edit: impl Fn(String) -> String,
+) -> Input {
     let req = m.get(id).unwrap();
-    let text = edit(note::render(req, &[], None, &jiff::tz::TimeZone::UTC));
+    let text = edit(note::render(req, &[], None, &tz()));
     Input::Note {
         path: PathBuf::from("Pending_Approval/n.md"),
         folder,
@@ -287,7 +301,7 @@ fn recovery_marks_running_handlers_unknown_and_starts_unstarted_ones() {
         Input::Submit(new("run", "payment", json!({"amount": 5}))),
         t(0),
     );
-    let step = m.recover(t(1));
+    let step = m.recover(t(1), |_, _| true);
     assert_eq!(names(&step), ["unknown"]);
     let step = m.handle(
         Input::Resolve {
@@ -323,4 +337,47 @@ fn a_result_for_a_request_not_executing_is_ignored() {
     );
     assert!(step.events.is_empty());
     assert_eq!(status(&m, "p"), "pending");
+}
+
+/// The run markers tell recovery which journaled runs ever started.
+#[test]
+fn recovery_starts_a_journaled_run_that_never_started_without_spending_a_rerun() {
+    type Case = (
+        &'static str,
+        &'static [u32],
+        &'static [&'static str],
+        bool,
+        u32,
+    );
+    // (action, attempts whose marker exists, events, starts a handler, attempts after)
+    let cases: [Case; 4] = [
+        ("payment", &[], &[], true, 1),
+        ("payment", &[1], &["unknown"], false, 1),
+        ("refund", &[], &[], true, 1),
+        ("refund", &[1], &["unknown", "executing"], true, 2),
+    ];
+    for (action, markers, events, starts, attempts) in cases {
+        let mut m = machine();
+        m.handle(Input::Submit(new("r", action, json!({"amount": 5}))), t(0));
+        if action == "refund" {
+            let decide = Input::Decide {
+                id: "r".into(),
+                approve: true,
+                reason: None,
+                by: "cli".into(),
+                gesture: "test".into(),
+            };
+            m.handle(decide, t(0));
+        }
+        assert_eq!(status(&m, "r"), "executing");
+        let step = m.recover(t(1), |id, n| id == "r" && markers.contains(&n));
+        let what = format!("{action} with markers {markers:?}");
+        assert_eq!(names(&step), events, "{what}");
+        let started = step
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::StartHandler { id } if id == "r"));
+        assert_eq!(started, starts, "{what}");
+        assert_eq!(m.get("r").unwrap().attempts, attempts, "{what}");
+    }
 }

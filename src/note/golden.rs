@@ -174,6 +174,86 @@ fn drop_in_ingestion_resets_gestures_and_keeps_requester_text() {
     );
 }
 
+#[test]
+fn a_section_of_the_human_above_decision_is_kept_below_history() {
+    let pending = render(&request(), &[], None, &TimeZone::UTC);
+    let edited = pending.replacen(
+        "\n## Decision",
+        "<!-- mine -->\n\n## Mine\n\nAbove, on purpose.\n\n## Decision",
+        1,
+    );
+    let mut req = request();
+    req.status = Status::Rejected;
+    let existing = Existing {
+        text: &edited,
+        ..Existing::default()
+    };
+    let out = render(&req, &[], Some(existing), &TimeZone::UTC);
+    let (above, below) = out.split_once("## History").unwrap();
+    assert!(
+        !above.contains("mine") && !above.contains("## Mine"),
+        "{out}"
+    );
+    assert!(below.contains("## Mine\n\nAbove, on purpose.\n"), "{out}");
+}
+
+/// Every state's note, read back, shows no change where the daemon owns
+/// the note: otherwise untouched notes would be tampered or rewritten.
+#[test]
+fn untouched_notes_show_no_change_in_any_state() {
+    let tz = TimeZone::fixed(jiff::tz::offset(-7));
+    let run = RunResult {
+        exit_code: Some(3),
+        duration_ms: 5,
+        output: "## History\n- [x] Approve\n".into(),
+        truncated: false,
+        error: None,
+    };
+    let decided = Decision {
+        approved: true,
+        by: "cli:alice".into(),
+        at: t(60),
+        reason: None,
+    };
+    let states = [
+        (Status::Pending, None, None),
+        (
+            Status::Approved {
+                runs_handler: false,
+            },
+            Some(decided.clone()),
+            None,
+        ),
+        (
+            Status::Executing { started: t(61) },
+            Some(decided.clone()),
+            None,
+        ),
+        (Status::Failed(run), Some(decided.clone()), Some(t(62))),
+        (
+            Status::Rejected,
+            Some(Decision {
+                approved: false,
+                ..decided
+            }),
+            None,
+        ),
+        (Status::Tampered, None, None),
+    ];
+    for (status, decision, executed_at) in states {
+        let mut req = request();
+        req.sub.rationale = None;
+        req.sub.signals.clear();
+        req.status = status;
+        req.decision = decision;
+        req.executed_at = executed_at;
+        let text = render(&req, &["a warning".into()], None, &tz);
+        let view = parse(&text).unwrap();
+        let changes = crate::note::changes(&req, &view, &tz, true);
+        assert_eq!(changes, Default::default(), "{}\n{text}", req.status.name());
+    }
+}
+
 mod properties {
     use proptest::prelude::*;
 
@@ -211,6 +291,8 @@ mod properties {
             prop_assert_eq!(view.props.text("requested_by").unwrap_or_default(), by);
             prop_assert_eq!(view.hitl_id.as_deref(), Some("c3adb486466f"));
             prop_assert!(!view.ticked_approve && !view.ticked_reject, "text became a gesture");
+            let changed = crate::note::changes(&req, &view, &TimeZone::UTC, true).what;
+            prop_assert!(changed.is_empty(), "an untouched note reads as changed: {:?}", changed);
         }
 
         /// Any payload shown in a note hashes back to the journal's hash,
@@ -222,7 +304,9 @@ mod properties {
             req.sub.payload = payload;
             let view = parse(&render(&req, &[], None, &TimeZone::UTC)).unwrap();
             let shown: serde_json::Value = serde_json::from_str(view.payload_block.as_deref().unwrap()).unwrap();
-            prop_assert_eq!(crate::payload::sha256(&shown), req.sub.payload_sha256);
+            prop_assert_eq!(crate::payload::sha256(&shown), req.sub.payload_sha256.clone());
+            let changed = crate::note::changes(&req, &view, &TimeZone::UTC, true).what;
+            prop_assert!(changed.is_empty(), "an untouched note reads as changed: {:?}", changed);
         }
     }
 }

@@ -4,9 +4,15 @@
 //! produces the daemon's view of a request while keeping every line the
 //! daemon does not own. Both are pure: no files, no clock.
 
+pub mod blocks;
+mod check;
 mod parse;
+mod properties;
 mod render;
 
+use blocks::Unclosed;
+
+pub use check::{Changes, changes};
 pub use parse::{NoteError, NoteView, parse};
 pub use render::{Existing, render};
 
@@ -74,27 +80,103 @@ pub fn split(text: &str) -> Split<'_> {
     }
 }
 
-/// Cuts a body into sections at `## ` headings: the preamble (heading
-/// `None`) and then one entry per heading, with the lines under it.
-pub fn sections(body: &str) -> Vec<(Option<&str>, Vec<&str>)> {
-    let mut out: Vec<(Option<&str>, Vec<&str>)> = vec![(None, Vec::new())];
-    let mut in_fence: Option<&str> = None;
-    for line in body.lines() {
-        let trimmed = line.trim_start();
-        if let Some(fence) = in_fence {
-            if trimmed.starts_with(fence) && trimmed.trim_end().chars().all(|c| c == '`') {
-                in_fence = None;
-            }
-        } else if trimmed.starts_with("```") {
-            let ticks = trimmed.len() - trimmed.trim_start_matches('`').len();
-            in_fence = Some(&trimmed[..ticks]);
-        } else if let Some(title) = line.strip_prefix("## ") {
-            out.push((Some(title.trim()), Vec::new()));
-            continue;
-        }
-        out.last_mut().expect("always one section").1.push(line);
+/// What a section of a note's body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part<'a> {
+    /// Everything above the daemon's first section: title, risk callout,
+    /// summary and payload block. The daemon owns it.
+    Head,
+    Decision,
+    Result,
+    History,
+    /// A section the human (or a requester) added, with its heading.
+    Human(&'a str),
+}
+
+/// A part of a note's body and its lines (the heading line not included).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section<'a> {
+    pub part: Part<'a>,
+    pub lines: Vec<&'a str>,
+}
+
+/// The daemon's own headings, in the order it writes them.
+const DAEMON_PARTS: [Part<'static>; 3] = [Part::Decision, Part::Result, Part::History];
+
+fn daemon_heading(line: &str) -> Option<usize> {
+    let title = line.strip_prefix("## ")?.trim();
+    ["decision", "result", "history"]
+        .iter()
+        .position(|h| title.eq_ignore_ascii_case(h))
+}
+
+/// Cuts a body into sections: the head, then the daemon's sections and the
+/// human's, in the order they appear.
+///
+/// The daemon's headings are found first, each at most once and in order,
+/// so nothing a person writes (a fence left open, a comment, a look-alike
+/// heading further down) can make the daemon's own sections disappear into
+/// human text and be copied again at each rewrite. Above `## Result` they
+/// count wherever they are; from there on the daemon's fenced handler
+/// output may hold any line, so fences are respected. Inside each part, a
+/// `## ` heading outside a closed block starts a human section.
+pub fn sections(body: &str) -> Vec<Section<'_>> {
+    let lines: Vec<&str> = body.lines().collect();
+    let cuts = daemon_cuts(&lines);
+    let mut out = vec![Section {
+        part: Part::Head,
+        lines: lines[..cuts.first().map_or(lines.len(), |c| c.0)].to_vec(),
+    }];
+    for (n, &(at, k)) in cuts.iter().enumerate() {
+        let end = cuts.get(n + 1).map_or(lines.len(), |c| c.0);
+        split_human(&mut out, DAEMON_PARTS[k], &lines[at + 1..end]);
     }
     out
+}
+
+/// `(line index, index in DAEMON_PARTS)` of each daemon heading.
+fn daemon_cuts(lines: &[&str]) -> Vec<(usize, usize)> {
+    let mut cuts = Vec::new();
+    let mut next = 0;
+    for (i, line) in lines.iter().enumerate() {
+        match daemon_heading(line) {
+            Some(k) if k >= next => {
+                cuts.push((i, k));
+                next = k + 1;
+                if k >= 1 {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(&(start, 1)) = cuts.last() {
+        let rest = &lines[start + 1..];
+        let hidden = blocks::hidden(rest, Unclosed::Text);
+        if let Some(j) = (0..rest.len()).find(|&j| !hidden[j] && daemon_heading(rest[j]) == Some(2))
+        {
+            cuts.push((start + 1 + j, 2));
+        }
+    }
+    cuts
+}
+
+fn split_human<'a>(out: &mut Vec<Section<'a>>, part: Part<'a>, lines: &[&'a str]) {
+    let hidden = blocks::hidden(lines, Unclosed::Text);
+    out.push(Section {
+        part,
+        lines: Vec::new(),
+    });
+    for (line, hidden) in lines.iter().zip(hidden) {
+        if !hidden && let Some(title) = line.strip_prefix("## ") {
+            out.push(Section {
+                part: Part::Human(title.trim()),
+                lines: Vec::new(),
+            });
+            continue;
+        }
+        out.last_mut().expect("always one section").lines.push(line);
+    }
 }
 
 /// Top-level frontmatter entries as text blocks: `(key, lines)`. A block is a
@@ -140,15 +222,47 @@ mod tests {
         assert_eq!(split("# no props\n").frontmatter, None);
     }
 
+    fn parts<'a>(s: &[Section<'a>]) -> Vec<Part<'a>> {
+        s.iter().map(|s| s.part).collect()
+    }
+
     #[test]
     fn sections_ignore_headings_inside_fences() {
         let body =
             "# T\n```json\n## not a heading\n```\n## Decision\n- [ ] Approve\n## Mine\ntext\n";
         let s = sections(body);
-        assert_eq!(s.len(), 3);
-        assert_eq!(s[0].1, ["# T", "```json", "## not a heading", "```"]);
-        assert_eq!(s[1], (Some("Decision"), vec!["- [ ] Approve"]));
-        assert_eq!(s[2], (Some("Mine"), vec!["text"]));
+        assert_eq!(parts(&s), [Part::Head, Part::Decision, Part::Human("Mine")]);
+        assert_eq!(s[0].lines, ["# T", "```json", "## not a heading", "```"]);
+        assert_eq!(s[1].lines, ["- [ ] Approve"]);
+        assert_eq!(s[2].lines, ["text"]);
+    }
+
+    #[test]
+    fn an_open_fence_cannot_swallow_the_daemon_sections() {
+        let body = "# T\n## Decision\n- [ ] Approve\n```\n## Result\n````text\n## History\n````\n## History\n- h\n## Mine\n```\nx\n```\n";
+        let s = sections(body);
+        assert_eq!(
+            parts(&s),
+            [
+                Part::Head,
+                Part::Decision,
+                Part::Result,
+                Part::History,
+                Part::Human("Mine")
+            ]
+        );
+        assert_eq!(s[1].lines, ["- [ ] Approve", "```"]);
+        assert_eq!(s[2].lines, ["````text", "## History", "````"]);
+    }
+
+    #[test]
+    fn headings_above_the_decision_are_part_of_the_head() {
+        let s = sections("# T\n## Details\n```json\n{}\n```\n## Decision\n## decision\n");
+        assert_eq!(
+            parts(&s),
+            [Part::Head, Part::Decision, Part::Human("decision")]
+        );
+        assert_eq!(s[0].lines.len(), 5);
     }
 
     #[test]

@@ -3,11 +3,14 @@
 
 use std::fmt::Write;
 
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use super::parse::{json_block, task};
-use super::{DAEMON_KEYS, WARNING_MARK, frontmatter_blocks, sections, split};
+use super::blocks::{self, Unclosed};
+use super::parse::{Found, Which, decision_tasks, json_block, task};
+use super::properties::{frontmatter, local};
+use super::{
+    DAEMON_KEYS, Part, Section, WARNING_MARK, frontmatter_blocks, sections, split, split_human,
+};
 use crate::payload;
 use crate::request::{Request, Status};
 use crate::rules::Risk;
@@ -32,170 +35,114 @@ pub fn render(
     existing: Option<Existing>,
     tz: &TimeZone,
 ) -> String {
-    let mut human_props = String::new();
-    let mut human_decision: Vec<&str> = Vec::new();
-    let mut human_sections = String::new();
-    // While a request is pending, the human's own gesture text (status word,
-    // ticks) stays as typed, so a warning never erases what it is about.
-    let mut pending_status: Option<String> = None;
-    let mut ticks = (false, false);
-    let keep_gestures = req.status == Status::Pending && existing.is_some_and(|e| !e.from_drop_in);
-    if let Some(ex) = existing {
-        let parts = split(ex.text);
-        let blocks = parts
-            .frontmatter
-            .map(frontmatter_blocks)
-            .unwrap_or_default();
-        let status_blocks: Vec<&String> = blocks
-            .iter()
-            .filter(|(k, _)| k.as_deref() == Some("status"))
-            .map(|(_, b)| b)
-            .collect();
-        if keep_gestures && status_blocks.len() == 1 {
-            pending_status = Some(status_blocks[0].clone());
-        }
-        for (key, block) in blocks {
-            let owned = key
-                .as_deref()
-                .is_some_and(|k| DAEMON_KEYS.contains(&k) || ex.drop_keys.iter().any(|d| d == k));
-            if !owned {
-                human_props.push_str(&block);
-            }
-        }
-        let body = if parts.unterminated { "" } else { parts.body };
-        for (heading, lines) in sections(body) {
-            match heading {
-                None if ex.from_drop_in => {
-                    let notes = requester_notes(&lines);
-                    if !notes.is_empty() {
-                        let _ = write!(human_sections, "\n## {REQUESTER_NOTES}\n\n{notes}\n");
-                    }
-                }
-                None => {}
-                Some(h) if h.eq_ignore_ascii_case("decision") => {
-                    human_decision = human_lines_in_decision(&lines);
-                    if keep_gestures {
-                        for line in &lines {
-                            match task(line) {
-                                Some((true, "approve")) => ticks.0 = true,
-                                Some((true, "reject")) => ticks.1 = true,
-                                _ => {}
-                            }
-                        }
-                    }
-                }
-                Some(h)
-                    if h.eq_ignore_ascii_case("result") || h.eq_ignore_ascii_case("history") => {}
-                Some(h) => {
-                    let _ = write!(human_sections, "\n## {h}\n{}\n", lines.join("\n"));
-                }
-            }
-        }
-    }
+    let kept = existing.map(|ex| Kept::from(req, ex)).unwrap_or_default();
     let mut out = String::from("---\n");
-    out.push_str(&frontmatter(req, pending_status.as_deref(), tz));
-    out.push_str(&human_props);
+    out.push_str(&frontmatter(req, kept.status.as_deref(), tz));
+    out.push_str(&kept.props);
     out.push_str("---\n");
     out.push_str(&preamble(req));
-    out.push_str(&decision(req, ticks, warnings, &human_decision));
+    out.push_str(&decision(req, kept.marks, warnings, &kept.decision));
     out.push_str(&result(req, tz));
     out.push_str("\n## History\n\n");
     for (at, line) in &req.history {
         let _ = writeln!(out, "- {} {}", local(*at, tz), one_line(line));
     }
-    out.push_str(&human_sections);
+    out.push_str(&kept.sections);
     out
 }
 
-/// Local time as Obsidian's date-time properties show it.
-pub fn local(ts: Timestamp, tz: &TimeZone) -> String {
-    tz.to_datetime(ts).strftime("%Y-%m-%dT%H:%M:%S").to_string()
+/// What a render keeps of the note on disk.
+struct Kept {
+    /// The human's frontmatter entries, as typed.
+    props: String,
+    /// The human's lines in the Decision section.
+    decision: Vec<String>,
+    /// The human's own sections (and a drop-in's text), as typed.
+    sections: String,
+    /// While a request is pending, the human's own gesture text (status
+    /// word, box marks) stays as typed, so a warning never erases what it
+    /// is about.
+    status: Option<String>,
+    marks: (char, char),
 }
 
-fn frontmatter(req: &Request, status_block: Option<&str>, tz: &TimeZone) -> String {
-    let s = &req.sub;
-    let mut fm = String::new();
-    let put = |fm: &mut String, k: &str, v: &str| {
-        let _ = writeln!(fm, "{k}: {}", scalar(v));
-    };
-    // Dates unquoted, as Obsidian writes date-time properties.
-    let date = |fm: &mut String, k: &str, t: Timestamp| {
-        let _ = writeln!(fm, "{k}: {}", local(t, tz));
-    };
-    put(&mut fm, "type", "approval_request");
-    put(&mut fm, "hitl_id", &req.id);
-    put(&mut fm, "action", &s.action);
-    match status_block {
-        Some(block) => fm.push_str(block),
-        None => put(&mut fm, "status", req.status.name()),
-    }
-    put(&mut fm, "risk", s.risk.as_str());
-    put(&mut fm, "summary", &s.summary);
-    if let Some(r) = &s.rationale {
-        put(&mut fm, "rationale", r);
-    }
-    put(&mut fm, "requested_by", &s.requested_by);
-    date(&mut fm, "created", s.created);
-    date(&mut fm, "expires", s.expires);
-    // Hex, never read back (the payload block is what is checked).
-    let _ = writeln!(fm, "payload_sha256: {}", s.payload_sha256);
-    if let Some(d) = &req.decision {
-        put(&mut fm, "decided_by", &d.by);
-        date(&mut fm, "decided_at", d.at);
-    }
-    if let Some(at) = req.executed_at {
-        date(&mut fm, "executed_at", at);
-    }
-    if let Some(code) = req.result().and_then(|r| r.exit_code) {
-        let _ = writeln!(fm, "exit_code: {code}");
-    }
-    fm
-}
-
-/// A YAML scalar: plain when it can only be read back as this same string,
-/// else double-quoted.
-fn scalar(v: &str) -> String {
-    let plain = v.starts_with(|c: char| c.is_alphabetic() || c == '/' || c == '_')
-        && v.chars()
-            .all(|c| c.is_alphanumeric() || "_-.@/:+ ".contains(c))
-        && !v.ends_with([' ', ':'])
-        && !v.contains(": ")
-        && !matches!(
-            v.to_ascii_lowercase().as_str(),
-            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n"
-        );
-    if plain { v.to_string() } else { yaml_quote(v) }
-}
-
-/// A YAML double-quoted scalar. Unlike JSON's quoting, it escapes every
-/// character YAML forbids or folds (C1 controls, DEL, NEL, line and
-/// paragraph separators, BOM).
-fn yaml_quote(v: &str) -> String {
-    let mut out = String::with_capacity(v.len() + 2);
-    out.push('"');
-    for c in v.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            ' '..='~' => out.push(c),
-            '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..
-                if !matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') =>
-            {
-                out.push(c)
-            }
-            c if (c as u32) <= 0xffff => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => {
-                let _ = write!(out, "\\U{:08x}", c as u32);
-            }
+impl Default for Kept {
+    fn default() -> Kept {
+        Kept {
+            props: String::new(),
+            decision: Vec::new(),
+            sections: String::new(),
+            status: None,
+            marks: (' ', ' '),
         }
     }
-    out.push('"');
-    out
+}
+
+impl Kept {
+    fn from(req: &Request, ex: Existing) -> Kept {
+        let keep_gestures = req.status == Status::Pending && !ex.from_drop_in;
+        let mut kept = Kept::default();
+        let parts = split(ex.text);
+        let blocks = parts
+            .frontmatter
+            .map(frontmatter_blocks)
+            .unwrap_or_default();
+        let status_blocks: Vec<&str> = blocks
+            .iter()
+            .filter(|(k, _)| k.as_deref() == Some("status"))
+            .map(|(_, b)| b.as_str())
+            .collect();
+        if keep_gestures && let [one] = status_blocks[..] {
+            kept.status = Some(one.to_string());
+        }
+        for (key, block) in &blocks {
+            let owned = key
+                .as_deref()
+                .is_some_and(|k| DAEMON_KEYS.contains(&k) || ex.drop_keys.iter().any(|d| d == k));
+            if !owned {
+                kept.props.push_str(block);
+            }
+        }
+        let body = if parts.unterminated { "" } else { parts.body };
+        for section in sections(body) {
+            match section.part {
+                Part::Head if ex.from_drop_in => {
+                    let notes = requester_notes(&section.lines);
+                    if !notes.is_empty() {
+                        let _ = write!(kept.sections, "\n## {REQUESTER_NOTES}\n\n{notes}\n");
+                    }
+                }
+                Part::Head => {
+                    // A section of the human's own above Decision is kept,
+                    // below History: the head itself is the daemon's.
+                    let mut inner = Vec::new();
+                    split_human(&mut inner, Part::Head, &section.lines);
+                    for sub in inner.into_iter().skip(1) {
+                        kept.push_section(sub);
+                    }
+                }
+                Part::Result | Part::History => {}
+                Part::Decision => {
+                    kept.decision = human_lines_in_decision(&section.lines);
+                    if keep_gestures {
+                        kept.marks = marks(&section.lines);
+                    }
+                }
+                Part::Human(_) => kept.push_section(section),
+            }
+        }
+        kept
+    }
+
+    fn push_section(&mut self, section: Section) {
+        if let Part::Human(h) = section.part {
+            let _ = write!(
+                self.sections,
+                "\n## {h}\n{}\n",
+                closed(section.lines).join("\n")
+            );
+        }
+    }
 }
 
 /// Text from a requester or a human, made safe to put on one line of the
@@ -213,21 +160,22 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
-fn preamble(req: &Request) -> String {
+/// The parts of the note's head, named as a person would point at them;
+/// joined by blank lines they are the head.
+pub fn head_parts(req: &Request) -> Vec<(&'static str, String)> {
     let s = &req.sub;
-    let title = one_line(&s.summary);
-    let mut out = format!("# {title}\n\n");
+    let mut parts = vec![("title", format!("# {}\n", one_line(&s.summary)))];
     let kind = match s.risk {
         Risk::High => "danger",
         Risk::Medium => "warning",
         Risk::Low => "note",
     };
-    let _ = writeln!(out, "> [!{kind}] Risk: {}", s.risk.as_str());
+    let mut risk = format!("> [!{kind}] Risk: {}\n", s.risk.as_str());
     if s.signals.is_empty() {
-        out.push_str("> - No risk signal matched.\n");
+        risk.push_str("> - No risk signal matched.\n");
     }
     for sig in &s.signals {
-        let _ = writeln!(out, "> - {} ({})", one_line(&sig.says), sig.level.as_str());
+        let _ = writeln!(risk, "> - {} ({})", one_line(&sig.says), sig.level.as_str());
     }
     let rule = s
         .rule
@@ -235,31 +183,38 @@ fn preamble(req: &Request) -> String {
         .map_or("the default rule".to_string(), |r| {
             format!("rule `{}`", one_line(r))
         });
-    let _ = writeln!(out, "> - Decided by {rule}.");
+    let _ = writeln!(risk, "> - Decided by {rule}.");
+    parts.push(("risk callout", risk));
     if let Some(r) = &s.rationale {
-        let _ = write!(out, "\n**Why:** {}\n", one_line(r));
+        parts.push(("rationale line", format!("**Why:** {}\n", one_line(r))));
     }
-    let _ = write!(
-        out,
-        "\n**Action:** `{}` · **Requested by:** {}\n",
-        s.action,
-        one_line(&s.requested_by)
-    );
-    let _ = write!(out, "\n```json\n{}\n```\n", payload::pretty(&s.payload));
-    out
+    parts.push((
+        "summary line",
+        format!(
+            "**Action:** `{}` · **Requested by:** {}\n",
+            s.action,
+            one_line(&s.requested_by)
+        ),
+    ));
+    parts.push((
+        "payload block",
+        format!("```json\n{}\n```\n", payload::pretty(&s.payload)),
+    ));
+    parts
 }
 
-fn decision(req: &Request, ticks: (bool, bool), warnings: &[String], human: &[&str]) -> String {
-    let (approved, rejected) = match &req.decision {
-        Some(d) => (d.approved, !d.approved),
-        None => ticks,
+fn preamble(req: &Request) -> String {
+    let parts: Vec<String> = head_parts(req).into_iter().map(|(_, p)| p).collect();
+    parts.join("\n")
+}
+
+fn decision(req: &Request, marks: (char, char), warnings: &[String], human: &[String]) -> String {
+    let (approve, reject) = match &req.decision {
+        Some(d) if d.approved => ('x', ' '),
+        Some(_) => (' ', 'x'),
+        None => marks,
     };
-    let tick = |b: bool| if b { "x" } else { " " };
-    let mut out = format!(
-        "\n## Decision\n\n- [{}] Approve\n- [{}] Reject\n",
-        tick(approved),
-        tick(rejected)
-    );
+    let mut out = format!("\n## Decision\n\n- [{approve}] Approve\n- [{reject}] Reject\n");
     if !warnings.is_empty() {
         let _ = writeln!(out, "\n{WARNING_MARK}");
         for w in warnings {
@@ -272,11 +227,30 @@ fn decision(req: &Request, ticks: (bool, bool), warnings: &[String], human: &[&s
     out
 }
 
-fn human_lines_in_decision<'a>(lines: &[&'a str]) -> Vec<&'a str> {
+/// The marks a person left in the daemon's two boxes (the first of each).
+fn marks(lines: &[&str]) -> (char, char) {
+    let mut marks = (None, None);
+    for found in decision_tasks(lines) {
+        if let Found::Gesture(t) = found {
+            let slot = match t.which {
+                Which::Approve => &mut marks.0,
+                Which::Reject => &mut marks.1,
+            };
+            slot.get_or_insert(t.mark);
+        }
+    }
+    (marks.0.unwrap_or(' '), marks.1.unwrap_or(' '))
+}
+
+/// The Decision section without the daemon's own lines: its warning
+/// callout and its two task lines (as typed or as changed; the daemon
+/// writes them anew). Tasks in a fence or comment are the human's text.
+fn human_lines_in_decision(lines: &[&str]) -> Vec<String> {
+    let hidden = blocks::hidden(lines, Unclosed::RunsToEnd);
     let mut out = Vec::new();
     let mut in_warning = false;
-    for line in lines {
-        if line.starts_with(WARNING_MARK) {
+    for (line, hidden) in lines.iter().zip(hidden) {
+        if !hidden && line.starts_with(WARNING_MARK) {
             in_warning = true;
             continue;
         }
@@ -284,11 +258,18 @@ fn human_lines_in_decision<'a>(lines: &[&'a str]) -> Vec<&'a str> {
             continue;
         }
         in_warning = false;
-        if task(line).is_none() {
+        if hidden || task(line).is_none() {
             out.push(*line);
         }
     }
-    trim_blank(out)
+    closed(trim_blank(out))
+}
+
+/// Lines of a person's text, with whatever block they leave open closed,
+/// so it can't hide the daemon's sections that follow.
+fn closed(lines: Vec<&str>) -> Vec<String> {
+    let closers = blocks::closers(&lines);
+    lines.into_iter().map(String::from).chain(closers).collect()
 }
 
 /// A drop-in's preamble without its payload block and title.
@@ -312,7 +293,7 @@ fn requester_notes(lines: &[&str]) -> String {
             kept.push(*line);
         }
     }
-    trim_blank(kept).join("\n")
+    closed(trim_blank(kept)).join("\n")
 }
 
 fn trim_blank(mut lines: Vec<&str>) -> Vec<&str> {

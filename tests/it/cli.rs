@@ -5,7 +5,7 @@ use super::util;
 
 use std::time::Duration;
 
-use util::{Env, wait_for};
+use util::{Env, me, wait_for};
 
 const PAYMENT: &str = r#"{"amount":1500,"recipient":"vendor@example.com","currency":"USD"}"#;
 
@@ -203,13 +203,13 @@ fn gesture_command_line() {
     let a = env.pay(1500);
     let r = env.pay(1500);
     assert_eq!(env.hitl(&["approve", &a[..6]]).0, 0);
-    assert_executed_once(&env, &a, "cli:tester");
+    assert_executed_once(&env, &a, &me());
     let (code, out, err) = env.hitl(&["reject", &r, "--reason", "duplicate invoice"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("rejected"));
     let note = env.wait_note(&r, "Done", "rejected");
     assert!(
-        note.contains("decided_by: cli:tester") && note.contains("duplicate invoice"),
+        note.contains(&format!("decided_by: {}", me())) && note.contains("duplicate invoice"),
         "{note}"
     );
     let (code, _, err) = env.hitl(&["approve", &r, "--code", "123456"]);
@@ -221,7 +221,7 @@ fn gesture_command_line() {
     let (_, show, _) = env.hitl(&["show", &r, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&show).unwrap();
     assert_eq!(v["decision_reason"], "duplicate invoice");
-    assert_eq!(v["decided_by"], "cli:tester");
+    assert_eq!(v["decided_by"], me());
 }
 
 #[test]

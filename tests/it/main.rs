@@ -3,6 +3,11 @@
 
 mod bad_input;
 mod cli;
+mod crash;
+mod edges;
+mod exec;
+mod journal;
+mod note;
 mod service;
 mod util;
 mod vault;

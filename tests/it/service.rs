@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-use super::util::{self, BIN, Env, wait_for};
+use super::util::{self, BIN, Env, me, wait_for};
 
 /// Reads datagrams until one contains `want` (or fails after 10 s).
 fn expect_msg(sock: &UnixDatagram, seen: &mut Vec<String>, want: &str) -> String {
@@ -413,7 +413,7 @@ fn logs_go_to_journald_with_fields() {
         .find(|e| field(e, "EVENT") == "submitted")
         .unwrap_or_else(|| panic!("no structured EVENT field: {entries:?}"));
     assert_eq!(field(submitted, "REQUEST").len(), 12);
-    assert_eq!(field(submitted, "ACTOR"), "cli:tester");
+    assert_eq!(field(submitted, "ACTOR"), me());
     let stderr = std::fs::read_to_string(env.dir.path().join("stderr.log")).unwrap();
     assert!(
         !stderr.contains("hitl is ready"),

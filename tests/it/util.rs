@@ -292,3 +292,15 @@ pub fn wait_for_some<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The actor the daemon records for this test process's user: named from
+/// the socket peer's uid, whatever `$USER` says.
+pub fn me() -> String {
+    let uid = unsafe { libc::getuid() };
+    let pw = unsafe { libc::getpwuid(uid) };
+    if pw.is_null() {
+        return format!("cli:uid{uid}");
+    }
+    let name = unsafe { std::ffi::CStr::from_ptr((*pw).pw_name) };
+    format!("cli:{}", name.to_string_lossy())
+}

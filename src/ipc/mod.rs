@@ -1,10 +1,17 @@
 //! How the CLI talks to the daemon: one JSON line over a Unix socket in the
 //! state folder, one JSON line back. When the daemon is down, requests and
 //! decisions are left as files in the state folder's `inbox/`, which the
-//! daemon takes at start (the state folder is the user's own, unlike the
-//! vault, so its inbox is trusted).
+//! daemon takes at start.
+//!
+//! Both are edges: [`wire`] is their format, checked before anything in it
+//! reaches the engine, and [`identity`] names the caller from the kernel
+//! (the socket peer's uid, the inbox file's owner), never from the message.
+
+pub mod identity;
+pub mod wire;
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,34 +19,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::machine::NewRequest;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Command {
-    Submit(NewRequest),
-    Decide {
-        id: String,
-        approve: bool,
-        reason: Option<String>,
-        by: String,
-    },
-    Cancel {
-        id: String,
-        by: String,
-    },
-    Resolve {
-        id: String,
-        executed: bool,
-        reason: String,
-        by: String,
-    },
-    /// Answered once the request is settled (its exit code is known).
-    Wait {
-        id: String,
-    },
-    Status,
-}
+pub use identity::Caller;
+pub use wire::{Command, InboxEntry, Submit};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Reply {
@@ -66,12 +47,27 @@ impl Reply {
     }
 }
 
+/// The longest command line the daemon reads; a longer one is refused.
+pub const MAX_LINE: usize = 1024 * 1024;
+/// The largest inbox file the daemon reads.
+pub const MAX_INBOX_FILE: u64 = MAX_LINE as u64;
+
 pub fn socket_path(state_dir: &Path) -> PathBuf {
     state_dir.join("hitl.sock")
 }
 
 pub fn inbox_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("inbox")
+}
+
+/// Creates (or tightens) a folder only its owner may enter: the state
+/// folder holds the socket that approves payments, the inbox its queue.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
 /// Sends one command and waits for the reply (up to `timeout`, if given).
@@ -96,12 +92,29 @@ pub fn is_down(e: &std::io::Error) -> bool {
     )
 }
 
-/// Leaves a command in the inbox for the daemon to take at start.
-pub fn leave_in_inbox(state_dir: &Path, name: &str, cmd: &Command) -> std::io::Result<PathBuf> {
+/// Leaves an entry in the inbox for the daemon to take at start: written
+/// 0600 in a 0700 folder, atomically (a temp name the daemon ignores, fsync,
+/// rename).
+pub fn leave_in_inbox(state_dir: &Path, entry: &InboxEntry) -> std::io::Result<PathBuf> {
+    private_dir(state_dir)?;
     let dir = inbox_dir(state_dir);
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join(format!("{name}.json"));
-    let text = serde_json::to_string(cmd).expect("commands serialise");
-    crate::vault::write_atomic(&path, &text)?;
-    Ok(path)
+    private_dir(&dir)?;
+    let path = dir.join(format!("{}.json", entry.id));
+    let tmp = dir.join(format!(".{}.json.tmp", entry.id));
+    let text = serde_json::to_string(entry).expect("inbox entries serialise");
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map(|()| path)
 }

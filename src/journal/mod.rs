@@ -1,0 +1,244 @@
+//! The journal: `journal.jsonl` in the state folder, the source of truth.
+//!
+//! One JSON event per line: sequence number, UTC time, request id, actor,
+//! event, details, the hash of the previous line and the line's own hash.
+//! The own hash is the SHA-256 of the line's text up to the hash field, so
+//! verification works on the exact bytes written, without re-serialising.
+//! Appends are fsynced before the caller acts on them.
+//!
+//! An append that fails (disk full, read-only, I/O error) is cut back off
+//! the file, so the file always ends with the last fsynced event; and an
+//! append first checks that the file it has open is still the one at the
+//! journal's path, so a journal moved or replaced while hitl runs is noticed
+//! instead of written to unseen.
+
+mod scan;
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use crate::request::Event;
+
+use scan::{GENESIS, encode, walk};
+pub use scan::{Verified, read, verify};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal {path}: {error}")]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("journal {path}, line {line}: {problem}")]
+    Damaged {
+        path: PathBuf,
+        line: u64,
+        problem: String,
+    },
+    /// The file hitl has open is no longer the one at the journal's path.
+    #[error("journal {path} was {what} while hitl was running")]
+    Replaced { path: PathBuf, what: String },
+}
+
+/// A journaled event with its place in the chain.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub seq: u64,
+    pub hash: String,
+    pub event: Event,
+}
+
+/// A torn last line: cut off at open, reported by `verify`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TornTail {
+    pub line: u64,
+    pub bytes: usize,
+}
+
+/// The journal, open for appending.
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    /// The file's length after the last fsynced append: a failed append is
+    /// cut back to it, and only this much is read when state is rebuilt.
+    len: u64,
+    /// A failed append may have left bytes past `len` that could not be
+    /// cut off yet. Otherwise a length other than `len` means another
+    /// program changed the file, which is never cut silently.
+    cut_pending: bool,
+    next_seq: u64,
+    last_hash: String,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal, returning it with every record in it.
+    /// A torn last line is cut off and returned; any other damage is an error.
+    pub fn open(path: &Path) -> Result<(Journal, Vec<Record>, Option<TornTail>), JournalError> {
+        let io = |error| JournalError::Io {
+            path: path.to_path_buf(),
+            error,
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        let mut records = Vec::new();
+        let walked = walk(path, &file, |r| records.push(r))?;
+        let mut torn = None;
+        if let Some((offset, line, bytes)) = walked.torn {
+            file.set_len(offset).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            torn = Some(TornTail { line, bytes });
+        }
+        let len = file.metadata().map_err(io)?.len();
+        let journal = Journal {
+            path: path.to_path_buf(),
+            file,
+            len,
+            cut_pending: false,
+            next_seq: records.last().map_or(1, |r| r.seq + 1),
+            last_hash: records
+                .last()
+                .map_or(GENESIS.to_string(), |r| r.hash.clone()),
+        };
+        Ok((journal, records, torn))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends events as consecutive lines and fsyncs once. On failure
+    /// nothing of them stays in the file (as far as the file system lets
+    /// us cut it back; what it doesn't is cut before the next append).
+    pub fn append(&mut self, events: &[Event]) -> Result<(), JournalError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.ready_to_write()?;
+        let mut buf = String::new();
+        let (mut seq, mut prev) = (self.next_seq, self.last_hash.clone());
+        for ev in events {
+            let (line, hash) = encode(seq, &prev, ev);
+            buf.push_str(&line);
+            buf.push('\n');
+            seq += 1;
+            prev = hash;
+        }
+        let written = self
+            .file
+            .write_all(buf.as_bytes())
+            .and_then(|()| self.file.sync_data());
+        if let Err(error) = written {
+            // A short write (disk full) or an unsynced one (I/O error) must
+            // not stay: the file ends with the last event that was fsynced.
+            let cut = self.file.set_len(self.len);
+            self.cut_pending = cut.and_then(|()| self.file.sync_data()).is_err();
+            return Err(self.io(error));
+        }
+        self.len += buf.len() as u64;
+        self.next_seq = seq;
+        self.last_hash = prev;
+        Ok(())
+    }
+
+    /// Whether an append could go through now: the journal is in place,
+    /// any failed append is cut off, and the file system gives it room
+    /// (a reservation past its end, which `fallocate` refuses when the disk
+    /// is full, read-only, or the file immutable).
+    pub fn probe(&mut self) -> Result<(), JournalError> {
+        self.ready_to_write()?;
+        let fd = self.file.as_raw_fd();
+        let offset = i64::try_from(self.len).unwrap_or(i64::MAX);
+        // SAFETY: fd is our open file; fallocate has no other preconditions.
+        let r = unsafe { libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, offset, 1 << 16) };
+        if r != 0 {
+            let error = std::io::Error::last_os_error();
+            let unsupported = matches!(
+                error.raw_os_error(),
+                Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL)
+            );
+            if !unsupported {
+                return Err(self.io(error));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every record up to the last fsynced append, read from the open file
+    /// (which may no longer be at the journal's path).
+    pub fn records(&self) -> Result<Vec<Record>, JournalError> {
+        let mut reader = &self.file;
+        reader
+            .seek(std::io::SeekFrom::Start(0))
+            .map_err(|e| self.io(e))?;
+        let mut records = Vec::new();
+        walk(&self.path, reader.take(self.len), |r| records.push(r))?;
+        Ok(records)
+    }
+
+    /// The last record's sequence number and hash.
+    pub fn head(&self) -> (u64, &str) {
+        (self.next_seq - 1, &self.last_hash)
+    }
+
+    /// Checks the file is still the journal, and cuts off what a failed
+    /// append left behind.
+    fn ready_to_write(&mut self) -> Result<(), JournalError> {
+        let open = self.file.metadata().map_err(|e| self.io(e))?;
+        let here = match std::fs::metadata(&self.path) {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(self.io(e)),
+        };
+        if here.is_none_or(|m| (m.dev(), m.ino()) != (open.dev(), open.ino())) {
+            return Err(JournalError::Replaced {
+                path: self.path.clone(),
+                what: self.whereabouts(),
+            });
+        }
+        if open.len() != self.len && !self.cut_pending {
+            return Err(JournalError::Replaced {
+                path: self.path.clone(),
+                what: format!(
+                    "changed by another program ({} bytes where hitl wrote {})",
+                    open.len(),
+                    self.len
+                ),
+            });
+        }
+        if self.cut_pending {
+            self.file
+                .set_len(self.len)
+                .and_then(|()| self.file.sync_data())
+                .map_err(|e| self.io(e))?;
+            self.cut_pending = false;
+        }
+        Ok(())
+    }
+
+    /// Where the open file is now, as the kernel knows it.
+    fn whereabouts(&self) -> String {
+        let fd = self.file.as_raw_fd();
+        match std::fs::read_link(format!("/proc/self/fd/{fd}")) {
+            Ok(p) if p.to_string_lossy().ends_with(" (deleted)") => "deleted".into(),
+            Ok(p) if p != self.path => format!("moved to {}", p.display()),
+            _ => "moved away or replaced".into(),
+        }
+    }
+
+    fn io(&self, error: std::io::Error) -> JournalError {
+        JournalError::Io {
+            path: self.path.clone(),
+            error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
