@@ -306,7 +306,7 @@ impl Engine {
                     let step = self.machine.handle(Input::Tick, Timestamp::now());
                     self.commit(vec![step], Vec::new())?;
                 }
-                _ = reconcile.tick() => self.reconcile()?,
+                _ = reconcile.tick() => self.reconcile_all(reconcile::Scope::Periodic)?,
                 _ = sleep_until_opt(self.files_due) => self.on_files_due()?,
                 _ = vault_retry.tick(), if self.vault_missing => self.check_vault()?,
                 _ = journal_retry.tick(), if self.outage.is_some() => self.try_resume()?,

@@ -93,15 +93,33 @@ fn retry_delay(attempts: u32) -> Duration {
         .min(RETRY_MAX)
 }
 
+/// How much a reconcile reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Scope {
+    /// At start: every note, and settled requests' notes count as missing
+    /// too (a crash may have lost one).
+    Start,
+    /// Events may have been lost: every note.
+    Full,
+    /// The periodic look: a note in `Done/` the daemon already knows is
+    /// kept right by its events and not read again, so the cost of a
+    /// reconcile does not grow with the history.
+    Periodic,
+}
+
+/// Whether a reconcile of `scope` reads a file it listed.
+pub(super) fn worth_reading(scope: Scope, in_done: bool, known: bool) -> bool {
+    scope != Scope::Periodic || !(in_done && known)
+}
+
 impl Engine {
     pub(super) fn reconcile(&mut self) -> Result<(), DaemonError> {
-        self.reconcile_all(false)
+        self.reconcile_all(Scope::Full)
     }
 
-    /// Re-reads everything: the inbox and every watched folder; expires
-    /// what is due; regenerates notes that are missing. At start-up the
-    /// notes of final requests count too: a crash may have lost one.
-    pub(super) fn reconcile_all(&mut self, startup: bool) -> Result<(), DaemonError> {
+    /// Re-reads the inbox and the watched folders; expires what is due;
+    /// regenerates notes that are missing.
+    pub(super) fn reconcile_all(&mut self, scope: Scope) -> Result<(), DaemonError> {
         if self.outage.is_some() {
             return Ok(()); // it runs again when the journal can be written
         }
@@ -120,14 +138,17 @@ impl Engine {
             paths.extend(vault::list_dir(&dir));
         }
         for path in paths {
-            steps.extend(self.look_at(&path, now));
+            let in_done = self.vault.folder_of(&path) == Some(crate::machine::Folder::Done);
+            if worth_reading(scope, in_done, self.by_path.contains_key(&path)) {
+                steps.extend(self.look_at(&path, now));
+            }
             if let Some(id) = self.by_path.get(&path) {
                 listed.insert(id.clone());
             }
         }
         steps.push(self.machine.handle(Input::Tick, now));
         self.commit(steps, Vec::new())?;
-        self.judge_notes(&listed, listing_at, startup);
+        self.judge_notes(&listed, listing_at, scope == Scope::Start);
         tracing::debug!(open = self.open_count(), "reconciled the vault");
         Ok(())
     }
@@ -216,7 +237,7 @@ impl Engine {
             self.files_due = Some(self.files_due.map_or(at, |d| d.min(at)));
         }
         if self.suspects.values().any(|s| *s + MISSING_SETTLE <= now) {
-            return self.reconcile();
+            return self.reconcile_all(Scope::Periodic);
         }
         if let Some(first) = self.suspects.values().min() {
             self.due_at(*first + MISSING_SETTLE);
@@ -285,6 +306,26 @@ mod tests {
                 listing_at,
             };
             assert_eq!(judge_note(e), want, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn a_periodic_reconcile_does_not_read_the_known_history() {
+        use Scope::*;
+        // (scope, in Done/, known) -> read
+        let table = [
+            (Periodic, true, true, false),
+            (Periodic, true, false, true),
+            (Periodic, false, true, true),
+            (Full, true, true, true),
+            (Start, true, true, true),
+        ];
+        for (scope, in_done, known, want) in table {
+            assert_eq!(
+                worth_reading(scope, in_done, known),
+                want,
+                "{scope:?} {in_done} {known}"
+            );
         }
     }
 
