@@ -242,30 +242,17 @@ impl Engine {
     /// Re-renders a request's note, keeping the human's text, and moves it
     /// to the folder its state belongs in.
     pub(super) fn write_note(&mut self, id: &str, adopt: Option<(PathBuf, Vec<String>)>) {
-        let Some(req) = self.machine.get(id) else {
-            return;
-        };
-        if self.vault_missing {
+        if self.vault_missing || self.machine.get(id).is_none() {
             return; // rewritten by the reconcile when the vault is back
         }
         let (current, drop_keys, from_drop_in) = match adopt {
             Some((path, keys)) => (Some(path), keys, true),
             None => (self.notes.get(id).cloned(), Vec::new(), false),
         };
-        let cap = self.machine.config().max_note_bytes;
-        let existing_text = match current.as_ref().map(|p| (p, self.vault.read(p, cap))) {
-            None => None,
-            Some((_, Ok(text))) => text,
-            Some((path, Err(e))) if reconcile::is_transient(&e) => {
-                // Never write over the person's text unread: read again
-                // soon, which brings the request back here.
-                tracing::warn!(request = %id, path = %path.display(), error = %e, "note not rewritten now: it can't be read");
-                let path = path.clone();
-                self.read_failed(&path, &e);
-                return;
-            }
-            Some((_, Err(_))) => None,
+        let Some(existing_text) = self.current_text(id, current.as_ref()) else {
+            return;
         };
+        let req = self.machine.get(id).expect("checked above");
         if current.is_some() && existing_text.is_none() && !req.status.is_final() {
             // The note just moved, vanished or can't be read: the watcher
             // reports where it went and a reconcile regenerates a missing
@@ -302,6 +289,27 @@ impl Engine {
         let text = note::render(req, self.machine.warnings(id), existing, &self.tz);
         let moving = current.filter(|c| *c != target && existing_text.is_some());
         self.place_note(id, &text, moving, target);
+    }
+
+    /// The text of a request's note at `current`, to keep the person's part
+    /// of it; `Some(None)` when there is none to keep. `None`: it can't be
+    /// read for now, and is read again soon (which brings the request back
+    /// here); the person's text is never written over unread.
+    fn current_text(&mut self, id: &str, current: Option<&PathBuf>) -> Option<Option<String>> {
+        let cap = self.machine.config().max_note_bytes;
+        let Some(path) = current else {
+            return Some(None);
+        };
+        match self.vault.read(path, cap) {
+            Ok(text) => Some(text),
+            Err(e) if reconcile::is_transient(&e) => {
+                tracing::warn!(request = %id, path = %path.display(), error = %e, "note not rewritten now: it can't be read");
+                let path = path.clone();
+                self.read_failed(&path, &e);
+                None
+            }
+            Err(_) => Some(None),
+        }
     }
 
     /// Writes a note's new text, then moves it (`from` -> `to`), so a crash
