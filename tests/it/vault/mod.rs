@@ -234,7 +234,11 @@ fn a_note_read_failing_for_want_of_descriptors_is_read_again() {
     let (env, id) = Env::with_pending_payment();
     let before = set_nofile(env.pid(), lowest_free_fd(env.pid()));
     env.edit(&id, |t| t.replace("- [ ] Approve", "- [x] Approve"));
-    wait_for("read failed", || env.log().contains("Too many open files"));
+    wait_for("read failed", || {
+        env.log()
+            .lines()
+            .any(|l| l.contains("note not read") && l.contains("Too many open files"))
+    });
     set_nofile(env.pid(), before);
     // No further edit: the retry reads it.
     env.wait_note(&id, "Done", "executed");
