@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use serde_saphyr::Spanned;
 
 use crate::rules::{Condition, Risk, RiskSignal, Rule, Verdict};
 
@@ -45,11 +46,11 @@ struct RawConfig {
     #[serde(default)]
     folders: RawFolders,
     default: Option<Verdict>,
-    timeout: Option<String>,
+    timeout: Option<Spanned<String>>,
     #[serde(default)]
     reject_reason_required: bool,
-    reconcile_every: Option<String>,
-    shutdown_grace: Option<String>,
+    reconcile_every: Option<Spanned<String>>,
+    shutdown_grace: Option<Spanned<String>>,
     max_note_bytes: Option<u64>,
     /// Absent: the built-in rules. `[]`: no rules.
     rules: Option<Vec<RawRule>>,
@@ -75,7 +76,7 @@ struct RawRule {
     #[serde(default)]
     when: Map<String, Value>,
     decision: Verdict,
-    timeout: Option<String>,
+    timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,8 +91,9 @@ struct RawRisk {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHandler {
+    #[serde(deserialize_with = "argv")]
     command: Vec<String>,
-    timeout: Option<String>,
+    timeout: Option<Spanned<String>>,
     #[serde(default)]
     env: BTreeMap<String, String>,
     #[serde(default)]
@@ -177,7 +179,7 @@ impl Config {
             origin: origin.to_string(),
             line: e.line,
             column: e.column,
-            message: e.message,
+            message: without_position(&e.message).to_string(),
         })?;
         let builtin =
             || crate::yaml::from_str::<RawConfig>(EXAMPLE).expect("the example config parses");
@@ -187,7 +189,7 @@ impl Config {
         let raw_risk = raw
             .risk
             .unwrap_or_else(|| builtin().risk.unwrap_or_default());
-        let dur = |field: &str, v: &Option<String>, default: Duration| {
+        let dur = |field: &str, v: &Option<Spanned<String>>, default: Duration| {
             duration(origin, field, v, default)
         };
         Ok(Config {
@@ -215,6 +217,15 @@ impl Config {
     }
 }
 
+/// The parser's message without the position it may end in (` at line 2,
+/// column 19`): the error names the position once, as `file:line:column`.
+fn without_position(message: &str) -> &str {
+    match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(", column ") => &message[..i],
+        _ => message,
+    }
+}
+
 fn invalid(origin: &str, field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         origin: origin.to_string(),
@@ -226,13 +237,45 @@ fn invalid(origin: &str, field: impl Into<String>, problem: impl Into<String>) -
 fn duration(
     origin: &str,
     field: &str,
-    v: &Option<String>,
+    v: &Option<Spanned<String>>,
     default: Duration,
 ) -> Result<Duration, ConfigError> {
     match v {
         None => Ok(default),
-        Some(s) => parse_duration(s).map_err(|p| invalid(origin, field, p)),
+        Some(s) => parse_duration(&s.value).map_err(|problem| ConfigError::Yaml {
+            origin: origin.to_string(),
+            line: s.referenced.line(),
+            column: s.referenced.column(),
+            message: format!("{field}: {problem}"),
+        }),
     }
+}
+
+/// A handler's `command`: a list (argv). A string is refused with the fix.
+fn argv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct Argv;
+    impl<'de> serde::de::Visitor<'de> for Argv {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list (argv)")
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Err(E::custom(
+                "command must be a list (argv), e.g. [/usr/local/bin/pay, --live]",
+            ))
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(x) = a.next_element::<String>()? {
+                out.push(x);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(Argv)
 }
 
 fn rules(origin: &str, raw: &[RawRule]) -> Result<Vec<Rule>, ConfigError> {
@@ -335,44 +378,23 @@ fn expand_home(p: &Path) -> PathBuf {
     }
 }
 
-/// Parses `500ms`, `30s`, `10m`, `1h`, `2d` and sums like `1h30m`.
+/// Parses what people type: `500ms`, `90s`, `10m`, `1h30m`, `2d`,
+/// `24 hours`, `2 days`, `1 week` (jiff's friendly format, days and weeks
+/// of 24 hours), ISO 8601 (`PT1H`), or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
     if s.is_empty() {
-        return Err("empty duration".into());
+        return Err("empty duration (try 90s, 10m, 1h30m, 2 days)".into());
     }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!("`{text}` is not a duration (try 30s, 10m, 1h, 2d)"));
-        }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{text}`: number too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" | "" => Duration::from_secs(n),
-            "m" | "min" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            "d" => Duration::from_secs(n * 86400),
-            other => {
-                return Err(format!(
-                    "`{text}`: unknown unit `{other}` (use ms, s, m, h, d)"
-                ));
-            }
-        };
-        total += unit;
-        rest = &rest[unit_len..];
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
     }
-    Ok(total)
+    let bad = || format!("`{text}` is not a duration (try 90s, 10m, 1h30m, 2 days)");
+    let span: jiff::Span = s.parse().map_err(|_| bad())?;
+    let signed = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|_| format!("`{text}`: months and years have no fixed length; use days"))?;
+    Duration::try_from(signed).map_err(|_| format!("`{text}` is negative"))
 }
 
 #[cfg(test)]
@@ -416,7 +438,13 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("3w").unwrap_err().contains("unknown unit"));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("24 hours"), Ok(Duration::from_secs(86400)));
+        assert_eq!(parse_duration("2 days"), Ok(Duration::from_secs(2 * 86400)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(2 * 86400)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("3 fortnights").is_err());
+        assert!(parse_duration("1 month").unwrap_err().contains("use days"));
     }
 
     #[test]
@@ -427,6 +455,44 @@ mod tests {
         };
         assert!(*line >= 2, "{e}");
         assert!(e.to_string().starts_with("cfg.yaml:"), "{e}");
+    }
+
+    #[test]
+    fn config_errors_name_the_position_once() {
+        let e = Config::parse(
+            "handlers:\n  pay: { command: \"/bin/pay --live\" }\n",
+            "c.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("c.yaml:2:"), "{e}");
+        assert!(
+            e.contains("command must be a list (argv), e.g. [/usr/local/bin/pay, --live]"),
+            "{e}"
+        );
+        assert_eq!(e.matches("line").count(), 0, "{e}");
+    }
+
+    #[test]
+    fn duration_errors_name_the_field_and_its_position() {
+        let e = Config::parse("default: require\ntimeout: 3 fortnights\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("c.yaml:2:"), "{e}");
+        assert!(
+            e.contains("timeout: `3 fortnights` is not a duration"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "handlers:\n  pay: { command: [/bin/true], timeout: soon }\n",
+            "c",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("c:2:") && e.contains("handlers.pay.timeout"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -51,13 +51,12 @@ pub fn keep_output(full_path: &Path, stdout: &[u8], stderr: &[u8]) -> (String, b
         full.extend_from_slice(stderr);
     }
     let truncated = full.len() > NOTE_HEAD;
-    if !full.is_empty() {
-        if let Some(dir) = full_path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        if let Err(e) = std::fs::write(full_path, &full) {
-            tracing::warn!(path = %full_path.display(), "could not keep the handler's full output: {e}");
-        }
+    // Kept for every run, empty or not: `hitl log` and the README count on it.
+    if let Some(dir) = full_path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = std::fs::write(full_path, &full) {
+        tracing::warn!(path = %full_path.display(), "could not keep the handler's full output: {e}");
     }
     let text = String::from_utf8_lossy(&full);
     (visible(head(&text, NOTE_HEAD)).into_owned(), truncated)

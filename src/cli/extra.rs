@@ -1,0 +1,162 @@
+//! Commands beside the request flow: `log`, `config check`, `completions`,
+//! `man`.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::CommandFactory;
+
+use super::Cli;
+use super::commands::{ERROR, Place, replay, resolve};
+use super::style;
+use crate::config::Config;
+
+/// `hitl log ID [--follow]`: the full handler output.
+pub(super) fn log(p: &Place, prefix: &str, follow: bool) -> Result<u8> {
+    let mut m = replay(p)?;
+    let id = resolve(&m, prefix)?;
+    if follow {
+        let mut told = false;
+        while running(&m.requests()[&id].status) {
+            if !told {
+                eprintln!("hitl: {id} is running; its output is printed when the handler ends");
+                told = true;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            m = replay(p)?;
+        }
+    }
+    let path = p.state_dir.join("output").join(format!("{id}.log"));
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            std::io::stdout().write_all(&bytes)?;
+            Ok(0)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let status = m.requests()[&id].status.name();
+            bail!(
+                "request {id} has no output ({status}; output is kept for every handler run, in {})",
+                path.display()
+            )
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn running(s: &crate::request::Status) -> bool {
+    matches!(
+        s,
+        crate::request::Status::Executing { .. }
+            | crate::request::Status::Approved { runs_handler: true }
+    )
+}
+
+/// `hitl config check [FILE]`: validates, lists the rules in order and
+/// checks each handler's program. The error, if any, is printed once by
+/// `main` with its file, line and column.
+pub(super) fn config_check(file: Option<PathBuf>) -> Result<u8> {
+    let path = file.context("no home folder: give the file")?;
+    if !path.exists() {
+        bail!(
+            "{} does not exist (hitl uses the built-in defaults without it; `hitl init` writes one)",
+            path.display()
+        );
+    }
+    let c = Config::load(&path)?;
+    println!("{}: the syntax is ok", path.display());
+    println!(
+        "{} (first match wins):",
+        style::count(c.rules.len(), "rule")
+    );
+    for (i, r) in c.rules.iter().enumerate() {
+        let timeout = r
+            .timeout
+            .map(|t| format!(", timeout {}", style::span(t.as_secs() as i64)))
+            .unwrap_or_default();
+        let decision = format!("{:?}", r.decision).to_lowercase();
+        println!("  {}. {} -> {decision}{timeout}", i + 1, r.name);
+    }
+    println!(
+        "  otherwise -> {}",
+        format!("{:?}", c.default).to_lowercase()
+    );
+    println!("{}", style::count(c.risk.len(), "risk signal"));
+    let mut bad = 0;
+    println!("{}:", style::count(c.handlers.len(), "handler"));
+    for (action, h) in &c.handlers {
+        let program = &h.command[0];
+        match executable(program) {
+            Ok(found) => println!("  {action}: {} (ok)", found.display()),
+            Err(why) => {
+                bad += 1;
+                println!("  {action}: {program}: {why}");
+            }
+        }
+    }
+    if bad > 0 {
+        eprintln!(
+            "hitl: {}: {} cannot run",
+            path.display(),
+            style::count(bad, "handler")
+        );
+        return Ok(ERROR);
+    }
+    println!("{}: ok", path.display());
+    Ok(0)
+}
+
+/// Where `program` is, if it exists and may be executed (searched in
+/// `PATH` when it has no slash, as the executor does).
+fn executable(program: &str) -> Result<PathBuf, String> {
+    let candidates: Vec<PathBuf> = if program.contains('/') {
+        vec![PathBuf::from(program)]
+    } else {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .map(|d| d.join(program))
+            .collect()
+    };
+    for c in &candidates {
+        if let Ok(meta) = std::fs::metadata(c) {
+            if !meta.is_file() {
+                return Err("not a file".into());
+            }
+            if meta.permissions().mode() & 0o111 == 0 {
+                return Err("not executable (chmod +x)".into());
+            }
+            return Ok(c.clone());
+        }
+    }
+    Err(if program.contains('/') {
+        "does not exist".into()
+    } else {
+        "not found in PATH".into()
+    })
+}
+
+pub(super) fn completions(shell: clap_complete::Shell) -> Result<u8> {
+    let mut cmd = Cli::command();
+    clap_complete::generate(shell, &mut cmd, "hitl", &mut std::io::stdout());
+    Ok(0)
+}
+
+pub(super) fn man() -> Result<u8> {
+    std::io::stdout().write_all(&man_page()?)?;
+    Ok(0)
+}
+
+/// The manual: hitl(1), then a section per subcommand.
+pub(super) fn man_page() -> Result<Vec<u8>> {
+    let cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name: &'static str = format!("hitl-{}", sub.get_name()).leak();
+        let sub = sub.clone().name(name);
+        clap_mangen::Man::new(sub).render(&mut out)?;
+    }
+    Ok(out)
+}
