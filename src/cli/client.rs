@@ -151,7 +151,10 @@ pub(super) fn status(p: &Place, json: bool) -> Result<u8> {
                     serde_json::json!({ "running": true, "degraded": degraded, "daemon": info })
                 );
             } else {
-                let last = info["last_event"].as_str().unwrap_or("none");
+                let last = info["last_event"]
+                    .as_str()
+                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                    .map_or_else(|| "none".to_string(), super::style::time);
                 let open = info["open"].as_u64().unwrap_or(0) as usize;
                 println!(
                     "hitl is running: pid {}, up {} s, {}, last event {last}",
@@ -171,7 +174,7 @@ pub(super) fn status(p: &Place, json: bool) -> Result<u8> {
                 println!("{}", serde_json::json!({ "running": false }));
             } else {
                 println!(
-                    "hitl is not running (state folder {})",
+                    "hitl is not running (state folder {})\n  start it: hitl run (or systemctl --user start hitl); requests and decisions made meanwhile wait in the inbox",
                     p.state_dir.display()
                 );
             }

@@ -48,6 +48,10 @@ pub fn list(reqs: &[&Request], as_json: bool) {
         println!("{}", Value::Array(all));
         return;
     }
+    if reqs.is_empty() {
+        println!("no requests");
+        return;
+    }
     let mut reqs = reqs.to_vec();
     // Open requests first, soonest deadline first; then the rest, newest first.
     reqs.sort_by(|a, b| {
