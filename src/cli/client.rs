@@ -101,6 +101,9 @@ pub(super) fn decide(p: &Place, cmd: Command, json: bool) -> Result<u8> {
 /// The daemon's refusal; an ambiguous id gets its candidates listed.
 fn refused(p: &Place, cmd: &Command, error: Option<String>) -> anyhow::Error {
     let error = error.unwrap_or_else(|| "refused".into());
+    if !error.contains("more than one") {
+        return anyhow::anyhow!(error);
+    }
     let (Command::Decide { id, .. } | Command::Cancel { id } | Command::Resolve { id, .. }) = cmd
     else {
         return anyhow::anyhow!(error);

@@ -94,6 +94,11 @@ pub(crate) fn wait(p: &Place, prefix: &str, timeout: Option<Duration>, json: boo
 /// The request in the journal, or in the inbox (queued while the daemon is
 /// down); otherwise an error at once.
 fn look_up(p: &Place, prefix: &str) -> Result<Known> {
+    // The inbox first: the daemon journals an entry before it removes it,
+    // so one that is gone from the inbox by now is in the journal.
+    let queued = ipc::inbox_dir(&p.state_dir)
+        .join(format!("{prefix}.json"))
+        .exists();
     let m = replay(p)?;
     if let Ok(id) = m.resolve_id(prefix) {
         let r = &m.requests()[&id];
@@ -109,8 +114,7 @@ fn look_up(p: &Place, prefix: &str) -> Result<Known> {
         );
         return Ok(Known { id, settled, what });
     }
-    let queued = ipc::inbox_dir(&p.state_dir).join(format!("{prefix}.json"));
-    if queued.exists() {
+    if queued {
         return Ok(Known {
             id: prefix.to_string(),
             settled: None,
