@@ -21,8 +21,15 @@ struct Known {
     what: String,
 }
 
+/// How a wait ended.
+enum Ended {
+    Reply(ipc::Reply),
+    /// Settled in the journal while the daemon was down: its exit code.
+    Settled(u8),
+    TimedOut,
+}
+
 pub(crate) fn wait(p: &Place, prefix: &str, timeout: Option<Duration>, json: bool) -> Result<u8> {
-    let start = Instant::now();
     Command::Wait {
         id: prefix.to_string(),
     }
@@ -31,31 +38,55 @@ pub(crate) fn wait(p: &Place, prefix: &str, timeout: Option<Duration>, json: boo
     if let Some(code) = known.settled {
         return Ok(report_settled(p, &known.id, code, json));
     }
+    let bar = spinner(&known.what, timeout);
+    let ended = poll(p, &known, timeout, &bar);
+    bar.finish_and_clear();
+    match ended? {
+        Ended::Reply(r) => {
+            let code = r.exit_code.unwrap_or(1);
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                eprintln!(
+                    "{}: {}",
+                    r.id.unwrap_or_default(),
+                    r.status.unwrap_or_default()
+                );
+            }
+            Ok(u8::try_from(code).unwrap_or(ERROR))
+        }
+        Ended::Settled(code) => Ok(report_settled(p, &known.id, code, json)),
+        Ended::TimedOut => Ok(timed_out(p, &known.id, json)),
+    }
+}
+
+/// Asks the daemon to answer when the request settles; with the daemon
+/// down, says so once and retries every half second.
+fn poll(p: &Place, known: &Known, timeout: Option<Duration>, bar: &ProgressBar) -> Result<Ended> {
+    let start = Instant::now();
     let cmd = Command::Wait {
         id: known.id.clone(),
     };
-    let bar = spinner(&known.what, timeout);
     let mut told_down = false;
-    let result = loop {
+    loop {
         let left = timeout.map(|t| t.saturating_sub(start.elapsed()));
         if left == Some(Duration::ZERO) {
-            break Ok(None);
+            return Ok(Ended::TimedOut);
         }
         match ipc::call(&p.state_dir, &cmd, left) {
-            Ok(r) if r.ok => break Ok(Some(r)),
-            Ok(r) => break Err(anyhow::anyhow!(r.error.unwrap_or_else(|| "refused".into()))),
+            Ok(r) if r.ok => return Ok(Ended::Reply(r)),
+            Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
             Err(e)
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                break Ok(None);
+                return Ok(Ended::TimedOut);
             }
             Err(e) if ipc::is_down(&e) => {
                 if let Some(code) = look_up(p, &known.id).ok().and_then(|k| k.settled) {
-                    bar.finish_and_clear();
-                    return Ok(report_settled(p, &known.id, code, json));
+                    return Ok(Ended::Settled(code));
                 }
                 if !told_down {
                     bar.suspend(|| {
@@ -69,25 +100,8 @@ pub(crate) fn wait(p: &Place, prefix: &str, timeout: Option<Duration>, json: boo
                 }
                 std::thread::sleep(Duration::from_millis(500));
             }
-            Err(e) => break Err(e).context("talking to the daemon"),
+            Err(e) => return Err(e).context("talking to the daemon"),
         }
-    };
-    bar.finish_and_clear();
-    match result? {
-        Some(r) => {
-            let code = r.exit_code.unwrap_or(1);
-            if json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                eprintln!(
-                    "{}: {}",
-                    r.id.unwrap_or_default(),
-                    r.status.unwrap_or_default()
-                );
-            }
-            Ok(u8::try_from(code).unwrap_or(ERROR))
-        }
-        None => Ok(timed_out(p, &known.id, json)),
     }
 }
 
