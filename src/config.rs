@@ -53,11 +53,11 @@ struct RawConfig {
     shutdown_grace: Option<Spanned<String>>,
     max_note_bytes: Option<u64>,
     /// Absent: the built-in rules. `[]`: no rules.
-    rules: Option<Vec<RawRule>>,
+    rules: Option<Vec<Spanned<RawRule>>>,
     /// Absent: the built-in risk signals. `[]`: none.
-    risk: Option<Vec<RawRisk>>,
+    risk: Option<Vec<Spanned<RawRisk>>>,
     #[serde(default)]
-    handlers: BTreeMap<String, RawHandler>,
+    handlers: BTreeMap<String, Spanned<RawHandler>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -278,13 +278,29 @@ fn argv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
     d.deserialize_any(Argv)
 }
 
-fn rules(origin: &str, raw: &[RawRule]) -> Result<Vec<Rule>, ConfigError> {
+/// An error in a part of the file: its position, once, and the field.
+fn located<T>(
+    origin: &str,
+    at: &Spanned<T>,
+    field: &str,
+    problem: impl std::fmt::Display,
+) -> ConfigError {
+    ConfigError::Yaml {
+        origin: origin.to_string(),
+        line: at.referenced.line(),
+        column: at.referenced.column(),
+        message: format!("{field}: {problem}"),
+    }
+}
+
+fn rules(origin: &str, raw: &[Spanned<RawRule>]) -> Result<Vec<Rule>, ConfigError> {
     raw.iter()
         .enumerate()
-        .map(|(i, r)| {
+        .map(|(i, spanned)| {
+            let r = &spanned.value;
             let field = format!("rules[{i}] ({})", r.name);
             let when = Condition::compile(&r.when)
-                .map_err(|e| invalid(origin, format!("{field}.when"), e.to_string()))?;
+                .map_err(|e| located(origin, spanned, &format!("{field}.when"), e))?;
             let timeout = match &r.timeout {
                 None => None,
                 Some(_) => Some(duration(
@@ -304,12 +320,13 @@ fn rules(origin: &str, raw: &[RawRule]) -> Result<Vec<Rule>, ConfigError> {
         .collect()
 }
 
-fn risk(origin: &str, raw: &[RawRisk]) -> Result<Vec<RiskSignal>, ConfigError> {
+fn risk(origin: &str, raw: &[Spanned<RawRisk>]) -> Result<Vec<RiskSignal>, ConfigError> {
     raw.iter()
         .enumerate()
-        .map(|(i, r)| {
+        .map(|(i, spanned)| {
+            let r = &spanned.value;
             let when = Condition::compile(&r.when)
-                .map_err(|e| invalid(origin, format!("risk[{i}].when"), e.to_string()))?;
+                .map_err(|e| located(origin, spanned, &format!("risk[{i}].when"), e))?;
             Ok(RiskSignal {
                 when,
                 level: r.level,
@@ -321,18 +338,21 @@ fn risk(origin: &str, raw: &[RawRisk]) -> Result<Vec<RiskSignal>, ConfigError> {
 
 fn handlers(
     origin: &str,
-    raw: BTreeMap<String, RawHandler>,
+    raw: BTreeMap<String, Spanned<RawHandler>>,
 ) -> Result<BTreeMap<String, Handler>, ConfigError> {
     raw.into_iter()
-        .map(|(action, h)| {
+        .map(|(action, spanned)| {
             let field = format!("handlers.{action}");
-            if h.command.is_empty() || h.command[0].is_empty() {
-                return Err(invalid(
+            if spanned.value.command.first().is_none_or(String::is_empty) {
+                let field = format!("{field}.command");
+                return Err(located(
                     origin,
-                    format!("{field}.command"),
+                    &spanned,
+                    &field,
                     "needs at least the program",
                 ));
             }
+            let h = spanned.value;
             let timeout = duration(
                 origin,
                 &format!("{field}.timeout"),
@@ -503,6 +523,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("rules[0] (r).when"), "{e}");
+        assert!(e.to_string().starts_with("cfg.yaml:2:"), "{e}");
         let e = Config::parse("handlers:\n  pay: { command: [] }\n", "c").unwrap_err();
         assert!(e.to_string().contains("handlers.pay.command"), "{e}");
         let e = Config::parse("defualt: auto\n", "c").unwrap_err();
