@@ -81,9 +81,16 @@ fn init_logging(cli: &Cli) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(colour_on_stderr())
         .with_target(false)
         .init();
+}
+
+/// Log colour: on a terminal only, and never with `NO_COLOR` set (to
+/// anything but the empty string), as anstream decides for stdout.
+fn colour_on_stderr() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr())
 }
 
 /// Where the config, vault and state are, after flag > env > config > default.
