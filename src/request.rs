@@ -35,6 +35,11 @@ pub struct Submission {
     pub file_name: String,
     /// Where it came from: `cli`, `inbox` or `drop-in`.
     pub source: String,
+    /// For a drop-in: the fingerprint of the note it was taken from
+    /// ([`crate::machine::dropin::fingerprint`]), so the same file is never
+    /// taken twice, also after a restart, if its rewrite failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_in_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

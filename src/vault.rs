@@ -2,11 +2,16 @@
 //! atomic writes. Everything read here is untrusted.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::Folders;
+
+mod names;
+mod read;
 use crate::machine::Folder;
+use names::temp_name;
+pub use names::{MAX_NOTE_NAME, note_name, second_name};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -75,13 +80,39 @@ impl Vault {
         self.root.join(name)
     }
 
-    /// The folders the daemon watches: where decisions happen.
-    pub fn watched(&self) -> [(Folder, PathBuf); 3] {
-        [Folder::Pending, Folder::Approved, Folder::Rejected].map(|f| (f, self.dir(f)))
+    /// The folders the daemon watches: where decisions happen, and `Done/`,
+    /// whose notes are views the daemon keeps right.
+    pub fn watched(&self) -> [(Folder, PathBuf); 4] {
+        [
+            Folder::Pending,
+            Folder::Approved,
+            Folder::Rejected,
+            Folder::Done,
+        ]
+        .map(|f| (f, self.dir(f)))
     }
 
+    /// Why the vault can't be used now, naming the folder: each watched
+    /// folder must be a real, readable directory inside the vault (a
+    /// symlink to elsewhere would make the daemon read and write outside
+    /// it). `None`: usable.
+    pub fn unusable(&self) -> Option<String> {
+        let root = match fs::canonicalize(&self.root) {
+            Ok(r) => r,
+            Err(e) => return Some(format!("{}: {e}", self.root.display())),
+        };
+        self.watched()
+            .iter()
+            .find_map(|(_, dir)| check_folder(&root, dir).err())
+    }
+
+    /// The folder a note at `path` is in; a subfolder of `Done/` (a month
+    /// of history) counts as `Done/`.
     pub fn folder_of(&self, path: &Path) -> Option<Folder> {
         let parent = path.parent()?;
+        if parent.parent() == Some(self.dir(Folder::Done).as_path()) {
+            return Some(Folder::Done);
+        }
         [
             Folder::Pending,
             Folder::Approved,
@@ -90,6 +121,28 @@ impl Vault {
         ]
         .into_iter()
         .find(|f| self.dir(*f) == parent)
+    }
+
+    /// Every folder notes are read from, each watched non-recursively: the
+    /// watched folders and the real subfolders of `Done/`.
+    pub fn note_dirs(&self) -> Vec<PathBuf> {
+        let done = self.dir(Folder::Done);
+        let mut out: Vec<PathBuf> = self.watched().into_iter().map(|(_, d)| d).collect();
+        let subfolders = fs::read_dir(&done).into_iter().flatten().flatten();
+        out.extend(
+            subfolders
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .map(|e| e.path()),
+        );
+        out
+    }
+
+    /// Whether `path` is a (real) subfolder of `Done/`, which then needs a
+    /// watch of its own.
+    pub fn is_done_subfolder(&self, path: &Path) -> bool {
+        path.parent() == Some(self.dir(Folder::Done).as_path())
+            && fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
     }
 
     pub fn create_folders(&self) -> std::io::Result<()> {
@@ -103,78 +156,34 @@ impl Vault {
         }
         Ok(())
     }
+}
 
-    /// Reads a note with the vault's bounds. `Ok(None)`: the file is gone.
-    pub fn read(&self, path: &Path, cap: u64) -> Result<Option<String>, ReadError> {
-        let io = |error| ReadError::Io {
-            path: path.to_path_buf(),
-            error,
-        };
-        let meta = match fs::symlink_metadata(path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(e)),
-        };
-        if meta.file_type().is_symlink() {
-            let target = fs::canonicalize(path).map_err(io)?;
-            let root = fs::canonicalize(&self.root).map_err(io)?;
-            if !target.starts_with(&root) {
-                return Err(ReadError::SymlinkOut {
-                    path: path.to_path_buf(),
-                });
-            }
-        }
-        let mut file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(e)),
-        };
-        let meta = file.metadata().map_err(io)?;
-        if !meta.is_file() {
-            return Err(ReadError::NotAFile {
-                path: path.to_path_buf(),
-            });
-        }
-        if meta.len() > cap {
-            return Err(ReadError::TooLarge {
-                path: path.to_path_buf(),
-                size: meta.len(),
-                cap,
-            });
-        }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        Read::by_ref(&mut file)
-            .take(cap + 1)
-            .read_to_end(&mut bytes)
-            .map_err(io)?;
-        if bytes.len() as u64 > cap {
-            return Err(ReadError::TooLarge {
-                path: path.to_path_buf(),
-                size: bytes.len() as u64,
-                cap,
-            });
-        }
-        if bytes.contains(&0) {
-            return Err(ReadError::Binary {
-                path: path.to_path_buf(),
-            });
-        }
-        String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| ReadError::NotUtf8 {
-                path: path.to_path_buf(),
-            })
-    }
+/// The files in one folder (file names only pass [`classify`] later).
+pub fn list_dir(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    out.sort();
+    out
+}
 
-    /// The notes in one folder (file names only pass [`classify`] later).
-    pub fn list(&self, folder: Folder) -> Vec<PathBuf> {
-        let Ok(entries) = fs::read_dir(self.dir(folder)) else {
-            return Vec::new();
-        };
-        let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        out.sort();
-        out
+/// A watched folder must be a real directory inside the (canonical) root.
+fn check_folder(root: &Path, dir: &Path) -> Result<(), String> {
+    let shown = dir.display();
+    let meta = fs::symlink_metadata(dir).map_err(|e| format!("{shown}: {e}"))?;
+    if meta.file_type().is_symlink() {
+        return Err(format!("{shown} is a symlink, not a folder of the vault"));
     }
+    if !meta.is_dir() {
+        return Err(format!("{shown} is not a folder"));
+    }
+    let real = fs::canonicalize(dir).map_err(|e| format!("{shown}: {e}"))?;
+    if !real.starts_with(root) {
+        return Err(format!("{shown} is outside the vault"));
+    }
+    fs::read_dir(dir).map_err(|e| format!("{shown}: {e}"))?;
+    Ok(())
 }
 
 /// Replaces `path` atomically: a temp file in the same folder, fsync,
@@ -185,7 +194,7 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".hitl-{}-{name}.tmp", crate::request::new_id()));
+    let tmp = dir.join(temp_name(&name, &crate::request::new_id()));
     let result = (|| {
         // create_new (O_EXCL): never follows a symlink someone left at the
         // temp path, never writes into an existing file.
@@ -199,6 +208,16 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Moves a note to another folder of the vault, durably (both folders
+/// fsynced).
+pub fn move_note(from: &Path, to: &Path) -> std::io::Result<()> {
+    fs::rename(from, to)?;
+    for dir in [to.parent(), from.parent()].into_iter().flatten() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Puts a warning callout at the top of a note's body, keeping every byte
@@ -257,5 +276,28 @@ mod tests {
         let once = annotate(t, "bad").unwrap();
         assert_eq!(once, "---\na: [\n---\n> [!warning] hitl: bad\n\nbody\n");
         assert_eq!(annotate(&once, "bad"), None);
+    }
+    #[test]
+    fn watched_folders_must_be_real_folders_inside_the_vault() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("vault");
+        let vault = Vault::new(root.clone(), crate::config::Config::builtin().folders);
+        vault.create_folders().unwrap();
+        assert_eq!(vault.unusable(), None);
+        let pending = vault.dir(Folder::Pending);
+        std::fs::remove_dir(&pending).unwrap();
+        let outside = dir.path().join("elsewhere");
+        std::fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, &pending).unwrap();
+        let problem = vault.unusable().unwrap();
+        assert!(
+            problem.contains("Pending_Approval") && problem.contains("symlink"),
+            "{problem}"
+        );
+        std::fs::remove_file(&pending).unwrap();
+        std::fs::write(&pending, "").unwrap();
+        assert!(vault.unusable().unwrap().contains("not a folder"));
+        std::fs::remove_file(&pending).unwrap();
+        assert!(vault.unusable().is_some(), "missing");
     }
 }

@@ -111,6 +111,7 @@ impl Engine {
                 expires: s.expires,
                 file_name: None,
                 source: via.source().into(),
+                drop_in_sha256: None,
             }),
             Command::Decide {
                 id,

@@ -4,7 +4,7 @@
 
 use jiff::Timestamp;
 
-use super::{DaemonError, Engine, PendingReply, runs, systemd};
+use super::{DaemonError, Engine, PendingReply, reconcile, runs, systemd};
 use crate::ipc::Reply;
 use crate::journal::JournalError;
 use crate::machine::{Effect, Step};
@@ -93,7 +93,9 @@ impl Engine {
                 self.enter_outage(e)?;
             }
         }
-        self.reconcile()?;
+        // At start the notes of settled requests count too: a crash may
+        // have lost one.
+        self.reconcile_all(reconcile::Scope::Start)?;
         for effect in effects {
             self.carry_out(effect);
         }

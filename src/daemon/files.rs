@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
-use super::{DaemonError, Engine, SETTLE};
-use crate::machine::{Folder, Input, Step};
+use super::{DaemonError, Engine, SETTLE, reconcile};
+use crate::machine::{Folder, Input, Step, dropin};
 use crate::note::{self, Existing};
 use crate::payload::hex_sha256;
-use crate::request::new_id;
+use crate::request::{Id, Status, new_id};
 use crate::vault::{self, Kind, classify};
 use crate::watcher::{self, WatchEvent};
 
@@ -26,6 +26,15 @@ impl Engine {
         if about_folders {
             self.check_vault()?;
         }
+        let new_month = evs
+            .iter()
+            .any(|ev| matches!(ev, WatchEvent::Path(p) if self.vault.is_done_subfolder(p)));
+        if new_month && !self.vault_missing {
+            // A new subfolder of Done/ gets its own watch; what was written
+            // there before the watch is read by the reconcile.
+            self.arm_watcher()?;
+            return self.reconcile();
+        }
         let now = Timestamp::now();
         let mut seen = HashSet::new();
         let mut steps = Vec::new();
@@ -40,114 +49,29 @@ impl Engine {
         self.commit(steps, Vec::new())
     }
 
-    /// Re-reads everything: the inbox, every watched folder; regenerates the
-    /// notes of open requests that are missing; expires what is due.
-    pub(super) fn reconcile(&mut self) -> Result<(), DaemonError> {
-        if self.outage.is_some() {
-            return Ok(()); // it runs again when the journal can be written
-        }
-        self.check_vault()?;
-        if self.vault_missing {
-            // Deadlines still pass; notes wait for the vault.
-            let step = self.machine.handle(Input::Tick, Timestamp::now());
-            return self.commit(vec![step], Vec::new());
-        }
-        let now = Timestamp::now();
-        let mut steps = Vec::new();
-        let mut present = HashSet::new();
-        let mut paths: Vec<PathBuf> = list_dir(&self.inbox);
-        for (folder, _) in self.vault.watched() {
-            paths.extend(self.vault.list(folder));
-        }
-        for path in paths {
-            steps.extend(self.look_at(&path, now));
-            if let Some(id) = self.by_path.get(&path) {
-                present.insert(id.clone());
-            }
-        }
-        steps.push(self.machine.handle(Input::Tick, now));
-        self.commit(steps, Vec::new())?;
-        let missing: Vec<String> = self
-            .machine
-            .requests()
-            .values()
-            .filter(|r| !r.status.is_final() && !present.contains(&r.id))
-            .map(|r| r.id.clone())
-            .collect();
-        for id in missing {
-            tracing::info!(request = %id, "note missing from the vault; regenerating it from the journal");
-            self.notes.remove(&id);
-            self.write_note(&id, None);
-        }
-        tracing::debug!(open = self.open_count(), "reconciled the vault");
-        Ok(())
-    }
-
     /// One path: an inbox command or a vault note.
-    fn look_at(&mut self, path: &Path, now: Timestamp) -> Option<Step> {
+    pub(super) fn look_at(&mut self, path: &Path, now: Timestamp) -> Option<Step> {
         if path.parent() == Some(self.inbox.as_path()) {
             return self.take_inbox(path, now);
         }
-        let name = path.file_name()?.to_string_lossy().into_owned();
-        match classify(&name) {
-            Kind::Ignored => return None,
-            Kind::ConflictCopy => {
-                self.report(
-                    path,
-                    "sync conflict copy: ignored; resolve the conflict by hand".into(),
-                );
-                return None;
+        let folder = self.folder_of_note(path)?;
+        let text = self.read_note(path)?;
+        if let Some((hash, id)) = self.written.get(path)
+            && *hash == hex_sha256(text.as_bytes())
+        {
+            // The echo of our own write; perhaps moved out and back
+            // unchanged, so it is where the note is.
+            if let Some(id) = id.clone() {
+                self.track_unless_elsewhere(id, path);
             }
-            Kind::Note => {}
-        }
-        let folder = self.vault.folder_of(path)?;
-        let cap = self.machine.config().max_note_bytes;
-        let text = match self.vault.read(path, cap) {
-            Ok(Some(text)) => text,
-            Ok(None) => {
-                self.reported.remove(path);
-                if let Some(id) = self.by_path.remove(path)
-                    && self.notes.get(&id).map(PathBuf::as_path) == Some(path)
-                {
-                    self.notes.remove(&id);
-                }
-                return None;
-            }
-            Err(e) => {
-                self.report(path, format!("note not read: {e}"));
-                return None;
-            }
-        };
-        if text.is_empty() {
-            return None; // an in-place save in progress; its close event follows
-        }
-        if self.written.get(path) == Some(&hex_sha256(text.as_bytes())) {
-            return None; // the echo of our own write
+            return None;
         }
         let view = note::parse(&text);
         match &view {
             Err(e) => self.report(path, format!("note not readable; no decision taken: {e}")),
-            Ok(v) => {
+            Ok(v) if !self.for_the_machine(path, folder, v) => return None,
+            Ok(_) => {
                 self.reported.remove(path);
-                if let Some(id) = v
-                    .hitl_id
-                    .as_ref()
-                    .filter(|id| self.machine.get(id).is_some())
-                {
-                    if let Some(old) = self
-                        .notes
-                        .get(id)
-                        .filter(|old| old.as_path() != path && old.exists())
-                    {
-                        let problem = format!(
-                            "a second note carries the id of request {id} (the first is {}); ignored",
-                            old.display()
-                        );
-                        self.report(path, problem);
-                        return None;
-                    }
-                    self.track(id.clone(), path.to_path_buf());
-                }
             }
         }
         let tracked = self.by_path.get(path).cloned();
@@ -158,7 +82,110 @@ impl Engine {
             tracked,
             fresh_id: self.fresh_id(),
         };
-        Some(self.machine.handle(input, now))
+        let step = self.machine.handle(input, now);
+        self.note_drop_ins(&step);
+        Some(step)
+    }
+
+    /// The vault folder of a file that may be a note; `None` for other
+    /// files (a conflict copy is reported).
+    fn folder_of_note(&mut self, path: &Path) -> Option<Folder> {
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        match classify(&name) {
+            Kind::Ignored => None,
+            Kind::ConflictCopy => {
+                let problem = "sync conflict copy: ignored; resolve the conflict by hand";
+                self.report(path, problem.into());
+                None
+            }
+            Kind::Note => self.vault.folder_of(path),
+        }
+    }
+
+    /// A note's text, with the vault's bounds; `None` when it is gone,
+    /// can't be read (reported; retried if the cause may pass), or is empty
+    /// (an in-place save in progress; its close event follows).
+    fn read_note(&mut self, path: &Path) -> Option<String> {
+        let cap = self.machine.config().max_note_bytes;
+        match self.vault.read(path, cap) {
+            Ok(Some(text)) => {
+                self.retries.remove(path);
+                Some(text).filter(|t| !t.is_empty())
+            }
+            Ok(None) => {
+                self.reported.remove(path);
+                self.retries.remove(path);
+                if let Some(id) = self.by_path.remove(path)
+                    && self.notes.get(&id).map(PathBuf::as_path) == Some(path)
+                {
+                    self.notes.remove(&id);
+                }
+                None
+            }
+            Err(e) => {
+                self.report(path, format!("note not read: {e}"));
+                self.read_failed(path, &e);
+                None
+            }
+        }
+    }
+
+    /// Whether a readable note goes to the machine: not the person's own
+    /// note in `Done/`, not a drop-in already taken, not a stale copy.
+    fn for_the_machine(&mut self, path: &Path, folder: Folder, view: &note::NoteView) -> bool {
+        match view.hitl_id.clone() {
+            None if folder == Folder::Done => false,
+            None if folder == Folder::Pending => !self.taken_before(path, view),
+            Some(id) if self.machine.get(&id).is_some() => self.track_unless_elsewhere(id, path),
+            _ => true,
+        }
+    }
+
+    /// Tracks `path` as the note of `id`, unless the request's note is
+    /// elsewhere: then this is a stale copy (left behind by a move, a sync
+    /// tool or a copy), which gets a visible warning and is never read as a
+    /// decision. `false` for a stale copy.
+    fn track_unless_elsewhere(&mut self, id: Id, path: &Path) -> bool {
+        if let Some(old) = self
+            .notes
+            .get(&id)
+            .filter(|old| old.as_path() != path && old.exists())
+            .cloned()
+        {
+            let warning = format!(
+                "stale copy: request {id}'s note is {}; nothing in this copy is read as a decision",
+                old.display()
+            );
+            self.annotate(path, &warning);
+            return false;
+        }
+        self.track(id, path.to_path_buf());
+        true
+    }
+
+    /// A drop-in already taken as a request whose rewrite failed: the same
+    /// name and content, not written since. Not taken twice.
+    fn taken_before(&mut self, path: &Path, view: &note::NoteView) -> bool {
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            return false;
+        };
+        let key = (name, dropin::fingerprint(view));
+        let Some(id) = self.ingested.get(&key).cloned() else {
+            return false;
+        };
+        let written = std::fs::symlink_metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| Timestamp::try_from(t).ok());
+        let taken = self.machine.get(&id).map(|r| r.sub.created);
+        if !super::reconcile::taken_already(written, taken) {
+            return false;
+        }
+        self.report(
+            path,
+            format!("this drop-in was already taken as request {id}; not taken again"),
+        );
+        true
     }
 
     pub(super) fn fresh_id(&self) -> String {
@@ -173,7 +200,7 @@ impl Engine {
     /// Watches the vault's folders, its root (to notice it going away) and
     /// the inbox.
     pub(super) fn arm_watcher(&mut self) -> Result<(), DaemonError> {
-        let mut dirs: Vec<PathBuf> = self.vault.watched().into_iter().map(|(_, d)| d).collect();
+        let mut dirs = self.vault.note_dirs();
         dirs.push(self.vault.root.clone());
         dirs.push(self.inbox.clone());
         self.watch = Some(watcher::spawn(&dirs, SETTLE, self.watch_tx.clone())?);
@@ -183,18 +210,14 @@ impl Engine {
     /// Notices the vault going away (unmounted, renamed, unreadable) and
     /// coming back; while it is away, nothing is read or written there.
     pub(super) fn check_vault(&mut self) -> Result<(), DaemonError> {
-        let available = self
-            .vault
-            .watched()
-            .iter()
-            .all(|(_, d)| std::fs::read_dir(d).is_ok());
-        match (available, self.vault_missing) {
-            (false, false) => {
-                tracing::warn!(vault = %self.vault.root.display(), "the vault is unavailable (unmounted, renamed or unreadable); waiting for it to come back");
+        let problem = self.vault.unusable();
+        match (problem, self.vault_missing) {
+            (Some(problem), false) => {
+                tracing::warn!(vault = %self.vault.root.display(), "the vault is unavailable ({problem}); waiting for it to come back");
                 self.vault_missing = true;
                 self.watch = None;
             }
-            (true, true) => match self.arm_watcher() {
+            (None, true) => match self.arm_watcher() {
                 Ok(()) => {
                     tracing::info!(vault = %self.vault.root.display(), "the vault is back; reading every change made meanwhile");
                     self.vault_missing = false;
@@ -219,20 +242,17 @@ impl Engine {
     /// Re-renders a request's note, keeping the human's text, and moves it
     /// to the folder its state belongs in.
     pub(super) fn write_note(&mut self, id: &str, adopt: Option<(PathBuf, Vec<String>)>) {
-        let Some(req) = self.machine.get(id) else {
-            return;
-        };
-        if self.vault_missing {
+        if self.vault_missing || self.machine.get(id).is_none() {
             return; // rewritten by the reconcile when the vault is back
         }
         let (current, drop_keys, from_drop_in) = match adopt {
             Some((path, keys)) => (Some(path), keys, true),
             None => (self.notes.get(id).cloned(), Vec::new(), false),
         };
-        let cap = self.machine.config().max_note_bytes;
-        let existing_text = current
-            .as_ref()
-            .and_then(|p| self.vault.read(p, cap).ok().flatten());
+        let Some(existing_text) = self.current_text(id, current.as_ref()) else {
+            return;
+        };
+        let req = self.machine.get(id).expect("checked above");
         if current.is_some() && existing_text.is_none() && !req.status.is_final() {
             // The note just moved, vanished or can't be read: the watcher
             // reports where it went and a reconcile regenerates a missing
@@ -240,31 +260,24 @@ impl Engine {
             tracing::debug!(request = %id, "note not at its last known path; not rewritten now");
             return;
         }
-        let folder = if req.status.is_final() {
-            Folder::Done
-        } else if let Some(f) = current
+        let now_in = current
             .as_ref()
             .filter(|_| existing_text.is_some())
-            .and_then(|p| self.vault.folder_of(p))
-        {
-            f
-        } else if req.status == crate::request::Status::Pending {
-            Folder::Pending
-        } else {
-            Folder::Approved
+            .and_then(|p| self.vault.folder_of(p));
+        let folder = note_folder(&req.status, now_in);
+        let dir = match current.as_ref().and_then(|p| p.parent()) {
+            // Where it is, when that is the right folder (a month of Done/).
+            Some(parent) if now_in == Some(folder) => parent.to_path_buf(),
+            _ => self.vault.dir(folder),
         };
         let name = current
             .as_ref()
             .and_then(|p| p.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| req.sub.file_name.clone());
-        let mut target = self.vault.dir(folder).join(&name);
-        if Some(&target) != current.as_ref() && target.exists() {
-            target = self
-                .vault
-                .dir(folder)
-                .join(format!("{}-{id}.md", name.trim_end_matches(".md")));
-        }
+        let own = dir.join(&name);
+        let taken = Some(&own) != current.as_ref() && std::fs::symlink_metadata(&own).is_ok();
+        let target = dir.join(vault::note_name(&name, id, taken));
         let existing = existing_text.as_deref().map(|text| Existing {
             text,
             drop_keys: &drop_keys,
@@ -274,23 +287,55 @@ impl Engine {
             tracing::warn!(request = %id, "no decision taken: {warning}");
         }
         let text = note::render(req, self.machine.warnings(id), existing, &self.tz);
-        let result = (|| {
-            if let Some(cur) = current
-                .as_ref()
-                .filter(|c| **c != target && existing_text.is_some())
-            {
-                std::fs::rename(cur, &target)?;
+        let moving = current.filter(|c| *c != target && existing_text.is_some());
+        self.place_note(id, &text, moving, target);
+    }
+
+    /// The text of a request's note at `current`, to keep the person's part
+    /// of it; `Some(None)` when there is none to keep. `None`: it can't be
+    /// read for now, and is read again soon (which brings the request back
+    /// here); the person's text is never written over unread.
+    fn current_text(&mut self, id: &str, current: Option<&PathBuf>) -> Option<Option<String>> {
+        let cap = self.machine.config().max_note_bytes;
+        let Some(path) = current else {
+            return Some(None);
+        };
+        match self.vault.read(path, cap) {
+            Ok(text) => Some(text),
+            Err(e) if reconcile::is_transient(&e) => {
+                tracing::warn!(request = %id, path = %path.display(), error = %e, "note not rewritten now: it can't be read");
+                let path = path.clone();
+                self.read_failed(&path, &e);
+                None
             }
-            vault::write_atomic(&target, &text)
-        })();
-        match result {
+            Err(_) => Some(None),
+        }
+    }
+
+    /// Writes a note's new text, then moves it (`from` -> `to`), so a crash
+    /// in between leaves the new text at the old place, where the next
+    /// start finds it and finishes the move, never a stale note in `Done/`.
+    fn place_note(&mut self, id: &str, text: &str, from: Option<PathBuf>, to: PathBuf) {
+        let hash = hex_sha256(text.as_bytes());
+        let at = from.unwrap_or_else(|| to.clone());
+        if let Err(e) = vault::write_atomic(&at, text) {
+            tracing::error!(request = %id, path = %at.display(), error = %e, "note not written");
+            return;
+        }
+        self.written
+            .insert(at.clone(), (hash.clone(), Some(id.to_string())));
+        self.track(id.to_string(), at.clone());
+        if at == to {
+            return;
+        }
+        match vault::move_note(&at, &to) {
             Ok(()) => {
                 self.written
-                    .insert(target.clone(), hex_sha256(text.as_bytes()));
-                self.track(id.to_string(), target);
+                    .insert(to.clone(), (hash, Some(id.to_string())));
+                self.track(id.to_string(), to);
             }
             Err(e) => {
-                tracing::error!(request = %id, path = %target.display(), error = %e, "note not written")
+                tracing::error!(request = %id, from = %at.display(), to = %to.display(), error = %e, "note not moved")
             }
         }
     }
@@ -314,8 +359,9 @@ impl Engine {
         };
         match vault::write_atomic(path, &new) {
             Ok(()) => {
+                let id = self.by_path.get(path).cloned();
                 self.written
-                    .insert(path.to_path_buf(), hex_sha256(new.as_bytes()));
+                    .insert(path.to_path_buf(), (hex_sha256(new.as_bytes()), id));
             }
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "warning not written into the note")
@@ -324,11 +370,47 @@ impl Engine {
     }
 }
 
-fn list_dir(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    out.sort();
-    out
+/// The folder a request's note belongs in: `Done/` once final; else the
+/// folder it is in now (a decision folder is where a gesture happened), or
+/// by state for a note written afresh.
+pub(super) fn note_folder(status: &Status, now_in: Option<Folder>) -> Folder {
+    match now_in {
+        _ if status.is_final() => Folder::Done,
+        Some(f) => f,
+        None if *status == Status::Pending => Folder::Pending,
+        None => Folder::Approved,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_folder_a_note_belongs_in() {
+        use Folder::*;
+        let executing = Status::Executing {
+            started: Timestamp::UNIX_EPOCH,
+        };
+        let running = Status::Approved { runs_handler: true };
+        let approved_only = Status::Approved {
+            runs_handler: false,
+        };
+        // (state, folder it is in now) -> folder it belongs in
+        let table = [
+            (Status::Pending, None, Pending),
+            (Status::Pending, Some(Approved), Approved),
+            (Status::Pending, Some(Pending), Pending),
+            (running.clone(), None, Approved),
+            (running, Some(Pending), Pending),
+            (executing, Some(Approved), Approved),
+            (approved_only, Some(Approved), Done),
+            (Status::Rejected, Some(Rejected), Done),
+            (Status::Expired, None, Done),
+            (Status::Cancelled, Some(Done), Done),
+        ];
+        for (status, now_in, want) in table {
+            assert_eq!(note_folder(&status, now_in), want, "{status:?} {now_in:?}");
+        }
+    }
 }

@@ -12,6 +12,7 @@ mod handlers;
 mod inbox;
 mod lock;
 mod outage;
+mod reconcile;
 mod runs;
 mod socket;
 mod systemd;
@@ -37,7 +38,7 @@ use crate::request::{ApplyError, Id};
 use crate::vault::Vault;
 use crate::watcher::{WatchEvent, WatchHandle};
 
-pub use lock::StateLock;
+pub use lock::{StateLock, VaultLock};
 use socket::CommandMsg;
 
 /// Where the daemon works.
@@ -119,6 +120,8 @@ pub async fn run(
     let config = Arc::new(settings.config);
     let machine = Machine::replay(config.clone(), records.iter().map(|r| &r.event))?;
     let vault = Vault::new(settings.vault.clone(), config.folders.clone());
+    std::fs::create_dir_all(&vault.root).map_err(io(format!("vault {}", vault.root.display())))?;
+    let vault_lock = VaultLock::acquire(&vault.root).map_err(DaemonError::Locked)?;
     vault
         .create_folders()
         .map_err(io(format!("vault {}", vault.root.display())))?;
@@ -147,6 +150,10 @@ pub async fn run(
         by_path: HashMap::new(),
         written: HashMap::new(),
         reported: HashMap::new(),
+        suspects: HashMap::new(),
+        retries: HashMap::new(),
+        files_due: None,
+        ingested: HashMap::new(),
         waiters: HashMap::new(),
         handlers: JoinSet::new(),
         stop_handlers: watch::channel(false).0,
@@ -160,7 +167,12 @@ pub async fn run(
         recovered: false,
         held: Vec::new(),
     };
-    engine.arm_watcher()?;
+    engine.remember_drop_ins();
+    if engine.vault.unusable().is_none() {
+        // Otherwise the reconcile below reports why, and the watch is set
+        // up once the vault is usable.
+        engine.arm_watcher()?;
+    }
     engine.recover_and_reconcile()?;
     tracing::info!(vault = %settings.vault.display(), open = engine.open_count(), "hitl is ready");
     engine.last_status = engine.status_line();
@@ -173,6 +185,7 @@ pub async fn run(
         );
     }
     let _ = std::fs::remove_file(&sock);
+    drop(vault_lock);
     drop(lock);
     result
 }
@@ -192,12 +205,23 @@ pub(crate) struct Engine {
     /// Where each request's note was last seen or written.
     notes: HashMap<Id, PathBuf>,
     by_path: HashMap<PathBuf, Id>,
-    /// Hash of what the daemon last wrote at a path: the echo of its own
-    /// write is recognised by content, not by timing.
-    written: HashMap<PathBuf, String>,
+    /// Hash of what the daemon last wrote at a path, and for which request:
+    /// the echo of its own write is recognised by content, not by timing.
+    written: HashMap<PathBuf, (String, Option<Id>)>,
     /// The problem last logged for a file, so a bad file is reported once,
     /// not at every reconcile.
     reported: HashMap<PathBuf, String>,
+    /// Requests whose note a listing did not show, since when: missing only
+    /// if a listing newer by a settling time still doesn't show it.
+    suspects: HashMap<Id, Instant>,
+    /// Notes whose read failed for a transient reason (out of descriptors,
+    /// I/O error): attempts so far and when to read again.
+    retries: HashMap<PathBuf, (u32, Instant)>,
+    /// When suspects or retries are next due.
+    files_due: Option<Instant>,
+    /// Drop-ins taken, by file name and content fingerprint: never taken
+    /// twice, even if their rewrite failed. Rebuilt from the journal.
+    ingested: HashMap<(String, String), Id>,
     /// `hitl wait` callers, answered when their request settles.
     waiters: HashMap<Id, Vec<oneshot::Sender<Reply>>>,
     /// Running handlers; their results come back as engine inputs.
@@ -282,7 +306,8 @@ impl Engine {
                     let step = self.machine.handle(Input::Tick, Timestamp::now());
                     self.commit(vec![step], Vec::new())?;
                 }
-                _ = reconcile.tick() => self.reconcile()?,
+                _ = reconcile.tick() => self.reconcile_all(reconcile::Scope::Periodic)?,
+                _ = sleep_until_opt(self.files_due) => self.on_files_due()?,
                 _ = vault_retry.tick(), if self.vault_missing => self.check_vault()?,
                 _ = journal_retry.tick(), if self.outage.is_some() => self.try_resume()?,
                 _ = watchdog.tick(), if watchdog_period.is_some() => systemd::watchdog(),
@@ -337,6 +362,13 @@ impl Engine {
             Effect::Annotate { path, warning } => self.annotate(&path, &warning),
             Effect::StartHandler { id } => self.start_handler(&id),
         }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

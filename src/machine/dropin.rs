@@ -84,8 +84,25 @@ pub fn drop_in_request(
         expires,
         file_name,
         source: "drop-in".into(),
+        drop_in_sha256: Some(fingerprint(view)),
     };
     Ok((nr, consumed))
+}
+
+/// What identifies a drop-in's content: a hash of its properties and body
+/// as read. The engine remembers it with the file name, so a drop-in whose
+/// rewrite failed is not taken again at the next reconcile or restart.
+pub fn fingerprint(view: &NoteView) -> String {
+    let mut text = String::new();
+    for (k, v) in &view.props.0 {
+        text.push_str(&serde_json::to_string(k).unwrap_or_default());
+        text.push(':');
+        text.push_str(&v.to_string());
+        text.push('\n');
+    }
+    text.push('\n');
+    text.push_str(&view.body);
+    crate::payload::hex_sha256(text.as_bytes())
 }
 
 /// An RFC 3339 time, or a local date-time without offset, or a date.

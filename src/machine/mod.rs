@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::note::{NoteError, NoteView};
 use crate::request::{ApplyError, Event, EventKind, Id, Request, RunResult, Status, apply};
 
-mod dropin;
+pub mod dropin;
 mod gesture;
 #[cfg(test)]
 mod note_tests;
@@ -47,6 +47,8 @@ pub struct NewRequest {
     pub expires: Option<Timestamp>,
     pub file_name: Option<String>,
     pub source: String,
+    /// For a drop-in: the fingerprint of the note it was taken from.
+    pub drop_in_sha256: Option<String>,
 }
 
 /// The vault folder a note was seen in.

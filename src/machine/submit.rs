@@ -51,6 +51,7 @@ impl Machine {
                 .collect(),
             rule: a.rule.clone(),
             source: nr.source,
+            drop_in_sha256: nr.drop_in_sha256,
         };
         self.push(
             step,

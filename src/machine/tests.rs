@@ -52,6 +52,7 @@ pub(super) fn new(id: &str, action: &str, payload: serde_json::Value) -> NewRequ
         expires: None,
         file_name: None,
         source: "cli".into(),
+        drop_in_sha256: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn request() -> Request {
             rule: Some("large-payment".into()),
             file_name: "payment-c3adb486466f.md".into(),
             source: "cli".into(),
+            drop_in_sha256: None,
         },
         status: Status::Pending,
         decision: None,

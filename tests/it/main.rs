@@ -12,3 +12,4 @@ mod journal;
 mod note;
 mod service;
 mod util;
+mod vault;

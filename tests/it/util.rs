@@ -182,6 +182,9 @@ impl Env {
                 .flatten()
                 .flatten()
             {
+                if !e.file_type().is_ok_and(|t| t.is_file()) {
+                    continue; // a FIFO would block this read
+                }
                 let text = std::fs::read_to_string(e.path()).unwrap_or_default();
                 // An all-digit id is written quoted, as YAML would read it as a number.
                 if text.contains(&format!("hitl_id: {id}\n"))
