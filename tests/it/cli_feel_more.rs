@@ -138,7 +138,12 @@ fn config_check_lists_rules_checks_handlers_and_names_an_error_once() {
     let expected = format!("{}:2:", bad.display());
     assert!(err.contains(&expected), "{err}");
     assert!(err.contains("command must be a list (argv), e.g. [/usr/local/bin/pay, --live]"));
-    assert_eq!(err.matches("2").count(), 1, "position printed once: {err}");
+    assert_eq!(
+        err.matches(":2:").count(),
+        1,
+        "position printed once: {err}"
+    );
+    assert!(!err.contains("line 2"), "position printed once: {err}");
 }
 
 #[test]
