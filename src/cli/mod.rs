@@ -196,7 +196,7 @@ pub enum Cmd {
         #[command(subcommand)]
         what: ConfigCmd,
     },
-    /// Print a shell completion script, e.g. `hitl completions bash > ~/.local/share/bash-completion/completions/hitl`
+    /// Print a shell completion script (see the README for where it goes)
     Completions {
         /// The shell
         #[arg(value_enum)]

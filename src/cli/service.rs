@@ -29,7 +29,21 @@ pub fn unit(bin: &Path, u: &Unit) -> String {
         exec.push_str(&format!(" --state-dir {}", quote(s)));
     }
     UNIT.replace("@EXEC_START@", &exec)
-        .replace("@DOCUMENTATION@", &format!("file://{}", u.man.display()))
+        .replace("@DOCUMENTATION@", &file_uri(u.man))
+}
+
+/// A `file://` URI for `Documentation=`: a space-separated list, so
+/// spaces, `%` and other unsafe bytes are percent-encoded.
+fn file_uri(p: &Path) -> String {
+    let mut out = String::from("file://");
+    for b in p.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/._-~".contains(b) {
+            out.push(char::from(*b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// systemd's quoting for ExecStart arguments.
@@ -195,7 +209,7 @@ mod tests {
                 vault: Path::new("/home/me/My Vault"),
                 config: None,
                 state: None,
-                man: Path::new("/home/me/.local/share/man/man1/hitl.1"),
+                man: Path::new("/home/me/My Man/man1/hitl.1"),
             },
         );
         assert!(
@@ -203,7 +217,10 @@ mod tests {
             "{u}"
         );
         assert!(u.contains("Type=notify") && u.contains("ExecReload=/bin/kill -HUP $MAINPID"));
-        assert!(u.contains("Documentation=file:///home/me/.local/share/man/man1/hitl.1\n"));
+        assert!(
+            u.contains("Documentation=file:///home/me/My%20Man/man1/hitl.1\n"),
+            "{u}"
+        );
         assert!(!u.contains("@EXEC_START@"));
     }
 }
