@@ -169,8 +169,8 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::Completions { shell } => return extra::completions(shell),
         Cmd::Man => return extra::man(),
         Cmd::Config {
-            what: ConfigCmd::Check { file },
-        } => return extra::config_check(file.or(cli.config).or_else(default_config)),
+            what: ConfigCmd::Check { file, json },
+        } => return extra::config_check(file.or(cli.config).or_else(default_config), json),
         _ => {}
     }
     let p = place(&cli)?;

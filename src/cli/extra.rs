@@ -3,7 +3,9 @@
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -57,7 +59,7 @@ fn running(s: &crate::request::Status) -> bool {
 /// `hitl config check [FILE]`: validates, lists the rules in order and
 /// checks each handler's program. The error, if any, is printed once by
 /// `main` with its file, line and column.
-pub(super) fn config_check(file: Option<PathBuf>) -> Result<u8> {
+pub(super) fn config_check(file: Option<PathBuf>, json: bool) -> Result<u8> {
     let path = file.context("no home folder: give the file")?;
     if !path.exists() {
         bail!(
@@ -65,7 +67,57 @@ pub(super) fn config_check(file: Option<PathBuf>) -> Result<u8> {
             path.display()
         );
     }
-    let c = Config::load(&path)?;
+    let c = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) if json => {
+            println!(
+                "{}",
+                json!({ "file": path.display().to_string(), "ok": false, "error": e.to_string() })
+            );
+            return Ok(ERROR);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let handlers: Vec<(String, String, Result<PathBuf, String>)> = c
+        .handlers
+        .iter()
+        .map(|(action, h)| {
+            (
+                action.clone(),
+                h.command[0].clone(),
+                executable(&h.command[0]),
+            )
+        })
+        .collect();
+    let bad = handlers.iter().filter(|h| h.2.is_err()).count();
+    if json {
+        print_check_json(&path, &c, &handlers);
+    } else {
+        print_check(&path, &c, &handlers);
+    }
+    if bad > 0 {
+        if !json {
+            eprintln!(
+                "hitl: {}: {} cannot run",
+                path.display(),
+                style::count(bad, "handler")
+            );
+        }
+        return Ok(ERROR);
+    }
+    if !json {
+        println!("{}: ok", path.display());
+    }
+    Ok(0)
+}
+
+fn lower(v: impl std::fmt::Debug) -> String {
+    format!("{v:?}").to_lowercase()
+}
+
+type Checked = (String, String, Result<PathBuf, String>);
+
+fn print_check(path: &Path, c: &Config, handlers: &[Checked]) {
     println!("{}: the syntax is ok", path.display());
     println!(
         "{} (first match wins):",
@@ -76,36 +128,36 @@ pub(super) fn config_check(file: Option<PathBuf>) -> Result<u8> {
             .timeout
             .map(|t| format!(", timeout {}", style::span(t.as_secs() as i64)))
             .unwrap_or_default();
-        let decision = format!("{:?}", r.decision).to_lowercase();
-        println!("  {}. {} -> {decision}{timeout}", i + 1, r.name);
+        println!("  {}. {} -> {}{timeout}", i + 1, r.name, lower(r.decision));
     }
-    println!(
-        "  otherwise -> {}",
-        format!("{:?}", c.default).to_lowercase()
-    );
+    println!("  otherwise -> {}", lower(c.default));
     println!("{}", style::count(c.risk.len(), "risk signal"));
-    let mut bad = 0;
-    println!("{}:", style::count(c.handlers.len(), "handler"));
-    for (action, h) in &c.handlers {
-        let program = &h.command[0];
-        match executable(program) {
+    println!("{}:", style::count(handlers.len(), "handler"));
+    for (action, program, found) in handlers {
+        match found {
             Ok(found) => println!("  {action}: {} (ok)", found.display()),
-            Err(why) => {
-                bad += 1;
-                println!("  {action}: {program}: {why}");
-            }
+            Err(why) => println!("  {action}: {program}: {why}"),
         }
     }
-    if bad > 0 {
-        eprintln!(
-            "hitl: {}: {} cannot run",
-            path.display(),
-            style::count(bad, "handler")
-        );
-        return Ok(ERROR);
-    }
-    println!("{}: ok", path.display());
-    Ok(0)
+}
+
+fn print_check_json(path: &Path, c: &Config, handlers: &[Checked]) {
+    let rules: Vec<Value> = c
+        .rules
+        .iter()
+        .map(|r| json!({ "name": r.name, "decision": lower(r.decision), "timeout_s": r.timeout.map(|t| t.as_secs()) }))
+        .collect();
+    let handlers: Vec<Value> = handlers
+        .iter()
+        .map(|(action, program, found)| {
+            json!({ "action": action, "program": program, "ok": found.is_ok(), "problem": found.as_ref().err() })
+        })
+        .collect();
+    let ok = handlers.iter().all(|h| h["ok"] == true);
+    println!(
+        "{}",
+        json!({ "file": path.display().to_string(), "ok": ok, "rules": rules, "default": lower(c.default), "risk_signals": c.risk.len(), "handlers": handlers })
+    );
 }
 
 /// Where `program` is, if it exists and may be executed (searched in

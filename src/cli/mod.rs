@@ -212,6 +212,9 @@ pub enum ConfigCmd {
     Check {
         /// The file [default: --config, else ~/.config/hitl/config.yaml]
         file: Option<PathBuf>,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 

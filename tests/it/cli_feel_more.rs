@@ -128,6 +128,13 @@ fn config_check_lists_rules_checks_handlers_and_names_an_error_once() {
     let (code, out, _) = env.hitl(&["config", "check", bad.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(out.contains("/no/such/pay: does not exist"), "{out}");
+    let (code, out, _) = env.hitl(&["config", "check", bad.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["ok"].as_bool(), v["handlers"][0]["ok"].as_bool()),
+        (Some(false), Some(false))
+    );
     std::fs::write(
         &bad,
         "handlers:\n  pay: { command: /usr/local/bin/pay --live }\n",
