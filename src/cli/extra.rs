@@ -16,43 +16,61 @@ use super::commands::{ERROR, Place, replay, resolve};
 use super::style;
 use crate::config::Config;
 
-/// `hitl log ID [--follow]`: the full handler output.
+/// `hitl log ID [--follow]`: the full handler output. With `--follow`,
+/// the output so far and then what comes, until the request settles (the
+/// handler's stdout is written as it comes; stderr when it ends).
 pub(super) fn log(p: &Place, prefix: &str, follow: bool) -> Result<u8> {
     let mut m = replay(p)?;
     let id = resolve(&m, prefix)?;
+    let path = p.state_dir.join("output").join(format!("{id}.log"));
+    let mut offset = 0;
     if follow {
         let mut told = false;
-        while running(&m.requests()[&id].status) {
+        while open(&m.requests()[&id].status) {
+            offset += print_from(&path, offset)?;
             if !told {
-                eprintln!("hitl: {id} is running; its output is printed when the handler ends");
+                let status = m.requests()[&id].status.name();
+                eprintln!("hitl: {id} is {status}; following its output until it settles");
                 told = true;
             }
             std::thread::sleep(Duration::from_millis(300));
             m = replay(p)?;
         }
     }
-    let path = p.state_dir.join("output").join(format!("{id}.log"));
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            std::io::stdout().write_all(&bytes)?;
-            Ok(0)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let status = m.requests()[&id].status.name();
-            bail!(
-                "request {id} has no output ({status}; output is kept for every handler run, in {})",
-                path.display()
-            )
-        }
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    if path.exists() {
+        print_from(&path, offset)?;
+        return Ok(0);
     }
+    let status = m.requests()[&id].status.name();
+    bail!(
+        "request {id} has no output ({status}; output is kept for every handler run, in {})",
+        path.display()
+    )
 }
 
-fn running(s: &crate::request::Status) -> bool {
+/// Prints the file's bytes past `offset`; returns how many.
+fn print_from(path: &Path, offset: u64) -> Result<u64> {
+    use std::io::{Read, Seek};
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    f.seek(std::io::SeekFrom::Start(offset))?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&bytes)?;
+    out.flush()?;
+    Ok(bytes.len() as u64)
+}
+
+/// Not settled yet, and its handler may still run: worth following.
+fn open(s: &crate::request::Status) -> bool {
+    use crate::request::Status;
     matches!(
         s,
-        crate::request::Status::Executing { .. }
-            | crate::request::Status::Approved { runs_handler: true }
+        Status::Pending | Status::Executing { .. } | Status::Approved { runs_handler: true }
     )
 }
 

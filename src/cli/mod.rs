@@ -87,7 +87,7 @@ pub enum Cmd {
     Log {
         #[arg(help = ID_HELP)]
         id: String,
-        /// While the handler runs, wait for it and then print the output
+        /// Keep printing as the handler writes, until the request settles
         #[arg(long, short)]
         follow: bool,
     },

@@ -30,6 +30,39 @@ pub async fn read_capped<R: AsyncRead + Unpin>(stream: Option<R>) -> Vec<u8> {
     }
 }
 
+/// Like [`read_capped`], and what is read is also written to `live` as it
+/// comes, so `hitl log --follow` can show stdout while the handler runs.
+/// [`keep_output`] writes the file in full when the run ends.
+pub async fn read_capped_live<R: AsyncRead + Unpin>(stream: Option<R>, live: &Path) -> Vec<u8> {
+    use tokio::io::AsyncWriteExt as _;
+    let Some(mut stream) = stream else {
+        return Vec::new();
+    };
+    if let Some(dir) = live.parent() {
+        let _ = tokio::fs::create_dir_all(dir).await;
+    }
+    let mut file = tokio::fs::File::create(live).await.ok();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) if out.len() < KEEP => {
+                let kept = &buf[..n.min(KEEP - out.len())];
+                if let Some(f) = file.as_mut() {
+                    let _ = f.write_all(kept).await;
+                }
+                out.extend_from_slice(kept);
+            }
+            Ok(_) => {} // keep draining so the handler never blocks on a full pipe
+        }
+    }
+    if let Some(f) = file.as_mut() {
+        let _ = f.flush().await; // before keep_output writes the whole
+    }
+    out
+}
+
 /// A stream's captured bytes. Every process of the run is gone by now, so
 /// the pipe is closed; the timeout only guards against a holder hitl could
 /// not find (a descriptor passed to an unrelated process).

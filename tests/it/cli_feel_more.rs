@@ -198,3 +198,34 @@ fn list_has_a_header_and_puts_the_nearest_deadline_first() {
     let (_, json, _) = env.hitl(&["list", "--json"]);
     assert!(json.starts_with('['), "{json}");
 }
+
+#[test]
+fn log_follow_prints_output_while_the_handler_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let mut env = Env::new(&format!(
+        "  chatty: {{ command: [/bin/sh, -c, 'echo first; while [ ! -e {} ]; do sleep 0.1; done; echo second'] }}\n",
+        go.display()
+    ));
+    env.start();
+    let id = env.request(&["chatty"]);
+    let mut child = env
+        .cmd()
+        .args(["log", &id, "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    env.hitl(&["approve", &id]);
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    assert_eq!(lines.next().unwrap().unwrap(), "first");
+    // The handler is still running: it waits for `go`.
+    assert_eq!(
+        env.events(&id).last().map(String::as_str),
+        Some("executing")
+    );
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "second");
+    assert!(lines.next().is_none());
+    assert!(child.wait().unwrap().success());
+    assert_eq!(env.events(&id).last().map(String::as_str), Some("executed"));
+}
