@@ -189,6 +189,8 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 .vault
                 .as_deref()
                 .context("give the vault: hitl service install --vault DIR")?;
+            // A unit on a missing vault would only fail at every start.
+            setup::check_vault(vault)?;
             let config = cli.config.as_deref().map(std::path::absolute).transpose()?;
             let state = cli
                 .state_dir

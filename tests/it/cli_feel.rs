@@ -217,6 +217,11 @@ fn service_install_refuses_to_overwrite_a_different_unit() {
         }
         c.output().unwrap()
     };
+    let missing = install("elsewhere", false);
+    assert_eq!(missing.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("hitl init --vault"), "{err}");
+    std::fs::create_dir(env.dir.path().join("elsewhere")).unwrap();
     assert!(install("vault", false).status.success());
     let unit_path = xdg.join("systemd/user/hitl.service");
     let before = std::fs::read_to_string(&unit_path).unwrap();
