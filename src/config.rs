@@ -9,8 +9,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use serde_saphyr::Spanned;
 
 use crate::rules::{Condition, Risk, RiskSignal, Rule, Verdict};
+
+mod fields;
+
+pub use fields::parse_duration;
+use fields::{argv, duration, located, without_position};
 
 /// The example config, which is also the built-in default.
 pub const EXAMPLE: &str = include_str!("../config/hitl.example.yaml");
@@ -45,18 +51,18 @@ struct RawConfig {
     #[serde(default)]
     folders: RawFolders,
     default: Option<Verdict>,
-    timeout: Option<String>,
+    timeout: Option<Spanned<String>>,
     #[serde(default)]
     reject_reason_required: bool,
-    reconcile_every: Option<String>,
-    shutdown_grace: Option<String>,
+    reconcile_every: Option<Spanned<String>>,
+    shutdown_grace: Option<Spanned<String>>,
     max_note_bytes: Option<u64>,
     /// Absent: the built-in rules. `[]`: no rules.
-    rules: Option<Vec<RawRule>>,
+    rules: Option<Vec<Spanned<RawRule>>>,
     /// Absent: the built-in risk signals. `[]`: none.
-    risk: Option<Vec<RawRisk>>,
+    risk: Option<Vec<Spanned<RawRisk>>>,
     #[serde(default)]
-    handlers: BTreeMap<String, RawHandler>,
+    handlers: BTreeMap<String, Spanned<RawHandler>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -75,7 +81,7 @@ struct RawRule {
     #[serde(default)]
     when: Map<String, Value>,
     decision: Verdict,
-    timeout: Option<String>,
+    timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,8 +96,9 @@ struct RawRisk {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHandler {
+    #[serde(deserialize_with = "argv")]
     command: Vec<String>,
-    timeout: Option<String>,
+    timeout: Option<Spanned<String>>,
     #[serde(default)]
     env: BTreeMap<String, String>,
     #[serde(default)]
@@ -177,7 +184,7 @@ impl Config {
             origin: origin.to_string(),
             line: e.line,
             column: e.column,
-            message: e.message,
+            message: without_position(&e.message).to_string(),
         })?;
         let builtin =
             || crate::yaml::from_str::<RawConfig>(EXAMPLE).expect("the example config parses");
@@ -187,7 +194,7 @@ impl Config {
         let raw_risk = raw
             .risk
             .unwrap_or_else(|| builtin().risk.unwrap_or_default());
-        let dur = |field: &str, v: &Option<String>, default: Duration| {
+        let dur = |field: &str, v: &Option<Spanned<String>>, default: Duration| {
             duration(origin, field, v, default)
         };
         Ok(Config {
@@ -223,25 +230,14 @@ fn invalid(origin: &str, field: impl Into<String>, problem: impl Into<String>) -
     }
 }
 
-fn duration(
-    origin: &str,
-    field: &str,
-    v: &Option<String>,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    match v {
-        None => Ok(default),
-        Some(s) => parse_duration(s).map_err(|p| invalid(origin, field, p)),
-    }
-}
-
-fn rules(origin: &str, raw: &[RawRule]) -> Result<Vec<Rule>, ConfigError> {
+fn rules(origin: &str, raw: &[Spanned<RawRule>]) -> Result<Vec<Rule>, ConfigError> {
     raw.iter()
         .enumerate()
-        .map(|(i, r)| {
+        .map(|(i, spanned)| {
+            let r = &spanned.value;
             let field = format!("rules[{i}] ({})", r.name);
             let when = Condition::compile(&r.when)
-                .map_err(|e| invalid(origin, format!("{field}.when"), e.to_string()))?;
+                .map_err(|e| located(origin, spanned, &format!("{field}.when"), e))?;
             let timeout = match &r.timeout {
                 None => None,
                 Some(_) => Some(duration(
@@ -261,12 +257,13 @@ fn rules(origin: &str, raw: &[RawRule]) -> Result<Vec<Rule>, ConfigError> {
         .collect()
 }
 
-fn risk(origin: &str, raw: &[RawRisk]) -> Result<Vec<RiskSignal>, ConfigError> {
+fn risk(origin: &str, raw: &[Spanned<RawRisk>]) -> Result<Vec<RiskSignal>, ConfigError> {
     raw.iter()
         .enumerate()
-        .map(|(i, r)| {
+        .map(|(i, spanned)| {
+            let r = &spanned.value;
             let when = Condition::compile(&r.when)
-                .map_err(|e| invalid(origin, format!("risk[{i}].when"), e.to_string()))?;
+                .map_err(|e| located(origin, spanned, &format!("risk[{i}].when"), e))?;
             Ok(RiskSignal {
                 when,
                 level: r.level,
@@ -278,18 +275,21 @@ fn risk(origin: &str, raw: &[RawRisk]) -> Result<Vec<RiskSignal>, ConfigError> {
 
 fn handlers(
     origin: &str,
-    raw: BTreeMap<String, RawHandler>,
+    raw: BTreeMap<String, Spanned<RawHandler>>,
 ) -> Result<BTreeMap<String, Handler>, ConfigError> {
     raw.into_iter()
-        .map(|(action, h)| {
+        .map(|(action, spanned)| {
             let field = format!("handlers.{action}");
-            if h.command.is_empty() || h.command[0].is_empty() {
-                return Err(invalid(
+            if spanned.value.command.first().is_none_or(String::is_empty) {
+                let field = format!("{field}.command");
+                return Err(located(
                     origin,
-                    format!("{field}.command"),
+                    &spanned,
+                    &field,
                     "needs at least the program",
                 ));
             }
+            let h = spanned.value;
             let timeout = duration(
                 origin,
                 &format!("{field}.timeout"),
@@ -335,46 +335,6 @@ fn expand_home(p: &Path) -> PathBuf {
     }
 }
 
-/// Parses `500ms`, `30s`, `10m`, `1h`, `2d` and sums like `1h30m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let s = text.trim();
-    if s.is_empty() {
-        return Err("empty duration".into());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!("`{text}` is not a duration (try 30s, 10m, 1h, 2d)"));
-        }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{text}`: number too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" | "" => Duration::from_secs(n),
-            "m" | "min" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            "d" => Duration::from_secs(n * 86400),
-            other => {
-                return Err(format!(
-                    "`{text}`: unknown unit `{other}` (use ms, s, m, h, d)"
-                ));
-            }
-        };
-        total += unit;
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,15 +371,6 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("3w").unwrap_err().contains("unknown unit"));
-    }
-
-    #[test]
     fn yaml_errors_carry_line_and_column() {
         let e = Config::parse("default: require\nrules: [\n  - oops", "cfg.yaml").unwrap_err();
         let ConfigError::Yaml { line, .. } = &e else {
@@ -437,6 +388,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("rules[0] (r).when"), "{e}");
+        assert!(e.to_string().starts_with("cfg.yaml:2:"), "{e}");
         let e = Config::parse("handlers:\n  pay: { command: [] }\n", "c").unwrap_err();
         assert!(e.to_string().contains("handlers.pay.command"), "{e}");
         let e = Config::parse("defualt: auto\n", "c").unwrap_err();

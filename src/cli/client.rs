@@ -2,25 +2,20 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value};
 
 use super::RequestArgs;
-use super::commands::{ERROR, Place, WAIT_TIMED_OUT, replay};
-use crate::config::parse_duration;
+use super::commands::{ERROR, Place, replay, resolve};
+use super::waiting;
 use crate::ipc::{self, Command, InboxEntry, Reply, Submit};
 use crate::request::new_id;
 
 pub(super) fn request(p: &Place, args: RequestArgs) -> Result<u8> {
     let payload = build_payload(args.payload.as_deref(), &args.set)?;
-    let timeout = args
-        .timeout
-        .as_deref()
-        .map(parse_duration)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let timeout = args.timeout;
     let submit = Submit {
         action: args.action,
         payload,
@@ -74,7 +69,7 @@ fn queue_request(p: &Place, mut cmd: Command, timeout: Option<Duration>) -> Resu
     Ok(entry.id)
 }
 
-pub(super) fn decide(p: &Place, cmd: Command) -> Result<u8> {
+pub(super) fn decide(p: &Place, cmd: Command, json: bool) -> Result<u8> {
     cmd.validate()?;
     match ipc::call(&p.state_dir, &cmd, None) {
         Ok(Reply {
@@ -83,103 +78,70 @@ pub(super) fn decide(p: &Place, cmd: Command) -> Result<u8> {
             status,
             ..
         }) => {
-            println!("{}: {}", id.unwrap_or_default(), status.unwrap_or_default());
+            let (id, status) = (id.unwrap_or_default(), status.unwrap_or_default());
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "id": id, "status": status, "queued": false })
+                );
+            } else {
+                println!("{id}: {status}");
+            }
             Ok(0)
         }
-        Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
+        Ok(r) => Err(refused(p, &cmd, r.error)),
         Err(e) if ipc::is_down(&e) && !matches!(cmd, Command::Resolve { .. }) => {
-            // Refuse now what the daemon would refuse at start.
-            let (Command::Decide { id, .. } | Command::Cancel { id }) = &cmd else {
-                unreachable!("only decisions and cancels are queued")
-            };
-            let m = replay(p)?;
-            let full = m.resolve_id(id).map_err(anyhow::Error::msg)?;
-            let status = m.requests()[&full].status.name();
-            if status != "pending" {
-                bail!("request {full} is already {status}");
-            }
-            let entry = InboxEntry {
-                id: new_id(),
-                command: cmd,
-            };
-            ipc::leave_in_inbox(&p.state_dir, &entry)?;
-            eprintln!(
-                "hitl: the daemon is not running; the decision is queued and taken when it starts"
-            );
-            Ok(0)
+            queue_decision(p, cmd, json)
         }
         Err(e) if ipc::is_down(&e) => bail!("the daemon is not running; start it to resolve"),
         Err(e) => Err(e).context("talking to the daemon"),
     }
 }
 
-/// Blocks until the request settles. With no daemon, retries the connection
-/// every half second (the daemon may be starting).
-pub(super) fn wait(p: &Place, id: &str, timeout: Option<Duration>, json: bool) -> Result<u8> {
-    let start = Instant::now();
-    let cmd = Command::Wait { id: id.to_string() };
-    cmd.validate()?;
-    loop {
-        let left = timeout.map(|t| t.saturating_sub(start.elapsed()));
-        if left == Some(Duration::ZERO) {
-            return Ok(timed_out(id, json));
-        }
-        match ipc::call(&p.state_dir, &cmd, left) {
-            Ok(r) if r.ok => {
-                let code = r.exit_code.unwrap_or(1);
-                if json {
-                    println!("{}", serde_json::to_string(&r)?);
-                } else {
-                    eprintln!(
-                        "{}: {}",
-                        r.id.unwrap_or_default(),
-                        r.status.unwrap_or_default()
-                    );
-                }
-                return Ok(u8::try_from(code).unwrap_or(ERROR));
-            }
-            Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Ok(timed_out(id, json));
-            }
-            Err(e) if ipc::is_down(&e) => {
-                if let Some(code) = settled_in_journal(p, id)? {
-                    return Ok(code);
-                }
-                std::thread::sleep(Duration::from_millis(500));
-            }
-            Err(e) => return Err(e).context("talking to the daemon"),
-        }
+/// The daemon's refusal; an ambiguous id gets its candidates listed.
+fn refused(p: &Place, cmd: &Command, error: Option<String>) -> anyhow::Error {
+    let error = error.unwrap_or_else(|| "refused".into());
+    if !error.contains("more than one") {
+        return anyhow::anyhow!(error);
+    }
+    let (Command::Decide { id, .. } | Command::Cancel { id } | Command::Resolve { id, .. }) = cmd
+    else {
+        return anyhow::anyhow!(error);
+    };
+    match replay(p).map(|m| resolve(&m, id)) {
+        Ok(Err(listed)) => listed,
+        _ => anyhow::anyhow!(error),
     }
 }
 
-/// With the daemon down: the exit code, if the journal already has the
-/// request settled.
-fn settled_in_journal(p: &Place, prefix: &str) -> Result<Option<u8>> {
-    let m = replay(p)?;
-    let Ok(id) = m.resolve_id(prefix) else {
-        return Ok(None);
+/// With no daemon: refuses now what the daemon would refuse at start, and
+/// leaves the rest in the inbox.
+fn queue_decision(p: &Place, cmd: Command, json: bool) -> Result<u8> {
+    let (Command::Decide { id, .. } | Command::Cancel { id }) = &cmd else {
+        unreachable!("only decisions and cancels are queued")
     };
-    let code = m.requests()[&id].status.exit_code();
-    Ok(code.map(|c| u8::try_from(c).unwrap_or(ERROR)))
-}
-
-fn timed_out(id: &str, json: bool) -> u8 {
+    let m = replay(p)?;
+    let full = resolve(&m, id)?;
+    let status = m.requests()[&full].status.name();
+    if status != "pending" {
+        bail!("request {full} is already {status}");
+    }
+    let entry = InboxEntry {
+        id: new_id(),
+        command: cmd,
+    };
+    ipc::leave_in_inbox(&p.state_dir, &entry)?;
+    eprintln!("hitl: the daemon is not running; the decision is queued and taken when it starts");
     if json {
         println!(
             "{}",
-            serde_json::json!({ "id": id, "status": "waiting", "timed_out": true })
+            serde_json::json!({ "id": full, "status": "pending", "queued": true })
         );
-    } else {
-        eprintln!("{id}: still open; the wait timed out");
     }
-    WAIT_TIMED_OUT
+    Ok(0)
 }
+
+pub(super) use waiting::wait;
 
 pub(super) fn status(p: &Place, json: bool) -> Result<u8> {
     match ipc::call(&p.state_dir, &Command::Status, Some(Duration::from_secs(5))) {
@@ -192,10 +154,16 @@ pub(super) fn status(p: &Place, json: bool) -> Result<u8> {
                     serde_json::json!({ "running": true, "degraded": degraded, "daemon": info })
                 );
             } else {
-                let last = info["last_event"].as_str().unwrap_or("none");
+                let last = info["last_event"]
+                    .as_str()
+                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                    .map_or_else(|| "none".to_string(), super::style::time);
+                let open = info["open"].as_u64().unwrap_or(0) as usize;
                 println!(
-                    "hitl is running: pid {}, up {} s, {} open requests, last event {last}",
-                    info["pid"], info["uptime_s"], info["open"]
+                    "hitl is running: pid {}, up {} s, {}, last event {last}",
+                    info["pid"],
+                    info["uptime_s"],
+                    super::style::count(open, "open request")
                 );
                 if let Some(why) = &degraded {
                     println!("DEGRADED, not taking new work: {why}");
@@ -209,7 +177,7 @@ pub(super) fn status(p: &Place, json: bool) -> Result<u8> {
                 println!("{}", serde_json::json!({ "running": false }));
             } else {
                 println!(
-                    "hitl is not running (state folder {})",
+                    "hitl is not running (state folder {})\n  start it: hitl run (or systemctl --user start hitl); requests and decisions made meanwhile wait in the inbox",
                     p.state_dir.display()
                 );
             }

@@ -8,9 +8,9 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 use super::client::{build_payload, decide, request, status, wait};
-use super::output;
-use super::{AuditCmd, Cli, Cmd, ExportFormat, ServiceCmd, service};
-use crate::config::{self, Config, parse_duration};
+use super::{AuditCmd, Cli, Cmd, ConfigCmd, ExportFormat, ServiceCmd, service};
+use super::{extra, output, setup, style};
+use crate::config::Config;
 use crate::ipc::Command;
 use crate::journal;
 use crate::machine::Machine;
@@ -29,6 +29,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { USAGE } else { 0 });
         }
     };
+    if !matches!(cli.command, Cmd::Run) {
+        quiet_on_closed_output();
+    }
+    style::use_utc(cli.utc);
     init_logging(&cli);
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
@@ -36,6 +40,17 @@ pub fn main() -> ExitCode {
             eprintln!("hitl: {e:#}");
             ExitCode::from(ERROR)
         }
+    }
+}
+
+/// `hitl list | head`: a closed output ends the command quietly, as it does
+/// `ls` or `grep`, instead of a panic on the failed write. Not for the
+/// daemon, which must outlive a handler that closes its stdin.
+fn quiet_on_closed_output() {
+    // SAFETY: setting a signal's disposition to the default, before any
+    // thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -66,9 +81,16 @@ fn init_logging(cli: &Cli) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(colour_on_stderr())
         .with_target(false)
         .init();
+}
+
+/// Log colour: on a terminal only, and never with `NO_COLOR` set (to
+/// anything but the empty string), as anstream decides for stdout.
+fn colour_on_stderr() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr())
 }
 
 /// Where the config, vault and state are, after flag > env > config > default.
@@ -79,15 +101,16 @@ pub(super) struct Place {
     pub(super) state_dir: PathBuf,
 }
 
+fn default_config() -> Option<PathBuf> {
+    directories::BaseDirs::new().map(|b| b.config_dir().join("hitl/config.yaml"))
+}
+
 fn place(cli: &Cli) -> Result<Place> {
     let base = directories::BaseDirs::new();
-    let default_config = base
-        .as_ref()
-        .map(|b| b.config_dir().join("hitl/config.yaml"));
     let config_path = cli
         .config
         .clone()
-        .or(default_config)
+        .or_else(default_config)
         .context("no home folder: pass --config")?;
     let is_init = matches!(cli.command, Cmd::Init { .. });
     let config = if config_path.exists() || (cli.config.is_some() && !is_init) {
@@ -116,6 +139,11 @@ fn place(cli: &Cli) -> Result<Place> {
         })
         .context("no state folder: pass --state-dir")?;
     let vault = cli.vault.clone().or_else(|| config.vault.clone());
+    // Relative paths are made absolute before they are logged or written
+    // into a unit or a config file.
+    let vault = vault.map(std::path::absolute).transpose()?;
+    let state_dir = std::path::absolute(&state_dir)?;
+    let config_path = std::path::absolute(&config_path)?;
     Ok(Place {
         config,
         config_path,
@@ -128,23 +156,55 @@ fn place(cli: &Cli) -> Result<Place> {
 fn uses_rules(cmd: &Cmd) -> bool {
     matches!(
         cmd,
-        Cmd::Run | Cmd::Init { .. } | Cmd::Explain { .. } | Cmd::Service { .. }
+        Cmd::Run
+            | Cmd::Init { .. }
+            | Cmd::Explain { .. }
+            | Cmd::Service { .. }
+            | Cmd::Config { .. }
     )
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Cmd::Completions { shell } => return extra::completions(shell),
+        Cmd::Man => return extra::man(),
+        Cmd::Config {
+            what: ConfigCmd::Check { file, json },
+        } => return extra::config_check(file.or(cli.config).or_else(default_config), json),
+        _ => {}
+    }
     let p = place(&cli)?;
     match cli.command {
-        Cmd::Init { upgrade } => init(&p, upgrade),
+        Cmd::Init {
+            upgrade,
+            force,
+            json,
+        } => setup::init(&p, upgrade, force, json),
         Cmd::Run => run_daemon(p),
+        Cmd::Log { id, follow } => extra::log(&p, &id, follow),
         Cmd::Service {
-            what: ServiceCmd::Install,
+            what: ServiceCmd::Install { force, json },
         } => {
             let vault = p
                 .vault
                 .as_deref()
                 .context("give the vault: hitl service install --vault DIR")?;
-            service::install(vault, cli.config.as_deref(), cli.state_dir.as_deref())
+            // A unit on a missing vault would only fail at every start.
+            setup::check_vault(vault)?;
+            let config = cli.config.as_deref().map(std::path::absolute).transpose()?;
+            let state = cli
+                .state_dir
+                .as_deref()
+                .map(std::path::absolute)
+                .transpose()?;
+            let man = service::man_path()?;
+            let unit = service::Unit {
+                man: &man,
+                vault,
+                config: config.as_deref(),
+                state: state.as_deref(),
+            };
+            service::install(&unit, force, json)
         }
         Cmd::Service {
             what: ServiceCmd::Uninstall,
@@ -177,6 +237,7 @@ fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
             id,
             reason,
             code: None,
+            json,
         } => decide(
             p,
             Command::Decide {
@@ -184,20 +245,23 @@ fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
                 approve: true,
                 reason,
             },
+            json,
         ),
-        Cmd::Reject { id, reason } => decide(
+        Cmd::Reject { id, reason, json } => decide(
             p,
             Command::Decide {
                 id,
                 approve: false,
                 reason,
             },
+            json,
         ),
-        Cmd::Cancel { id } => decide(p, Command::Cancel { id }),
+        Cmd::Cancel { id, json } => decide(p, Command::Cancel { id }, json),
         Cmd::Resolve {
             id,
             executed,
             reason,
+            json,
             ..
         } => decide(
             p,
@@ -206,13 +270,9 @@ fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
                 executed,
                 reason,
             },
+            json,
         ),
-        Cmd::Wait { id, timeout, json } => {
-            let timeout = timeout
-                .map(|t| parse_duration(&t).map_err(anyhow::Error::msg))
-                .transpose()?;
-            wait(p, &id, timeout, json)
-        }
+        Cmd::Wait { id, timeout, json } => wait(p, &id, timeout, json),
         Cmd::Status { json } => status(p, json),
         other => unreachable!("dispatched elsewhere: {other:?}"),
     }
@@ -224,27 +284,28 @@ fn read_journal(p: &Place, cmd: Cmd) -> Result<u8> {
     match cmd {
         Cmd::List { status, json } => {
             let m = replay(p)?;
+            let status = status.map(|s| s.name());
             let wanted = |r: &&Request| status.as_deref().is_none_or(|s| r.status.name() == s);
             let reqs: Vec<&Request> = m.requests().values().filter(wanted).collect();
             output::list(&reqs, json);
         }
         Cmd::Show { id, json } => {
             let m = replay(p)?;
-            let id = m.resolve_id(&id).map_err(anyhow::Error::msg)?;
-            output::show(&m.requests()[&id], json);
+            let id = resolve(&m, &id)?;
+            output::show(&m.requests()[&id], json, &p.state_dir);
         }
         Cmd::History { id, json } => {
             let records = journal::read(&journal_path)?;
             let id = match id {
-                Some(prefix) => Some(replay(p)?.resolve_id(&prefix).map_err(anyhow::Error::msg)?),
+                Some(prefix) => Some(resolve(&replay(p)?, &prefix)?),
                 None => None,
             };
             let mine = |r: &&journal::Record| id.as_ref().is_none_or(|i| &r.event.request == i);
             output::history(records.iter().filter(mine), json);
         }
         Cmd::Audit {
-            what: AuditCmd::Verify,
-        } => return audit_verify(&journal_path),
+            what: AuditCmd::Verify { json },
+        } => return setup::audit_verify(&journal_path, json),
         Cmd::Audit {
             what: AuditCmd::Export { format },
         } => {
@@ -262,38 +323,28 @@ fn read_journal(p: &Place, cmd: Cmd) -> Result<u8> {
     Ok(0)
 }
 
-/// Checks the chain and prints the head, to compare with a copy kept
-/// elsewhere. A torn last line is not intact: exit 1.
-fn audit_verify(path: &std::path::Path) -> Result<u8> {
-    let mut v = journal::verify(path)?;
-    if v.torn.is_some() {
-        // Perhaps an append in progress: look once more.
-        v = journal::verify(path)?;
-    }
-    let head = match &v.head {
-        Some((seq, hash)) => format!("head: seq {seq}, hash {hash}"),
-        None => "head: none (the journal is empty)".to_string(),
-    };
-    match &v.torn {
-        None => {
-            println!(
-                "journal {} is intact: {} events, hash chain verified\n{head}",
-                path.display(),
-                v.events
-            );
-            Ok(0)
+/// The full id for a prefix; an ambiguous one lists the candidates.
+pub(super) fn resolve(m: &Machine, prefix: &str) -> Result<String> {
+    m.resolve_id(prefix).map_err(|e| {
+        let candidates: Vec<String> = m
+            .requests()
+            .values()
+            .filter(|r| r.id.starts_with(prefix))
+            .map(|r| {
+                format!(
+                    "  {}  {}  {}",
+                    r.id,
+                    r.status.name(),
+                    output::shown(&r.sub.summary)
+                )
+            })
+            .collect();
+        if candidates.len() > 1 {
+            anyhow::anyhow!("{e}:\n{}", candidates.join("\n"))
+        } else {
+            anyhow::anyhow!("{e}")
         }
-        Some(t) => {
-            println!(
-                "journal {} is NOT intact: it ends in a torn line (line {}, {} bytes: an append cut short, e.g. by a power loss). The {} events before it are verified; hitl cuts the torn line off at its next start\n{head}",
-                path.display(),
-                t.line,
-                t.bytes,
-                v.events
-            );
-            Ok(ERROR)
-        }
-    }
+    })
 }
 
 pub(super) fn replay(p: &Place) -> Result<Machine> {
@@ -304,45 +355,11 @@ pub(super) fn replay(p: &Place) -> Result<Machine> {
     )?)
 }
 
-fn init(p: &Place, upgrade: bool) -> Result<u8> {
-    let vault = p
-        .vault
-        .clone()
-        .context("give the vault: hitl init --vault DIR")?;
-    let vault = std::path::absolute(&vault)?;
-    let v = crate::vault::Vault::new(vault.clone(), p.config.folders.clone());
-    v.create_folders()
-        .with_context(|| format!("creating folders in {}", vault.display()))?;
-    if !p.config_path.exists() {
-        if let Some(dir) = p.config_path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let text = config::EXAMPLE.replacen(
-            "# vault: ~/Obsidian/MyVault",
-            &format!("vault: {}", vault.display()),
-            1,
-        );
-        std::fs::write(&p.config_path, text)
-            .with_context(|| format!("writing {}", p.config_path.display()))?;
-        println!("wrote {}", p.config_path.display());
-    }
-    let base = vault.join("Approvals.base");
-    if upgrade || !base.exists() {
-        std::fs::write(&base, include_str!("../../config/Approvals.base"))?;
-        println!("wrote {}", base.display());
-    }
-    println!(
-        "vault ready: {}\nstart the daemon with: hitl run --vault {}",
-        vault.display(),
-        vault.display()
-    );
-    Ok(0)
-}
-
 fn run_daemon(p: Place) -> Result<u8> {
     let vault = p
         .vault
         .context("no vault: pass --vault DIR, set HITL_VAULT, or set `vault:` in the config")?;
+    setup::check_vault(&vault)?;
     let settings = crate::daemon::Settings {
         config_path: Some(p.config_path.clone()),
         config: p.config,

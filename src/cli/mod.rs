@@ -2,8 +2,12 @@
 
 mod client;
 mod commands;
+mod extra;
 mod output;
 mod service;
+mod setup;
+mod style;
+mod waiting;
 
 use std::path::PathBuf;
 
@@ -11,27 +15,34 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use commands::main;
 
+const GLOBAL: &str = "Global options";
+const ID_HELP: &str = "The request id; any unique prefix works (e.g. 3adb)";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "hitl",
     version,
-    about = "A human in the loop before sensitive actions"
+    about = "A human in the loop before sensitive actions",
+    after_help = "Start with `hitl init --vault DIR`, then `hitl run`. `hitl man` prints the manual."
 )]
 pub struct Cli {
     /// Config file [default: ~/.config/hitl/config.yaml, else built-in defaults]
-    #[arg(long, global = true, env = "HITL_CONFIG")]
+    #[arg(long, global = true, env = "HITL_CONFIG", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
-    /// The Obsidian vault
-    #[arg(long, global = true, env = "HITL_VAULT")]
+    /// The Obsidian vault (a folder; `hitl init` creates one)
+    #[arg(long, global = true, env = "HITL_VAULT", help_heading = GLOBAL)]
     pub vault: Option<PathBuf>,
     /// Journal, lock, socket and handler output [default: ~/.local/state/hitl]
-    #[arg(long, global = true, env = "HITL_STATE_DIR")]
+    #[arg(long, global = true, env = "HITL_STATE_DIR", help_heading = GLOBAL)]
     pub state_dir: Option<PathBuf>,
+    /// Show times in UTC instead of local time (--json is always UTC)
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub utc: bool,
     /// More log output (-v: debug, -vv: trace)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
     /// Less log output
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
     #[command(subcommand)]
     pub command: Cmd,
@@ -44,72 +55,123 @@ pub enum Cmd {
         /// Rewrite Approvals.base even if it exists
         #[arg(long)]
         upgrade: bool,
+        /// Rewrite the config file (with this vault) even if it exists
+        #[arg(long)]
+        force: bool,
+        /// Print what was done as JSON
+        #[arg(long)]
+        json: bool,
     },
-    /// Run the daemon in the foreground
+    /// Run the daemon in the foreground (the vault must exist: see `hitl init`)
     Run,
     /// Submit an action for approval
     Request(RequestArgs),
-    /// List requests
+    /// List requests: open ones by deadline, then the rest newest first
     List {
-        #[arg(long)]
-        status: Option<String>,
+        /// Only requests with this status
+        #[arg(long, value_enum)]
+        status: Option<StatusFilter>,
+        /// Print JSON (times in RFC 3339 UTC)
         #[arg(long)]
         json: bool,
     },
-    /// Show one request
+    /// Show one request, with the head of its handler output
     Show {
+        #[arg(help = ID_HELP)]
         id: String,
+        /// Print JSON (times in RFC 3339 UTC)
         #[arg(long)]
         json: bool,
+    },
+    /// Print a request's full handler output (output/<id>.log)
+    Log {
+        #[arg(help = ID_HELP)]
+        id: String,
+        /// Keep printing as the handler writes, until the request settles
+        #[arg(long, short)]
+        follow: bool,
     },
     /// Approve a pending request
     Approve {
+        #[arg(help = ID_HELP)]
         id: String,
+        /// Why, kept in the journal and the note
         #[arg(long)]
         reason: Option<String>,
+        /// An approval code (not supported yet)
         #[arg(long)]
         code: Option<String>,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Reject a pending request
     Reject {
+        #[arg(help = ID_HELP)]
         id: String,
+        /// Why, kept in the journal and the note
         #[arg(long)]
         reason: Option<String>,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Withdraw a pending request
-    Cancel { id: String },
-    /// Settle a request whose outcome is unknown
-    Resolve {
+    Cancel {
+        #[arg(help = ID_HELP)]
         id: String,
-        #[arg(long, conflicts_with = "failed", required_unless_present = "failed")]
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Settle a request whose outcome is unknown: give --executed or --failed
+    #[command(group(clap::ArgGroup::new("outcome").required(true).args(["executed", "failed"])))]
+    Resolve {
+        #[arg(help = ID_HELP)]
+        id: String,
+        /// The action did take effect
+        #[arg(long)]
         executed: bool,
+        /// The action did not take effect
         #[arg(long)]
         failed: bool,
+        /// How you know, kept in the journal
         #[arg(long)]
         reason: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Wait until a request is settled; the exit code tells how
     Wait {
+        #[arg(help = ID_HELP)]
         id: String,
-        /// Give up after this long (exit 7)
-        #[arg(long)]
-        timeout: Option<String>,
+        /// Give up after this long (exit 7), e.g. 90s, 10m, 1h30m, "2 days"
+        #[arg(long, value_parser = duration_arg)]
+        timeout: Option<std::time::Duration>,
+        /// Print the outcome as JSON
         #[arg(long)]
         json: bool,
     },
     /// The journal's events, for one request or all
     History {
+        /// A request id or unique prefix [default: every request]
         id: Option<String>,
+        /// Print JSON lines (times in RFC 3339 UTC)
         #[arg(long)]
         json: bool,
     },
     /// Which rule decides an action and which risk signals fire; submits nothing
     Explain {
+        /// The action type, e.g. payment
         action: String,
+        /// The payload: JSON, @FILE, or - for stdin
         #[arg(long)]
         payload: Option<String>,
+        /// A payload field (dotted keys nest); the value is JSON if it parses, else text
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Print JSON
         #[arg(long)]
         json: bool,
     },
@@ -120,6 +182,7 @@ pub enum Cmd {
     },
     /// Is the daemon up, and how many requests are open
     Status {
+        /// Print JSON
         #[arg(long)]
         json: bool,
     },
@@ -128,18 +191,51 @@ pub enum Cmd {
         #[command(subcommand)]
         what: ServiceCmd,
     },
+    /// Check the config file
+    Config {
+        #[command(subcommand)]
+        what: ConfigCmd,
+    },
+    /// Print a shell completion script (see the README for where it goes)
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `hitl man | man -l -`
+    Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Validate a config (like `nginx -t`): rules in order, handlers executable
+    Check {
+        /// The file [default: --config, else ~/.config/hitl/config.yaml]
+        file: Option<PathBuf>,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ServiceCmd {
     /// Write ~/.config/systemd/user/hitl.service for this binary and vault
-    Install,
-    /// Remove the unit file
+    Install {
+        /// Replace an installed unit that differs
+        #[arg(long)]
+        force: bool,
+        /// Print what was done as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop and disable the unit (through systemctl --user), then remove it
     Uninstall,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct RequestArgs {
+    /// The action type, e.g. payment (a handler of that name runs it)
     pub action: String,
     /// The payload: JSON, @FILE, or - for stdin
     #[arg(long)]
@@ -147,19 +243,22 @@ pub struct RequestArgs {
     /// A payload field (dotted keys nest); the value is JSON if it parses, else text
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// One line for the note's title and `hitl list`
     #[arg(long)]
     pub summary: Option<String>,
     /// Why the action is needed, shown in the note
     #[arg(long)]
     pub reason: Option<String>,
-    /// How long the request may wait for a decision (e.g. 30m, 2h)
-    #[arg(long)]
-    pub timeout: Option<String>,
+    /// How long the request may wait for a decision, e.g. 30m, 2h, "2 days"
+    #[arg(long, value_parser = duration_arg)]
+    pub timeout: Option<std::time::Duration>,
+    /// A label for who asks (the journal records the real user)
     #[arg(long)]
     pub requested_by: Option<String>,
     /// Block until the request is settled; the exit code tells how
     #[arg(long)]
     pub wait: bool,
+    /// Print JSON
     #[arg(long)]
     pub json: bool,
 }
@@ -167,9 +266,14 @@ pub struct RequestArgs {
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {
     /// Check the journal's hash chain
-    Verify,
+    Verify {
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the journal
     Export {
+        /// Output format
         #[arg(long, value_enum, default_value = "jsonl")]
         format: ExportFormat,
     },
@@ -179,4 +283,31 @@ pub enum AuditCmd {
 pub enum ExportFormat {
     Jsonl,
     Csv,
+}
+
+/// The statuses a request can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFilter {
+    Pending,
+    Approved,
+    Executing,
+    Executed,
+    Failed,
+    Rejected,
+    Expired,
+    Cancelled,
+    Tampered,
+    Unknown,
+}
+
+impl StatusFilter {
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+}
+
+fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_duration(s)
 }

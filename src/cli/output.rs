@@ -8,7 +8,11 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 
+use std::path::Path;
+
 use serde_json::{Value, json};
+
+use super::style;
 
 use crate::journal::Record;
 use crate::request::{Request, describe_run};
@@ -44,35 +48,80 @@ pub fn list(reqs: &[&Request], as_json: bool) {
         println!("{}", Value::Array(all));
         return;
     }
+    if reqs.is_empty() {
+        println!("no requests");
+        return;
+    }
+    let mut reqs = reqs.to_vec();
+    // Open requests first, soonest deadline first; then the rest, newest first.
+    reqs.sort_by(|a, b| {
+        let (oa, ob) = (!a.status.is_final(), !b.status.is_final());
+        ob.cmp(&oa).then_with(|| {
+            if oa {
+                a.sub.expires.cmp(&b.sub.expires)
+            } else {
+                b.sub.created.cmp(&a.sub.created)
+            }
+        })
+    });
+    let now = jiff::Timestamp::now();
+    let h = style::header();
+    anstream::println!(
+        "{h}{:<12}{h:#}  {h}{:<9}{h:#}  {h}{:<6}{h:#}  {h}{:<16}{h:#}  {h}{:<7}{h:#}  {h}{:<10}{h:#}  {h}SUMMARY{h:#}",
+        "ID",
+        "STATUS",
+        "RISK",
+        "ACTION",
+        "AGE",
+        "EXPIRES IN"
+    );
     for r in reqs {
-        println!(
-            "{}  {:<9}  {:<6}  {:<16}  {}",
+        let status = r.status.name();
+        let age = style::span(now.duration_since(r.sub.created).as_secs());
+        let expires = if r.status.is_final() {
+            "-".to_string()
+        } else {
+            let left = r.sub.expires.duration_since(now).as_secs();
+            if left > 0 {
+                style::span(left)
+            } else {
+                "now".into()
+            }
+        };
+        anstream::println!(
+            "{:<12}  {}  {}  {:<16}  {:<7}  {:<10}  {}",
             shown(&r.id),
-            r.status.name(),
-            r.sub.risk.as_str(),
+            style::padded(style::status(status), status, 9),
+            style::padded(style::risk(r.sub.risk.as_str()), r.sub.risk.as_str(), 6),
             shown(&r.sub.action),
+            age,
+            expires,
             shown(&r.sub.summary)
         );
     }
 }
 
-pub fn show(r: &Request, as_json: bool) {
+pub fn show(r: &Request, as_json: bool, state_dir: &Path) {
     if as_json {
         println!("{}", request_json(r));
         return;
     }
     let s = &r.sub;
-    println!(
+    let status = r.status.name();
+    anstream::println!(
         "{}  {}  ({})",
         shown(&r.id),
         shown(&s.summary),
-        r.status.name()
+        style::padded(style::status(status), status, 0)
     );
     println!("action:       {}", shown(&s.action));
-    println!("risk:         {}", s.risk.as_str());
+    anstream::println!(
+        "risk:         {}",
+        style::padded(style::risk(s.risk.as_str()), s.risk.as_str(), 0)
+    );
     println!("requested by: {}", shown(&s.requested_by));
-    println!("created:      {}", s.created);
-    println!("expires:      {}", s.expires);
+    println!("created:      {}", style::time(s.created));
+    println!("expires:      {}", style::time(s.expires));
     println!(
         "rule:         {}",
         shown(s.rule.as_deref().unwrap_or("(default)"))
@@ -82,7 +131,7 @@ pub fn show(r: &Request, as_json: bool) {
         println!(
             "decision:     {word} by {} at {}{}",
             shown(&d.by),
-            d.at,
+            style::time(d.at),
             d.reason
                 .as_ref()
                 .map(|x| format!(": {}", shown(x)))
@@ -97,9 +146,32 @@ pub fn show(r: &Request, as_json: bool) {
     let payload = crate::payload::pretty(&s.payload);
     let payload: Vec<Cow<str>> = payload.lines().map(shown).collect();
     println!("payload:      {}", payload.join("\n"));
+    if let Some(res) = r.result() {
+        output_head(&r.id, res, state_dir);
+    }
     println!("history:");
     for (at, line) in &r.history {
-        println!("  {at}  {}", shown(line));
+        println!("  {}  {}", style::time(*at), shown(line));
+    }
+}
+
+/// The first lines of the handler's output, made safe to print.
+fn output_head(id: &str, res: &crate::request::RunResult, state_dir: &Path) {
+    const LINES: usize = 10;
+    let lines: Vec<&str> = res.output.lines().collect();
+    if lines.is_empty() {
+        println!("output:       (none)");
+        return;
+    }
+    println!("output:");
+    for line in lines.iter().take(LINES) {
+        println!("  {}", shown(line));
+    }
+    if lines.len() > LINES || res.truncated {
+        println!(
+            "  ... (the whole of it: hitl log {id}, or {})",
+            state_dir.join("output").join(format!("{id}.log")).display()
+        );
     }
 }
 
@@ -115,7 +187,7 @@ pub fn history<'a>(records: impl Iterator<Item = &'a Record>, as_json: bool) {
             println!(
                 "{:>6}  {}  {}  {:<10}  {}",
                 r.seq,
-                e.time,
+                style::time(e.time),
                 shown(&e.request),
                 e.kind.name(),
                 shown(&e.actor)

@@ -89,7 +89,9 @@ pub async fn run(mut job: Job) -> Ran {
             let _ = stdin.write_all(payload.as_bytes()).await;
         });
     }
-    let out = tokio::spawn(output::read_capped(child.stdout.take()));
+    let child_stdout = child.stdout.take();
+    let live = job.output_path.clone();
+    let out = tokio::spawn(async move { output::read_capped_live(child_stdout, &live).await });
     let err = tokio::spawn(output::read_capped(child.stderr.take()));
     let (status, ending) = wait_or_end(&mut child, job.timeout, &mut job.stop).await;
     let ended = reaper::end_all(&mut child, &mut processes, ending.is_none()).await;

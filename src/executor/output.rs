@@ -30,6 +30,39 @@ pub async fn read_capped<R: AsyncRead + Unpin>(stream: Option<R>) -> Vec<u8> {
     }
 }
 
+/// Like [`read_capped`], and what is read is also written to `live` as it
+/// comes, so `hitl log --follow` can show stdout while the handler runs.
+/// [`keep_output`] writes the file in full when the run ends.
+pub async fn read_capped_live<R: AsyncRead + Unpin>(stream: Option<R>, live: &Path) -> Vec<u8> {
+    use tokio::io::AsyncWriteExt as _;
+    let Some(mut stream) = stream else {
+        return Vec::new();
+    };
+    if let Some(dir) = live.parent() {
+        let _ = tokio::fs::create_dir_all(dir).await;
+    }
+    let mut file = tokio::fs::File::create(live).await.ok();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) if out.len() < KEEP => {
+                let kept = &buf[..n.min(KEEP - out.len())];
+                if let Some(f) = file.as_mut() {
+                    let _ = f.write_all(kept).await;
+                }
+                out.extend_from_slice(kept);
+            }
+            Ok(_) => {} // keep draining so the handler never blocks on a full pipe
+        }
+    }
+    if let Some(f) = file.as_mut() {
+        let _ = f.flush().await; // before keep_output writes the whole
+    }
+    out
+}
+
 /// A stream's captured bytes. Every process of the run is gone by now, so
 /// the pipe is closed; the timeout only guards against a holder hitl could
 /// not find (a descriptor passed to an unrelated process).
@@ -51,13 +84,12 @@ pub fn keep_output(full_path: &Path, stdout: &[u8], stderr: &[u8]) -> (String, b
         full.extend_from_slice(stderr);
     }
     let truncated = full.len() > NOTE_HEAD;
-    if !full.is_empty() {
-        if let Some(dir) = full_path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        if let Err(e) = std::fs::write(full_path, &full) {
-            tracing::warn!(path = %full_path.display(), "could not keep the handler's full output: {e}");
-        }
+    // Kept for every run, empty or not: `hitl log` and the README count on it.
+    if let Some(dir) = full_path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = std::fs::write(full_path, &full) {
+        tracing::warn!(path = %full_path.display(), "could not keep the handler's full output: {e}");
     }
     let text = String::from_utf8_lossy(&full);
     (visible(head(&text, NOTE_HEAD)).into_owned(), truncated)
@@ -152,7 +184,7 @@ mod tests {
     }
 
     #[test]
-    fn short_output_is_kept_too_and_no_output_makes_no_file() {
+    fn short_output_is_kept_too_and_no_output_leaves_an_empty_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.log");
         let (head, truncated) = keep_output(&path, b"ok\r\n", b"warn\n");
@@ -166,6 +198,6 @@ mod tests {
         );
         let empty = dir.path().join("e.log");
         assert_eq!(keep_output(&empty, b"", b""), (String::new(), false));
-        assert!(!empty.exists());
+        assert_eq!(std::fs::read(&empty).unwrap(), b"");
     }
 }

@@ -3,6 +3,8 @@
 
 mod bad_input;
 mod cli;
+mod cli_feel;
+mod cli_feel_more;
 mod crash;
 mod edges;
 mod exec;

@@ -356,7 +356,7 @@ fn status_reports_the_daemon() {
         assert!(!d[key].is_null(), "{key}: {out}");
     }
     let (_, text, _) = env.hitl(&["status"]);
-    assert!(text.contains("1 open requests"), "{text}");
+    assert!(text.contains("1 open request,"), "{text}");
 }
 
 #[test]

@@ -44,6 +44,8 @@ impl Env {
     pub fn new(extra: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let vault = dir.path().join("vault");
+        // `hitl run` refuses a vault that doesn't exist (issue 8.2).
+        std::fs::create_dir_all(&vault).unwrap();
         let state = dir.path().join("state");
         let config = dir.path().join("config.yaml");
         std::fs::write(&config, format!("{}{extra}", handlers(dir.path()))).unwrap();
