@@ -8,6 +8,7 @@ mod edges;
 mod exec;
 mod journal;
 mod note;
+mod redteam;
 mod service;
 mod util;
 mod vault;
