@@ -1,6 +1,11 @@
 //! Attacks by an agent that runs as the same user, writes the vault and
 //! talks to the socket; each test is named after what it defends.
 
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
 use crate::util::*;
 
 /// A request that is submitted and settled while a watched folder is away
@@ -57,4 +62,81 @@ fn a_drop_in_cannot_claim_a_kernel_verified_requester() {
         !note.contains(&format!("**Requested by:** {forged}")),
         "{note}"
     );
+}
+
+/// `hitl wait` legitimately holds its connection for hours, so an agent
+/// can open as many waits as the daemon allows connections. They must not
+/// take the connections `hitl status` and `hitl approve` need.
+#[test]
+fn many_waiting_clients_do_not_lock_out_the_socket() {
+    raise_own_fd_limit();
+    let (env, id) = Env::with_pending_payment();
+    let cap: usize = wait_for_some("socket limits logged", || {
+        let log = env.log();
+        let line = log.lines().find(|l| l.contains("socket limits"))?;
+        let n = line
+            .split("connections=")
+            .nth(1)?
+            .split_whitespace()
+            .next()?;
+        n.parse().ok()
+    });
+    let sock = env.state.join("hitl.sock");
+    let line = format!("{{\"op\":\"wait\",\"id\":\"{id}\"}}\n");
+    let mut waiting = Vec::with_capacity(cap);
+    for _ in 0..cap {
+        let Ok(mut s) = UnixStream::connect(&sock) else {
+            break; // the daemon's backlog is full: every slot is taken
+        };
+        if s.write_all(line.as_bytes()).is_err() {
+            break;
+        }
+        waiting.push(s);
+        if waiting.len() % 32 == 0 {
+            // Paced as a patient agent would: each waiter is seen to
+            // have sent its line, so none counts as an idle connection.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let status = env
+        .cmd()
+        .arg("status")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let answered = answers_within(status, Duration::from_secs(10));
+    drop(waiting);
+    assert!(
+        answered,
+        "`hitl status` got no answer while {cap} clients waited"
+    );
+}
+
+/// Whether `child` exits successfully within `limit`; killed otherwise.
+fn answers_within(mut child: std::process::Child, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.success();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn raise_own_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
 }
