@@ -140,3 +140,31 @@ fn raise_own_fd_limit() {
         libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
     }
 }
+
+/// A payload string can hold characters that make text display as other
+/// text (a right-to-left override shows `1234` as `4321`; zero-width and C1
+/// characters hide). The note shows them as JSON escapes, so its payload
+/// block reads as what runs, and still parses to exactly that payload.
+#[test]
+fn payload_text_in_a_note_cannot_display_as_other_text() {
+    let mut env = Env::new("");
+    env.start();
+    let iban = "DE\u{202e}1234\u{202c}\u{200b}\u{9b}";
+    let payload = serde_json::json!({ "amount": 5, "iban": iban });
+    let id = env.request(&["payment", "--payload", &payload.to_string()]);
+    let note = env.wait_note(&id, "Pending_Approval", "pending");
+    let block = note
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .unwrap();
+    for c in ['\u{202e}', '\u{202c}', '\u{200b}', '\u{9b}'] {
+        assert!(!block.contains(c), "U+{:04X} shown raw:\n{block}", c as u32);
+    }
+    assert!(block.contains("\\u202e"), "{block}");
+    let shown: serde_json::Value = serde_json::from_str(block).unwrap();
+    assert_eq!(shown, payload, "the block still reads as the payload");
+    env.edit(&id, |t| t.replace("- [ ] Approve", "- [x] Approve"));
+    wait_for("ran", || env.runs().len() == 1);
+    assert!(env.runs()[0].contains(iban), "{:?}", env.runs());
+}
