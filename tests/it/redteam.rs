@@ -168,3 +168,17 @@ fn payload_text_in_a_note_cannot_display_as_other_text() {
     wait_for("ran", || env.runs().len() == 1);
     assert!(env.runs()[0].contains(iban), "{:?}", env.runs());
 }
+
+/// `-     [x] Approve` (five spaces after the bullet) is an indented code
+/// block inside a list item in markdown: Obsidian shows text, not a ticked
+/// box. Only hitl's own line, `- [x] Approve`, is a decision.
+#[test]
+fn a_box_shown_as_code_is_no_decision() {
+    let (env, id) = Env::with_pending_payment();
+    env.edit(&id, |t| t.replace("- [ ] Approve", "-     [x] Approve"));
+    wait_for("warned", || {
+        env.note(&id).contains("the Approve task was changed")
+    });
+    assert_eq!(env.events(&id), ["submitted"]);
+    assert!(env.runs().is_empty());
+}
