@@ -48,6 +48,21 @@ fn is_deceptive(c: char) -> bool {
             | '\u{fff9}'..='\u{fffb}' | '\u{e0000}'..='\u{e007f}')
 }
 
+/// The deepest nesting a payload may have. A journal line wraps the
+/// payload in a few levels of its own and must stay well within the JSON
+/// reader's limit (128), or the journal could not be read back.
+pub const MAX_DEPTH: usize = 64;
+
+/// How deeply `v` nests: 1 for a scalar, `[]` or `{}`.
+pub fn depth(v: &Value) -> usize {
+    let inner = match v {
+        Value::Array(items) => items.iter().map(depth).max(),
+        Value::Object(map) => map.values().map(depth).max(),
+        _ => None,
+    };
+    1 + inner.unwrap_or(0)
+}
+
 /// Hex SHA-256 of the canonical form.
 pub fn sha256(payload: &Value) -> String {
     hex_sha256(canonical(payload).as_bytes())
@@ -121,6 +136,13 @@ pub fn loose_eq(a: &Value, b: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn depth_counts_nesting() {
+        assert_eq!(depth(&json!(1)), 1);
+        assert_eq!(depth(&json!([])), 1);
+        assert_eq!(depth(&json!({"a": [1, {"b": [[]]}]})), 5);
+    }
 
     #[test]
     fn pretty_escapes_what_displays_as_other_text_and_still_parses_back() {

@@ -182,3 +182,33 @@ fn a_box_shown_as_code_is_no_decision() {
     assert_eq!(env.events(&id), ["submitted"]);
     assert!(env.runs().is_empty());
 }
+
+/// A payload nested just under the JSON reader's limit when submitted
+/// would sit past it inside a journal line, and the next start would
+/// refuse the journal as damaged. The nesting is bounded at submission,
+/// whatever the channel, so every journaled request reads back.
+#[test]
+fn a_deeply_nested_payload_cannot_make_the_journal_unreadable() {
+    let mut env = Env::new("");
+    env.start();
+    let deep = |d: usize| format!("{}{}", "[".repeat(d), "]".repeat(d));
+    for d in [100, 120, 124, 125, 126] {
+        let _ = env.hitl(&["request", "payment", "--payload", &deep(d)]);
+    }
+    std::fs::write(
+        env.folder("Pending_Approval").join("deep.md"),
+        format!("---\naction: payment\n---\n```json\n{}\n```\n", deep(126)),
+    )
+    .unwrap();
+    wait_for("drop-in looked at", || {
+        std::fs::read_to_string(env.folder("Pending_Approval").join("deep.md"))
+            .is_ok_and(|t| t.contains("hitl"))
+    });
+    let ok = env.pay(5);
+    env.stop();
+    env.start();
+    let (code, out, err) = env.hitl(&["show", &ok]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = env.hitl(&["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
