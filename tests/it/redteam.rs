@@ -69,8 +69,11 @@ fn a_drop_in_cannot_claim_a_kernel_verified_requester() {
 /// take the connections `hitl status` and `hitl approve` need.
 #[test]
 fn many_waiting_clients_do_not_lock_out_the_socket() {
-    raise_own_fd_limit();
-    let (env, id) = Env::with_pending_payment();
+    let mut env = Env::new("");
+    // A small limit, so the cap is within reach: 384 connections.
+    env.start_with_fd_limit(1024);
+    let id = env.pay(1500);
+    env.wait_note(&id, "Pending_Approval", "pending");
     let cap: usize = wait_for_some("socket limits logged", || {
         let log = env.log();
         let line = log.lines().find(|l| l.contains("socket limits"))?;
@@ -126,18 +129,6 @@ fn answers_within(mut child: std::process::Child, limit: Duration) -> bool {
             return false;
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn raise_own_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
     }
 }
 
