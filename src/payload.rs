@@ -14,9 +14,53 @@ pub fn canonical(payload: &Value) -> String {
     serde_json::to_string(payload).expect("a serde_json::Value always serialises")
 }
 
-/// The payload as shown in a note: canonical key order, pretty-printed.
+/// The payload as shown in a note: canonical key order, pretty-printed,
+/// every character that displays as something else (a C1 control, a
+/// bidirectional override, an invisible format character) written as a
+/// JSON escape, so the block reads as what runs and still parses to it.
 pub fn pretty(payload: &Value) -> String {
-    serde_json::to_string_pretty(payload).expect("a serde_json::Value always serialises")
+    let text =
+        serde_json::to_string_pretty(payload).expect("a serde_json::Value always serialises");
+    if !text.chars().any(is_deceptive) {
+        return text;
+    }
+    // Outside strings JSON text is ASCII, so only string contents change.
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_deceptive(c) {
+            for unit in c.encode_utf16(&mut [0u16; 2]) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Characters that hide, reorder or break the text around them. serde_json
+/// already escapes the C0 controls in strings.
+fn is_deceptive(c: char) -> bool {
+    (c.is_control() && !c.is_ascii())
+        || matches!(c,
+            '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}' | '\u{e0000}'..='\u{e007f}')
+}
+
+/// The deepest nesting a payload may have. A journal line wraps the
+/// payload in a few levels of its own and must stay well within the JSON
+/// reader's limit (128), or the journal could not be read back.
+pub const MAX_DEPTH: usize = 64;
+
+/// How deeply `v` nests: 1 for a scalar, `[]` or `{}`.
+pub fn depth(v: &Value) -> usize {
+    let inner = match v {
+        Value::Array(items) => items.iter().map(depth).max(),
+        Value::Object(map) => map.values().map(depth).max(),
+        _ => None,
+    };
+    1 + inner.unwrap_or(0)
 }
 
 /// Hex SHA-256 of the canonical form.
@@ -92,6 +136,23 @@ pub fn loose_eq(a: &Value, b: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn depth_counts_nesting() {
+        assert_eq!(depth(&json!(1)), 1);
+        assert_eq!(depth(&json!([])), 1);
+        assert_eq!(depth(&json!({"a": [1, {"b": [[]]}]})), 5);
+    }
+
+    #[test]
+    fn pretty_escapes_what_displays_as_other_text_and_still_parses_back() {
+        let v = json!({"k\u{202e}": "a\u{200b}b\u{85}\u{e0041}é"});
+        let text = pretty(&v);
+        assert!(text.is_ascii() || text.contains('é'), "{text}");
+        assert!(!text.chars().any(is_deceptive), "{text}");
+        assert!(text.contains("\\udb40\\udc41"), "{text}");
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), v);
+    }
 
     #[test]
     fn canonical_sorts_keys_and_ignores_whitespace() {

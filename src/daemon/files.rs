@@ -221,7 +221,8 @@ impl Engine {
                 Ok(()) => {
                     tracing::info!(vault = %self.vault.root.display(), "the vault is back; reading every change made meanwhile");
                     self.vault_missing = false;
-                    self.reconcile()?;
+                    // As at start: requests settled meanwhile have no note yet.
+                    self.reconcile_all(super::reconcile::Scope::Start)?;
                 }
                 Err(e) => tracing::debug!(error = %e, "vault not watchable yet"),
             },

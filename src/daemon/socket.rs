@@ -6,9 +6,11 @@
 //! sent its line yet is cheap to open and costs the daemon a file
 //! descriptor, so those are capped, and at the cap the oldest is closed to
 //! make room: a slowloris can't lock out `hitl status`. All connections
-//! together are capped too (a `hitl wait` legitimately stays open for
-//! hours), as is the line's length and the wait for it; a failing `accept`
-//! (out of file descriptors) backs off instead of spinning a core.
+//! together are capped too, as are the line's length and the wait for it.
+//! A `hitl wait` legitimately stays open for hours, so waiters hold slots
+//! of their own and can't take the connections short commands need. A
+//! failing `accept` (out of file descriptors) backs off instead of
+//! spinning a core.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,6 +41,9 @@ pub(super) async fn serve(listener: UnixListener, tx: mpsc::Sender<CommandMsg>) 
     let me = unsafe { libc::getuid() };
     let caller = Caller::from_uid(me);
     let permits = Arc::new(Semaphore::new(cap));
+    // Waiters hold slots of their own, so hours-long `hitl wait`s can't
+    // take the connections short commands need.
+    let waiters = Arc::new(Semaphore::new(cap / 2));
     let mut unread = Unread::default();
     let mut backoff = Backoff::default();
     loop {
@@ -84,7 +89,8 @@ pub(super) async fn serve(listener: UnixListener, tx: mpsc::Sender<CommandMsg>) 
             caller: caller.clone(),
             tx: tx.clone(),
             line_read: unread.line_read_tx.clone(),
-            _permit: permit,
+            permit: Some(permit),
+            waiters: waiters.clone(),
         };
         tokio::spawn(conn.serve(stream, close));
     }
@@ -158,12 +164,14 @@ struct Connection {
     /// Told when this connection has sent its line (or given up), so it is
     /// no longer a candidate for closing.
     line_read: mpsc::UnboundedSender<u64>,
-    /// Held while the connection is open.
-    _permit: OwnedSemaphorePermit,
+    /// Held while the connection is open, unless it becomes a waiter.
+    permit: Option<OwnedSemaphorePermit>,
+    /// The slots for waiters, which give their connection permit back.
+    waiters: Arc<Semaphore>,
 }
 
 impl Connection {
-    async fn serve(self, stream: UnixStream, close: oneshot::Receiver<()>) {
+    async fn serve(mut self, stream: UnixStream, close: oneshot::Receiver<()>) {
         let (read, mut write) = stream.into_split();
         let mut read = BufReader::new(read);
         let line = tokio::select! {
@@ -192,7 +200,7 @@ impl Connection {
     }
 
     /// The reply to one line; `None` when the caller hung up first.
-    async fn answer(&self, line: &[u8], read: &mut BufReader<OwnedReadHalf>) -> Option<Reply> {
+    async fn answer(&mut self, line: &[u8], read: &mut BufReader<OwnedReadHalf>) -> Option<Reply> {
         let checked = serde_json::from_slice::<Command>(line)
             .map_err(|e| e.to_string())
             .and_then(|cmd| cmd.validate().map(|()| cmd).map_err(|e| e.to_string()));
@@ -204,6 +212,18 @@ impl Connection {
             }
         };
         let waits = matches!(cmd, Command::Wait { .. });
+        let _wait_slot = if waits {
+            let Ok(slot) = self.waiters.clone().try_acquire_owned() else {
+                tracing::warn!("too many clients waiting; a wait refused");
+                return Some(Reply::error(
+                    "too many clients are waiting already; try again later",
+                ));
+            };
+            self.permit = None;
+            Some(slot)
+        } else {
+            None
+        };
         let (reply_tx, reply_rx) = oneshot::channel();
         self.tx
             .send((cmd, self.caller.clone(), reply_tx))

@@ -76,10 +76,7 @@ pub fn drop_in_request(
         payload,
         summary: p.text("summary"),
         rationale: p.text("reason"),
-        requested_by: p
-            .text("requested_by")
-            .or_else(|| p.text("requestor"))
-            .unwrap_or_else(|| "agent (drop-in)".into()),
+        requested_by: requester(p.text("requested_by").or_else(|| p.text("requestor"))),
         timeout: None,
         expires,
         file_name,
@@ -87,6 +84,22 @@ pub fn drop_in_request(
         drop_in_sha256: Some(fingerprint(view)),
     };
     Ok((nr, consumed))
+}
+
+/// Who a drop-in is from: the drop-in channel, extended (never replaced)
+/// by the name the note claims, as a label: a note can't pass for a caller
+/// the kernel named (`cli:alice`).
+fn requester(claimed: Option<String>) -> String {
+    let label: String = claimed
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !crate::ipc::wire::is_unsafe_char(*c))
+        .take(crate::ipc::wire::MAX_LABEL)
+        .collect();
+    match label.trim() {
+        "" => "drop-in".into(),
+        label => format!("drop-in (agent: {label})"),
+    }
 }
 
 /// What identifies a drop-in's content: a hash of its properties and body

@@ -20,6 +20,12 @@ impl Machine {
         adopt: Option<(PathBuf, Vec<String>)>,
     ) -> Result<Id, String> {
         validate_action(&nr.action)?;
+        if payload::depth(&nr.payload) > payload::MAX_DEPTH {
+            return Err(format!(
+                "the payload nests deeper than {} levels",
+                payload::MAX_DEPTH
+            ));
+        }
         if self.requests.contains_key(&nr.id) {
             return Err(format!("request id {} is taken", nr.id));
         }

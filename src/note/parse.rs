@@ -125,7 +125,7 @@ pub struct Task {
 pub(crate) fn task(line: &str) -> Option<Task> {
     let line = line.trim_end();
     let t = line.trim_start();
-    let bullet = t.chars().next().filter(|c| "-*+".contains(*c))?;
+    t.chars().next().filter(|c| "-*+".contains(*c))?;
     let rest = &t[1..];
     if !rest.starts_with([' ', '\t']) {
         return None;
@@ -149,7 +149,10 @@ pub(crate) fn task(line: &str) -> Option<Task> {
     } else {
         return None;
     };
-    let exact = bullet == '-' && line.len() == t.len() && label.eq_ignore_ascii_case(which.label());
+    // One space after the bullet, as hitl writes it: five make the box an
+    // indented code block, which Obsidian shows as text.
+    let exact =
+        t.starts_with("- [") && line.len() == t.len() && label.eq_ignore_ascii_case(which.label());
     Some(Task { which, mark, exact })
 }
 
@@ -304,6 +307,8 @@ mod tests {
             ("- [x] Approve the cancellation (i.e. REJECT it)", false, 1),
             ("  - [x] Approve", false, 1),
             ("* [x] Approve", false, 1),
+            ("-     [x] Approve", false, 1),
+            ("-\t[x] Approve", false, 1),
             ("- [?] Approve", false, 1),
             ("- [/] Approve", false, 1),
             ("- [-] Approve", false, 1),

@@ -10,6 +10,7 @@ mod edges;
 mod exec;
 mod journal;
 mod note;
+mod redteam;
 mod service;
 mod util;
 mod vault;

@@ -306,3 +306,31 @@ pub fn me() -> String {
     let name = unsafe { std::ffi::CStr::from_ptr((*pw).pw_name) };
     format!("cli:{}", name.to_string_lossy())
 }
+
+impl Env {
+    /// Starts the daemon with at most `n` open files (soft and hard), so
+    /// the limits it derives from them are small enough to reach in a test.
+    pub fn start_with_fd_limit(&mut self, n: u64) {
+        use std::os::unix::process::CommandExt;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let mut cmd = self.cmd();
+        cmd.arg("run").stderr(log);
+        // SAFETY: setrlimit is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+                Ok(())
+            });
+        }
+        self.daemon = Some(cmd.spawn().unwrap());
+        wait_for("daemon up", || self.hitl(&["status"]).0 == 0);
+    }
+}
