@@ -88,6 +88,13 @@ pub fn parse(text: &str) -> Result<NoteView, NoteError> {
                     }
                 }
             }
+            // A box a human ticks in a look-alike section must not be
+            // silently ignored, nor the look-alike taken for the real one.
+            Part::Human(title) if title.eq_ignore_ascii_case("decision") => {
+                view.task_problems.push(
+                    "this note has a second `## Decision` section: only hitl's own counts, so no decision is taken until the other one is removed".into(),
+                );
+            }
             _ => {}
         }
     }
@@ -256,6 +263,20 @@ mod tests {
         assert!(v.task_problems.is_empty());
         assert_eq!(v.payload_block.as_deref(), Some("{\"a\": 1}\n"));
         assert_eq!(v.head, ["# T", "", "```json", "{\"a\": 1}", "```", ""]);
+    }
+
+    #[test]
+    fn a_second_decision_section_is_no_decision() {
+        let v = parse(
+            "# T\n\n## Decision\n\n- [ ] Approve\n- [ ] Reject\n\n## Decision\n\n- [x] Reject\n",
+        )
+        .unwrap();
+        assert!(!v.ticked_reject);
+        assert!(
+            v.task_problems[0].contains("second `## Decision`"),
+            "{:?}",
+            v.task_problems
+        );
     }
 
     #[test]

@@ -203,3 +203,22 @@ fn a_deeply_nested_payload_cannot_make_the_journal_unreadable() {
     let (code, out, err) = env.hitl(&["audit", "verify"]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// A second `## Decision` section (added by whoever can write the vault)
+/// must neither take the real one's place nor swallow a human's tick
+/// without a word: the note says so and no decision is taken.
+#[test]
+fn a_tick_in_a_look_alike_decision_section_is_not_silently_ignored() {
+    let (env, id) = Env::with_pending_payment();
+    env.edit(&id, |t| {
+        t.replace(
+            "## Result",
+            "## Decision\n\n- [ ] Approve\n- [x] Reject\n\n## Result",
+        )
+    });
+    wait_for("warned", || {
+        env.note(&id).contains("second `## Decision` section")
+    });
+    assert_eq!(env.events(&id), ["submitted"]);
+    assert!(env.runs().is_empty());
+}
