@@ -38,6 +38,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod executor;
+pub mod failpoints;
 pub mod ipc;
 pub mod journal;
 pub mod machine;

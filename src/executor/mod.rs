@@ -82,6 +82,7 @@ pub async fn run(mut job: Job) -> Ran {
             };
         }
     };
+    fail::fail_point!("handler-after-spawn");
     if let Some(mut stdin) = child.stdin.take() {
         let payload = job.payload_json.clone();
         tokio::spawn(async move {

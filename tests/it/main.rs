@@ -6,6 +6,8 @@ mod cli;
 mod crash;
 mod edges;
 mod exec;
+mod failpoints;
+mod invariants;
 mod journal;
 mod note;
 mod service;
