@@ -49,9 +49,13 @@ fn crash_test(point: &str, scenario: Scenario) {
     assert_invariants_hold(&env, &before.acknowledged, &format!("crash at {point}"));
     let requests = list(&env);
     if let Some(ends) = scenario.ends {
-        let id = &requests[0].0;
-        eprintln!("OBSERVED {point}: {requests:?} runs {:?}", env.runs());
-        let _ = (id, ends);
+        assert_eq!(
+            requests[0].1,
+            ends,
+            "crash at {point}: how {} ended; runs: {:?}",
+            requests[0].0,
+            env.runs()
+        );
     }
     let requests = requests.len();
     assert!(
@@ -289,7 +293,7 @@ fn crash_before_journaling_an_approval_leaves_the_request_pending_with_one_note(
         Scenario {
             before: one_pending,
             armed: approve_by_cli,
-            ends: Some("?"),
+            ends: Some("pending"),
         },
     );
 }
@@ -301,7 +305,7 @@ fn crash_after_journaling_an_approval_still_runs_the_handler_once() {
         Scenario {
             before: one_pending,
             armed: approve_by_cli,
-            ends: Some("?"),
+            ends: Some("executed"),
         },
     );
 }
@@ -313,7 +317,7 @@ fn crash_between_a_note_write_and_its_move_leaves_no_stale_note() {
         Scenario {
             before: one_pending,
             armed: approve_by_move,
-            ends: Some("?"),
+            ends: Some("executed"),
         },
     );
 }
@@ -325,7 +329,7 @@ fn crash_between_a_rejection_note_write_and_its_move_leaves_no_stale_note() {
         Scenario {
             before: one_pending,
             armed: reject_by_tick,
-            ends: Some("?"),
+            ends: Some("rejected"),
         },
     );
 }
@@ -337,19 +341,19 @@ fn crash_before_a_handler_spawn_runs_nothing_twice() {
         Scenario {
             before: one_pending,
             armed: approve_by_cli,
-            ends: Some("?"),
+            ends: Some("unknown"),
         },
     );
 }
 
 #[test]
-fn crash_after_a_handler_spawn_runs_nothing_twice() {
+fn crash_after_a_handler_spawn_runs_it_once_with_the_whole_payload() {
     crash_test(
         "handler-after-spawn",
         Scenario {
             before: one_pending,
             armed: approve_by_cli,
-            ends: Some("?"),
+            ends: Some("unknown"),
         },
     );
 }
@@ -361,19 +365,20 @@ fn crash_before_an_idempotent_handler_spawn_runs_it_at_most_twice_with_one_key()
         Scenario {
             before: one_pending_idempotent,
             armed: approve_by_move,
-            ends: Some("?"),
+            ends: Some("executed"),
         },
     );
 }
 
 #[test]
-fn crash_after_an_idempotent_handler_spawn_runs_it_at_most_twice_with_one_key() {
+fn crash_after_an_idempotent_handler_spawn_runs_it_at_most_twice_with_one_key_and_the_whole_payload()
+ {
     crash_test(
         "handler-after-spawn",
         Scenario {
             before: one_pending_idempotent,
             armed: approve_by_cli,
-            ends: Some("?"),
+            ends: Some("executed"),
         },
     );
 }

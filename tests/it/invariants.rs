@@ -132,20 +132,30 @@ pub fn violations(env: &Env, acknowledged: &BTreeSet<String>) -> Option<String> 
 }
 
 /// No handler ran twice (an idempotent one at most twice, with one key),
-/// and none ran without an approval journaled before its start.
+/// none ran without an approval journaled before its start, and each read
+/// exactly the payload that was approved.
 pub fn run_violations(env: &Env) -> Option<String> {
+    let journal = env.journal();
+    let mut bad = Vec::new();
     // id → (action, keys seen)
     let mut runs: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
     for line in env.runs() {
-        let mut f = line.split('|');
-        let (id, action, key) = (f.next(), f.next(), f.next());
+        let f: Vec<&str> = line.splitn(5, '|').collect();
+        let [id, action, key, _by, payload] = f[..] else {
+            bad.push(format!("a torn run record: {line:?}"));
+            continue;
+        };
+        let approved = approved_payload(&journal, id);
+        if approved.as_deref() != Some(payload) {
+            bad.push(format!(
+                "{id}'s handler read the payload {payload:?}, not the approved {approved:?}"
+            ));
+        }
         let run = runs
-            .entry(id.unwrap_or_default().to_string())
-            .or_insert_with(|| (action.unwrap_or_default().to_string(), Vec::new()));
-        run.1.push(key.unwrap_or_default().to_string());
+            .entry(id.to_string())
+            .or_insert_with(|| (action.to_string(), Vec::new()));
+        run.1.push(key.to_string());
     }
-    let journal = env.journal();
-    let mut bad = Vec::new();
     for (id, (action, keys)) in &runs {
         let n = keys.len();
         if IDEMPOTENT.contains(&action.as_str()) {
@@ -169,6 +179,14 @@ pub fn run_violations(env: &Env) -> Option<String> {
         }
     }
     (!bad.is_empty()).then(|| bad.join("\n"))
+}
+
+/// The payload a request was submitted with, as its handler reads it.
+fn approved_payload(journal: &[Value], id: &str) -> Option<String> {
+    journal
+        .iter()
+        .find(|e| e["request"] == id && e["event"] == "submitted")
+        .map(|e| hitl::payload::canonical(&e["details"]["payload"]))
 }
 
 /// The last lines of the daemon's log, for a failure message.
