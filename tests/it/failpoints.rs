@@ -382,3 +382,36 @@ fn crash_after_an_idempotent_handler_spawn_runs_it_at_most_twice_with_one_key_an
         },
     );
 }
+
+#[test]
+fn a_build_without_the_tests_has_no_failpoints() {
+    // The graph of `cargo build` (release included): no dev-dependencies,
+    // so no `failpoints` feature, and `fail_point!` compiles to nothing.
+    let out = std::process::Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "tree",
+            "--offline",
+            "--locked",
+            "-e",
+            "normal,build,features",
+        ])
+        .args(["-i", "fail"])
+        .output()
+        .unwrap();
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(tree.contains("fail v"), "{tree}");
+    assert!(!tree.contains("feature \"failpoints\""), "{tree}");
+    // And the tests' binary has them: a crash test is not vacuous.
+    let built_for_tests = std::fs::read(crate::util::BIN).unwrap();
+    let marker = b"crashed at ";
+    assert!(
+        built_for_tests.windows(marker.len()).any(|w| w == marker),
+        "the tests' hitl was built without failpoints"
+    );
+}
