@@ -179,7 +179,7 @@ fn random_kills_lose_nothing_acknowledged_and_run_nothing_twice() {
     }
     // Let the daemon catch up: every queued command taken, every handler
     // done, every note written.
-    let _daemon = spawn_daemon(&env, &[]);
+    let mut daemon = spawn_daemon(&env, &[]);
     eprintln!(
         "crash campaign: {} kills at {} distinct journal positions; {} requests acknowledged, {} drop-ins, {} gestures",
         ledger.kills,
@@ -188,5 +188,6 @@ fn random_kills_lose_nothing_acknowledged_and_run_nothing_twice() {
         ledger.drop_ins,
         ledger.decided.len()
     );
-    assert_invariants_hold(&env, &ledger.acknowledged, &format!("seed {seed}"));
+    let what = format!("seed {seed}");
+    assert_invariants_hold(&env, &mut daemon, &ledger.acknowledged, &what);
 }

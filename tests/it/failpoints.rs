@@ -44,9 +44,10 @@ fn crash_test(point: &str, scenario: Scenario) {
     let mut daemon = spawn_daemon(&env, &[("FAILPOINTS", &spec)]);
     (scenario.armed)(&env, &mut before);
     wait_crashed(&env, &mut daemon, point);
-    let _daemon = spawn_daemon(&env, &[]);
+    let mut daemon = spawn_daemon(&env, &[]);
     wait_for("restarted daemon up", || env.hitl(&["status"]).0 == 0);
-    assert_invariants_hold(&env, &before.acknowledged, &format!("crash at {point}"));
+    let what = format!("crash at {point}");
+    assert_invariants_hold(&env, &mut daemon, &before.acknowledged, &what);
     let requests = list(&env);
     if let Some(ends) = scenario.ends {
         assert_eq!(
@@ -134,6 +135,15 @@ fn one_pending_idempotent(env: &mut Env, before: &mut Before) {
     env.stop();
 }
 
+/// A pending payment approved by `hitl approve` while the daemon is down:
+/// the approval waits in the inbox.
+fn approval_queued_while_down(env: &mut Env, before: &mut Before) {
+    one_pending(env, before);
+    let id = before.acknowledged.first().unwrap().clone();
+    let (code, _, err) = env.hitl(&["approve", &id]);
+    assert_eq!(code, 0, "a queued approval is acknowledged: {err}");
+}
+
 fn nothing(_: &Env, _: &mut Before) {}
 
 fn up(env: &Env) -> String {
@@ -156,6 +166,17 @@ fn approve_by_move(env: &Env, _: &mut Before) {
     let note = only_note(&env.folder("Pending_Approval"));
     let to = env.folder("Approved").join(note.file_name().unwrap());
     std::fs::rename(note, to).unwrap();
+}
+
+fn approve_by_status(env: &Env, _: &mut Before) {
+    up(env);
+    let note = only_note(&env.folder("Pending_Approval"));
+    let text = std::fs::read_to_string(&note).unwrap();
+    std::fs::write(
+        &note,
+        text.replacen("status: pending\n", "status: approved\n", 1),
+    )
+    .unwrap();
 }
 
 fn reject_by_tick(env: &Env, _: &mut Before) {
@@ -260,6 +281,42 @@ fn crash_after_the_startup_reconcile_loses_no_note() {
     crash_test("startup-after-reconcile", AT_START);
 }
 
+#[test]
+fn crash_after_reading_a_queued_approval_still_runs_it_once() {
+    crash_test(
+        "inbox-after-read",
+        Scenario {
+            before: approval_queued_while_down,
+            armed: nothing,
+            ends: Some("executed"),
+        },
+    );
+}
+
+#[test]
+fn crash_after_journaling_a_queued_approval_still_runs_it_once() {
+    crash_test(
+        "journal-after-append",
+        Scenario {
+            before: approval_queued_while_down,
+            armed: nothing,
+            ends: Some("executed"),
+        },
+    );
+}
+
+#[test]
+fn crash_after_the_startup_reconcile_still_runs_a_queued_approval_once() {
+    crash_test(
+        "startup-after-reconcile",
+        Scenario {
+            before: approval_queued_while_down,
+            armed: nothing,
+            ends: Some("executed"),
+        },
+    );
+}
+
 // While running: submissions and decisions.
 
 #[test]
@@ -317,6 +374,18 @@ fn crash_between_a_note_write_and_its_move_leaves_no_stale_note() {
         Scenario {
             before: one_pending,
             armed: approve_by_move,
+            ends: Some("executed"),
+        },
+    );
+}
+
+#[test]
+fn crash_between_a_note_write_and_its_move_after_a_status_approval_leaves_no_stale_note() {
+    crash_test(
+        "note-between-write-and-move",
+        Scenario {
+            before: one_pending,
+            armed: approve_by_status,
             ends: Some("executed"),
         },
     );

@@ -198,14 +198,23 @@ pub fn log_tail(env: &Env) -> String {
 
 /// Waits (up to 30 s) for the running daemon to catch up, then asserts every
 /// invariant, `audit verify` included. `what` names the run in a failure.
-pub fn assert_invariants_hold(env: &Env, acknowledged: &BTreeSet<String>, what: &str) {
+pub fn assert_invariants_hold(
+    env: &Env,
+    daemon: &mut Daemon,
+    acknowledged: &BTreeSet<String>,
+    what: &str,
+) {
     let caught_up = Instant::now() + Duration::from_secs(30);
     let mut last = violations(env, acknowledged);
     while last.is_some() && Instant::now() < caught_up {
         std::thread::sleep(Duration::from_millis(200));
         last = violations(env, acknowledged);
     }
-    let tail = log_tail(env);
+    let mut tail = log_tail(env);
+    if let Ok(Some(status)) = daemon.0.try_wait() {
+        // It can't catch up if it isn't running.
+        tail.push_str(&format!("\nthe daemon is gone: {status}"));
+    }
     assert!(
         last.is_none(),
         "{what}:\n{}\nlog tail:\n{tail}",
