@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{Env, wait_for};
+use crate::util::Env;
 
 /// Actions whose test handler is idempotent: may run twice, with one key.
 const IDEMPOTENT: &[&str] = &["slow_idem"];
@@ -225,5 +225,10 @@ pub fn assert_invariants_hold(
     }
     let (code, out, err) = env.hitl(&["audit", "verify"]);
     assert_eq!(code, 0, "{what}: audit verify: {out}{err}");
-    wait_for("daemon still up", || env.hitl(&["status"]).0 == 0);
+    let gone = daemon.0.try_wait().ok().flatten();
+    assert!(
+        gone.is_none() && env.hitl(&["status"]).0 == 0,
+        "{what}: the daemon is not up after catching up ({gone:?})\n{}",
+        log_tail(env)
+    );
 }
