@@ -117,6 +117,13 @@ fn queued_while_down(env: &mut Env, before: &mut Before) {
     drop_in(env, before);
 }
 
+/// With the daemon down: only a drop-in note, so the first append at the
+/// next start is the start-up reconcile's own.
+fn drop_in_while_down(env: &mut Env, before: &mut Before) {
+    std::fs::create_dir_all(env.folder("Pending_Approval")).unwrap();
+    drop_in(env, before);
+}
+
 /// A pending payment, its note written, and the daemon stopped.
 fn one_pending(env: &mut Env, before: &mut Before) {
     env.start();
@@ -313,6 +320,30 @@ fn crash_after_the_startup_reconcile_still_runs_a_queued_approval_once() {
             before: approval_queued_while_down,
             armed: nothing,
             ends: Some("executed"),
+        },
+    );
+}
+
+#[test]
+fn crash_before_journaling_a_drop_in_at_start_loses_it_not() {
+    crash_test(
+        "journal-before-append",
+        Scenario {
+            before: drop_in_while_down,
+            armed: nothing,
+            ends: Some("pending"),
+        },
+    );
+}
+
+#[test]
+fn crash_after_journaling_a_drop_in_at_start_takes_it_once() {
+    crash_test(
+        "journal-after-append",
+        Scenario {
+            before: drop_in_while_down,
+            armed: nothing,
+            ends: Some("pending"),
         },
     );
 }
