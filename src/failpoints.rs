@@ -1,4 +1,4 @@
-//! Named crash points for the crash-test harness (`tests/it/failpoints.rs`).
+//! Named crash points for the crash-test harness (`tests/it/failpoints/`).
 //!
 //! Each name marks one step between an input and its effects, as a one-line
 //! `fail::fail_point!(NAME)` in the engine. They exist only in a build with
