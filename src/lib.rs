@@ -31,6 +31,9 @@
 //! - [`config`]: raw serde structs validated once into a typed [`config::Config`];
 //!   [`yaml`] is the safe YAML reader (no aliases, no duplicate keys).
 //!
+//! [`failpoints`] names the engine's crash points; a build with the
+//! `failpoints` feature (the tests') can be made to die at each one.
+//!
 //! [`daemon::run`] takes its shutdown future as an argument, so tests can
 //! start the real daemon in-process.
 
@@ -38,6 +41,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod executor;
+pub mod failpoints;
 pub mod ipc;
 pub mod journal;
 pub mod machine;

@@ -366,6 +366,7 @@ fn run_daemon(p: Place) -> Result<u8> {
         vault,
         state_dir: p.state_dir,
     };
+    crate::failpoints::arm_from_env();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};

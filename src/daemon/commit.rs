@@ -95,7 +95,9 @@ impl Engine {
         }
         // At start the notes of settled requests count too: a crash may
         // have lost one.
+        fail::fail_point!("startup-before-reconcile");
         self.reconcile_all(reconcile::Scope::Start)?;
+        fail::fail_point!("startup-after-reconcile");
         for effect in effects {
             self.carry_out(effect);
         }

@@ -329,6 +329,7 @@ impl Engine {
         if at == to {
             return;
         }
+        fail::fail_point!("note-between-write-and-move");
         match vault::move_note(&at, &to) {
             Ok(()) => {
                 self.written

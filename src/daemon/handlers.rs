@@ -22,6 +22,7 @@ impl Engine {
             self.not_started(id, e);
             return;
         }
+        fail::fail_point!("handler-before-spawn");
         let job = crate::executor::Job {
             id: id.to_string(),
             action: req.sub.action.clone(),

@@ -60,6 +60,7 @@ impl Engine {
                 return None;
             }
         };
+        fail::fail_point!("inbox-after-read");
         let entry_id = entry.id.clone();
         let input = match self.inbox_input(entry, &caller) {
             Taken::Input(input) => input,

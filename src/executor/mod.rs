@@ -1,5 +1,5 @@
 //! Handler runs: argv (never a shell), a scrubbed environment, the journal's
-//! payload on stdin, a timeout, and captured output (the head for the note,
+//! payload on stdin (a file written before the start, never a cut pipe), a timeout, and captured output (the head for the note,
 //! control characters made visible; all of it in the state folder).
 //!
 //! A run ends only when every process it started is gone ([`reaper`]): on
@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 
 use crate::config::HiddenValues;
@@ -72,7 +71,12 @@ pub struct Ran {
 /// Runs the job; returns once every process of the run is gone.
 pub async fn run(mut job: Job) -> Ran {
     let started = Instant::now();
-    let (mut child, mut processes) = match reaper::Run::spawn(&job.id, &mut command(&job)) {
+    let spawned = payload_stdin(&job.payload_json).and_then(|stdin| {
+        let mut cmd = command(&job);
+        cmd.stdin(stdin);
+        reaper::Run::spawn(&job.id, &mut cmd)
+    });
+    let (mut child, mut processes) = match spawned {
         Ok(spawned) => spawned,
         Err(e) => {
             let result = failed_to_start(&job, e, started);
@@ -82,13 +86,7 @@ pub async fn run(mut job: Job) -> Ran {
             };
         }
     };
-    if let Some(mut stdin) = child.stdin.take() {
-        let payload = job.payload_json.clone();
-        tokio::spawn(async move {
-            // A handler that doesn't read its stdin is fine: ignore EPIPE.
-            let _ = stdin.write_all(payload.as_bytes()).await;
-        });
-    }
+    fail::fail_point!("handler-after-spawn");
     let child_stdout = child.stdout.take();
     let live = job.output_path.clone();
     let out = tokio::spawn(async move { output::read_capped_live(child_stdout, &live).await });
@@ -158,11 +156,30 @@ fn command(job: &Job) -> Command {
         .env("HITL_ACTION", &job.action)
         .env("HITL_IDEMPOTENCY_KEY", format!("hitl-{}", job.id))
         .env("HITL_DECIDED_BY", &job.decided_by)
-        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
     cmd
+}
+
+/// The payload as an anonymous in-memory file, written whole and rewound,
+/// for the handler's stdin. Not a pipe: if hitl died the moment after the
+/// handler started, a pipe would give it an empty or cut payload, and it
+/// would act on that; a file holds the whole payload from the start.
+fn payload_stdin(payload: &str) -> std::io::Result<std::fs::File> {
+    use std::io::{Seek, Write};
+    use std::os::fd::FromRawFd;
+    // SAFETY: a static NUL-terminated name; the returned fd is checked and
+    // then owned by the File alone.
+    let fd = unsafe { libc::memfd_create(c"hitl-payload".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor nothing else owns.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    file.write_all(payload.as_bytes())?;
+    file.rewind()?;
+    Ok(file)
 }
 
 /// Waits for the leader to exit, the timeout, or hitl stopping; whichever

@@ -120,6 +120,7 @@ impl Journal {
         if events.is_empty() {
             return Ok(());
         }
+        fail::fail_point!("journal-before-append");
         self.ready_to_write()?;
         let mut buf = String::new();
         let (mut seq, mut prev) = (self.next_seq, self.last_hash.clone());
@@ -144,6 +145,7 @@ impl Journal {
         self.len += buf.len() as u64;
         self.next_seq = seq;
         self.last_hash = prev;
+        fail::fail_point!("journal-after-append");
         Ok(())
     }
 

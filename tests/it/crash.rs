@@ -5,13 +5,12 @@
 //! `HITL_CRASH_SECONDS` sets the campaign's length (60 s by default);
 //! `HITL_CRASH_SEED` replays a run. Both are printed.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Stdio};
+use std::collections::BTreeSet;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::util::{Env, wait_for};
+use crate::invariants::{assert_invariants_hold, list, spawn_daemon};
+use crate::util::Env;
 
 /// xorshift64*: a seeded generator, so a failing run can be replayed.
 struct Rng(u64);
@@ -40,33 +39,6 @@ struct Ledger {
     kills: usize,
     /// Journal lengths at which a kill landed: distinct crash points.
     kill_points: BTreeSet<usize>,
-}
-
-/// A daemon killed with SIGKILL when dropped, so a failed assertion leaves
-/// no daemon behind.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_daemon(env: &Env) -> Daemon {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(env.log_path())
-        .unwrap();
-    Daemon(
-        env.cmd()
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    )
 }
 
 fn submit(env: &Env, rng: &mut Rng, ledger: &mut Ledger) {
@@ -153,117 +125,6 @@ fn gesture(env: &Env, rng: &mut Rng, ledger: &mut Ledger) {
     }
 }
 
-/// `(id, status)` of every request, from the journal.
-fn list(env: &Env) -> Vec<(String, String)> {
-    let out = env.cmd().args(["list", "--json"]).output().unwrap();
-    let all: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Array(vec![]));
-    all.as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            (
-                r["id"].as_str().unwrap_or_default().to_string(),
-                r["status"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
-/// Every note in the vault: `hitl_id` → `(folder, status)` per copy.
-fn notes(env: &Env) -> BTreeMap<String, Vec<(String, String)>> {
-    let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for folder in ["Pending_Approval", "Approved", "Rejected", "Done"] {
-        for e in std::fs::read_dir(env.folder(folder))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if !e.file_name().to_string_lossy().ends_with(".md") {
-                continue;
-            }
-            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-            let prop = |k: &str| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix(&format!("{k}: ")))
-                    .map(|v| v.trim_matches('"').to_string())
-            };
-            if let Some(id) = prop("hitl_id") {
-                let status = prop("status").unwrap_or_default();
-                out.entry(id)
-                    .or_default()
-                    .push((folder.to_string(), status));
-            }
-        }
-    }
-    out
-}
-
-/// What must hold after any crash, once the daemon has caught up. `None`
-/// when all holds, else what doesn't.
-fn violations(env: &Env, ledger: &Ledger) -> Option<String> {
-    let journal = list(env);
-    let status: BTreeMap<&str, &str> = journal
-        .iter()
-        .map(|(i, s)| (i.as_str(), s.as_str()))
-        .collect();
-    let notes = notes(env);
-    let mut bad = Vec::new();
-    for id in &ledger.acknowledged {
-        if !status.contains_key(id.as_str()) {
-            bad.push(format!("acknowledged {id} is not in the journal"));
-        }
-    }
-    for (id, st) in &status {
-        // Every action here has a handler: `approved` is not final.
-        if matches!(*st, "executing" | "approved") {
-            bad.push(format!("{id} is still {st}"));
-        }
-        match notes.get(*id).map(Vec::as_slice) {
-            None | Some([]) => bad.push(format!("{id} ({st}) has no note")),
-            Some([(folder, shown)]) => {
-                if shown != st {
-                    bad.push(format!(
-                        "{id}: note in {folder} says {shown}, journal says {st}"
-                    ));
-                }
-            }
-            Some(copies) => bad.push(format!("{id} has {} notes: {copies:?}", copies.len())),
-        }
-    }
-    for id in notes.keys() {
-        if !status.contains_key(id.as_str()) {
-            bad.push(format!(
-                "a note carries {id}, which the journal doesn't know"
-            ));
-        }
-    }
-    (!bad.is_empty()).then(|| bad.join("\n"))
-}
-
-fn check_runs(env: &Env) {
-    let mut runs: BTreeMap<String, usize> = BTreeMap::new();
-    for line in env.runs() {
-        *runs
-            .entry(line.split('|').next().unwrap().to_string())
-            .or_default() += 1;
-    }
-    let journal = env.journal();
-    for (id, n) in &runs {
-        assert_eq!(*n, 1, "handler of {id} ran {n} times (not idempotent)");
-        let evs: Vec<&str> = journal
-            .iter()
-            .filter(|e| e["request"] == id.as_str())
-            .map(|e| e["event"].as_str().unwrap())
-            .collect();
-        let approved = evs.iter().position(|e| *e == "approved");
-        let executing = evs.iter().position(|e| *e == "executing");
-        assert!(
-            matches!((approved, executing), (Some(a), Some(x)) if a < x),
-            "{id} ran without an approval journaled before its start: {evs:?}"
-        );
-    }
-}
-
 #[test]
 fn random_kills_lose_nothing_acknowledged_and_run_nothing_twice() {
     let seconds: u64 = std::env::var("HITL_CRASH_SECONDS")
@@ -295,7 +156,7 @@ fn random_kills_lose_nothing_acknowledged_and_run_nothing_twice() {
                 _ => gesture(&env, &mut rng, &mut ledger),
             }
         }
-        let daemon = spawn_daemon(&env);
+        let daemon = spawn_daemon(&env, &[]);
         // Half the kills land in the start-up (replay, inbox, reconcile).
         if rng.below(2) == 0 {
             let up = Instant::now() + Duration::from_secs(10);
@@ -318,13 +179,7 @@ fn random_kills_lose_nothing_acknowledged_and_run_nothing_twice() {
     }
     // Let the daemon catch up: every queued command taken, every handler
     // done, every note written.
-    let _daemon = spawn_daemon(&env);
-    let caught_up = Instant::now() + Duration::from_secs(30);
-    let mut last = violations(&env, &ledger);
-    while last.is_some() && Instant::now() < caught_up {
-        std::thread::sleep(Duration::from_millis(200));
-        last = violations(&env, &ledger);
-    }
+    let mut daemon = spawn_daemon(&env, &[]);
     eprintln!(
         "crash campaign: {} kills at {} distinct journal positions; {} requests acknowledged, {} drop-ins, {} gestures",
         ledger.kills,
@@ -333,23 +188,6 @@ fn random_kills_lose_nothing_acknowledged_and_run_nothing_twice() {
         ledger.drop_ins,
         ledger.decided.len()
     );
-    let log = std::fs::read_to_string(env.log_path()).unwrap_or_default();
-    let tail: String = log
-        .lines()
-        .rev()
-        .take(60)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(
-        last.is_none(),
-        "seed {seed}:\n{}\nlog tail:\n{tail}",
-        last.unwrap_or_default()
-    );
-    check_runs(&env);
-    let (code, out, err) = env.hitl(&["audit", "verify"]);
-    assert_eq!(code, 0, "audit verify: {out}{err}");
-    wait_for("daemon still up", || env.hitl(&["status"]).0 == 0);
+    let what = format!("seed {seed}");
+    assert_invariants_hold(&env, &mut daemon, &ledger.acknowledged, &what);
 }

@@ -8,6 +8,8 @@ mod cli_feel_more;
 mod crash;
 mod edges;
 mod exec;
+mod failpoints;
+mod invariants;
 mod journal;
 mod note;
 mod redteam;
