@@ -30,9 +30,9 @@ fn request_json(r: &Request) -> Value {
         "signals": s.signals,
         "payload": s.payload,
         "payload_sha256": s.payload_sha256,
-        "decided_by": r.decision.as_ref().map(|d| d.by.clone()),
-        "decided_at": r.decision.as_ref().map(|d| d.at.to_string()),
-        "decision_reason": r.decision.as_ref().and_then(|d| d.reason.clone()),
+        "decided_by": r.decision().map(|d| d.by.clone()),
+        "decided_at": r.decision().map(|d| d.at.to_string()),
+        "decision_reason": r.decision().and_then(|d| d.reason.clone()),
         "result": r.result(),
         "exit_code": r.status.exit_code(),
     })
@@ -77,7 +77,7 @@ pub fn show(r: &Request, as_json: bool) {
         "rule:         {}",
         shown(s.rule.as_deref().unwrap_or("(default)"))
     );
-    if let Some(d) = &r.decision {
+    if let Some(d) = r.decision() {
         let word = if d.approved { "approved" } else { "rejected" };
         println!(
             "decision:     {word} by {} at {}{}",

@@ -29,11 +29,7 @@ impl Engine {
             env: handler.env.clone(),
             timeout: handler.timeout,
             payload_json: crate::payload::canonical(&req.sub.payload),
-            decided_by: req
-                .decision
-                .as_ref()
-                .map(|d| d.by.clone())
-                .unwrap_or_default(),
+            decided_by: req.decision().map(|d| d.by.clone()).unwrap_or_default(),
             output_path: self.state_dir.join("output").join(format!("{id}.log")),
             stop: self.stop_handlers.subscribe(),
         };

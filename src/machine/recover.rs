@@ -29,7 +29,7 @@ impl Machine {
                     step.effects.push(Effect::StartHandler { id });
                 }
                 Status::Executing { .. } => self.ran_before_the_restart(&mut step, now, id),
-                Status::Approved { runs_handler: true } => self.start_handler(&mut step, now, &id),
+                Status::ApprovedToRun { .. } => self.start_handler(&mut step, now, &id),
                 _ => {}
             }
         }
