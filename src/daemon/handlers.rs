@@ -7,7 +7,7 @@ use super::runs::{self, MarkerError};
 use super::{DaemonError, Engine};
 use crate::executor::Ran;
 use crate::machine::Input;
-use crate::request::{Event, EventKind, Id, RunResult};
+use crate::request::{Event, EventKind, Id, Outcome, RunResult};
 use jiff::Timestamp;
 
 impl Engine {
@@ -55,7 +55,13 @@ impl Engine {
             tracing::error!(request = %id, error = %why, "handler not started");
             format!("not started: {why}")
         };
+        let outcome = if interrupted {
+            Outcome::Interrupted
+        } else {
+            Outcome::SpawnFailed
+        };
         let ran = Ran {
+            outcome,
             result: RunResult {
                 exit_code: None,
                 duration_ms: 0,
@@ -63,7 +69,6 @@ impl Engine {
                 truncated: false,
                 error: Some(error),
             },
-            interrupted,
         };
         let id = id.to_string();
         self.handlers.spawn(async move { (id, ran) });
@@ -74,8 +79,7 @@ impl Engine {
     pub(super) fn handler_done(&mut self, id: Id, ran: Ran) -> Result<(), DaemonError> {
         let input = Input::HandlerDone {
             id: id.clone(),
-            result: ran.result.clone(),
-            interrupted: ran.interrupted,
+            ran: ran.clone(),
         };
         let step = self.machine.handle(input, Timestamp::now());
         if !self.try_commit(vec![step], Vec::new())? {

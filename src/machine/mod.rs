@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::note::{NoteError, NoteView};
-use crate::request::{ApplyError, Event, EventKind, Id, Request, RunResult, Status, apply};
+use crate::request::{ApplyError, Event, EventKind, Id, Outcome, Ran, Request, Status, apply};
 
 pub mod dropin;
 mod gesture;
@@ -89,11 +89,10 @@ pub enum Input {
         reason: String,
         by: String,
     },
-    /// A handler run ended; `interrupted` when hitl ended it on shutdown.
+    /// A handler run ended.
     HandlerDone {
         id: Id,
-        result: RunResult,
-        interrupted: bool,
+        ran: Ran,
     },
     /// Time passed: expire what is due.
     Tick,
@@ -226,11 +225,7 @@ impl Machine {
                 reason,
                 by,
             } => step.reply = Some(self.resolve(&mut step, id, executed, reason, &by, now)),
-            Input::HandlerDone {
-                id,
-                result,
-                interrupted,
-            } => self.handler_done(&mut step, id, result, interrupted, now),
+            Input::HandlerDone { id, ran } => self.handler_done(&mut step, id, ran, now),
             Input::Tick => self.expire_due(&mut step, now),
         }
         step
@@ -270,14 +265,7 @@ impl Machine {
         Ok(id)
     }
 
-    fn handler_done(
-        &mut self,
-        step: &mut Step,
-        id: Id,
-        result: RunResult,
-        interrupted: bool,
-        now: Timestamp,
-    ) {
+    fn handler_done(&mut self, step: &mut Step, id: Id, ran: Ran, now: Timestamp) {
         if !matches!(
             self.requests.get(&id).map(|r| &r.status),
             Some(Status::Executing { .. })
@@ -288,15 +276,18 @@ impl Machine {
             )));
             return;
         }
-        let (actor, kind) = match (interrupted, result.exit_code) {
-            (true, _) => {
+        let Ran { outcome, result } = ran;
+        let (actor, kind) = match outcome {
+            Outcome::Interrupted => {
                 let why = result
                     .error
                     .unwrap_or_else(|| "hitl ended the handler".into());
                 ("hitl", EventKind::Unknown { why })
             }
-            (false, Some(0)) => ("handler", EventKind::Executed(result)),
-            (false, _) => ("handler", EventKind::Failed(result)),
+            Outcome::Exited(0) => ("handler", EventKind::Executed(result)),
+            Outcome::Exited(_) | Outcome::NoExitCode | Outcome::SpawnFailed | Outcome::TimedOut => {
+                ("handler", EventKind::Failed(result))
+            }
         };
         self.push(step, now, &id, actor, kind);
         step.effects.push(Effect::WriteNote { id, adopt: None });

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::*;
 use crate::note;
+use crate::request::RunResult;
 
 const CONFIG: &str = r#"
 rules:
@@ -330,8 +331,10 @@ fn a_result_for_a_request_not_executing_is_ignored() {
     let step = m.handle(
         Input::HandlerDone {
             id: "p".into(),
-            result,
-            interrupted: false,
+            ran: Ran {
+                outcome: Outcome::Exited(0),
+                result,
+            },
         },
         t(1),
     );

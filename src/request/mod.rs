@@ -66,6 +66,32 @@ pub struct RunResult {
     pub error: Option<String>,
 }
 
+/// How a handler run ended, as the executor saw it. The journal records
+/// the run as `executed`, `failed` or `unknown` with its [`RunResult`];
+/// this is what the engine decides that from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It exited by itself with this code.
+    Exited(i32),
+    /// It ended without an exit code (a signal, or its status was lost).
+    NoExitCode,
+    /// It could not be started (spawn error, or its run marker could not
+    /// be written): it certainly did not run.
+    SpawnFailed,
+    /// hitl ended it at its handler's timeout.
+    TimedOut,
+    /// hitl ended it on shutdown, or did not start it again because it may
+    /// have run before: its effect is unknown.
+    Interrupted,
+}
+
+/// A handler run's end: its outcome and the record the journal keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ran {
+    pub outcome: Outcome,
+    pub result: RunResult,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", content = "details", rename_all = "snake_case")]
 pub enum EventKind {
