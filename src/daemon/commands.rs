@@ -70,7 +70,10 @@ impl Engine {
     ) -> Result<(Step, Option<Id>), Reply> {
         match cmd {
             Command::Wait { id } => {
-                let id = self.machine.resolve_id(&id).map_err(Reply::error)?;
+                let id = self
+                    .machine
+                    .resolve_id(&id)
+                    .map_err(|e| Reply::error(e.to_string()))?;
                 Ok((Step::default(), Some(id)))
             }
             Command::Status => Err(self.status_reply()),
@@ -81,7 +84,7 @@ impl Engine {
             cmd => {
                 let input = self
                     .change_input(cmd, caller, Via::Socket, None)
-                    .map_err(Reply::error)?;
+                    .map_err(|e| Reply::error(e.to_string()))?;
                 Ok((self.machine.handle(input, now), None))
             }
         }
@@ -96,7 +99,7 @@ impl Engine {
         caller: &Caller,
         via: Via,
         id: Option<Id>,
-    ) -> Result<Input, String> {
+    ) -> Result<Input, crate::machine::Refusal> {
         let full = |prefix: &str| self.machine.resolve_id(prefix);
         let by = caller.actor(None);
         Ok(match cmd {
@@ -136,7 +139,7 @@ impl Engine {
                 by,
             },
             Command::Wait { .. } | Command::Status => {
-                return Err("a query, not a change; it can't be queued".into());
+                return Err(crate::machine::Refusal::NotAChange);
             }
         })
     }

@@ -77,7 +77,7 @@ impl Engine {
         match &step.reply {
             // Refused by the machine; whatever it did instead (an expiry)
             // is journaled with the batch all the same.
-            Some(Err(e)) => set_aside(path, e),
+            Some(Err(e)) => set_aside(path, &e.to_string()),
             _ => {
                 tracing::info!(path = %path.display(), entry = %entry_id, by = %caller.name, "inbox entry taken");
                 self.inbox_taken.push(path.to_path_buf());
@@ -99,7 +99,7 @@ impl Engine {
         }
         match self.change_input(command, caller, Via::Inbox, Some(id)) {
             Ok(input) => Taken::Input(Box::new(input)),
-            Err(e) => Taken::Refused(e),
+            Err(e) => Taken::Refused(e.to_string()),
         }
     }
 

@@ -23,11 +23,13 @@ mod gesture;
 #[cfg(test)]
 mod note_tests;
 mod recover;
+mod refusal;
 mod submit;
 #[cfg(test)]
 mod tests;
 
 pub use dropin::drop_in_request;
+pub use refusal::Refusal;
 
 /// A request as the engine takes it, before the rules have seen it. Not a
 /// wire format: the socket and inbox edges ([`crate::ipc::wire`]) and the
@@ -123,7 +125,7 @@ pub struct Step {
     pub events: Vec<Event>,
     pub effects: Vec<Effect>,
     /// For inputs with a caller (CLI): the request id, or why it was refused.
-    pub reply: Option<Result<Id, String>>,
+    pub reply: Option<Result<Id, Refusal>>,
 }
 
 pub struct Machine {
@@ -194,7 +196,7 @@ impl Machine {
     }
 
     /// Finds a request by id or unique id prefix.
-    pub fn resolve_id(&self, prefix: &str) -> Result<Id, String> {
+    pub fn resolve_id(&self, prefix: &str) -> Result<Id, Refusal> {
         resolve_prefix(self.requests.keys(), prefix)
     }
 
@@ -231,7 +233,7 @@ impl Machine {
         step
     }
 
-    fn cancel(&mut self, step: &mut Step, id: Id, by: &str, now: Timestamp) -> Result<Id, String> {
+    fn cancel(&mut self, step: &mut Step, id: Id, by: &str, now: Timestamp) -> Result<Id, Refusal> {
         self.require_pending(&id)?;
         self.finish_pending(step, now, &id, by, EventKind::Cancelled);
         Ok(id)
@@ -246,16 +248,14 @@ impl Machine {
         reason: String,
         by: &str,
         now: Timestamp,
-    ) -> Result<Id, String> {
+    ) -> Result<Id, Refusal> {
         match self.requests.get(&id).map(|r| &r.status) {
             Some(Status::Unknown { .. }) => {}
             Some(s) => {
-                return Err(format!(
-                    "request {id} is {}, not unknown: nothing to resolve",
-                    s.name()
-                ));
+                let status = s.name();
+                return Err(Refusal::NotUnknown { id, status });
             }
-            None => return Err(format!("no request {id}")),
+            None => return Err(Refusal::NoRequest(id)),
         }
         self.push(step, now, &id, by, EventKind::Resolved { executed, reason });
         step.effects.push(Effect::WriteNote {
@@ -271,9 +271,7 @@ impl Machine {
             Some(Status::Executing { .. })
         ) {
             // Only a run the journal knows as running can finish.
-            step.reply = Some(Err(format!(
-                "request {id} is not executing; result ignored"
-            )));
+            step.reply = Some(Err(Refusal::NotExecuting(id)));
             return;
         }
         let Ran { outcome, result } = ran;
@@ -302,12 +300,13 @@ impl Machine {
         }
     }
 
-    fn require_pending(&self, id: &str) -> Result<&Request, String> {
+    fn require_pending(&self, id: &str) -> Result<&Request, Refusal> {
         match self.requests.get(id) {
-            None => Err(format!("no request {id}")),
-            Some(r) if r.status != Status::Pending => {
-                Err(format!("request {id} is already {}", r.status.name()))
-            }
+            None => Err(Refusal::NoRequest(id.into())),
+            Some(r) if r.status != Status::Pending => Err(Refusal::NotPending {
+                id: id.into(),
+                status: r.status.name(),
+            }),
             Some(r) => Ok(r),
         }
     }
@@ -322,22 +321,19 @@ impl Machine {
         by: &str,
         gesture: &str,
         now: Timestamp,
-    ) -> Result<Id, String> {
+    ) -> Result<Id, Refusal> {
         let expires = self.require_pending(id)?.sub.expires;
         if now >= expires {
             // The deadline binds whenever the engine gets to a decision.
             self.finish_pending(step, now, id, "hitl", EventKind::Expired);
-            return Err(format!(
-                "request {id} expired at {expires} before this decision was taken"
-            ));
+            let id = id.into();
+            return Err(Refusal::ExpiredFirst { id, expires });
         }
         if approve {
             self.approve(step, now, id, by, reason, gesture);
         } else {
             if self.config.reject_reason_required && reason.is_none() {
-                return Err(
-                    "a rejection needs a reason (--reason, or decision_reason in the note)".into(),
-                );
+                return Err(Refusal::ReasonRequired);
             }
             let kind = EventKind::Rejected {
                 reason,
@@ -420,13 +416,11 @@ impl Machine {
 }
 
 /// Finds the one id that starts with `prefix`.
-pub fn resolve_prefix<'a>(ids: impl Iterator<Item = &'a Id>, prefix: &str) -> Result<Id, String> {
+pub fn resolve_prefix<'a>(ids: impl Iterator<Item = &'a Id>, prefix: &str) -> Result<Id, Refusal> {
     let matches: Vec<&Id> = ids.filter(|id| id.starts_with(prefix)).take(2).collect();
     match matches.as_slice() {
         [one] => Ok((*one).clone()),
-        [] => Err(format!("no request matches `{prefix}`")),
-        _ => Err(format!(
-            "`{prefix}` matches more than one request; give more of the id"
-        )),
+        [] => Err(Refusal::NoMatch(prefix.into())),
+        _ => Err(Refusal::Ambiguous(prefix.into())),
     }
 }

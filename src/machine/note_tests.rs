@@ -38,7 +38,10 @@ fn the_deadline_binds_whenever_the_engine_gets_to_a_decision() {
         );
         let step = m.handle(decide("c", true), t(60 + late));
         assert_eq!(names(&step), ["expired"], "cli, {late} s late");
-        assert!(matches!(&step.reply, Some(Err(e)) if e.contains("expired")));
+        assert!(matches!(
+            &step.reply,
+            Some(Err(Refusal::ExpiredFirst { .. }))
+        ));
         assert!(
             !step
                 .effects

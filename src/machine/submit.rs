@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::{Effect, Machine, NewRequest, Step};
+use super::{Effect, Machine, NewRequest, Refusal, Step};
 use crate::payload;
 use crate::request::{EventKind, Id, Signal, Submission};
 use crate::rules::{Verdict, assess};
@@ -18,10 +18,10 @@ impl Machine {
         nr: NewRequest,
         now: Timestamp,
         adopt: Option<(PathBuf, Vec<String>)>,
-    ) -> Result<Id, String> {
+    ) -> Result<Id, Refusal> {
         validate_action(&nr.action)?;
         if self.requests.contains_key(&nr.id) {
-            return Err(format!("request id {} is taken", nr.id));
+            return Err(Refusal::IdTaken(nr.id));
         }
         let c = &self.config;
         let a = assess(&c.rules, c.default, &c.risk, &nr.action, &nr.payload);
@@ -106,7 +106,7 @@ fn add(now: Timestamp, d: Duration) -> Timestamp {
     now.checked_add(d).unwrap_or(Timestamp::MAX)
 }
 
-fn validate_action(action: &str) -> Result<(), String> {
+fn validate_action(action: &str) -> Result<(), Refusal> {
     let ok = !action.is_empty()
         && action.len() <= 64
         && action
@@ -115,9 +115,7 @@ fn validate_action(action: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "`{action}` is not an action type (letters, digits, _ - . only)"
-        ))
+        Err(Refusal::NotAnAction(action.into()))
     }
 }
 

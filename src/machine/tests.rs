@@ -144,7 +144,13 @@ fn deadlines_expire_pending_requests_only() {
         t(61),
     );
     assert!(step.events.is_empty());
-    assert_eq!(step.reply, Some(Err("request x is already expired".into())));
+    assert_eq!(
+        step.reply,
+        Some(Err(Refusal::NotPending {
+            id: "x".into(),
+            status: "expired"
+        }))
+    );
 }
 
 pub(super) fn note_input(
