@@ -120,13 +120,13 @@ impl Engine {
                 id,
                 approve,
                 reason,
-            } => Input::Decide {
+            } => Input::Decide(crate::machine::Decide {
                 id: full(&id)?,
                 approve,
                 reason,
                 by,
                 gesture: via.gesture().into(),
-            },
+            }),
             Command::Cancel { id } => Input::Cancel { id: full(&id)?, by },
             Command::Resolve {
                 id,
@@ -181,11 +181,7 @@ impl Engine {
     }
 
     pub(super) fn open_count(&self) -> usize {
-        self.machine
-            .requests()
-            .values()
-            .filter(|r| !r.status.is_final())
-            .count()
+        self.machine.open_count()
     }
 
     pub(super) fn reply_for(&self, id: &str) -> Reply {

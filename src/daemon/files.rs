@@ -75,13 +75,13 @@ impl Engine {
             }
         }
         let tracked = self.by_path.get(path).cloned();
-        let input = Input::Note {
+        let input = Input::Note(crate::machine::SeenNote {
             path: path.to_path_buf(),
             folder,
             view,
             tracked,
             fresh_id: self.fresh_id(),
-        };
+        });
         let step = self.machine.handle(input, now);
         self.note_drop_ins(&step);
         Some(step)

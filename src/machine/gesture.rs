@@ -5,23 +5,20 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 
-use super::{Effect, Folder, Machine, Step, drop_in_request};
+use super::{Decide, Effect, Folder, Machine, SeenNote, Step, drop_in_request};
 use crate::note::{self, NoteError, NoteView};
 use crate::payload;
 use crate::request::{EventKind, Id, Status};
 
 impl Machine {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn observe(
-        &mut self,
-        step: &mut Step,
-        path: PathBuf,
-        folder: Folder,
-        view: Result<NoteView, NoteError>,
-        tracked: Option<Id>,
-        fresh_id: Id,
-        now: Timestamp,
-    ) {
+    pub(super) fn observe(&mut self, step: &mut Step, seen: SeenNote, now: Timestamp) {
+        let SeenNote {
+            path,
+            folder,
+            view,
+            tracked,
+            fresh_id,
+        } = seen;
         let view = match view {
             Ok(v) => v,
             Err(NoteError::Unterminated) => return, // still being written; logged by the loop
@@ -133,14 +130,15 @@ impl Machine {
                 reject.join(", ")
             )),
             (false, true) if warnings.is_empty() => {
-                let _ = self.decide(step, id, true, reason, "vault", &approve.join(", "), now);
+                let _ = self.decide(step, vault_decision(id, true, reason, &approve), now);
                 return;
             }
             (true, false) if warnings.is_empty() => {
                 if self.config.reject_reason_required && reason.is_none() {
                     warnings.push("a rejection needs a reason: fill in `decision_reason`".into());
                 } else {
-                    let _ = self.decide(step, id, false, reason, "vault", &reject.join(", "), now);
+                    let decision = vault_decision(id, false, reason, &reject);
+                    let _ = self.decide(step, decision, now);
                     return;
                 }
             }
@@ -183,6 +181,17 @@ impl Machine {
             }
             Err(warning) => step.effects.push(Effect::Annotate { path, warning }),
         }
+    }
+}
+
+/// A decision gesture in the vault: `gestures` names what was done.
+fn vault_decision(id: &str, approve: bool, reason: Option<String>, gestures: &[&str]) -> Decide {
+    Decide {
+        id: id.into(),
+        approve,
+        reason,
+        by: "vault".into(),
+        gesture: gestures.join(", "),
     }
 }
 

@@ -21,6 +21,8 @@ use crate::request::{ApplyError, Event, EventKind, Id, Outcome, Ran, Request, St
 pub mod dropin;
 mod gesture;
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod note_tests;
 mod recover;
 mod refusal;
@@ -65,22 +67,9 @@ pub enum Folder {
 #[derive(Debug)]
 pub enum Input {
     Submit(NewRequest),
-    /// A note was (re-)read. `tracked` is the request whose note the engine
-    /// last knew at this path; `fresh_id` is used if the note is a drop-in.
-    Note {
-        path: PathBuf,
-        folder: Folder,
-        view: Result<NoteView, NoteError>,
-        tracked: Option<Id>,
-        fresh_id: Id,
-    },
-    Decide {
-        id: Id,
-        approve: bool,
-        reason: Option<String>,
-        by: String,
-        gesture: String,
-    },
+    /// A note was (re-)read.
+    Note(SeenNote),
+    Decide(Decide),
     Cancel {
         id: Id,
         by: String,
@@ -98,6 +87,29 @@ pub enum Input {
     },
     /// Time passed: expire what is due.
     Tick,
+}
+
+/// A note as the engine read it. `tracked` is the request whose note the
+/// engine last knew at this path; `fresh_id` is used if the note is a
+/// drop-in.
+#[derive(Debug)]
+pub struct SeenNote {
+    pub path: PathBuf,
+    pub folder: Folder,
+    pub view: Result<NoteView, NoteError>,
+    pub tracked: Option<Id>,
+    pub fresh_id: Id,
+}
+
+/// A decision taken by a gesture (`gesture` names it: `cli`, `ticked
+/// Approve`, `rule`, ...).
+#[derive(Debug, Clone)]
+pub struct Decide {
+    pub id: Id,
+    pub approve: bool,
+    pub reason: Option<String>,
+    pub by: String,
+    pub gesture: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -139,6 +151,9 @@ pub struct Machine {
     /// The zone notes show times in, to read back a date property the
     /// daemon wrote without an offset.
     tz: TimeZone,
+    /// How many requests are not final, kept as events apply: the status
+    /// reply and the logs show it after every batch.
+    open: usize,
 }
 
 impl Machine {
@@ -156,12 +171,14 @@ impl Machine {
             .filter(|r: &&Request| r.status == Status::Pending)
             .map(|r| (r.sub.expires, r.id.clone()))
             .collect();
+        let open = requests.values().filter(|r| !r.status.is_final()).count();
         Ok(Machine {
             config,
             requests,
             deadlines,
             warnings: HashMap::new(),
             tz: TimeZone::system(),
+            open,
         })
     }
 
@@ -190,6 +207,11 @@ impl Machine {
         self.warnings.get(id).map_or(&[], Vec::as_slice)
     }
 
+    /// How many requests are not final yet.
+    pub fn open_count(&self) -> usize {
+        self.open
+    }
+
     /// The earliest deadline, for the engine's sleep.
     pub fn next_deadline(&self) -> Option<Timestamp> {
         self.deadlines.first().map(|(t, _)| *t)
@@ -204,22 +226,8 @@ impl Machine {
         let mut step = Step::default();
         match input {
             Input::Submit(nr) => step.reply = Some(self.submit(&mut step, nr, now, None)),
-            Input::Note {
-                path,
-                folder,
-                view,
-                tracked,
-                fresh_id,
-            } => self.observe(&mut step, path, folder, view, tracked, fresh_id, now),
-            Input::Decide {
-                id,
-                approve,
-                reason,
-                by,
-                gesture,
-            } => {
-                step.reply = Some(self.decide(&mut step, &id, approve, reason, &by, &gesture, now))
-            }
+            Input::Note(seen) => self.observe(&mut step, seen, now),
+            Input::Decide(d) => step.reply = Some(self.decide(&mut step, d, now)),
             Input::Cancel { id, by } => step.reply = Some(self.cancel(&mut step, id, &by, now)),
             Input::Resolve {
                 id,
@@ -311,17 +319,15 @@ impl Machine {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn decide(
-        &mut self,
-        step: &mut Step,
-        id: &str,
-        approve: bool,
-        reason: Option<String>,
-        by: &str,
-        gesture: &str,
-        now: Timestamp,
-    ) -> Result<Id, Refusal> {
+    fn decide(&mut self, step: &mut Step, d: Decide, now: Timestamp) -> Result<Id, Refusal> {
+        let Decide {
+            id,
+            approve,
+            reason,
+            by,
+            gesture,
+        } = d;
+        let (id, by, gesture) = (id.as_str(), by.as_str(), gesture.as_str());
         let expires = self.require_pending(id)?.sub.expires;
         if now >= expires {
             // The deadline binds whenever the engine gets to a decision.
@@ -360,7 +366,7 @@ impl Machine {
     ) {
         let action = &self.requests[id].sub.action;
         let runs_handler = self.config.handlers.contains_key(action);
-        self.deadlines.retain(|(_, d)| d != id);
+        self.forget_deadline(id);
         let kind = EventKind::Approved {
             reason,
             gesture: gesture.into(),
@@ -394,13 +400,19 @@ impl Machine {
         by: &str,
         kind: EventKind,
     ) {
-        self.deadlines.retain(|(_, d)| d != id);
+        self.forget_deadline(id);
         self.warnings.remove(id);
         self.push(step, now, id, by, kind);
         step.effects.push(Effect::WriteNote {
             id: id.to_string(),
             adopt: None,
         });
+    }
+
+    /// A pending request's deadline goes when it is decided or ends.
+    fn forget_deadline(&mut self, id: &str) {
+        let expires = self.requests[id].sub.expires;
+        self.deadlines.remove(&(expires, id.to_string()));
     }
 
     fn push(&mut self, step: &mut Step, now: Timestamp, id: &str, actor: &str, kind: EventKind) {
@@ -410,7 +422,14 @@ impl Machine {
             actor: actor.to_string(),
             kind,
         };
+        let was_open = self.requests.get(id).is_some_and(|r| !r.status.is_final());
         apply(&mut self.requests, &ev).expect("the machine only makes valid transitions");
+        let open = self.requests.get(id).is_some_and(|r| !r.status.is_final());
+        match (was_open, open) {
+            (false, true) => self.open += 1,
+            (true, false) => self.open -= 1,
+            _ => {}
+        }
         step.events.push(ev);
     }
 }

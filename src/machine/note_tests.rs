@@ -9,13 +9,13 @@ use super::*;
 type NoteEdit = Box<dyn Fn(String) -> String>;
 
 fn decide(id: &str, approve: bool) -> Input {
-    Input::Decide {
+    Input::Decide(Decide {
         id: id.into(),
         approve,
         reason: None,
         by: "cli".into(),
         gesture: "cli".into(),
-    }
+    })
 }
 
 /// Replaces the first line that starts with `prefix`.

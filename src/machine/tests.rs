@@ -134,13 +134,13 @@ fn deadlines_expire_pending_requests_only() {
     assert_eq!(names(&m.handle(Input::Tick, t(60))), ["expired"]);
     assert_eq!(m.next_deadline(), None);
     let step = m.handle(
-        Input::Decide {
+        Input::Decide(Decide {
             id: "x".into(),
             approve: true,
             reason: None,
             by: "cli".into(),
             gesture: "cli".into(),
-        },
+        }),
         t(61),
     );
     assert!(step.events.is_empty());
@@ -161,13 +161,13 @@ pub(super) fn note_input(
 ) -> Input {
     let req = m.get(id).unwrap();
     let text = edit(note::render(req, &[], None, &tz()));
-    Input::Note {
+    Input::Note(SeenNote {
         path: PathBuf::from("Pending_Approval/n.md"),
         folder,
         view: note::parse(&text),
         tracked: Some(id.into()),
         fresh_id: "fresh".into(),
-    }
+    })
 }
 
 #[test]
@@ -263,13 +263,13 @@ fn unknown_hitl_id_is_reported_not_trusted() {
     let mut m = machine();
     let text = "---\nhitl_id: forged\nstatus: approved\n---\n";
     let step = m.handle(
-        Input::Note {
+        Input::Note(SeenNote {
             path: "Approved/f.md".into(),
             folder: Folder::Approved,
             view: note::parse(text),
             tracked: None,
             fresh_id: "n".into(),
-        },
+        }),
         t(0),
     );
     assert!(step.events.is_empty());
@@ -281,13 +281,13 @@ fn drop_in_never_approves_itself() {
     let mut m = machine();
     let text = "---\ntype: approval_request\naction: payment\namount: 500.00\nrecipient: Client A\nreason: Invoice 1234\nstatus: approved\n---\n## Decision\n- [x] Approve\n";
     let step = m.handle(
-        Input::Note {
+        Input::Note(SeenNote {
             path: "Pending_Approval/PAY.md".into(),
             folder: Folder::Pending,
             view: note::parse(text),
             tracked: None,
             fresh_id: "d1".into(),
-        },
+        }),
         t(0),
     );
     assert_eq!(names(&step), ["submitted"]);
@@ -369,13 +369,13 @@ fn recovery_starts_a_journaled_run_that_never_started_without_spending_a_rerun()
         let mut m = machine();
         m.handle(Input::Submit(new("r", action, json!({"amount": 5}))), t(0));
         if action == "refund" {
-            let decide = Input::Decide {
+            let decide = Input::Decide(Decide {
                 id: "r".into(),
                 approve: true,
                 reason: None,
                 by: "cli".into(),
                 gesture: "test".into(),
-            };
+            });
             m.handle(decide, t(0));
         }
         assert_eq!(status(&m, "r"), "executing");
