@@ -367,45 +367,4 @@ pub fn is_id(text: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::EventKind;
-
-    #[test]
-    fn tampered_events_of_old_journals_still_read() {
-        let old = r#"{"event":"tampered","details":{"found_sha256":"ab"}}"#;
-        let kind: EventKind = serde_json::from_str(old).unwrap();
-        let want = EventKind::Tampered {
-            found_sha256: Some("ab".into()),
-            changed: Vec::new(),
-        };
-        assert_eq!(kind, want);
-        assert_eq!(serde_json::to_string(&want).unwrap(), old);
-    }
-
-    #[test]
-    fn ids_start_with_a_letter() {
-        for _ in 0..200 {
-            let id = super::new_id();
-            assert_eq!(id.len(), 12);
-            assert!(matches!(id.as_bytes()[0], b'a'..=b'f'), "{id}");
-            assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
-            assert!(super::is_id(&id), "{id}");
-        }
-    }
-
-    #[test]
-    fn only_the_daemons_id_format_is_an_id() {
-        for bad in [
-            "",
-            "../../x",
-            "a1b2c3",
-            "A1B2C3D4E5F6",
-            "1a2b3c4d5e6f",
-            "a1b2c3d4e5f6/",
-            "a1b2c3d4e5g6",
-        ] {
-            assert!(!super::is_id(bad), "{bad}");
-        }
-        assert!(super::is_id("a1b2c3d4e5f6"));
-    }
-}
+mod tests;
