@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use super::{CommandMsg, DaemonError, Engine};
 use crate::ipc::{Caller, Command, Reply};
 use crate::machine::{Input, NewRequest, Step};
-use crate::request::Id;
+use crate::request::{Id, Source};
 
 /// Which edge a command came in by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,10 +19,10 @@ pub(super) enum Via {
 }
 
 impl Via {
-    fn source(self) -> &'static str {
+    fn source(self) -> Source {
         match self {
-            Via::Socket => "cli",
-            Via::Inbox => "inbox",
+            Via::Socket => Source::Cli,
+            Via::Inbox => Source::Inbox,
         }
     }
 
@@ -113,7 +113,7 @@ impl Engine {
                 timeout: s.timeout_s.map(Duration::from_secs),
                 expires: s.expires,
                 file_name: None,
-                source: via.source().into(),
+                source: via.source(),
                 drop_in_sha256: None,
             }),
             Command::Decide {

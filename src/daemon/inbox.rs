@@ -91,7 +91,7 @@ impl Engine {
         if matches!(command, Command::Submit(_))
             && let Some(req) = self.machine.get(&id)
         {
-            return if req.sub.source == "inbox" {
+            return if req.sub.source == crate::request::Source::Inbox {
                 Taken::Already
             } else {
                 Taken::Refused(format!("entry id {id} is another request's id"))

@@ -28,7 +28,7 @@ pub struct NewRequest {
     pub timeout: Option<Duration>,
     pub expires: Option<Timestamp>,
     pub file_name: Option<String>,
-    pub source: String,
+    pub source: crate::request::Source,
     /// For a drop-in: the fingerprint of the note it was taken from.
     pub drop_in_sha256: Option<String>,
 }

@@ -52,7 +52,7 @@ pub(super) fn new(id: &str, action: &str, payload: serde_json::Value) -> NewRequ
         timeout: Some(Duration::from_secs(60)),
         expires: None,
         file_name: None,
-        source: "cli".into(),
+        source: crate::request::Source::Cli,
         drop_in_sha256: None,
     }
 }

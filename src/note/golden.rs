@@ -38,7 +38,7 @@ fn request() -> Request {
             ],
             rule: Some("large-payment".into()),
             file_name: "payment-c3adb486466f.md".into(),
-            source: "cli".into(),
+            source: crate::request::Source::Cli,
             drop_in_sha256: None,
         },
         status: Status::Pending,

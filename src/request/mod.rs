@@ -38,13 +38,25 @@ pub struct Submission {
     pub rule: Option<String>,
     /// The note's file name, kept when the note moves between folders.
     pub file_name: String,
-    /// Where it came from: `cli`, `inbox` or `drop-in`.
-    pub source: String,
+    /// Where it came from.
+    pub source: Source,
     /// For a drop-in: the fingerprint of the note it was taken from
     /// ([`crate::machine::dropin::fingerprint`]), so the same file is never
     /// taken twice, also after a restart, if its rewrite failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop_in_sha256: Option<String>,
+}
+
+/// Where a request came from; journaled as `cli`, `inbox` or `drop-in`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The CLI, over the socket.
+    Cli,
+    /// The state folder's inbox, queued while the daemon was down.
+    Inbox,
+    /// A note written into the pending folder.
+    DropIn,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
