@@ -118,7 +118,7 @@ pub fn history<'a>(records: impl Iterator<Item = &'a Record>, as_json: bool) {
                 e.time,
                 shown(&e.request),
                 e.kind.name(),
-                shown(&e.actor)
+                shown(&e.actor.to_string())
             );
         }
     }
@@ -162,7 +162,7 @@ pub fn csv(records: &[Record]) {
     println!("seq,time,request,event,actor,hash");
     for r in records {
         let e = &r.event;
-        let actor = e.actor.replace('"', "\"\"");
+        let actor = e.actor.to_string().replace('"', "\"\"");
         println!(
             "{},{},{},{},\"{actor}\",{}",
             r.seq,

@@ -109,7 +109,7 @@ impl Engine {
                 payload: s.payload,
                 summary: s.summary,
                 rationale: s.rationale,
-                requested_by: caller.actor(s.label.as_deref()),
+                requested_by: caller.actor(s.label.as_deref()).to_string(),
                 timeout: s.timeout_s.map(Duration::from_secs),
                 expires: s.expires,
                 file_name: None,

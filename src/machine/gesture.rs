@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use super::{Decide, Effect, Folder, Machine, SeenNote, Step, drop_in_request};
 use crate::note::{self, NoteError, NoteView};
 use crate::payload;
-use crate::request::{EventKind, Id, Status};
+use crate::request::{Actor, EventKind, Id, Status};
 
 impl Machine {
     pub(super) fn observe(&mut self, step: &mut Step, seen: SeenNote, now: Timestamp) {
@@ -63,7 +63,7 @@ impl Machine {
                 found_sha256,
                 changed: changes.what,
             };
-            return self.finish_pending(step, now, &id, "vault", kind);
+            return self.finish_pending(step, now, &id, &Actor::Vault, kind);
         }
         self.gestures(step, &id, folder, &view, now);
         let rewrite = Effect::WriteNote { id, adopt: None };
@@ -190,7 +190,7 @@ fn vault_decision(id: &str, approve: bool, reason: Option<String>, gestures: &[&
         id: id.into(),
         approve,
         reason,
-        by: "vault".into(),
+        by: Actor::Vault,
         gesture: gestures.join(", "),
     }
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::Refusal;
 use crate::note::{NoteError, NoteView};
-use crate::request::{Event, Id, Ran};
+use crate::request::{Actor, Event, Id, Ran};
 
 /// A request as the engine takes it, before the rules have seen it. Not a
 /// wire format: the socket and inbox edges ([`crate::ipc::wire`]) and the
@@ -50,13 +50,13 @@ pub enum Input {
     Decide(Decide),
     Cancel {
         id: Id,
-        by: String,
+        by: Actor,
     },
     Resolve {
         id: Id,
         executed: bool,
         reason: String,
-        by: String,
+        by: Actor,
     },
     /// A handler run ended.
     HandlerDone {
@@ -86,7 +86,7 @@ pub struct Decide {
     pub id: Id,
     pub approve: bool,
     pub reason: Option<String>,
-    pub by: String,
+    pub by: Actor,
     pub gesture: String,
 }
 

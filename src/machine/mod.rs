@@ -12,7 +12,9 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::config::Config;
-use crate::request::{ApplyError, Event, EventKind, Id, Outcome, Ran, Request, Status, apply};
+use crate::request::{
+    Actor, ApplyError, Event, EventKind, Id, Outcome, Ran, Request, Status, apply,
+};
 
 pub mod dropin;
 mod gesture;
@@ -132,7 +134,13 @@ impl Machine {
         step
     }
 
-    fn cancel(&mut self, step: &mut Step, id: Id, by: &str, now: Timestamp) -> Result<Id, Refusal> {
+    fn cancel(
+        &mut self,
+        step: &mut Step,
+        id: Id,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<Id, Refusal> {
         self.require_pending(&id)?;
         self.finish_pending(step, now, &id, by, EventKind::Cancelled);
         Ok(id)
@@ -145,7 +153,7 @@ impl Machine {
         id: Id,
         executed: bool,
         reason: String,
-        by: &str,
+        by: &Actor,
         now: Timestamp,
     ) -> Result<Id, Refusal> {
         match self.requests.get(&id).map(|r| &r.status) {
@@ -179,14 +187,14 @@ impl Machine {
                 let why = result
                     .error
                     .unwrap_or_else(|| "hitl ended the handler".into());
-                ("hitl", EventKind::Unknown { why })
+                (Actor::Hitl, EventKind::Unknown { why })
             }
-            Outcome::Exited(0) => ("handler", EventKind::Executed(result)),
+            Outcome::Exited(0) => (Actor::Handler, EventKind::Executed(result)),
             Outcome::Exited(_) | Outcome::NoExitCode | Outcome::SpawnFailed | Outcome::TimedOut => {
-                ("handler", EventKind::Failed(result))
+                (Actor::Handler, EventKind::Failed(result))
             }
         };
-        self.push(step, now, &id, actor, kind);
+        self.push(step, now, &id, &actor, kind);
         step.effects.push(Effect::WriteNote { id, adopt: None });
     }
 
@@ -195,7 +203,7 @@ impl Machine {
             if at > now {
                 break;
             }
-            self.finish_pending(step, now, &id, "hitl", EventKind::Expired);
+            self.finish_pending(step, now, &id, &Actor::Hitl, EventKind::Expired);
         }
     }
 
@@ -218,11 +226,11 @@ impl Machine {
             by,
             gesture,
         } = d;
-        let (id, by, gesture) = (id.as_str(), by.as_str(), gesture.as_str());
+        let (id, by, gesture) = (id.as_str(), &by, gesture.as_str());
         let expires = self.require_pending(id)?.sub.expires;
         if now >= expires {
             // The deadline binds whenever the engine gets to a decision.
-            self.finish_pending(step, now, id, "hitl", EventKind::Expired);
+            self.finish_pending(step, now, id, &Actor::Hitl, EventKind::Expired);
             let id = id.into();
             return Err(Refusal::ExpiredFirst { id, expires });
         }
@@ -251,7 +259,7 @@ impl Machine {
         step: &mut Step,
         now: Timestamp,
         id: &str,
-        by: &str,
+        by: &Actor,
         reason: Option<String>,
         gesture: &str,
     ) {
@@ -273,11 +281,17 @@ impl Machine {
         let action = &self.requests[id].sub.action;
         let Some(handler) = self.config.handlers.get(action) else {
             let why = format!("no handler is configured for `{action}` any more");
-            self.push(step, now, id, "hitl", EventKind::Unknown { why });
+            self.push(step, now, id, &Actor::Hitl, EventKind::Unknown { why });
             return;
         };
         let command = handler.command.clone();
-        self.push(step, now, id, "hitl", EventKind::Executing { command });
+        self.push(
+            step,
+            now,
+            id,
+            &Actor::Hitl,
+            EventKind::Executing { command },
+        );
         step.effects
             .push(Effect::StartHandler { id: id.to_string() });
     }
@@ -288,7 +302,7 @@ impl Machine {
         step: &mut Step,
         now: Timestamp,
         id: &str,
-        by: &str,
+        by: &Actor,
         kind: EventKind,
     ) {
         self.forget_deadline(id);
@@ -306,11 +320,11 @@ impl Machine {
         self.deadlines.remove(&(expires, id.to_string()));
     }
 
-    fn push(&mut self, step: &mut Step, now: Timestamp, id: &str, actor: &str, kind: EventKind) {
+    fn push(&mut self, step: &mut Step, now: Timestamp, id: &str, actor: &Actor, kind: EventKind) {
         let ev = Event {
             time: now,
             request: id.to_string(),
-            actor: actor.to_string(),
+            actor: actor.clone(),
             kind,
         };
         let was_open = self.requests.get(id).is_some_and(|r| !r.status.is_final());

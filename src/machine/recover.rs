@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 
 use super::{Effect, Machine, Step};
-use crate::request::{ApplyError, Event, EventKind, Id, Status};
+use crate::request::{Actor, ApplyError, Event, EventKind, Id, Status};
 
 impl Machine {
     /// After a restart. `started(id, attempt)` tells whether that run's
@@ -54,7 +54,7 @@ impl Machine {
             step,
             now,
             &id,
-            "hitl",
+            &Actor::Hitl,
             EventKind::Unknown { why: why.into() },
         );
         if rerun {

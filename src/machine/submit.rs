@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use super::{Effect, Machine, NewRequest, Refusal, Step};
 use crate::payload;
-use crate::request::{EventKind, Id, Signal, Submission};
+use crate::request::{Actor, EventKind, Id, Signal, Submission};
 use crate::rules::{Verdict, assess};
 
 impl Machine {
@@ -57,11 +57,11 @@ impl Machine {
             step,
             now,
             &id,
-            &nr.requested_by,
+            &Actor::from(nr.requested_by.clone()),
             EventKind::Submitted(Box::new(sub)),
         );
         self.deadlines.insert((expires, id.clone()));
-        let rule_actor = format!("rule:{}", a.rule.as_deref().unwrap_or("default"));
+        let rule_actor = Actor::Rule(a.rule.clone().unwrap_or_else(|| "default".into()));
         match a.verdict {
             Verdict::Require => {}
             Verdict::Deny => {

@@ -104,7 +104,7 @@ fn auto_and_deny_are_journaled_with_the_rule_name() {
         Input::Submit(new("a", "payment", json!({"amount": 5}))),
         t(0),
     );
-    assert_eq!(step.events[1].actor, "rule:small");
+    assert_eq!(step.events[1].actor.to_string(), "rule:small");
     assert!(
         step.effects
             .contains(&Effect::StartHandler { id: "a".into() })
@@ -113,7 +113,7 @@ fn auto_and_deny_are_journaled_with_the_rule_name() {
         Input::Submit(new("d", "payment", json!({"amount": 50000}))),
         t(0),
     );
-    assert_eq!(step.events[1].actor, "rule:huge");
+    assert_eq!(step.events[1].actor.to_string(), "rule:huge");
 }
 
 #[test]

@@ -13,7 +13,10 @@ use serde_json::Value;
 
 use crate::rules::Risk;
 
+mod actor;
 mod transition;
+
+pub use actor::Actor;
 
 pub use transition::{BadTransition, next};
 
@@ -146,7 +149,7 @@ pub enum EventKind {
 pub struct Event {
     pub time: Timestamp,
     pub request: Id,
-    pub actor: String,
+    pub actor: Actor,
     pub kind: EventKind,
 }
 

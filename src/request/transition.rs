@@ -26,7 +26,7 @@ pub fn next(status: &Status, ev: &Event) -> Result<Status, BadTransition> {
     use Status as S;
     let decided = |approved: bool, reason: &Option<String>| Decision {
         approved,
-        by: ev.actor.clone(),
+        by: ev.actor.to_string(),
         at: ev.time,
         reason: reason.clone(),
     };
