@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use super::{CommandMsg, DaemonError, Engine};
 use crate::ipc::{Caller, Command, Reply};
 use crate::machine::{Input, NewRequest, Step};
-use crate::request::{Id, Source};
+use crate::request::{Gesture, Id, Source};
 
 /// Which edge a command came in by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,10 +26,10 @@ impl Via {
         }
     }
 
-    fn gesture(self) -> &'static str {
+    fn gesture(self) -> Gesture {
         match self {
-            Via::Socket => "command line",
-            Via::Inbox => "command line (queued)",
+            Via::Socket => Gesture::CommandLine,
+            Via::Inbox => Gesture::Queued,
         }
     }
 }
@@ -125,7 +125,7 @@ impl Engine {
                 approve,
                 reason,
                 by,
-                gesture: via.gesture().into(),
+                gesture: via.gesture(),
             }),
             Command::Cancel { id } => Input::Cancel { id: full(&id)?, by },
             Command::Resolve {

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use super::{Decide, Effect, Folder, Machine, SeenNote, Step, drop_in_request};
 use crate::note::{self, NoteError, NoteView};
 use crate::payload;
-use crate::request::{Actor, EventKind, Id, Status};
+use crate::request::{Actor, EventKind, Gesture, Id, Status, VaultGesture};
 
 impl Machine {
     pub(super) fn observe(&mut self, step: &mut Step, seen: SeenNote, now: Timestamp) {
@@ -97,8 +97,8 @@ impl Machine {
         let mut reject = Vec::new();
         let mut warnings = Vec::new();
         match folder {
-            Folder::Approved => approve.push("moved to the approved folder"),
-            Folder::Rejected => reject.push("moved to the rejected folder"),
+            Folder::Approved => approve.push(VaultGesture::MovedToApproved),
+            Folder::Rejected => reject.push(VaultGesture::MovedToRejected),
             Folder::Pending | Folder::Done => {}
         }
         match view
@@ -108,8 +108,8 @@ impl Machine {
             .as_deref()
         {
             None | Some("pending") => {}
-            Some("approved") => approve.push("status property"),
-            Some("rejected") => reject.push("status property"),
+            Some("approved") => approve.push(VaultGesture::StatusProperty),
+            Some("rejected") => reject.push(VaultGesture::StatusProperty),
             Some(_) => warnings.push(format!(
                 "unknown status `{}`: set `status` to `approved` or `rejected`",
                 view.status.as_deref().unwrap_or_default()
@@ -117,17 +117,17 @@ impl Machine {
         }
         warnings.extend(view.task_problems.iter().cloned());
         if view.ticked_approve {
-            approve.push("ticked Approve");
+            approve.push(VaultGesture::TickedApprove);
         }
         if view.ticked_reject {
-            reject.push("ticked Reject");
+            reject.push(VaultGesture::TickedReject);
         }
         let reason = view.decision_reason.clone();
         match (approve.is_empty(), reject.is_empty()) {
             (false, false) => warnings.push(format!(
                 "conflicting decisions ({} vs {}): no decision taken; undo one of them",
-                approve.join(", "),
-                reject.join(", ")
+                Gesture::Vault(approve),
+                Gesture::Vault(reject)
             )),
             (false, true) if warnings.is_empty() => {
                 let _ = self.decide(step, vault_decision(id, true, reason, &approve), now);
@@ -185,13 +185,18 @@ impl Machine {
 }
 
 /// A decision gesture in the vault: `gestures` names what was done.
-fn vault_decision(id: &str, approve: bool, reason: Option<String>, gestures: &[&str]) -> Decide {
+fn vault_decision(
+    id: &str,
+    approve: bool,
+    reason: Option<String>,
+    gestures: &[VaultGesture],
+) -> Decide {
     Decide {
         id: id.into(),
         approve,
         reason,
         by: Actor::Vault,
-        gesture: gestures.join(", "),
+        gesture: Gesture::Vault(gestures.to_vec()),
     }
 }
 

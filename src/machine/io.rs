@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::Refusal;
 use crate::note::{NoteError, NoteView};
-use crate::request::{Actor, Event, Id, Ran};
+use crate::request::{Actor, Event, Gesture, Id, Ran};
 
 /// A request as the engine takes it, before the rules have seen it. Not a
 /// wire format: the socket and inbox edges ([`crate::ipc::wire`]) and the
@@ -87,7 +87,7 @@ pub struct Decide {
     pub approve: bool,
     pub reason: Option<String>,
     pub by: Actor,
-    pub gesture: String,
+    pub gesture: Gesture,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -13,7 +13,7 @@ use jiff::tz::TimeZone;
 
 use crate::config::Config;
 use crate::request::{
-    Actor, ApplyError, Event, EventKind, Id, Outcome, Ran, Request, Status, apply,
+    Actor, ApplyError, Event, EventKind, Gesture, Id, Outcome, Ran, Request, Status, apply,
 };
 
 pub mod dropin;
@@ -226,7 +226,7 @@ impl Machine {
             by,
             gesture,
         } = d;
-        let (id, by, gesture) = (id.as_str(), &by, gesture.as_str());
+        let (id, by, gesture) = (id.as_str(), &by, &gesture);
         let expires = self.require_pending(id)?.sub.expires;
         if now >= expires {
             // The deadline binds whenever the engine gets to a decision.
@@ -242,7 +242,7 @@ impl Machine {
             }
             let kind = EventKind::Rejected {
                 reason,
-                gesture: gesture.into(),
+                gesture: gesture.clone(),
             };
             self.finish_pending(step, now, id, by, kind);
         }
@@ -261,14 +261,14 @@ impl Machine {
         id: &str,
         by: &Actor,
         reason: Option<String>,
-        gesture: &str,
+        gesture: &Gesture,
     ) {
         let action = &self.requests[id].sub.action;
         let runs_handler = self.config.handlers.contains_key(action);
         self.forget_deadline(id);
         let kind = EventKind::Approved {
             reason,
-            gesture: gesture.into(),
+            gesture: gesture.clone(),
             runs_handler,
         };
         self.push(step, now, id, by, kind);

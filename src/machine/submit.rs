@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use super::{Effect, Machine, NewRequest, Refusal, Step};
 use crate::payload;
-use crate::request::{Actor, EventKind, Id, Signal, Submission};
+use crate::request::{Actor, EventKind, Gesture, Id, Signal, Submission};
 use crate::rules::{Verdict, assess};
 
 impl Machine {
@@ -68,11 +68,11 @@ impl Machine {
                 let reason = Some(format!("denied by {rule_actor}"));
                 let kind = EventKind::Rejected {
                     reason,
-                    gesture: "rule".into(),
+                    gesture: Gesture::Rule,
                 };
                 self.finish_pending(step, now, &id, &rule_actor, kind);
             }
-            Verdict::Auto => self.approve(step, now, &id, &rule_actor, None, "rule"),
+            Verdict::Auto => self.approve(step, now, &id, &rule_actor, None, &Gesture::Rule),
         }
         step.effects.push(Effect::WriteNote {
             id: id.clone(),

@@ -14,9 +14,11 @@ use serde_json::Value;
 use crate::rules::Risk;
 
 mod actor;
+mod gesture;
 mod transition;
 
 pub use actor::Actor;
+pub use gesture::{Gesture, VaultGesture};
 
 pub use transition::{BadTransition, next};
 
@@ -113,13 +115,13 @@ pub enum EventKind {
     Submitted(Box<Submission>),
     Approved {
         reason: Option<String>,
-        gesture: String,
+        gesture: Gesture,
         /// Whether a handler will run; `false` makes `approved` final.
         runs_handler: bool,
     },
     Rejected {
         reason: Option<String>,
-        gesture: String,
+        gesture: Gesture,
     },
     Expired,
     Cancelled,
