@@ -18,10 +18,14 @@
 //! - [`ipc`]: the CLI's Unix socket, and the state folder's inbox for when
 //!   the daemon is down.
 //! - [`machine`]: the pure transition function `(state, input, now) ->
-//!   (events, effects)`, table-tested with no files and no clock. Deadlines
-//!   are an ordered set inside it; the engine sleeps until the earliest.
+//!   (events, effects, reply)`, table-tested with no files and no clock,
+//!   and checked whole by a model-based property test. Refusals are typed
+//!   ([`machine::Refusal`]). Deadlines are an ordered set inside it; the
+//!   engine sleeps until the earliest.
 //! - [`request`]: requests as a fold over journal events ([`request::apply`]),
-//!   used both live and when the journal is replayed at start.
+//!   used both live and when the journal is replayed at start. The
+//!   lifecycle is one table, [`request::next`]; each [`request::Status`]
+//!   carries its decision and run record.
 //! - [`journal`]: fsynced, hash-chained JSON lines; the source of truth.
 //!   The engine journals a batch of events (one fsync) before it carries
 //!   out any effect: note writes, handler starts, replies.

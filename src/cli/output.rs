@@ -34,9 +34,9 @@ fn request_json(r: &Request) -> Value {
         "signals": s.signals,
         "payload": s.payload,
         "payload_sha256": s.payload_sha256,
-        "decided_by": r.decision.as_ref().map(|d| d.by.clone()),
-        "decided_at": r.decision.as_ref().map(|d| d.at.to_string()),
-        "decision_reason": r.decision.as_ref().and_then(|d| d.reason.clone()),
+        "decided_by": r.decision().map(|d| d.by.clone()),
+        "decided_at": r.decision().map(|d| d.at.to_string()),
+        "decision_reason": r.decision().and_then(|d| d.reason.clone()),
         "result": r.result(),
         "exit_code": r.status.exit_code(),
     })
@@ -126,7 +126,7 @@ pub fn show(r: &Request, as_json: bool, state_dir: &Path) {
         "rule:         {}",
         shown(s.rule.as_deref().unwrap_or("(default)"))
     );
-    if let Some(d) = &r.decision {
+    if let Some(d) = r.decision() {
         let word = if d.approved { "approved" } else { "rejected" };
         println!(
             "decision:     {word} by {} at {}{}",
@@ -190,7 +190,7 @@ pub fn history<'a>(records: impl Iterator<Item = &'a Record>, as_json: bool) {
                 style::time(e.time),
                 shown(&e.request),
                 e.kind.name(),
-                shown(&e.actor)
+                shown(&e.actor.to_string())
             );
         }
     }
@@ -234,7 +234,7 @@ pub fn csv(records: &[Record]) {
     println!("seq,time,request,event,actor,hash");
     for r in records {
         let e = &r.event;
-        let actor = e.actor.replace('"', "\"\"");
+        let actor = e.actor.to_string().replace('"', "\"\"");
         println!(
             "{},{},{},{},\"{actor}\",{}",
             r.seq,

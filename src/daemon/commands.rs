@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use super::{CommandMsg, DaemonError, Engine};
 use crate::ipc::{Caller, Command, Reply};
 use crate::machine::{Input, NewRequest, Step};
-use crate::request::Id;
+use crate::request::{Gesture, Id, Source};
 
 /// Which edge a command came in by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,17 +19,17 @@ pub(super) enum Via {
 }
 
 impl Via {
-    fn source(self) -> &'static str {
+    fn source(self) -> Source {
         match self {
-            Via::Socket => "cli",
-            Via::Inbox => "inbox",
+            Via::Socket => Source::Cli,
+            Via::Inbox => Source::Inbox,
         }
     }
 
-    fn gesture(self) -> &'static str {
+    fn gesture(self) -> Gesture {
         match self {
-            Via::Socket => "command line",
-            Via::Inbox => "command line (queued)",
+            Via::Socket => Gesture::CommandLine,
+            Via::Inbox => Gesture::Queued,
         }
     }
 }
@@ -70,7 +70,10 @@ impl Engine {
     ) -> Result<(Step, Option<Id>), Reply> {
         match cmd {
             Command::Wait { id } => {
-                let id = self.machine.resolve_id(&id).map_err(Reply::error)?;
+                let id = self
+                    .machine
+                    .resolve_id(&id)
+                    .map_err(|e| Reply::error(e.to_string()))?;
                 Ok((Step::default(), Some(id)))
             }
             Command::Status => Err(self.status_reply()),
@@ -81,7 +84,7 @@ impl Engine {
             cmd => {
                 let input = self
                     .change_input(cmd, caller, Via::Socket, None)
-                    .map_err(Reply::error)?;
+                    .map_err(|e| Reply::error(e.to_string()))?;
                 Ok((self.machine.handle(input, now), None))
             }
         }
@@ -96,7 +99,7 @@ impl Engine {
         caller: &Caller,
         via: Via,
         id: Option<Id>,
-    ) -> Result<Input, String> {
+    ) -> Result<Input, crate::machine::Refusal> {
         let full = |prefix: &str| self.machine.resolve_id(prefix);
         let by = caller.actor(None);
         Ok(match cmd {
@@ -106,24 +109,24 @@ impl Engine {
                 payload: s.payload,
                 summary: s.summary,
                 rationale: s.rationale,
-                requested_by: caller.actor(s.label.as_deref()),
+                requested_by: caller.actor(s.label.as_deref()).to_string(),
                 timeout: s.timeout_s.map(Duration::from_secs),
                 expires: s.expires,
                 file_name: None,
-                source: via.source().into(),
+                source: via.source(),
                 drop_in_sha256: None,
             }),
             Command::Decide {
                 id,
                 approve,
                 reason,
-            } => Input::Decide {
+            } => Input::Decide(crate::machine::Decide {
                 id: full(&id)?,
                 approve,
                 reason,
                 by,
-                gesture: via.gesture().into(),
-            },
+                gesture: via.gesture(),
+            }),
             Command::Cancel { id } => Input::Cancel { id: full(&id)?, by },
             Command::Resolve {
                 id,
@@ -136,7 +139,7 @@ impl Engine {
                 by,
             },
             Command::Wait { .. } | Command::Status => {
-                return Err("a query, not a change; it can't be queued".into());
+                return Err(crate::machine::Refusal::NotAChange);
             }
         })
     }
@@ -178,11 +181,7 @@ impl Engine {
     }
 
     pub(super) fn open_count(&self) -> usize {
-        self.machine
-            .requests()
-            .values()
-            .filter(|r| !r.status.is_final())
-            .count()
+        self.machine.open_count()
     }
 
     pub(super) fn reply_for(&self, id: &str) -> Reply {

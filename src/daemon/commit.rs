@@ -50,7 +50,7 @@ impl Engine {
         for (tx, reply) in replies {
             let _ = tx.send(match reply {
                 Some(Ok(id)) => self.reply_for(&id),
-                Some(Err(e)) => Reply::error(e),
+                Some(Err(e)) => Reply::error(e.to_string()),
                 None => Reply::error("no reply"),
             });
         }

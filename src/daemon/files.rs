@@ -75,13 +75,13 @@ impl Engine {
             }
         }
         let tracked = self.by_path.get(path).cloned();
-        let input = Input::Note {
+        let input = Input::Note(crate::machine::SeenNote {
             path: path.to_path_buf(),
             folder,
             view,
             tracked,
             fresh_id: self.fresh_id(),
-        };
+        });
         let step = self.machine.handle(input, now);
         self.note_drop_ins(&step);
         Some(step)
@@ -391,12 +391,27 @@ mod tests {
     #[test]
     fn which_folder_a_note_belongs_in() {
         use Folder::*;
+        let decision = crate::request::Decision {
+            approved: true,
+            by: "cli:alice".into(),
+            at: Timestamp::UNIX_EPOCH,
+            reason: None,
+        };
         let executing = Status::Executing {
+            decision: decision.clone(),
             started: Timestamp::UNIX_EPOCH,
         };
-        let running = Status::Approved { runs_handler: true };
+        let running = Status::ApprovedToRun {
+            decision: decision.clone(),
+        };
         let approved_only = Status::Approved {
-            runs_handler: false,
+            decision: decision.clone(),
+        };
+        let rejected = Status::Rejected {
+            decision: crate::request::Decision {
+                approved: false,
+                ..decision
+            },
         };
         // (state, folder it is in now) -> folder it belongs in
         let table = [
@@ -407,7 +422,7 @@ mod tests {
             (running, Some(Pending), Pending),
             (executing, Some(Approved), Approved),
             (approved_only, Some(Approved), Done),
-            (Status::Rejected, Some(Rejected), Done),
+            (rejected, Some(Rejected), Done),
             (Status::Expired, None, Done),
             (Status::Cancelled, Some(Done), Done),
         ];

@@ -7,7 +7,7 @@ use super::runs::{self, MarkerError};
 use super::{DaemonError, Engine};
 use crate::executor::Ran;
 use crate::machine::Input;
-use crate::request::{Event, EventKind, Id, RunResult};
+use crate::request::{Event, EventKind, Id, Outcome, RunResult};
 use jiff::Timestamp;
 
 impl Engine {
@@ -30,11 +30,7 @@ impl Engine {
             env: handler.env.clone(),
             timeout: handler.timeout,
             payload_json: crate::payload::canonical(&req.sub.payload),
-            decided_by: req
-                .decision
-                .as_ref()
-                .map(|d| d.by.clone())
-                .unwrap_or_default(),
+            decided_by: req.decision().map(|d| d.by.clone()).unwrap_or_default(),
             output_path: self.state_dir.join("output").join(format!("{id}.log")),
             stop: self.stop_handlers.subscribe(),
         };
@@ -60,7 +56,13 @@ impl Engine {
             tracing::error!(request = %id, error = %why, "handler not started");
             format!("not started: {why}")
         };
+        let outcome = if interrupted {
+            Outcome::Interrupted
+        } else {
+            Outcome::SpawnFailed
+        };
         let ran = Ran {
+            outcome,
             result: RunResult {
                 exit_code: None,
                 duration_ms: 0,
@@ -68,7 +70,6 @@ impl Engine {
                 truncated: false,
                 error: Some(error),
             },
-            interrupted,
         };
         let id = id.to_string();
         self.handlers.spawn(async move { (id, ran) });
@@ -79,8 +80,7 @@ impl Engine {
     pub(super) fn handler_done(&mut self, id: Id, ran: Ran) -> Result<(), DaemonError> {
         let input = Input::HandlerDone {
             id: id.clone(),
-            result: ran.result.clone(),
-            interrupted: ran.interrupted,
+            ran: ran.clone(),
         };
         let step = self.machine.handle(input, Timestamp::now());
         if !self.try_commit(vec![step], Vec::new())? {

@@ -78,7 +78,7 @@ impl Engine {
         match &step.reply {
             // Refused by the machine; whatever it did instead (an expiry)
             // is journaled with the batch all the same.
-            Some(Err(e)) => set_aside(path, e),
+            Some(Err(e)) => set_aside(path, &e.to_string()),
             _ => {
                 tracing::info!(path = %path.display(), entry = %entry_id, by = %caller.name, "inbox entry taken");
                 self.inbox_taken.push(path.to_path_buf());
@@ -92,7 +92,7 @@ impl Engine {
         if matches!(command, Command::Submit(_))
             && let Some(req) = self.machine.get(&id)
         {
-            return if req.sub.source == "inbox" {
+            return if req.sub.source == crate::request::Source::Inbox {
                 Taken::Already
             } else {
                 Taken::Refused(format!("entry id {id} is another request's id"))
@@ -100,7 +100,7 @@ impl Engine {
         }
         match self.change_input(command, caller, Via::Inbox, Some(id)) {
             Ok(input) => Taken::Input(Box::new(input)),
-            Err(e) => Taken::Refused(e),
+            Err(e) => Taken::Refused(e.to_string()),
         }
     }
 

@@ -95,7 +95,10 @@ const SETTLE: Duration = Duration::from_millis(40);
 const VAULT_RETRY: Duration = Duration::from_secs(1);
 
 /// A caller to answer once the batch is journaled, with the machine's reply.
-type PendingReply = (oneshot::Sender<Reply>, Option<Result<Id, String>>);
+type PendingReply = (
+    oneshot::Sender<Reply>,
+    Option<Result<Id, crate::machine::Refusal>>,
+);
 
 /// Runs the daemon until `shutdown` resolves; each message on `reload`
 /// re-reads the config.

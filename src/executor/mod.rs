@@ -60,13 +60,7 @@ impl std::fmt::Debug for Job {
     }
 }
 
-/// How a run ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Ran {
-    pub result: RunResult,
-    /// hitl ended it on shutdown: its outcome is unknown.
-    pub interrupted: bool,
-}
+pub use crate::request::{Outcome, Ran};
 
 /// Runs the job; returns once every process of the run is gone.
 pub async fn run(mut job: Job) -> Ran {
@@ -81,8 +75,8 @@ pub async fn run(mut job: Job) -> Ran {
         Err(e) => {
             let result = failed_to_start(&job, e, started);
             return Ran {
+                outcome: Outcome::SpawnFailed,
                 result,
-                interrupted: false,
             };
         }
     };
@@ -110,10 +104,13 @@ pub async fn run(mut job: Job) -> Ran {
         truncated,
         error: why(ending, ended, job.timeout),
     };
-    Ran {
-        result,
-        interrupted: ending == Some(Ending::Stopped),
-    }
+    let outcome = match (ending, status.and_then(|s| s.code())) {
+        (Some(Ending::TimedOut), _) => Outcome::TimedOut,
+        (Some(Ending::Stopped), _) => Outcome::Interrupted,
+        (None, Some(code)) => Outcome::Exited(code),
+        (None, None) => Outcome::NoExitCode,
+    };
+    Ran { outcome, result }
 }
 
 /// The note's word on how the run ended, when there is one.
@@ -395,7 +392,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         tx.send(true).unwrap();
         let ran = run.await.unwrap();
-        assert!(ran.interrupted);
+        assert_eq!(ran.outcome, Outcome::Interrupted);
         assert_eq!(ran.result.exit_code, None);
         assert!(ran.result.error.unwrap().contains("hitl was stopped"));
     }

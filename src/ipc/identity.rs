@@ -22,10 +22,10 @@ impl Caller {
 
     /// The actor recorded in the journal: `cli:alice`, extended (never
     /// replaced) by the caller's label: `cli:alice (agent: billing-bot)`.
-    pub fn actor(&self, label: Option<&str>) -> String {
-        match label {
-            Some(label) => format!("cli:{} (agent: {label})", self.name),
-            None => format!("cli:{}", self.name),
+    pub fn actor(&self, label: Option<&str>) -> crate::request::Actor {
+        crate::request::Actor::Cli {
+            user: self.name.clone(),
+            agent: label.map(String::from),
         }
     }
 }
@@ -65,9 +65,9 @@ mod tests {
             uid: 1000,
             name: "alice".into(),
         };
-        assert_eq!(c.actor(None), "cli:alice");
+        assert_eq!(c.actor(None).to_string(), "cli:alice");
         assert_eq!(
-            c.actor(Some("billing-bot")),
+            c.actor(Some("billing-bot")).to_string(),
             "cli:alice (agent: billing-bot)"
         );
     }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{JournalError, Record, TornTail};
 use crate::payload::hex_sha256;
-use crate::request::{Event, EventKind, Id};
+use crate::request::{Actor, Event, EventKind, Id};
 
 pub(super) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// `,"hash":"` + 64 hex digits + `"}`
@@ -22,7 +22,7 @@ struct LineOut<'a> {
     seq: u64,
     time: jiff::Timestamp,
     request: &'a str,
-    actor: &'a str,
+    actor: &'a Actor,
     #[serde(flatten)]
     kind: &'a EventKind,
     prev: &'a str,
@@ -33,7 +33,7 @@ struct LineIn {
     seq: u64,
     time: jiff::Timestamp,
     request: Id,
-    actor: String,
+    actor: Actor,
     #[serde(flatten)]
     kind: EventKind,
     prev: String,

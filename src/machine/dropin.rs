@@ -80,7 +80,7 @@ pub fn drop_in_request(
         timeout: None,
         expires,
         file_name,
-        source: "drop-in".into(),
+        source: crate::request::Source::DropIn,
         drop_in_sha256: Some(fingerprint(view)),
     };
     Ok((nr, consumed))

@@ -5,23 +5,20 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 
-use super::{Effect, Folder, Machine, Step, drop_in_request};
+use super::{Decide, Effect, Folder, Machine, SeenNote, Step, drop_in_request};
 use crate::note::{self, NoteError, NoteView};
 use crate::payload;
-use crate::request::{EventKind, Id, Status};
+use crate::request::{Actor, EventKind, Gesture, Id, Status, VaultGesture};
 
 impl Machine {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn observe(
-        &mut self,
-        step: &mut Step,
-        path: PathBuf,
-        folder: Folder,
-        view: Result<NoteView, NoteError>,
-        tracked: Option<Id>,
-        fresh_id: Id,
-        now: Timestamp,
-    ) {
+    pub(super) fn observe(&mut self, step: &mut Step, seen: SeenNote, now: Timestamp) {
+        let SeenNote {
+            path,
+            folder,
+            view,
+            tracked,
+            fresh_id,
+        } = seen;
         let view = match view {
             Ok(v) => v,
             Err(NoteError::Unterminated) => return, // still being written; logged by the loop
@@ -66,7 +63,7 @@ impl Machine {
                 found_sha256,
                 changed: changes.what,
             };
-            return self.finish_pending(step, now, &id, "vault", kind);
+            return self.finish_pending(step, now, &id, &Actor::Vault, kind);
         }
         self.gestures(step, &id, folder, &view, now);
         let rewrite = Effect::WriteNote { id, adopt: None };
@@ -100,8 +97,8 @@ impl Machine {
         let mut reject = Vec::new();
         let mut warnings = Vec::new();
         match folder {
-            Folder::Approved => approve.push("moved to the approved folder"),
-            Folder::Rejected => reject.push("moved to the rejected folder"),
+            Folder::Approved => approve.push(VaultGesture::MovedToApproved),
+            Folder::Rejected => reject.push(VaultGesture::MovedToRejected),
             Folder::Pending | Folder::Done => {}
         }
         match view
@@ -111,8 +108,8 @@ impl Machine {
             .as_deref()
         {
             None | Some("pending") => {}
-            Some("approved") => approve.push("status property"),
-            Some("rejected") => reject.push("status property"),
+            Some("approved") => approve.push(VaultGesture::StatusProperty),
+            Some("rejected") => reject.push(VaultGesture::StatusProperty),
             Some(_) => warnings.push(format!(
                 "unknown status `{}`: set `status` to `approved` or `rejected`",
                 view.status.as_deref().unwrap_or_default()
@@ -120,27 +117,28 @@ impl Machine {
         }
         warnings.extend(view.task_problems.iter().cloned());
         if view.ticked_approve {
-            approve.push("ticked Approve");
+            approve.push(VaultGesture::TickedApprove);
         }
         if view.ticked_reject {
-            reject.push("ticked Reject");
+            reject.push(VaultGesture::TickedReject);
         }
         let reason = view.decision_reason.clone();
         match (approve.is_empty(), reject.is_empty()) {
             (false, false) => warnings.push(format!(
                 "conflicting decisions ({} vs {}): no decision taken; undo one of them",
-                approve.join(", "),
-                reject.join(", ")
+                Gesture::Vault(approve),
+                Gesture::Vault(reject)
             )),
             (false, true) if warnings.is_empty() => {
-                let _ = self.decide(step, id, true, reason, "vault", &approve.join(", "), now);
+                let _ = self.decide(step, vault_decision(id, true, reason, &approve), now);
                 return;
             }
             (true, false) if warnings.is_empty() => {
                 if self.config.reject_reason_required && reason.is_none() {
                     warnings.push("a rejection needs a reason: fill in `decision_reason`".into());
                 } else {
-                    let _ = self.decide(step, id, false, reason, "vault", &reject.join(", "), now);
+                    let decision = vault_decision(id, false, reason, &reject);
+                    let _ = self.decide(step, decision, now);
                     return;
                 }
             }
@@ -183,6 +181,22 @@ impl Machine {
             }
             Err(warning) => step.effects.push(Effect::Annotate { path, warning }),
         }
+    }
+}
+
+/// A decision gesture in the vault: `gestures` names what was done.
+fn vault_decision(
+    id: &str,
+    approve: bool,
+    reason: Option<String>,
+    gestures: &[VaultGesture],
+) -> Decide {
+    Decide {
+        id: id.into(),
+        approve,
+        reason,
+        by: Actor::Vault,
+        gesture: Gesture::Vault(gestures.to_vec()),
     }
 }
 

@@ -6,126 +6,32 @@
 //! through [`crate::request::apply`], the same fold the journal replay uses.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use serde_json::Value;
 
 use crate::config::Config;
-use crate::note::{NoteError, NoteView};
-use crate::request::{ApplyError, Event, EventKind, Id, Request, RunResult, Status, apply};
+use crate::request::{
+    Actor, ApplyError, Event, EventKind, Gesture, Id, Outcome, Ran, Request, Status, apply,
+};
 
 pub mod dropin;
 mod gesture;
+mod io;
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod note_tests;
 mod recover;
+mod refusal;
 mod submit;
 #[cfg(test)]
 mod tests;
 
 pub use dropin::drop_in_request;
-
-/// A request as the engine takes it, before the rules have seen it. Not a
-/// wire format: the socket and inbox edges ([`crate::ipc::wire`]) and the
-/// drop-in reader build it, and the daemon chooses its id, identity, source
-/// and file name. `timeout` and `expires` are the requester's wishes, capped
-/// at submission by the rule's or the config's limit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewRequest {
-    /// Chosen by the daemon; refused if already taken.
-    pub id: Id,
-    pub action: String,
-    pub payload: Value,
-    pub summary: Option<String>,
-    pub rationale: Option<String>,
-    pub requested_by: String,
-    pub timeout: Option<Duration>,
-    pub expires: Option<Timestamp>,
-    pub file_name: Option<String>,
-    pub source: String,
-    /// For a drop-in: the fingerprint of the note it was taken from.
-    pub drop_in_sha256: Option<String>,
-}
-
-/// The vault folder a note was seen in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Folder {
-    Pending,
-    Approved,
-    Rejected,
-    Done,
-}
-
-#[derive(Debug)]
-pub enum Input {
-    Submit(NewRequest),
-    /// A note was (re-)read. `tracked` is the request whose note the engine
-    /// last knew at this path; `fresh_id` is used if the note is a drop-in.
-    Note {
-        path: PathBuf,
-        folder: Folder,
-        view: Result<NoteView, NoteError>,
-        tracked: Option<Id>,
-        fresh_id: Id,
-    },
-    Decide {
-        id: Id,
-        approve: bool,
-        reason: Option<String>,
-        by: String,
-        gesture: String,
-    },
-    Cancel {
-        id: Id,
-        by: String,
-    },
-    Resolve {
-        id: Id,
-        executed: bool,
-        reason: String,
-        by: String,
-    },
-    /// A handler run ended; `interrupted` when hitl ended it on shutdown.
-    HandlerDone {
-        id: Id,
-        result: RunResult,
-        interrupted: bool,
-    },
-    /// Time passed: expire what is due.
-    Tick,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    /// Re-render the request's note (moving it to `Done/` when final).
-    /// `adopt` is a drop-in note the request now owns, with the drop-in's
-    /// keys that went into the payload.
-    WriteNote {
-        id: Id,
-        adopt: Option<(PathBuf, Vec<String>)>,
-    },
-    /// A note that is not (yet) a request gets a visible warning.
-    Annotate {
-        path: PathBuf,
-        warning: String,
-    },
-    StartHandler {
-        id: Id,
-    },
-}
-
-/// What one input produced.
-#[derive(Debug, Default)]
-pub struct Step {
-    pub events: Vec<Event>,
-    pub effects: Vec<Effect>,
-    /// For inputs with a caller (CLI): the request id, or why it was refused.
-    pub reply: Option<Result<Id, String>>,
-}
+pub use io::{Decide, Effect, Folder, Input, NewRequest, SeenNote, Step};
+pub use refusal::Refusal;
 
 pub struct Machine {
     config: Arc<Config>,
@@ -138,6 +44,9 @@ pub struct Machine {
     /// The zone notes show times in, to read back a date property the
     /// daemon wrote without an offset.
     tz: TimeZone,
+    /// How many requests are not final, kept as events apply: the status
+    /// reply and the logs show it after every batch.
+    open: usize,
 }
 
 impl Machine {
@@ -155,12 +64,14 @@ impl Machine {
             .filter(|r: &&Request| r.status == Status::Pending)
             .map(|r| (r.sub.expires, r.id.clone()))
             .collect();
+        let open = requests.values().filter(|r| !r.status.is_final()).count();
         Ok(Machine {
             config,
             requests,
             deadlines,
             warnings: HashMap::new(),
             tz: TimeZone::system(),
+            open,
         })
     }
 
@@ -189,13 +100,18 @@ impl Machine {
         self.warnings.get(id).map_or(&[], Vec::as_slice)
     }
 
+    /// How many requests are not final yet.
+    pub fn open_count(&self) -> usize {
+        self.open
+    }
+
     /// The earliest deadline, for the engine's sleep.
     pub fn next_deadline(&self) -> Option<Timestamp> {
         self.deadlines.first().map(|(t, _)| *t)
     }
 
     /// Finds a request by id or unique id prefix.
-    pub fn resolve_id(&self, prefix: &str) -> Result<Id, String> {
+    pub fn resolve_id(&self, prefix: &str) -> Result<Id, Refusal> {
         resolve_prefix(self.requests.keys(), prefix)
     }
 
@@ -203,22 +119,8 @@ impl Machine {
         let mut step = Step::default();
         match input {
             Input::Submit(nr) => step.reply = Some(self.submit(&mut step, nr, now, None)),
-            Input::Note {
-                path,
-                folder,
-                view,
-                tracked,
-                fresh_id,
-            } => self.observe(&mut step, path, folder, view, tracked, fresh_id, now),
-            Input::Decide {
-                id,
-                approve,
-                reason,
-                by,
-                gesture,
-            } => {
-                step.reply = Some(self.decide(&mut step, &id, approve, reason, &by, &gesture, now))
-            }
+            Input::Note(seen) => self.observe(&mut step, seen, now),
+            Input::Decide(d) => step.reply = Some(self.decide(&mut step, d, now)),
             Input::Cancel { id, by } => step.reply = Some(self.cancel(&mut step, id, &by, now)),
             Input::Resolve {
                 id,
@@ -226,17 +128,19 @@ impl Machine {
                 reason,
                 by,
             } => step.reply = Some(self.resolve(&mut step, id, executed, reason, &by, now)),
-            Input::HandlerDone {
-                id,
-                result,
-                interrupted,
-            } => self.handler_done(&mut step, id, result, interrupted, now),
+            Input::HandlerDone { id, ran } => self.handler_done(&mut step, id, ran, now),
             Input::Tick => self.expire_due(&mut step, now),
         }
         step
     }
 
-    fn cancel(&mut self, step: &mut Step, id: Id, by: &str, now: Timestamp) -> Result<Id, String> {
+    fn cancel(
+        &mut self,
+        step: &mut Step,
+        id: Id,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<Id, Refusal> {
         self.require_pending(&id)?;
         self.finish_pending(step, now, &id, by, EventKind::Cancelled);
         Ok(id)
@@ -249,18 +153,16 @@ impl Machine {
         id: Id,
         executed: bool,
         reason: String,
-        by: &str,
+        by: &Actor,
         now: Timestamp,
-    ) -> Result<Id, String> {
+    ) -> Result<Id, Refusal> {
         match self.requests.get(&id).map(|r| &r.status) {
             Some(Status::Unknown { .. }) => {}
             Some(s) => {
-                return Err(format!(
-                    "request {id} is {}, not unknown: nothing to resolve",
-                    s.name()
-                ));
+                let status = s.name();
+                return Err(Refusal::NotUnknown { id, status });
             }
-            None => return Err(format!("no request {id}")),
+            None => return Err(Refusal::NoRequest(id)),
         }
         self.push(step, now, &id, by, EventKind::Resolved { executed, reason });
         step.effects.push(Effect::WriteNote {
@@ -270,35 +172,29 @@ impl Machine {
         Ok(id)
     }
 
-    fn handler_done(
-        &mut self,
-        step: &mut Step,
-        id: Id,
-        result: RunResult,
-        interrupted: bool,
-        now: Timestamp,
-    ) {
+    fn handler_done(&mut self, step: &mut Step, id: Id, ran: Ran, now: Timestamp) {
         if !matches!(
             self.requests.get(&id).map(|r| &r.status),
             Some(Status::Executing { .. })
         ) {
             // Only a run the journal knows as running can finish.
-            step.reply = Some(Err(format!(
-                "request {id} is not executing; result ignored"
-            )));
+            step.reply = Some(Err(Refusal::NotExecuting(id)));
             return;
         }
-        let (actor, kind) = match (interrupted, result.exit_code) {
-            (true, _) => {
+        let Ran { outcome, result } = ran;
+        let (actor, kind) = match outcome {
+            Outcome::Interrupted => {
                 let why = result
                     .error
                     .unwrap_or_else(|| "hitl ended the handler".into());
-                ("hitl", EventKind::Unknown { why })
+                (Actor::Hitl, EventKind::Unknown { why })
             }
-            (false, Some(0)) => ("handler", EventKind::Executed(result)),
-            (false, _) => ("handler", EventKind::Failed(result)),
+            Outcome::Exited(0) => (Actor::Handler, EventKind::Executed(result)),
+            Outcome::Exited(_) | Outcome::NoExitCode | Outcome::SpawnFailed | Outcome::TimedOut => {
+                (Actor::Handler, EventKind::Failed(result))
+            }
         };
-        self.push(step, now, &id, actor, kind);
+        self.push(step, now, &id, &actor, kind);
         step.effects.push(Effect::WriteNote { id, adopt: None });
     }
 
@@ -307,50 +203,46 @@ impl Machine {
             if at > now {
                 break;
             }
-            self.finish_pending(step, now, &id, "hitl", EventKind::Expired);
+            self.finish_pending(step, now, &id, &Actor::Hitl, EventKind::Expired);
         }
     }
 
-    fn require_pending(&self, id: &str) -> Result<&Request, String> {
+    fn require_pending(&self, id: &str) -> Result<&Request, Refusal> {
         match self.requests.get(id) {
-            None => Err(format!("no request {id}")),
-            Some(r) if r.status != Status::Pending => {
-                Err(format!("request {id} is already {}", r.status.name()))
-            }
+            None => Err(Refusal::NoRequest(id.into())),
+            Some(r) if r.status != Status::Pending => Err(Refusal::NotPending {
+                id: id.into(),
+                status: r.status.name(),
+            }),
             Some(r) => Ok(r),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn decide(
-        &mut self,
-        step: &mut Step,
-        id: &str,
-        approve: bool,
-        reason: Option<String>,
-        by: &str,
-        gesture: &str,
-        now: Timestamp,
-    ) -> Result<Id, String> {
+    fn decide(&mut self, step: &mut Step, d: Decide, now: Timestamp) -> Result<Id, Refusal> {
+        let Decide {
+            id,
+            approve,
+            reason,
+            by,
+            gesture,
+        } = d;
+        let (id, by, gesture) = (id.as_str(), &by, &gesture);
         let expires = self.require_pending(id)?.sub.expires;
         if now >= expires {
             // The deadline binds whenever the engine gets to a decision.
-            self.finish_pending(step, now, id, "hitl", EventKind::Expired);
-            return Err(format!(
-                "request {id} expired at {expires} before this decision was taken"
-            ));
+            self.finish_pending(step, now, id, &Actor::Hitl, EventKind::Expired);
+            let id = id.into();
+            return Err(Refusal::ExpiredFirst { id, expires });
         }
         if approve {
             self.approve(step, now, id, by, reason, gesture);
         } else {
             if self.config.reject_reason_required && reason.is_none() {
-                return Err(
-                    "a rejection needs a reason (--reason, or decision_reason in the note)".into(),
-                );
+                return Err(Refusal::ReasonRequired);
             }
             let kind = EventKind::Rejected {
                 reason,
-                gesture: gesture.into(),
+                gesture: gesture.clone(),
             };
             self.finish_pending(step, now, id, by, kind);
         }
@@ -367,16 +259,16 @@ impl Machine {
         step: &mut Step,
         now: Timestamp,
         id: &str,
-        by: &str,
+        by: &Actor,
         reason: Option<String>,
-        gesture: &str,
+        gesture: &Gesture,
     ) {
         let action = &self.requests[id].sub.action;
         let runs_handler = self.config.handlers.contains_key(action);
-        self.deadlines.retain(|(_, d)| d != id);
+        self.forget_deadline(id);
         let kind = EventKind::Approved {
             reason,
-            gesture: gesture.into(),
+            gesture: gesture.clone(),
             runs_handler,
         };
         self.push(step, now, id, by, kind);
@@ -389,11 +281,17 @@ impl Machine {
         let action = &self.requests[id].sub.action;
         let Some(handler) = self.config.handlers.get(action) else {
             let why = format!("no handler is configured for `{action}` any more");
-            self.push(step, now, id, "hitl", EventKind::Unknown { why });
+            self.push(step, now, id, &Actor::Hitl, EventKind::Unknown { why });
             return;
         };
         let command = handler.command.clone();
-        self.push(step, now, id, "hitl", EventKind::Executing { command });
+        self.push(
+            step,
+            now,
+            id,
+            &Actor::Hitl,
+            EventKind::Executing { command },
+        );
         step.effects
             .push(Effect::StartHandler { id: id.to_string() });
     }
@@ -404,10 +302,10 @@ impl Machine {
         step: &mut Step,
         now: Timestamp,
         id: &str,
-        by: &str,
+        by: &Actor,
         kind: EventKind,
     ) {
-        self.deadlines.retain(|(_, d)| d != id);
+        self.forget_deadline(id);
         self.warnings.remove(id);
         self.push(step, now, id, by, kind);
         step.effects.push(Effect::WriteNote {
@@ -416,26 +314,37 @@ impl Machine {
         });
     }
 
-    fn push(&mut self, step: &mut Step, now: Timestamp, id: &str, actor: &str, kind: EventKind) {
+    /// A pending request's deadline goes when it is decided or ends.
+    fn forget_deadline(&mut self, id: &str) {
+        let expires = self.requests[id].sub.expires;
+        self.deadlines.remove(&(expires, id.to_string()));
+    }
+
+    fn push(&mut self, step: &mut Step, now: Timestamp, id: &str, actor: &Actor, kind: EventKind) {
         let ev = Event {
             time: now,
             request: id.to_string(),
-            actor: actor.to_string(),
+            actor: actor.clone(),
             kind,
         };
+        let was_open = self.requests.get(id).is_some_and(|r| !r.status.is_final());
         apply(&mut self.requests, &ev).expect("the machine only makes valid transitions");
+        let open = self.requests.get(id).is_some_and(|r| !r.status.is_final());
+        match (was_open, open) {
+            (false, true) => self.open += 1,
+            (true, false) => self.open -= 1,
+            _ => {}
+        }
         step.events.push(ev);
     }
 }
 
 /// Finds the one id that starts with `prefix`.
-pub fn resolve_prefix<'a>(ids: impl Iterator<Item = &'a Id>, prefix: &str) -> Result<Id, String> {
+pub fn resolve_prefix<'a>(ids: impl Iterator<Item = &'a Id>, prefix: &str) -> Result<Id, Refusal> {
     let matches: Vec<&Id> = ids.filter(|id| id.starts_with(prefix)).take(2).collect();
     match matches.as_slice() {
         [one] => Ok((*one).clone()),
-        [] => Err(format!("no request matches `{prefix}`")),
-        _ => Err(format!(
-            "`{prefix}` matches more than one request; give more of the id"
-        )),
+        [] => Err(Refusal::NoMatch(prefix.into())),
+        _ => Err(Refusal::Ambiguous(prefix.into())),
     }
 }

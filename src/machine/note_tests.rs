@@ -9,13 +9,13 @@ use super::*;
 type NoteEdit = Box<dyn Fn(String) -> String>;
 
 fn decide(id: &str, approve: bool) -> Input {
-    Input::Decide {
+    Input::Decide(Decide {
         id: id.into(),
         approve,
         reason: None,
         by: "cli".into(),
         gesture: "cli".into(),
-    }
+    })
 }
 
 /// Replaces the first line that starts with `prefix`.
@@ -38,7 +38,10 @@ fn the_deadline_binds_whenever_the_engine_gets_to_a_decision() {
         );
         let step = m.handle(decide("c", true), t(60 + late));
         assert_eq!(names(&step), ["expired"], "cli, {late} s late");
-        assert!(matches!(&step.reply, Some(Err(e)) if e.contains("expired")));
+        assert!(matches!(
+            &step.reply,
+            Some(Err(Refusal::ExpiredFirst { .. }))
+        ));
         assert!(
             !step
                 .effects

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 
 use super::{Effect, Machine, Step};
-use crate::request::{ApplyError, Event, EventKind, Id, Status};
+use crate::request::{Actor, ApplyError, Event, EventKind, Id, Status};
 
 impl Machine {
     /// After a restart. `started(id, attempt)` tells whether that run's
@@ -29,7 +29,7 @@ impl Machine {
                     step.effects.push(Effect::StartHandler { id });
                 }
                 Status::Executing { .. } => self.ran_before_the_restart(&mut step, now, id),
-                Status::Approved { runs_handler: true } => self.start_handler(&mut step, now, &id),
+                Status::ApprovedToRun { .. } => self.start_handler(&mut step, now, &id),
                 _ => {}
             }
         }
@@ -54,7 +54,7 @@ impl Machine {
             step,
             now,
             &id,
-            "hitl",
+            &Actor::Hitl,
             EventKind::Unknown { why: why.into() },
         );
         if rerun {

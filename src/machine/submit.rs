@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::{Effect, Machine, NewRequest, Step};
+use super::{Effect, Machine, NewRequest, Refusal, Step};
 use crate::payload;
-use crate::request::{EventKind, Id, Signal, Submission};
+use crate::request::{Actor, EventKind, Gesture, Id, Signal, Submission};
 use crate::rules::{Verdict, assess};
 
 impl Machine {
@@ -18,7 +18,7 @@ impl Machine {
         nr: NewRequest,
         now: Timestamp,
         adopt: Option<(PathBuf, Vec<String>)>,
-    ) -> Result<Id, String> {
+    ) -> Result<Id, Refusal> {
         validate_action(&nr.action)?;
         if payload::depth(&nr.payload) > payload::MAX_DEPTH {
             return Err(format!(
@@ -27,7 +27,7 @@ impl Machine {
             ));
         }
         if self.requests.contains_key(&nr.id) {
-            return Err(format!("request id {} is taken", nr.id));
+            return Err(Refusal::IdTaken(nr.id));
         }
         let c = &self.config;
         let a = assess(&c.rules, c.default, &c.risk, &nr.action, &nr.payload);
@@ -63,22 +63,22 @@ impl Machine {
             step,
             now,
             &id,
-            &nr.requested_by,
+            &Actor::from(nr.requested_by.clone()),
             EventKind::Submitted(Box::new(sub)),
         );
         self.deadlines.insert((expires, id.clone()));
-        let rule_actor = format!("rule:{}", a.rule.as_deref().unwrap_or("default"));
+        let rule_actor = Actor::Rule(a.rule.clone().unwrap_or_else(|| "default".into()));
         match a.verdict {
             Verdict::Require => {}
             Verdict::Deny => {
                 let reason = Some(format!("denied by {rule_actor}"));
                 let kind = EventKind::Rejected {
                     reason,
-                    gesture: "rule".into(),
+                    gesture: Gesture::Rule,
                 };
                 self.finish_pending(step, now, &id, &rule_actor, kind);
             }
-            Verdict::Auto => self.approve(step, now, &id, &rule_actor, None, "rule"),
+            Verdict::Auto => self.approve(step, now, &id, &rule_actor, None, &Gesture::Rule),
         }
         step.effects.push(Effect::WriteNote {
             id: id.clone(),
@@ -112,7 +112,7 @@ fn add(now: Timestamp, d: Duration) -> Timestamp {
     now.checked_add(d).unwrap_or(Timestamp::MAX)
 }
 
-fn validate_action(action: &str) -> Result<(), String> {
+fn validate_action(action: &str) -> Result<(), Refusal> {
     let ok = !action.is_empty()
         && action.len() <= 64
         && action
@@ -121,9 +121,7 @@ fn validate_action(action: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "`{action}` is not an action type (letters, digits, _ - . only)"
-        ))
+        Err(Refusal::NotAnAction(action.into()))
     }
 }
 

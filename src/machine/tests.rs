@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::*;
 use crate::note;
+use crate::request::RunResult;
 
 const CONFIG: &str = r#"
 rules:
@@ -51,7 +52,7 @@ pub(super) fn new(id: &str, action: &str, payload: serde_json::Value) -> NewRequ
         timeout: Some(Duration::from_secs(60)),
         expires: None,
         file_name: None,
-        source: "cli".into(),
+        source: crate::request::Source::Cli,
         drop_in_sha256: None,
     }
 }
@@ -103,7 +104,7 @@ fn auto_and_deny_are_journaled_with_the_rule_name() {
         Input::Submit(new("a", "payment", json!({"amount": 5}))),
         t(0),
     );
-    assert_eq!(step.events[1].actor, "rule:small");
+    assert_eq!(step.events[1].actor.to_string(), "rule:small");
     assert!(
         step.effects
             .contains(&Effect::StartHandler { id: "a".into() })
@@ -112,7 +113,7 @@ fn auto_and_deny_are_journaled_with_the_rule_name() {
         Input::Submit(new("d", "payment", json!({"amount": 50000}))),
         t(0),
     );
-    assert_eq!(step.events[1].actor, "rule:huge");
+    assert_eq!(step.events[1].actor.to_string(), "rule:huge");
 }
 
 #[test]
@@ -133,17 +134,23 @@ fn deadlines_expire_pending_requests_only() {
     assert_eq!(names(&m.handle(Input::Tick, t(60))), ["expired"]);
     assert_eq!(m.next_deadline(), None);
     let step = m.handle(
-        Input::Decide {
+        Input::Decide(Decide {
             id: "x".into(),
             approve: true,
             reason: None,
             by: "cli".into(),
             gesture: "cli".into(),
-        },
+        }),
         t(61),
     );
     assert!(step.events.is_empty());
-    assert_eq!(step.reply, Some(Err("request x is already expired".into())));
+    assert_eq!(
+        step.reply,
+        Some(Err(Refusal::NotPending {
+            id: "x".into(),
+            status: "expired"
+        }))
+    );
 }
 
 pub(super) fn note_input(
@@ -154,13 +161,13 @@ pub(super) fn note_input(
 ) -> Input {
     let req = m.get(id).unwrap();
     let text = edit(note::render(req, &[], None, &tz()));
-    Input::Note {
+    Input::Note(SeenNote {
         path: PathBuf::from("Pending_Approval/n.md"),
         folder,
         view: note::parse(&text),
         tracked: Some(id.into()),
         fresh_id: "fresh".into(),
-    }
+    })
 }
 
 #[test]
@@ -256,13 +263,13 @@ fn unknown_hitl_id_is_reported_not_trusted() {
     let mut m = machine();
     let text = "---\nhitl_id: forged\nstatus: approved\n---\n";
     let step = m.handle(
-        Input::Note {
+        Input::Note(SeenNote {
             path: "Approved/f.md".into(),
             folder: Folder::Approved,
             view: note::parse(text),
             tracked: None,
             fresh_id: "n".into(),
-        },
+        }),
         t(0),
     );
     assert!(step.events.is_empty());
@@ -274,13 +281,13 @@ fn drop_in_never_approves_itself() {
     let mut m = machine();
     let text = "---\ntype: approval_request\naction: payment\namount: 500.00\nrecipient: Client A\nreason: Invoice 1234\nstatus: approved\n---\n## Decision\n- [x] Approve\n";
     let step = m.handle(
-        Input::Note {
+        Input::Note(SeenNote {
             path: "Pending_Approval/PAY.md".into(),
             folder: Folder::Pending,
             view: note::parse(text),
             tracked: None,
             fresh_id: "d1".into(),
-        },
+        }),
         t(0),
     );
     assert_eq!(names(&step), ["submitted"]);
@@ -330,8 +337,10 @@ fn a_result_for_a_request_not_executing_is_ignored() {
     let step = m.handle(
         Input::HandlerDone {
             id: "p".into(),
-            result,
-            interrupted: false,
+            ran: Ran {
+                outcome: Outcome::Exited(0),
+                result,
+            },
         },
         t(1),
     );
@@ -360,13 +369,13 @@ fn recovery_starts_a_journaled_run_that_never_started_without_spending_a_rerun()
         let mut m = machine();
         m.handle(Input::Submit(new("r", action, json!({"amount": 5}))), t(0));
         if action == "refund" {
-            let decide = Input::Decide {
+            let decide = Input::Decide(Decide {
                 id: "r".into(),
                 approve: true,
                 reason: None,
                 by: "cli".into(),
                 gesture: "test".into(),
-            };
+            });
             m.handle(decide, t(0));
         }
         assert_eq!(status(&m, "r"), "executing");

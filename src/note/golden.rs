@@ -5,7 +5,7 @@ use jiff::tz::TimeZone;
 use serde_json::json;
 
 use super::{Existing, parse, render};
-use crate::request::{Decision, Request, RunResult, Signal, Status, Submission};
+use crate::request::{Decision, Ended, Request, RunResult, Signal, Status, Submission};
 use crate::rules::Risk;
 
 fn t(secs: i64) -> Timestamp {
@@ -38,12 +38,10 @@ fn request() -> Request {
             ],
             rule: Some("large-payment".into()),
             file_name: "payment-c3adb486466f.md".into(),
-            source: "cli".into(),
+            source: crate::request::Source::Cli,
             drop_in_sha256: None,
         },
         status: Status::Pending,
-        decision: None,
-        executed_at: None,
         attempts: 0,
         history: vec![(t(0), "submitted by agent:books (rule large-payment)".into())],
     }
@@ -62,19 +60,21 @@ fn executed_note_keeps_human_text() {
         .replace("- [ ] Reject\n", "- [ ] Reject\n\nChecked with Bob.\n")
         + "\n## My notes\n\nFrom savings.\n";
     let mut req = request();
-    req.decision = Some(Decision {
-        approved: true,
-        by: "vault".into(),
-        at: t(60),
-        reason: Some("ok".into()),
-    });
-    req.executed_at = Some(t(61));
-    req.status = Status::Executed(RunResult {
-        exit_code: Some(0),
-        duration_ms: 12,
-        output: "paid ```\n".into(),
-        truncated: true,
-        error: None,
+    req.status = Status::Executed(Ended {
+        decision: Decision {
+            approved: true,
+            by: "vault".into(),
+            at: t(60),
+            reason: Some("ok".into()),
+        },
+        executed_at: Some(t(61)),
+        run: RunResult {
+            exit_code: Some(0),
+            duration_ms: 12,
+            output: "paid ```\n".into(),
+            truncated: true,
+            error: None,
+        },
     });
     req.history
         .push((t(60), "approved by vault (ticked Approve): ok".into()));
@@ -183,7 +183,7 @@ fn a_section_of_the_human_above_decision_is_kept_below_history() {
         1,
     );
     let mut req = request();
-    req.status = Status::Rejected;
+    req.status = Status::Expired;
     let existing = Existing {
         text: &edited,
         ..Existing::default()
@@ -216,37 +216,32 @@ fn untouched_notes_show_no_change_in_any_state() {
         reason: None,
     };
     let states = [
-        (Status::Pending, None, None),
-        (
-            Status::Approved {
-                runs_handler: false,
-            },
-            Some(decided.clone()),
-            None,
-        ),
-        (
-            Status::Executing { started: t(61) },
-            Some(decided.clone()),
-            None,
-        ),
-        (Status::Failed(run), Some(decided.clone()), Some(t(62))),
-        (
-            Status::Rejected,
-            Some(Decision {
+        Status::Pending,
+        Status::Approved {
+            decision: decided.clone(),
+        },
+        Status::Executing {
+            decision: decided.clone(),
+            started: t(61),
+        },
+        Status::Failed(Ended {
+            decision: decided.clone(),
+            executed_at: Some(t(62)),
+            run,
+        }),
+        Status::Rejected {
+            decision: Decision {
                 approved: false,
                 ..decided
-            }),
-            None,
-        ),
-        (Status::Tampered, None, None),
+            },
+        },
+        Status::Tampered,
     ];
-    for (status, decision, executed_at) in states {
+    for status in states {
         let mut req = request();
         req.sub.rationale = None;
         req.sub.signals.clear();
         req.status = status;
-        req.decision = decision;
-        req.executed_at = executed_at;
         let text = render(&req, &["a warning".into()], None, &tz);
         let view = parse(&text).unwrap();
         let changes = crate::note::changes(&req, &view, &tz, true);

@@ -6,6 +6,7 @@
 
 pub mod blocks;
 mod check;
+pub mod history;
 mod parse;
 mod properties;
 mod render;

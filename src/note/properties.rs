@@ -43,11 +43,11 @@ pub fn owned_properties(req: &Request) -> Vec<(&'static str, Owned)> {
     out.push(("created", Owned::Instant(s.created)));
     out.push(("expires", Owned::Instant(s.expires)));
     out.push(("payload_sha256", Owned::Hash(s.payload_sha256.clone())));
-    if let Some(d) = &req.decision {
+    if let Some(d) = req.decision() {
         out.push(("decided_by", text(&d.by)));
         out.push(("decided_at", Owned::Instant(d.at)));
     }
-    if let Some(at) = req.executed_at {
+    if let Some(at) = req.executed_at() {
         out.push(("executed_at", Owned::Instant(at)));
     }
     if let Some(code) = req.result().and_then(|r| r.exit_code) {

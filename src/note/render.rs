@@ -209,7 +209,7 @@ fn preamble(req: &Request) -> String {
 }
 
 fn decision(req: &Request, marks: (char, char), warnings: &[String], human: &[String]) -> String {
-    let (approve, reject) = match &req.decision {
+    let (approve, reject) = match req.decision() {
         Some(d) if d.approved => ('x', ' '),
         Some(_) => (' ', 'x'),
         None => marks,
@@ -310,18 +310,15 @@ fn result(req: &Request, tz: &TimeZone) -> String {
     let mut out = String::from("\n## Result\n\n");
     match &req.status {
         Status::Pending => out.push_str("_Not run yet: waiting for a decision._\n"),
-        Status::Approved {
-            runs_handler: false,
-        } => out.push_str(
+        Status::Approved { .. } => out.push_str(
             "_Approved. No handler is configured for this action: the requester acts on it._\n",
         ),
-        Status::Approved { runs_handler: true } => {
-            out.push_str("_Approved; the handler starts now._\n")
-        }
-        Status::Executing { started } => {
+        Status::ApprovedToRun { .. } => out.push_str("_Approved; the handler starts now._\n"),
+        Status::Executing { started, .. } => {
             let _ = writeln!(out, "_Running since {}._", local(*started, tz));
         }
-        Status::Executed(r) | Status::Failed(r) => {
+        Status::Executed(ended) | Status::Failed(ended) => {
+            let r = &ended.run;
             let code = r.exit_code.map_or("none".to_string(), |c| c.to_string());
             let _ = writeln!(out, "- Exit code: {code}\n- Duration: {} ms", r.duration_ms);
             if let Some(e) = &r.error {
@@ -339,7 +336,7 @@ fn result(req: &Request, tz: &TimeZone) -> String {
                 );
             }
         }
-        Status::Unknown { why } => {
+        Status::Unknown { why, .. } => {
             let _ = writeln!(
                 out,
                 "> [!danger] Outcome unknown\n> {}\n> The handler may or may not have had its effect, so hitl will not run it again by itself. Check, then settle it with `hitl resolve {} --executed|--failed --reason \"...\"`.",

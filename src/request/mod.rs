@@ -2,7 +2,8 @@
 //!
 //! A request's state is a fold over its events: [`apply`] is used both when
 //! the engine makes a transition and when the journal is replayed at start,
-//! so the two can never disagree.
+//! so the two can never disagree. The lifecycle itself is one table,
+//! [`next`] (in `transition.rs`).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::rules::Risk;
+
+mod actor;
+mod gesture;
+mod transition;
+
+pub use actor::Actor;
+pub use gesture::{Gesture, VaultGesture};
+
+pub use transition::{BadTransition, next};
 
 pub type Id = String;
 
@@ -33,13 +43,25 @@ pub struct Submission {
     pub rule: Option<String>,
     /// The note's file name, kept when the note moves between folders.
     pub file_name: String,
-    /// Where it came from: `cli`, `inbox` or `drop-in`.
-    pub source: String,
+    /// Where it came from.
+    pub source: Source,
     /// For a drop-in: the fingerprint of the note it was taken from
     /// ([`crate::machine::dropin::fingerprint`]), so the same file is never
     /// taken twice, also after a restart, if its rewrite failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop_in_sha256: Option<String>,
+}
+
+/// Where a request came from; journaled as `cli`, `inbox` or `drop-in`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The CLI, over the socket.
+    Cli,
+    /// The state folder's inbox, queued while the daemon was down.
+    Inbox,
+    /// A note written into the pending folder.
+    DropIn,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,19 +83,45 @@ pub struct RunResult {
     pub error: Option<String>,
 }
 
+/// How a handler run ended, as the executor saw it. The journal records
+/// the run as `executed`, `failed` or `unknown` with its [`RunResult`];
+/// this is what the engine decides that from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It exited by itself with this code.
+    Exited(i32),
+    /// It ended without an exit code (a signal, or its status was lost).
+    NoExitCode,
+    /// It could not be started (spawn error, or its run marker could not
+    /// be written): it certainly did not run.
+    SpawnFailed,
+    /// hitl ended it at its handler's timeout.
+    TimedOut,
+    /// hitl ended it on shutdown, or did not start it again because it may
+    /// have run before: its effect is unknown.
+    Interrupted,
+}
+
+/// A handler run's end: its outcome and the record the journal keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ran {
+    pub outcome: Outcome,
+    pub result: RunResult,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", content = "details", rename_all = "snake_case")]
 pub enum EventKind {
     Submitted(Box<Submission>),
     Approved {
         reason: Option<String>,
-        gesture: String,
+        gesture: Gesture,
         /// Whether a handler will run; `false` makes `approved` final.
         runs_handler: bool,
     },
     Rejected {
         reason: Option<String>,
-        gesture: String,
+        gesture: Gesture,
     },
     Expired,
     Cancelled,
@@ -103,34 +151,61 @@ pub enum EventKind {
 pub struct Event {
     pub time: Timestamp,
     pub request: Id,
-    pub actor: String,
+    pub actor: Actor,
     pub kind: EventKind,
 }
 
-/// A request's state; each variant carries what is valid in it.
+/// A request's state; each variant carries what is valid in it: the
+/// decision from the moment there is one, the run's record once it ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
     Pending,
-    Approved { runs_handler: bool },
-    Executing { started: Timestamp },
-    Executed(RunResult),
-    Failed(RunResult),
-    Rejected,
+    /// Approved, and final: no handler is configured, the requester acts.
+    Approved {
+        decision: Decision,
+    },
+    /// Approved; its handler will run.
+    ApprovedToRun {
+        decision: Decision,
+    },
+    Executing {
+        decision: Decision,
+        started: Timestamp,
+    },
+    Executed(Ended),
+    Failed(Ended),
+    Rejected {
+        decision: Decision,
+    },
     Expired,
     Cancelled,
     Tampered,
-    Unknown { why: String },
+    /// A run whose outcome hitl can't know; a human resolves it.
+    Unknown {
+        decision: Decision,
+        why: String,
+    },
+}
+
+/// How a run ended, as the journal recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ended {
+    pub decision: Decision,
+    /// When the handler's result was journaled; `None` when a human
+    /// settled an unknown run ([`EventKind::Resolved`]).
+    pub executed_at: Option<Timestamp>,
+    pub run: RunResult,
 }
 
 impl Status {
     pub fn name(&self) -> &'static str {
         match self {
             Status::Pending => "pending",
-            Status::Approved { .. } => "approved",
+            Status::Approved { .. } | Status::ApprovedToRun { .. } => "approved",
             Status::Executing { .. } => "executing",
             Status::Executed(_) => "executed",
             Status::Failed(_) => "failed",
-            Status::Rejected => "rejected",
+            Status::Rejected { .. } => "rejected",
             Status::Expired => "expired",
             Status::Cancelled => "cancelled",
             Status::Tampered => "tampered",
@@ -143,7 +218,7 @@ impl Status {
         !matches!(
             self,
             Status::Pending
-                | Status::Approved { runs_handler: true }
+                | Status::ApprovedToRun { .. }
                 | Status::Executing { .. }
                 | Status::Unknown { .. }
         )
@@ -153,17 +228,25 @@ impl Status {
     /// `None` while it must go on waiting.
     pub fn exit_code(&self) -> Option<i32> {
         match self {
-            Status::Pending
-            | Status::Approved { runs_handler: true }
-            | Status::Executing { .. } => None,
-            Status::Approved {
-                runs_handler: false,
-            }
-            | Status::Executed(_) => Some(0),
-            Status::Rejected => Some(3),
+            Status::Pending | Status::ApprovedToRun { .. } | Status::Executing { .. } => None,
+            Status::Approved { .. } | Status::Executed(_) => Some(0),
+            Status::Rejected { .. } => Some(3),
             Status::Expired => Some(4),
             Status::Failed(_) => Some(5),
             Status::Cancelled | Status::Tampered | Status::Unknown { .. } => Some(6),
+        }
+    }
+
+    /// The human's (or rule's) decision, once there is one.
+    pub fn decision(&self) -> Option<&Decision> {
+        match self {
+            Status::Approved { decision }
+            | Status::ApprovedToRun { decision }
+            | Status::Executing { decision, .. }
+            | Status::Rejected { decision }
+            | Status::Unknown { decision, .. } => Some(decision),
+            Status::Executed(e) | Status::Failed(e) => Some(&e.decision),
+            Status::Pending | Status::Expired | Status::Cancelled | Status::Tampered => None,
         }
     }
 }
@@ -181,11 +264,10 @@ pub struct Request {
     pub id: Id,
     pub sub: Submission,
     pub status: Status,
-    pub decision: Option<Decision>,
-    pub executed_at: Option<Timestamp>,
     /// How many times its handler was started.
     pub attempts: u32,
-    /// One line per journal event, for the note's History section.
+    /// One line per journal event, for the note's History section
+    /// (worded by [`crate::note::history`]).
     pub history: Vec<(Timestamp, String)>,
 }
 
@@ -193,7 +275,18 @@ impl Request {
     /// The last run's result, if any.
     pub fn result(&self) -> Option<&RunResult> {
         match &self.status {
-            Status::Executed(r) | Status::Failed(r) => Some(r),
+            Status::Executed(e) | Status::Failed(e) => Some(&e.run),
+            _ => None,
+        }
+    }
+
+    pub fn decision(&self) -> Option<&Decision> {
+        self.status.decision()
+    }
+
+    pub fn executed_at(&self) -> Option<Timestamp> {
+        match &self.status {
+            Status::Executed(e) | Status::Failed(e) => e.executed_at,
             _ => None,
         }
     }
@@ -206,12 +299,8 @@ pub enum ApplyError {
     Duplicate(Id),
     #[error("event for unknown request {0}")]
     UnknownRequest(Id),
-    #[error("request {id}: `{event}` cannot follow `{status}`")]
-    BadTransition {
-        id: Id,
-        event: &'static str,
-        status: &'static str,
-    },
+    #[error("request {id}: {transition}")]
+    BadTransition { id: Id, transition: BadTransition },
 }
 
 impl EventKind {
@@ -232,144 +321,34 @@ impl EventKind {
     }
 }
 
-/// Applies one event to the set of requests.
+/// Applies one event to the set of requests: a new request for
+/// `submitted`, otherwise the transition [`next`] allows.
 pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), ApplyError> {
+    let line = crate::note::history::line(ev);
     if let EventKind::Submitted(sub) = &ev.kind {
         if requests.contains_key(&ev.request) {
             return Err(ApplyError::Duplicate(ev.request.clone()));
         }
-        let line = match &sub.rule {
-            Some(rule) => format!("submitted by {} (rule {rule})", ev.actor),
-            None => format!("submitted by {} (default rule)", ev.actor),
+        let req = Request {
+            id: ev.request.clone(),
+            sub: (**sub).clone(),
+            status: Status::Pending,
+            attempts: 0,
+            history: vec![(ev.time, line)],
         };
-        requests.insert(
-            ev.request.clone(),
-            Request {
-                id: ev.request.clone(),
-                sub: (**sub).clone(),
-                status: Status::Pending,
-                decision: None,
-                executed_at: None,
-                attempts: 0,
-                history: vec![(ev.time, line)],
-            },
-        );
+        requests.insert(ev.request.clone(), req);
         return Ok(());
     }
     let req = requests
         .get_mut(&ev.request)
         .ok_or_else(|| ApplyError::UnknownRequest(ev.request.clone()))?;
-    let bad = |req: &Request| ApplyError::BadTransition {
+    req.status = next(&req.status, ev).map_err(|transition| ApplyError::BadTransition {
         id: req.id.clone(),
-        event: ev.kind.name(),
-        status: req.status.name(),
-    };
-    let decided = |approved: bool, reason: &Option<String>| Decision {
-        approved,
-        by: ev.actor.clone(),
-        at: ev.time,
-        reason: reason.clone(),
-    };
-    let (status, line) = match (&req.status, &ev.kind) {
-        (
-            Status::Pending,
-            EventKind::Approved {
-                reason,
-                gesture,
-                runs_handler,
-            },
-        ) => {
-            req.decision = Some(decided(true, reason));
-            let why = reason
-                .as_ref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default();
-            (
-                Status::Approved {
-                    runs_handler: *runs_handler,
-                },
-                format!("approved by {} ({gesture}){why}", ev.actor),
-            )
-        }
-        (Status::Pending, EventKind::Rejected { reason, gesture }) => {
-            req.decision = Some(decided(false, reason));
-            let why = reason
-                .as_ref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default();
-            (
-                Status::Rejected,
-                format!("rejected by {} ({gesture}){why}", ev.actor),
-            )
-        }
-        (Status::Pending, EventKind::Expired) => (
-            Status::Expired,
-            "expired: no decision before the deadline".into(),
-        ),
-        (Status::Pending, EventKind::Cancelled) => {
-            (Status::Cancelled, format!("cancelled by {}", ev.actor))
-        }
-        (Status::Pending, EventKind::Tampered { changed, .. }) => (
-            Status::Tampered,
-            if changed.is_empty() {
-                "tampered: the payload shown in the note no longer matches the journal".into()
-            } else {
-                format!(
-                    "tampered: the note was changed where only hitl writes, so it will never run: {}",
-                    changed.join("; ")
-                )
-            },
-        ),
-        (
-            Status::Approved { runs_handler: true } | Status::Unknown { .. },
-            EventKind::Executing { command },
-        ) => {
-            req.attempts += 1;
-            (
-                Status::Executing { started: ev.time },
-                format!("handler started: {}", command.join(" ")),
-            )
-        }
-        (Status::Executing { .. }, EventKind::Executed(r)) => {
-            req.executed_at = Some(ev.time);
-            (
-                Status::Executed(r.clone()),
-                format!("executed: {}", describe_run(r)),
-            )
-        }
-        (Status::Executing { .. }, EventKind::Failed(r)) => {
-            req.executed_at = Some(ev.time);
-            (
-                Status::Failed(r.clone()),
-                format!("failed: {}", describe_run(r)),
-            )
-        }
-        (
-            Status::Executing { .. } | Status::Approved { runs_handler: true },
-            EventKind::Unknown { why },
-        ) => (
-            Status::Unknown { why: why.clone() },
-            format!("unknown: {why}"),
-        ),
-        (Status::Unknown { .. }, EventKind::Resolved { executed, reason }) => {
-            let result = RunResult {
-                exit_code: None,
-                duration_ms: 0,
-                output: String::new(),
-                truncated: false,
-                error: Some(format!("settled by {}: {reason}", ev.actor)),
-            };
-            let word = if *executed { "executed" } else { "failed" };
-            let line = format!("resolved as {word} by {}: {reason}", ev.actor);
-            if *executed {
-                (Status::Executed(result), line)
-            } else {
-                (Status::Failed(result), line)
-            }
-        }
-        _ => return Err(bad(req)),
-    };
-    req.status = status;
+        transition,
+    })?;
+    if matches!(ev.kind, EventKind::Executing { .. }) {
+        req.attempts += 1;
+    }
     req.history.push((ev.time, line));
     Ok(())
 }
@@ -405,45 +384,4 @@ pub fn is_id(text: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::EventKind;
-
-    #[test]
-    fn tampered_events_of_old_journals_still_read() {
-        let old = r#"{"event":"tampered","details":{"found_sha256":"ab"}}"#;
-        let kind: EventKind = serde_json::from_str(old).unwrap();
-        let want = EventKind::Tampered {
-            found_sha256: Some("ab".into()),
-            changed: Vec::new(),
-        };
-        assert_eq!(kind, want);
-        assert_eq!(serde_json::to_string(&want).unwrap(), old);
-    }
-
-    #[test]
-    fn ids_start_with_a_letter() {
-        for _ in 0..200 {
-            let id = super::new_id();
-            assert_eq!(id.len(), 12);
-            assert!(matches!(id.as_bytes()[0], b'a'..=b'f'), "{id}");
-            assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
-            assert!(super::is_id(&id), "{id}");
-        }
-    }
-
-    #[test]
-    fn only_the_daemons_id_format_is_an_id() {
-        for bad in [
-            "",
-            "../../x",
-            "a1b2c3",
-            "A1B2C3D4E5F6",
-            "1a2b3c4d5e6f",
-            "a1b2c3d4e5f6/",
-            "a1b2c3d4e5g6",
-        ] {
-            assert!(!super::is_id(bad), "{bad}");
-        }
-        assert!(super::is_id("a1b2c3d4e5f6"));
-    }
-}
+mod tests;

@@ -1,0 +1,33 @@
+//! Why the machine refused an input that has a caller. The reply's text
+//! is the refusal's message.
+
+use jiff::Timestamp;
+
+use crate::request::Id;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    #[error("no request {0}")]
+    NoRequest(Id),
+    #[error("no request matches `{0}`")]
+    NoMatch(String),
+    #[error("`{0}` matches more than one request; give more of the id")]
+    Ambiguous(String),
+    #[error("`{0}` is not an action type (letters, digits, _ - . only)")]
+    NotAnAction(String),
+    #[error("request id {0} is taken")]
+    IdTaken(Id),
+    #[error("request {id} is already {status}")]
+    NotPending { id: Id, status: &'static str },
+    #[error("request {id} expired at {expires} before this decision was taken")]
+    ExpiredFirst { id: Id, expires: Timestamp },
+    #[error("a rejection needs a reason (--reason, or decision_reason in the note)")]
+    ReasonRequired,
+    #[error("request {id} is {status}, not unknown: nothing to resolve")]
+    NotUnknown { id: Id, status: &'static str },
+    #[error("request {0} is not executing; result ignored")]
+    NotExecuting(Id),
+    /// A query (`status`, `wait`) where only a change can be taken.
+    #[error("a query, not a change; it can't be queued")]
+    NotAChange,
+}

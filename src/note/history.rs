@@ -1,0 +1,43 @@
+//! The History section's wording: one line per journal event.
+
+use crate::request::{Event, EventKind, describe_run};
+
+/// The note's History line for `ev`.
+pub fn line(ev: &Event) -> String {
+    let by = &ev.actor;
+    let why = |reason: &Option<String>| {
+        reason
+            .as_ref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    };
+    match &ev.kind {
+        EventKind::Submitted(sub) => match &sub.rule {
+            Some(rule) => format!("submitted by {by} (rule {rule})"),
+            None => format!("submitted by {by} (default rule)"),
+        },
+        EventKind::Approved {
+            reason, gesture, ..
+        } => format!("approved by {by} ({gesture}){}", why(reason)),
+        EventKind::Rejected { reason, gesture } => {
+            format!("rejected by {by} ({gesture}){}", why(reason))
+        }
+        EventKind::Expired => "expired: no decision before the deadline".into(),
+        EventKind::Cancelled => format!("cancelled by {by}"),
+        EventKind::Tampered { changed, .. } if changed.is_empty() => {
+            "tampered: the payload shown in the note no longer matches the journal".into()
+        }
+        EventKind::Tampered { changed, .. } => format!(
+            "tampered: the note was changed where only hitl writes, so it will never run: {}",
+            changed.join("; ")
+        ),
+        EventKind::Executing { command } => format!("handler started: {}", command.join(" ")),
+        EventKind::Executed(r) => format!("executed: {}", describe_run(r)),
+        EventKind::Failed(r) => format!("failed: {}", describe_run(r)),
+        EventKind::Unknown { why } => format!("unknown: {why}"),
+        EventKind::Resolved { executed, reason } => {
+            let word = if *executed { "executed" } else { "failed" };
+            format!("resolved as {word} by {by}: {reason}")
+        }
+    }
+}
