@@ -70,7 +70,7 @@ fn open(s: &crate::request::Status) -> bool {
     use crate::request::Status;
     matches!(
         s,
-        Status::Pending | Status::Executing { .. } | Status::Approved { runs_handler: true }
+        Status::Pending | Status::Executing { .. } | Status::ApprovedToRun { .. }
     )
 }
 

@@ -27,6 +27,8 @@ pub enum Refusal {
     NotUnknown { id: Id, status: &'static str },
     #[error("request {0} is not executing; result ignored")]
     NotExecuting(Id),
+    #[error("the payload nests deeper than {0} levels")]
+    TooDeep(usize),
     /// A query (`status`, `wait`) where only a change can be taken.
     #[error("a query, not a change; it can't be queued")]
     NotAChange,

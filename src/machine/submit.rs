@@ -21,10 +21,7 @@ impl Machine {
     ) -> Result<Id, Refusal> {
         validate_action(&nr.action)?;
         if payload::depth(&nr.payload) > payload::MAX_DEPTH {
-            return Err(format!(
-                "the payload nests deeper than {} levels",
-                payload::MAX_DEPTH
-            ));
+            return Err(Refusal::TooDeep(payload::MAX_DEPTH));
         }
         if self.requests.contains_key(&nr.id) {
             return Err(Refusal::IdTaken(nr.id));
