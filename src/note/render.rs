@@ -45,7 +45,7 @@ pub fn render(
     out.push_str(&result(req, tz));
     out.push_str("\n## History\n\n");
     for (at, line) in &req.history {
-        let _ = writeln!(out, "- {} {}", local(*at, tz), one_line(line));
+        let _ = writeln!(out, "- {} {}", local(*at, tz), inline(line));
     }
     out.push_str(&kept.sections);
     out
@@ -160,11 +160,31 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
+/// [`one_line`], and shown as the very characters it holds: every
+/// character Markdown or Obsidian would read as syntax becomes an HTML
+/// entity (decoded for display, never parsed). A summary or a payload value
+/// quoted in a risk signal can then open no `%%` or `<!--` comment that hides
+/// the payload, embed no `![[note]]`, and strike or highlight nothing.
+/// Backticks stay: a code span shows its text literally, and hitl's own
+/// messages use them.
+pub(crate) fn inline(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in one_line(text).chars() {
+        match c {
+            '&' | '<' | '>' | '%' | '[' | ']' | '$' | '\\' | '*' | '~' | '=' | '|' | '^' => {
+                let _ = write!(out, "&#{};", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The parts of the note's head, named as a person would point at them;
 /// joined by blank lines they are the head.
 pub fn head_parts(req: &Request) -> Vec<(&'static str, String)> {
     let s = &req.sub;
-    let mut parts = vec![("title", format!("# {}\n", one_line(&s.summary)))];
+    let mut parts = vec![("title", format!("# {}\n", inline(&s.summary)))];
     let kind = match s.risk {
         Risk::High => "danger",
         Risk::Medium => "warning",
@@ -175,7 +195,7 @@ pub fn head_parts(req: &Request) -> Vec<(&'static str, String)> {
         risk.push_str("> - No risk signal matched.\n");
     }
     for sig in &s.signals {
-        let _ = writeln!(risk, "> - {} ({})", one_line(&sig.says), sig.level.as_str());
+        let _ = writeln!(risk, "> - {} ({})", inline(&sig.says), sig.level.as_str());
     }
     let rule = s
         .rule
@@ -186,14 +206,14 @@ pub fn head_parts(req: &Request) -> Vec<(&'static str, String)> {
     let _ = writeln!(risk, "> - Decided by {rule}.");
     parts.push(("risk callout", risk));
     if let Some(r) = &s.rationale {
-        parts.push(("rationale line", format!("**Why:** {}\n", one_line(r))));
+        parts.push(("rationale line", format!("**Why:** {}\n", inline(r))));
     }
     parts.push((
         "summary line",
         format!(
             "**Action:** `{}` · **Requested by:** {}\n",
             s.action,
-            one_line(&s.requested_by)
+            inline(&s.requested_by)
         ),
     ));
     parts.push((
@@ -322,7 +342,7 @@ fn result(req: &Request, tz: &TimeZone) -> String {
             let code = r.exit_code.map_or("none".to_string(), |c| c.to_string());
             let _ = writeln!(out, "- Exit code: {code}\n- Duration: {} ms", r.duration_ms);
             if let Some(e) = &r.error {
-                let _ = writeln!(out, "- Note: {}", one_line(e));
+                let _ = writeln!(out, "- Note: {}", inline(e));
             }
             if !r.output.is_empty() {
                 let fence = "`".repeat(longest_backtick_run(&r.output).max(2) + 1);
@@ -340,7 +360,7 @@ fn result(req: &Request, tz: &TimeZone) -> String {
             let _ = writeln!(
                 out,
                 "> [!danger] Outcome unknown\n> {}\n> The handler may or may not have had its effect, so hitl will not run it again by itself. Check, then settle it with `hitl resolve {} --executed|--failed --reason \"...\"`.",
-                one_line(why),
+                inline(why),
                 req.id
             );
         }

@@ -184,7 +184,8 @@ fn unreadable_amounts_need_a_human_and_the_note_says_why() {
     ];
     for (payload, why) in cases {
         let id = env.request(&["payment", "--payload", payload]);
-        let note = env.wait_note(&id, "Pending_Approval", "pending");
+        // As Obsidian shows it: requester text comes as HTML entities.
+        let note = decode_entities(&env.wait_note(&id, "Pending_Approval", "pending"));
         let signal = format!("`amount` could not be read: {why}");
         assert!(note.contains(&signal), "{payload}: {note}");
         assert!(
@@ -202,4 +203,29 @@ fn unreadable_amounts_need_a_human_and_the_note_says_why() {
         );
     }
     assert_eq!(env.runs().len(), 1, "only the small payment ran");
+}
+
+/// Numeric HTML entities (`&#36;`) decoded, as a Markdown viewer shows them.
+fn decode_entities(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("&#") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        match after.find(';').and_then(|end| {
+            let c = char::from_u32(after[..end].parse().ok()?)?;
+            Some((c, end))
+        }) {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str("&#");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }

@@ -222,3 +222,36 @@ fn a_tick_in_a_look_alike_decision_section_is_not_silently_ignored() {
     assert_eq!(env.events(&id), ["submitted"]);
     assert!(env.runs().is_empty());
 }
+
+/// Requester text shown in the note's body (the summary as title, a
+/// payload value quoted in a risk signal, the requester's label, the
+/// rationale) can't open an Obsidian comment, an HTML comment or an embed
+/// that would hide the payload from the person deciding in reading view.
+#[test]
+fn requester_text_cannot_hide_the_payload_in_reading_view() {
+    let mut env = Env::new(
+        "rules:\n  - { name: big, when: { amount: { gt: 100 } }, decision: require }\ndefault: require\n",
+    );
+    env.start();
+    let id = env.request(&[
+        "payment",
+        "--summary",
+        "Pay the usual %% ![[Secret]] <!-- [[x]] $y$ ==z==",
+        "--reason",
+        "%% see <div hidden>",
+        "--requested-by",
+        "bot",
+        "--payload",
+        r#"{"amount":"100 %% <!--","to":"x"}"#,
+    ]);
+    let note = env.wait_note(&id, "Pending_Approval", "pending");
+    let head = &note[note.find("\n---\n").unwrap()..note.find("## Decision").unwrap()];
+    let body_head = &head[..head.find("```json").expect("payload block shown")];
+    for syntax in ["%%", "<!--", "![[", "[[", "<div", "$y$", "==z=="] {
+        assert!(
+            !body_head.contains(syntax),
+            "`{syntax}` live in the head:\n{head}"
+        );
+    }
+    assert!(body_head.contains("Pay the usual &#37;&#37;"), "{head}");
+}
