@@ -10,6 +10,7 @@ N = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 BIN = os.path.join(os.path.dirname(__file__), "..", "target", "release", "hitl")
 tmp = tempfile.mkdtemp()
 vault, state = os.path.join(tmp, "vault"), os.path.join(tmp, "state")
+os.makedirs(vault)  # `hitl run` refuses a vault that doesn't exist
 starts = os.path.join(tmp, "starts.log")
 handler = os.path.join(tmp, "h.sh")
 with open(handler, "w") as f:
