@@ -9,7 +9,7 @@
 //!
 //! # Architecture
 //!
-//! One actor, the engine ([`daemon`]), owns all request state. Everything
+//! One actor, the engine ([`engine`]), owns all request state. Everything
 //! else talks to it through channels:
 //!
 //! - [`watcher`]: notify's raw inotify watcher on the vault folders, bridged
@@ -38,12 +38,12 @@
 //! [`failpoints`] names the engine's crash points; a build with the
 //! `failpoints` feature (the tests') can be made to die at each one.
 //!
-//! [`daemon::run`] takes its shutdown future as an argument, so tests can
+//! [`engine::run`] takes its shutdown future as an argument, so tests can
 //! start the real daemon in-process.
 
 pub mod cli;
 pub mod config;
-pub mod daemon;
+pub mod engine;
 pub mod executor;
 pub mod failpoints;
 pub mod ipc;

@@ -360,7 +360,7 @@ fn run_daemon(p: Place) -> Result<u8> {
         .vault
         .context("no vault: pass --vault DIR, set HITL_VAULT, or set `vault:` in the config")?;
     setup::check_vault(&vault)?;
-    let settings = crate::daemon::Settings {
+    let settings = crate::engine::Settings {
         config_path: Some(p.config_path.clone()),
         config: p.config,
         vault,
@@ -390,7 +390,7 @@ fn run_daemon(p: Place) -> Result<u8> {
                 }
             }
         });
-        crate::daemon::run(settings, shutdown, reload).await?;
+        crate::engine::run(settings, shutdown, reload).await?;
         anyhow::Ok(())
     })?;
     Ok(0)

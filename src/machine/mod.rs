@@ -1,6 +1,6 @@
 //! The engine's pure core: `(state, input, now) -> (state, events, effects)`.
 //!
-//! No I/O and no clock: the engine loop ([`crate::daemon`]) reads files,
+//! No I/O and no clock: the engine loop ([`crate::engine`]) reads files,
 //! generates ids, and passes `now`; it then journals the returned events
 //! (fsync) before it carries out the effects. Every state change goes
 //! through [`crate::request::apply`], the same fold the journal replay uses.
