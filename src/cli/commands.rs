@@ -365,8 +365,12 @@ fn run_daemon(p: Place) -> Result<u8> {
         config: p.config,
         vault,
         state_dir: p.state_dir,
+        clock: crate::engine::Clock::system(),
     };
     crate::failpoints::arm_from_env();
+    // The process adopts its handlers' orphans; the engine alone doesn't
+    // (run in a test process, it must not adopt the test's).
+    crate::executor::become_subreaper();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};

@@ -35,7 +35,7 @@ impl Engine {
             self.arm_watcher()?;
             return self.reconcile();
         }
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let mut seen = HashSet::new();
         let mut steps = Vec::new();
         for ev in evs {

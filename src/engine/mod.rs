@@ -5,6 +5,7 @@
 //! journals the resulting events with one fsync per batch, and only then
 //! carries out the effects: note writes, handler starts, replies.
 
+mod clock;
 mod commands;
 mod commit;
 mod files;
@@ -38,6 +39,7 @@ use crate::request::{ApplyError, Id};
 use crate::vault::Vault;
 use crate::watcher::{WatchEvent, WatchHandle};
 
+pub use clock::Clock;
 pub use lock::{StateLock, VaultLock};
 use socket::CommandMsg;
 
@@ -50,6 +52,9 @@ pub struct Settings {
     pub config_path: Option<PathBuf>,
     pub vault: PathBuf,
     pub state_dir: PathBuf,
+    /// The wall clock deadlines and journal times are read from:
+    /// [`Clock::system`] but in tests.
+    pub clock: Clock,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +112,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     reload: mpsc::Receiver<()>,
 ) -> Result<(), DaemonError> {
-    crate::executor::become_subreaper();
     let state = settings.state_dir.clone();
     // The socket in here approves payments: only its owner may enter.
     ipc::private_dir(&state).map_err(io(format!("state folder {}", state.display())))?;
@@ -139,12 +143,15 @@ pub async fn run(
     let (cmd_tx, cmd_rx) = mpsc::channel::<CommandMsg>(256);
     tokio::spawn(socket::serve(listener, cmd_tx));
 
+    let clock = settings.clock;
     let mut engine = Engine {
+        config_loaded_at: clock.now(),
+        started: clock.now(),
+        clock,
         machine,
         journal,
         vault,
         config_path: settings.config_path,
-        config_loaded_at: Timestamp::now(),
         state_dir: state.clone(),
         inbox,
         inbox_taken: Vec::new(),
@@ -159,11 +166,11 @@ pub async fn run(
         ingested: HashMap::new(),
         waiters: HashMap::new(),
         handlers: JoinSet::new(),
+        tasks: HashMap::new(),
         stop_handlers: watch::channel(false).0,
         watch: None,
         watch_tx,
         vault_missing: false,
-        started: Timestamp::now(),
         last_event: records.last().map(|r| r.event.time),
         last_status: String::new(),
         outage: None,
@@ -194,6 +201,8 @@ pub async fn run(
 }
 
 pub(crate) struct Engine {
+    /// Where "now" comes from: every input is handled at `clock.now()`.
+    clock: Clock,
     machine: Machine,
     journal: Journal,
     vault: Vault,
@@ -229,6 +238,9 @@ pub(crate) struct Engine {
     waiters: HashMap<Id, Vec<oneshot::Sender<Reply>>>,
     /// Running handlers; their results come back as engine inputs.
     handlers: JoinSet<(Id, Ran)>,
+    /// Which request each handler task is for, so a task that panics still
+    /// ends its request (`unknown`) instead of leaving it executing.
+    tasks: HashMap<tokio::task::Id, Id>,
     /// Set to `true` at shutdown, after the grace period: ends the handlers.
     stop_handlers: watch::Sender<bool>,
     /// The inotify watch; dropped while the vault is away.
@@ -271,13 +283,10 @@ impl Engine {
         let mut vault_retry = every(VAULT_RETRY);
         let mut journal_retry = every(outage::RETRY);
         loop {
-            // Sleep to the earliest deadline, but never past a reconcile
-            // period: the monotonic clock stops during suspend, the wall
-            // clock doesn't, so deadlines are re-checked at least that often.
-            let sleep = self.machine.next_deadline().map(|d| {
-                let ms = (d.as_millisecond() - Timestamp::now().as_millisecond()).max(0) as u64;
-                Duration::from_millis(ms).min(self.machine.config().reconcile_every)
-            });
+            // Sleep to the earliest deadline, re-checked at least once a
+            // reconcile period (see `Clock::sleep_until`).
+            let deadline = self.machine.next_deadline();
+            let recheck = self.machine.config().reconcile_every;
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(ev) = watch_rx.recv(), if self.outage.is_none() => {
@@ -300,13 +309,11 @@ impl Engine {
                     }
                     self.on_commands(cmds)?;
                 }
-                Some(done) = self.handlers.join_next(), if !self.handlers.is_empty() && self.outage.is_none() => {
-                    if let Ok((id, ran)) = done {
-                        self.handler_done(id, ran)?;
-                    }
+                Some(done) = self.handlers.join_next_with_id(), if !self.handlers.is_empty() && self.outage.is_none() => {
+                    self.task_done(done)?;
                 }
-                _ = sleep_opt(sleep), if self.outage.is_none() => {
-                    let step = self.machine.handle(Input::Tick, Timestamp::now());
+                _ = sleep_to(&self.clock, deadline, recheck), if self.outage.is_none() => {
+                    let step = self.machine.handle(Input::Tick, self.clock.now());
                     self.commit(vec![step], Vec::new())?;
                 }
                 _ = reconcile.tick() => self.reconcile_all(reconcile::Scope::Periodic)?,
@@ -350,7 +357,7 @@ impl Engine {
                     new.folders = old.folders.clone();
                 }
                 self.machine.set_config(Arc::new(new));
-                self.config_loaded_at = Timestamp::now();
+                self.config_loaded_at = self.clock.now();
                 tracing::info!(rules = self.machine.config().rules.len(), "config reloaded");
                 true
             }
@@ -375,9 +382,9 @@ async fn sleep_until_opt(at: Option<Instant>) {
     }
 }
 
-async fn sleep_opt(d: Option<Duration>) {
-    match d {
-        Some(d) => tokio::time::sleep(d).await,
+async fn sleep_to(clock: &Clock, at: Option<Timestamp>, recheck: Duration) {
+    match at {
+        Some(at) => clock.sleep_until(at, recheck).await,
         None => std::future::pending().await,
     }
 }

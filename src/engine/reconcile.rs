@@ -126,11 +126,11 @@ impl Engine {
         self.check_vault()?;
         if self.vault_missing {
             // Deadlines still pass; notes wait for the vault.
-            let step = self.machine.handle(Input::Tick, Timestamp::now());
+            let step = self.machine.handle(Input::Tick, self.clock.now());
             return self.commit(vec![step], Vec::new());
         }
         let listing_at = Instant::now();
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let mut steps = Vec::new();
         let mut listed = HashSet::new();
         let mut paths: Vec<PathBuf> = vault::list_dir(&self.inbox);
@@ -218,7 +218,7 @@ impl Engine {
             .map(|(p, _)| p.clone())
             .collect();
         if !due.is_empty() && !self.vault_missing {
-            let ts = Timestamp::now();
+            let ts = self.clock.now();
             let mut steps: Vec<Step> = Vec::new();
             for path in due {
                 tracing::debug!(path = %path.display(), "reading a note again after a transient failure");
