@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
+use super::note_index::Echo;
 use super::{DaemonError, Engine, SETTLE, reconcile};
 use crate::machine::{Folder, Input, Step, dropin};
 use crate::note::{self, Existing};
-use crate::payload::hex_sha256;
 use crate::request::{Id, Status, new_id};
 use crate::vault::{self, Kind, classify};
 use crate::watcher::{self, WatchEvent};
@@ -56,12 +56,10 @@ impl Engine {
         }
         let folder = self.folder_of_note(path)?;
         let text = self.read_note(path)?;
-        if let Some((hash, id)) = self.written.get(path)
-            && *hash == hex_sha256(text.as_bytes())
-        {
+        if let Echo::Own(id) = self.files.echo(path, &text) {
             // The echo of our own write; perhaps moved out and back
             // unchanged, so it is where the note is.
-            if let Some(id) = id.clone() {
+            if let Some(id) = id {
                 self.track_unless_elsewhere(id, path);
             }
             return None;
@@ -70,11 +68,9 @@ impl Engine {
         match &view {
             Err(e) => self.report(path, format!("note not readable; no decision taken: {e}")),
             Ok(v) if !self.for_the_machine(path, folder, v) => return None,
-            Ok(_) => {
-                self.reported.remove(path);
-            }
+            Ok(_) => self.files.clear_report(path),
         }
-        let tracked = self.by_path.get(path).cloned();
+        let tracked = self.files.id_at(path).cloned();
         let input = Input::Note(crate::machine::SeenNote {
             path: path.to_path_buf(),
             folder,
@@ -113,13 +109,8 @@ impl Engine {
                 Some(text).filter(|t| !t.is_empty())
             }
             Ok(None) => {
-                self.reported.remove(path);
+                self.files.gone(path);
                 self.retries.remove(path);
-                if let Some(id) = self.by_path.remove(path)
-                    && self.notes.get(&id).map(PathBuf::as_path) == Some(path)
-                {
-                    self.notes.remove(&id);
-                }
                 None
             }
             Err(e) => {
@@ -147,8 +138,8 @@ impl Engine {
     /// decision. `false` for a stale copy.
     fn track_unless_elsewhere(&mut self, id: Id, path: &Path) -> bool {
         if let Some(old) = self
-            .notes
-            .get(&id)
+            .files
+            .path_of(&id)
             .filter(|old| old.as_path() != path && old.exists())
             .cloned()
         {
@@ -159,7 +150,7 @@ impl Engine {
             self.annotate(path, &warning);
             return false;
         }
-        self.track(id, path.to_path_buf());
+        self.files.track(&id, path.to_path_buf());
         true
     }
 
@@ -231,15 +222,6 @@ impl Engine {
         Ok(())
     }
 
-    fn track(&mut self, id: String, path: PathBuf) {
-        if let Some(old) = self.notes.insert(id.clone(), path.clone())
-            && old != path
-        {
-            self.by_path.remove(&old);
-        }
-        self.by_path.insert(path, id);
-    }
-
     /// Re-renders a request's note, keeping the human's text, and moves it
     /// to the folder its state belongs in.
     pub(super) fn write_note(&mut self, id: &str, adopt: Option<(PathBuf, Vec<String>)>) {
@@ -248,7 +230,7 @@ impl Engine {
         }
         let (current, drop_keys, from_drop_in) = match adopt {
             Some((path, keys)) => (Some(path), keys, true),
-            None => (self.notes.get(id).cloned(), Vec::new(), false),
+            None => (self.files.path_of(id).cloned(), Vec::new(), false),
         };
         let Some(existing_text) = self.current_text(id, current.as_ref()) else {
             return;
@@ -317,24 +299,21 @@ impl Engine {
     /// in between leaves the new text at the old place, where the next
     /// start finds it and finishes the move, never a stale note in `Done/`.
     fn place_note(&mut self, id: &str, text: &str, from: Option<PathBuf>, to: PathBuf) {
-        let hash = hex_sha256(text.as_bytes());
         let at = from.unwrap_or_else(|| to.clone());
         if let Err(e) = vault::write_atomic(&at, text) {
             tracing::error!(request = %id, path = %at.display(), error = %e, "note not written");
             return;
         }
-        self.written
-            .insert(at.clone(), (hash.clone(), Some(id.to_string())));
-        self.track(id.to_string(), at.clone());
+        self.files.wrote(&at, text, Some(id));
+        self.files.track(id, at.clone());
         if at == to {
             return;
         }
         fail::fail_point!("note-between-write-and-move");
         match vault::move_note(&at, &to) {
             Ok(()) => {
-                self.written
-                    .insert(to.clone(), (hash, Some(id.to_string())));
-                self.track(id.to_string(), to);
+                self.files.wrote(&to, text, Some(id));
+                self.files.track(id, to);
             }
             Err(e) => {
                 tracing::error!(request = %id, from = %at.display(), to = %to.display(), error = %e, "note not moved")
@@ -344,9 +323,8 @@ impl Engine {
 
     /// Logs a problem with a file once, not at every reconcile.
     fn report(&mut self, path: &Path, problem: String) {
-        if self.reported.get(path) != Some(&problem) {
+        if self.files.report(path, &problem) {
             tracing::warn!(path = %path.display(), "{problem}");
-            self.reported.insert(path.to_path_buf(), problem);
         }
     }
 
@@ -361,9 +339,8 @@ impl Engine {
         };
         match vault::write_atomic(path, &new) {
             Ok(()) => {
-                let id = self.by_path.get(path).cloned();
-                self.written
-                    .insert(path.to_path_buf(), (hex_sha256(new.as_bytes()), id));
+                let id = self.files.id_at(path).cloned();
+                self.files.wrote(path, &new, id.as_deref());
             }
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "warning not written into the note")

@@ -12,6 +12,7 @@ mod files;
 mod handlers;
 mod inbox;
 mod lock;
+mod note_index;
 mod outage;
 mod reconcile;
 mod runs;
@@ -156,10 +157,7 @@ pub async fn run(
         inbox,
         inbox_taken: Vec::new(),
         tz: jiff::tz::TimeZone::system(),
-        notes: HashMap::new(),
-        by_path: HashMap::new(),
-        written: HashMap::new(),
-        reported: HashMap::new(),
+        files: note_index::NoteIndex::default(),
         suspects: HashMap::new(),
         retries: HashMap::new(),
         files_due: None,
@@ -214,15 +212,9 @@ pub(crate) struct Engine {
     /// once it is.
     inbox_taken: Vec<PathBuf>,
     tz: jiff::tz::TimeZone,
-    /// Where each request's note was last seen or written.
-    notes: HashMap<Id, PathBuf>,
-    by_path: HashMap<PathBuf, Id>,
-    /// Hash of what the daemon last wrote at a path, and for which request:
-    /// the echo of its own write is recognised by content, not by timing.
-    written: HashMap<PathBuf, (String, Option<Id>)>,
-    /// The problem last logged for a file, so a bad file is reported once,
-    /// not at every reconcile.
-    reported: HashMap<PathBuf, String>,
+    /// Where each request's note is, what the engine wrote where, which
+    /// file problems were logged.
+    files: note_index::NoteIndex,
     /// Requests whose note a listing did not show, since when: missing only
     /// if a listing newer by a settling time still doesn't show it.
     suspects: HashMap<Id, Instant>,

@@ -139,10 +139,10 @@ impl Engine {
         }
         for path in paths {
             let in_done = self.vault.folder_of(&path) == Some(crate::machine::Folder::Done);
-            if worth_reading(scope, in_done, self.by_path.contains_key(&path)) {
+            if worth_reading(scope, in_done, self.files.id_at(&path).is_some()) {
                 steps.extend(self.look_at(&path, now));
             }
-            if let Some(id) = self.by_path.get(&path) {
+            if let Some(id) = self.files.id_at(&path) {
                 listed.insert(id.clone());
             }
         }
@@ -163,7 +163,7 @@ impl Engine {
             .collect();
         let mut suspects = std::mem::take(&mut self.suspects);
         for id in candidates {
-            let at_known_path = self.notes.get(&id).is_some_and(|p| p.exists());
+            let at_known_path = self.files.path_of(&id).is_some_and(|p| p.exists());
             let since = suspects.remove(&id);
             let evidence = Evidence {
                 listed: listed.contains(&id),
@@ -179,7 +179,7 @@ impl Engine {
                 }
                 NoteSeen::Missing => {
                     tracing::info!(request = %id, "note missing from the vault; regenerating it from the journal");
-                    self.notes.remove(&id);
+                    self.files.forget(&id);
                     self.write_note(&id, None);
                 }
             }
