@@ -8,10 +8,10 @@ use jiff::Timestamp;
 
 use super::note_index::Echo;
 use super::{DaemonError, Engine, SETTLE, reconcile};
-use crate::machine::{Folder, Input, Step, dropin};
+use crate::machine::{Input, Step, dropin};
 use crate::note::{self, Existing};
 use crate::request::{Id, Status, new_id};
-use crate::vault::{self, Kind, classify};
+use crate::vault::{self, Folder, Kind, classify};
 use crate::watcher::{self, WatchEvent};
 
 impl Engine {

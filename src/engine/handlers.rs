@@ -9,30 +9,26 @@ use tokio::time::Instant;
 use super::runs::{self, MarkerError};
 use super::{DaemonError, Engine};
 use crate::executor::Ran;
-use crate::machine::Input;
+use crate::machine::{HandlerJob, Input};
 use crate::request::{Event, EventKind, Id, Outcome, RunResult};
 
 impl Engine {
-    pub(super) fn start_handler(&mut self, id: &str) {
-        let Some(req) = self.machine.get(id) else {
-            return;
-        };
-        let Some(handler) = self.machine.config().handlers.get(&req.sub.action) else {
-            return;
-        };
-        if let Err(e) = runs::create(&self.state_dir, id, req.attempts) {
+    /// Starts exactly the run the journal promised (`job`); one that can't
+    /// start still ends its request, through [`Self::not_started`].
+    pub(super) fn start_handler(&mut self, id: &str, job: HandlerJob) {
+        if let Err(e) = runs::create(&self.state_dir, id, job.attempt) {
             self.not_started(id, e);
             return;
         }
         fail::fail_point!("handler-before-spawn");
         let job = crate::executor::Job {
             id: id.to_string(),
-            action: req.sub.action.clone(),
-            command: handler.command.clone(),
-            env: handler.env.clone(),
-            timeout: handler.timeout,
-            payload_json: crate::payload::canonical(&req.sub.payload),
-            decided_by: req.decision().map(|d| d.by.clone()).unwrap_or_default(),
+            action: job.action,
+            command: job.command,
+            env: job.env,
+            timeout: job.timeout,
+            payload_json: job.payload_json,
+            decided_by: job.decided_by,
             output_path: self.state_dir.join("output").join(format!("{id}.log")),
             stop: self.stop_handlers.subscribe(),
         };

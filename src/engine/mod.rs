@@ -362,7 +362,7 @@ impl Engine {
         match effect {
             Effect::WriteNote { id, adopt } => self.write_note(&id, adopt),
             Effect::Annotate { path, warning } => self.annotate(&path, &warning),
-            Effect::StartHandler { id } => self.start_handler(&id),
+            Effect::StartHandler { id, job } => self.start_handler(&id, job),
         }
     }
 }

@@ -138,7 +138,7 @@ impl Engine {
             paths.extend(vault::list_dir(&dir));
         }
         for path in paths {
-            let in_done = self.vault.folder_of(&path) == Some(crate::machine::Folder::Done);
+            let in_done = self.vault.folder_of(&path) == Some(crate::vault::Folder::Done);
             if worth_reading(scope, in_done, self.files.id_at(&path).is_some()) {
                 steps.extend(self.look_at(&path, now));
             }
