@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value};
 
 use super::RequestArgs;
-use super::commands::{ERROR, Place, replay, resolve};
+use super::place::{ERROR, Place, replay, resolve};
 use super::waiting;
 use crate::ipc::{self, Command, InboxEntry, Reply, Submit};
 use crate::request::new_id;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use super::commands::{ERROR, Place, WAIT_TIMED_OUT, replay, resolve};
+use super::place::{ERROR, Place, WAIT_TIMED_OUT, replay, resolve};
 use super::{output, style};
 use crate::ipc::{self, Command};
 

@@ -204,7 +204,7 @@ impl Engine {
         let problem = self.vault.unusable();
         match (problem, self.vault_missing) {
             (Some(problem), false) => {
-                tracing::warn!(vault = %self.vault.root.display(), "the vault is unavailable ({problem}); waiting for it to come back");
+                tracing::warn!(vault = %self.vault.root.display(), %problem, "the vault is unavailable; waiting for it to come back");
                 self.vault_missing = true;
                 self.watch = None;
             }

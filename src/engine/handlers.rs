@@ -178,7 +178,7 @@ pub(super) fn log_event(ev: &Event) {
             request = %id, event, exit_code = ?r.exit_code, duration_ms = r.duration_ms, "handler finished"
         ),
         EventKind::Unknown { why } => {
-            tracing::warn!(request = %id, event, "outcome unknown: {why}")
+            tracing::warn!(request = %id, event, %why, "outcome unknown")
         }
         _ => tracing::info!(request = %id, event, actor = %actor, "journaled"),
     }

@@ -201,16 +201,25 @@ pub async fn run(
 pub(crate) struct Engine {
     /// Where "now" comes from: every input is handled at `clock.now()`.
     clock: Clock,
+    /// All request state and every decision about it (pure; no I/O).
     machine: Machine,
+    /// The source of truth: every batch of events is appended here before
+    /// any of its effects happen.
     journal: Journal,
+    /// The vault's folders, read and written only through its bounds.
     vault: Vault,
+    /// The config file a reload re-reads (`None`: the built-in config).
     config_path: Option<PathBuf>,
+    /// When the config in force was loaded, for `hitl status`.
     config_loaded_at: Timestamp,
+    /// The state folder: run markers and handler output live here.
     state_dir: PathBuf,
+    /// The inbox folder, to tell its files from the vault's in file events.
     inbox: PathBuf,
     /// Inbox files whose commands are in the batch being journaled; removed
     /// once it is.
     inbox_taken: Vec<PathBuf>,
+    /// The system's time zone, looked up once: notes show local times.
     tz: jiff::tz::TimeZone,
     /// Where each request's note is, what the engine wrote where, which
     /// file problems were logged.
@@ -237,10 +246,14 @@ pub(crate) struct Engine {
     stop_handlers: watch::Sender<bool>,
     /// The inotify watch; dropped while the vault is away.
     watch: Option<WatchHandle>,
+    /// Where a new watch (after the vault comes back, or a new month of
+    /// `Done/`) sends its events: the loop's one receiver.
     watch_tx: mpsc::Sender<WatchEvent>,
     /// The vault's folders are gone or unreadable (unmounted, renamed...).
     vault_missing: bool,
+    /// When this daemon started, for `hitl status`'s uptime.
     started: Timestamp,
+    /// The time of the last journaled event, for `hitl status`.
     last_event: Option<Timestamp>,
     /// The last STATUS= sent to systemd, to send only changes.
     last_status: String,
@@ -334,7 +347,7 @@ impl Engine {
         };
         let changed = match loaded {
             Err(e) => {
-                tracing::error!("config reload refused, the old config stays in force: {e}");
+                tracing::error!(error = %e, "config reload refused, the old config stays in force");
                 false
             }
             Ok(mut new) => {
