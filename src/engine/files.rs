@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 
 use super::note_index::Echo;
+use super::placement::{note_folder, note_place};
 use super::{DaemonError, Engine, SETTLE, reconcile};
 use crate::machine::{Input, Step, dropin};
 use crate::note::{self, Existing};
-use crate::request::{Id, Status, new_id};
+use crate::request::{Id, new_id};
 use crate::vault::{self, Folder, Kind, classify};
 use crate::watcher::{self, WatchEvent};
 
@@ -248,16 +249,13 @@ impl Engine {
             .filter(|_| existing_text.is_some())
             .and_then(|p| self.vault.folder_of(p));
         let folder = note_folder(&req.status, now_in);
-        let dir = match current.as_ref().and_then(|p| p.parent()) {
-            // Where it is, when that is the right folder (a month of Done/).
-            Some(parent) if now_in == Some(folder) => parent.to_path_buf(),
-            _ => self.vault.dir(folder),
-        };
-        let name = current
-            .as_ref()
-            .and_then(|p| p.file_name())
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| req.sub.file_name.clone());
+        let (dir, name) = note_place(
+            current.as_deref(),
+            now_in,
+            folder,
+            self.vault.dir(folder),
+            &req.sub.file_name,
+        );
         let own = dir.join(&name);
         let taken = Some(&own) != current.as_ref() && std::fs::symlink_metadata(&own).is_ok();
         let target = dir.join(vault::note_name(&name, id, taken));
@@ -345,66 +343,6 @@ impl Engine {
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "warning not written into the note")
             }
-        }
-    }
-}
-
-/// The folder a request's note belongs in: `Done/` once final; else the
-/// folder it is in now (a decision folder is where a gesture happened), or
-/// by state for a note written afresh.
-pub(super) fn note_folder(status: &Status, now_in: Option<Folder>) -> Folder {
-    match now_in {
-        _ if status.is_final() => Folder::Done,
-        Some(f) => f,
-        None if *status == Status::Pending => Folder::Pending,
-        None => Folder::Approved,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn which_folder_a_note_belongs_in() {
-        use Folder::*;
-        let decision = crate::request::Decision {
-            approved: true,
-            by: "cli:alice".into(),
-            at: Timestamp::UNIX_EPOCH,
-            reason: None,
-        };
-        let executing = Status::Executing {
-            decision: decision.clone(),
-            started: Timestamp::UNIX_EPOCH,
-        };
-        let running = Status::ApprovedToRun {
-            decision: decision.clone(),
-        };
-        let approved_only = Status::Approved {
-            decision: decision.clone(),
-        };
-        let rejected = Status::Rejected {
-            decision: crate::request::Decision {
-                approved: false,
-                ..decision
-            },
-        };
-        // (state, folder it is in now) -> folder it belongs in
-        let table = [
-            (Status::Pending, None, Pending),
-            (Status::Pending, Some(Approved), Approved),
-            (Status::Pending, Some(Pending), Pending),
-            (running.clone(), None, Approved),
-            (running, Some(Pending), Pending),
-            (executing, Some(Approved), Approved),
-            (approved_only, Some(Approved), Done),
-            (rejected, Some(Rejected), Done),
-            (Status::Expired, None, Done),
-            (Status::Cancelled, Some(Done), Done),
-        ];
-        for (status, now_in, want) in table {
-            assert_eq!(note_folder(&status, now_in), want, "{status:?} {now_in:?}");
         }
     }
 }

@@ -14,6 +14,7 @@ mod inbox;
 mod lock;
 mod note_index;
 mod outage;
+mod placement;
 mod reconcile;
 mod runs;
 mod socket;
