@@ -173,11 +173,7 @@ impl Engine {
             "vault": self.vault.root.display().to_string(),
             "degraded": self.outage_reason(),
         });
-        Reply {
-            ok: true,
-            info: Some(info),
-            ..Reply::default()
-        }
+        Reply::Status(info)
     }
 
     pub(super) fn open_count(&self) -> usize {
@@ -186,12 +182,10 @@ impl Engine {
 
     pub(super) fn reply_for(&self, id: &str) -> Reply {
         let req = self.machine.get(id);
-        Reply {
-            ok: true,
-            id: Some(id.to_string()),
+        Reply::Request {
+            id: id.to_string(),
             status: req.map(|r| r.status.name().to_string()),
             exit_code: req.and_then(|r| r.status.exit_code()),
-            ..Reply::default()
         }
     }
 

@@ -83,9 +83,10 @@ fn submit(state: &Path, timeout_s: u64) -> String {
         timeout_s: Some(timeout_s),
         ..Submit::default()
     });
-    let reply = call(state, &cmd).unwrap();
-    assert!(reply.ok, "{reply:?}");
-    reply.id.unwrap()
+    match call(state, &cmd).unwrap() {
+        Reply::Request { id, .. } => id,
+        other => panic!("not submitted: {other:?}"),
+    }
 }
 
 fn reject(state: &Path, id: &str) -> Reply {
@@ -116,8 +117,10 @@ fn a_deadline_passes_exactly_when_the_clock_reaches_it() {
     // One millisecond before the deadline a decision is still taken...
     daemon.clock.advance(SignedDuration::from_millis(59_999));
     let reply = reject(&env.state, &decided);
-    assert!(reply.ok, "{reply:?}");
-    assert_eq!(reply.status.as_deref(), Some("rejected"));
+    assert!(
+        matches!(&reply, Reply::Request { id, status: Some(s), .. } if *id == decided && s == "rejected"),
+        "{reply:?}"
+    );
     assert_eq!(env.events(&waits), ["submitted"]);
 
     // ...and at the deadline the other one expires, stamped with it.
@@ -139,8 +142,7 @@ fn a_decision_a_tick_after_the_deadline_is_refused() {
         .clock
         .advance(SignedDuration::from_secs(60) + SignedDuration::from_millis(1));
     let reply = reject(&env.state, &id);
-    assert!(!reply.ok, "{reply:?}");
-    let error = reply.error.unwrap_or_default();
+    let error = reply.refusal().expect("refused");
     assert!(error.contains("expired"), "{error}");
     wait_for("the expiry is journaled", || {
         env.events(&id) == ["submitted", "expired"]
