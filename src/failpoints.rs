@@ -10,7 +10,7 @@
 
 /// Every failpoint in the daemon, in the order an input meets them.
 pub const ALL: &[&str] = &[
-    // daemon/inbox.rs: an inbox file read and checked, not yet journaled.
+    // engine/inbox.rs: an inbox file read and checked, not yet journaled.
     "inbox-after-read",
     // journal/mod.rs: a batch's events about to be appended (and fsynced).
     "journal-before-append",
@@ -18,19 +18,19 @@ pub const ALL: &[&str] = &[
     // (its inbox files not yet removed, its notes not written, its
     // handlers not started, its callers not answered).
     "journal-after-append",
-    // daemon/files.rs: a note's new text written in place, not yet moved to
+    // engine/files.rs: a note's new text written in place, not yet moved to
     // the folder its state belongs in.
     "note-between-write-and-move",
-    // daemon/handlers.rs: a handler's run marker written, its process not
+    // engine/handlers.rs: a handler's run marker written, its process not
     // yet spawned.
     "handler-before-spawn",
     // executor/mod.rs: a handler's process spawned, its payload not yet
     // written to it, its result not yet journaled.
     "handler-after-spawn",
-    // daemon/commit.rs: at start, the recovery and the inbox journaled,
+    // engine/commit.rs: at start, the recovery and the inbox journaled,
     // the vault's notes not yet read.
     "startup-before-reconcile",
-    // daemon/commit.rs: at start, the vault reconciled, the effects of the
+    // engine/commit.rs: at start, the vault reconciled, the effects of the
     // recovery and the inbox not yet carried out.
     "startup-after-reconcile",
 ];

@@ -9,41 +9,55 @@
 //!
 //! # Architecture
 //!
-//! One actor, the engine ([`daemon`]), owns all request state. Everything
-//! else talks to it through channels:
+//! One actor, the engine ([`engine`]), owns all request state. Everything
+//! else talks to it through channels. Where to look first:
+//!
+//! - **The transition table**: [`request::next`], one arm per legal edge of
+//!   a request's lifecycle; [`request::apply`] folds journal events with it,
+//!   live and when the journal is replayed at start. Each
+//!   [`request::Status`] carries its decision and run record.
+//! - **The decisions**: [`machine`], the pure function `(state, input, now)
+//!   -> (events, effects, reply)`, with no files and no clock, table-tested
+//!   and checked whole by a model-based property test. Refusals are typed
+//!   ([`machine::Refusal`]); effects carry what they need
+//!   ([`machine::Effect::StartHandler`] holds the exact
+//!   [`machine::HandlerJob`] that runs).
+//! - **The loop**: [`engine::run`] (`engine/mod.rs`) waits on file events,
+//!   socket commands, handler results, deadlines and signals, feeds them to
+//!   the machine, journals each batch with one fsync (`engine/commit.rs`),
+//!   and only then carries out its effects (`Engine::carry_out`): note
+//!   writes (`engine/files.rs`), handler starts (`engine/handlers.rs`),
+//!   replies (`engine/commands.rs`). The vault's bookkeeping is one
+//!   `NoteIndex` (`engine/note_index.rs`); the full reconcile and "is this
+//!   note missing" are in `engine/reconcile.rs`; the inbox in
+//!   `engine/inbox.rs`; a journal that can't be written in
+//!   `engine/outage.rs`.
+//! - **Time**: the engine reads it from an injected [`engine::Clock`]
+//!   (the system's, or a manual one in tests); [`engine::run`] takes its
+//!   shutdown future as an argument, so tests run the real engine
+//!   in-process on a clock they move (`tests/it/shell.rs`).
+//!
+//! Around it:
 //!
 //! - [`watcher`]: notify's raw inotify watcher on the vault folders, bridged
 //!   into tokio without blocking notify's thread, with per-path settling and
 //!   a full reconcile when events may have been lost.
 //! - [`ipc`]: the CLI's Unix socket, and the state folder's inbox for when
 //!   the daemon is down.
-//! - [`machine`]: the pure transition function `(state, input, now) ->
-//!   (events, effects, reply)`, table-tested with no files and no clock,
-//!   and checked whole by a model-based property test. Refusals are typed
-//!   ([`machine::Refusal`]). Deadlines are an ordered set inside it; the
-//!   engine sleeps until the earliest.
-//! - [`request`]: requests as a fold over journal events ([`request::apply`]),
-//!   used both live and when the journal is replayed at start. The
-//!   lifecycle is one table, [`request::next`]; each [`request::Status`]
-//!   carries its decision and run record.
 //! - [`journal`]: fsynced, hash-chained JSON lines; the source of truth.
-//!   The engine journals a batch of events (one fsync) before it carries
-//!   out any effect: note writes, handler starts, replies.
+//! - [`executor`]: a handler's process, its group, its timeout and output.
 //! - [`note`]: rendering and parsing notes; the human's text always survives.
-//! - [`vault`]: bounded reads (no symlinks out, size cap, UTF-8, no binary)
-//!   and atomic writes.
+//! - [`vault`]: the vault's folders ([`vault::Folder`]), bounded reads (no
+//!   symlinks out, size cap, UTF-8, no binary) and atomic writes.
 //! - [`config`]: raw serde structs validated once into a typed [`config::Config`];
 //!   [`yaml`] is the safe YAML reader (no aliases, no duplicate keys).
 //!
 //! [`failpoints`] names the engine's crash points; a build with the
 //! `failpoints` feature (the tests') can be made to die at each one.
-//!
-//! [`daemon::run`] takes its shutdown future as an argument, so tests can
-//! start the real daemon in-process.
 
 pub mod cli;
 pub mod config;
-pub mod daemon;
+pub mod engine;
 pub mod executor;
 pub mod failpoints;
 pub mod ipc;

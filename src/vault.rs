@@ -9,9 +9,18 @@ use crate::config::Folders;
 
 mod names;
 mod read;
-use crate::machine::Folder;
 use names::temp_name;
 pub use names::{MAX_NOTE_NAME, note_name, second_name};
+
+/// A folder of the vault a request's note can be in; where it is says
+/// what the person did (moved it to `Approved/`...) or that it is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folder {
+    Pending,
+    Approved,
+    Rejected,
+    Done,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value};
 
 use super::RequestArgs;
-use super::commands::{ERROR, Place, replay, resolve};
+use super::place::{ERROR, Place, replay, resolve};
 use super::waiting;
 use crate::ipc::{self, Command, InboxEntry, Reply, Submit};
 use crate::request::new_id;
@@ -28,12 +28,8 @@ pub(super) fn request(p: &Place, args: RequestArgs) -> Result<u8> {
     let cmd = Command::Submit(submit);
     cmd.validate()?;
     let id = match ipc::call(&p.state_dir, &cmd, None) {
-        Ok(Reply {
-            ok: true,
-            id: Some(id),
-            ..
-        }) => id,
-        Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
+        Ok(Reply::Request { id, .. }) => id,
+        Ok(r) => bail!("{}", r.refusal().unwrap_or_else(|| "refused".into())),
         Err(e) if ipc::is_down(&e) => queue_request(p, cmd, timeout)?,
         Err(e) => return Err(e).context("talking to the daemon"),
     };
@@ -72,13 +68,8 @@ fn queue_request(p: &Place, mut cmd: Command, timeout: Option<Duration>) -> Resu
 pub(super) fn decide(p: &Place, cmd: Command, json: bool) -> Result<u8> {
     cmd.validate()?;
     match ipc::call(&p.state_dir, &cmd, None) {
-        Ok(Reply {
-            ok: true,
-            id,
-            status,
-            ..
-        }) => {
-            let (id, status) = (id.unwrap_or_default(), status.unwrap_or_default());
+        Ok(Reply::Request { id, status, .. }) => {
+            let status = status.unwrap_or_default();
             if json {
                 println!(
                     "{}",
@@ -89,7 +80,7 @@ pub(super) fn decide(p: &Place, cmd: Command, json: bool) -> Result<u8> {
             }
             Ok(0)
         }
-        Ok(r) => Err(refused(p, &cmd, r.error)),
+        Ok(r) => Err(refused(p, &cmd, r.refusal())),
         Err(e) if ipc::is_down(&e) && !matches!(cmd, Command::Resolve { .. }) => {
             queue_decision(p, cmd, json)
         }
@@ -146,7 +137,10 @@ pub(super) use waiting::wait;
 pub(super) fn status(p: &Place, json: bool) -> Result<u8> {
     match ipc::call(&p.state_dir, &Command::Status, Some(Duration::from_secs(5))) {
         Ok(r) => {
-            let info = r.info.unwrap_or_default();
+            let info = match r {
+                Reply::Status(info) => info,
+                _ => serde_json::Value::Null,
+            };
             let degraded = info["degraded"].as_str().map(String::from);
             if json {
                 println!(

@@ -8,18 +8,16 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 use super::client::{build_payload, decide, request, status, wait};
+use super::place::{ERROR, Place, replay, resolve};
 use super::{AuditCmd, Cli, Cmd, ConfigCmd, ExportFormat, ServiceCmd, service};
 use super::{extra, output, setup, style};
 use crate::config::Config;
 use crate::ipc::Command;
 use crate::journal;
-use crate::machine::Machine;
 use crate::request::Request;
 
 /// Exit codes of DESIGN.md.
-pub(super) const ERROR: u8 = 1;
 const USAGE: u8 = 2;
-pub(super) const WAIT_TIMED_OUT: u8 = 7;
 
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -91,14 +89,6 @@ fn init_logging(cli: &Cli) {
 fn colour_on_stderr() -> bool {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr())
-}
-
-/// Where the config, vault and state are, after flag > env > config > default.
-pub(super) struct Place {
-    pub(super) config: Config,
-    pub(super) config_path: PathBuf,
-    pub(super) vault: Option<PathBuf>,
-    pub(super) state_dir: PathBuf,
 }
 
 fn default_config() -> Option<PathBuf> {
@@ -323,50 +313,22 @@ fn read_journal(p: &Place, cmd: Cmd) -> Result<u8> {
     Ok(0)
 }
 
-/// The full id for a prefix; an ambiguous one lists the candidates.
-pub(super) fn resolve(m: &Machine, prefix: &str) -> Result<String> {
-    m.resolve_id(prefix).map_err(|e| {
-        let candidates: Vec<String> = m
-            .requests()
-            .values()
-            .filter(|r| r.id.starts_with(prefix))
-            .map(|r| {
-                format!(
-                    "  {}  {}  {}",
-                    r.id,
-                    r.status.name(),
-                    output::shown(&r.sub.summary)
-                )
-            })
-            .collect();
-        if candidates.len() > 1 {
-            anyhow::anyhow!("{e}:\n{}", candidates.join("\n"))
-        } else {
-            anyhow::anyhow!("{e}")
-        }
-    })
-}
-
-pub(super) fn replay(p: &Place) -> Result<Machine> {
-    let records = journal::read(&p.state_dir.join("journal.jsonl"))?;
-    Ok(Machine::replay(
-        p.config.clone().into(),
-        records.iter().map(|r| &r.event),
-    )?)
-}
-
 fn run_daemon(p: Place) -> Result<u8> {
     let vault = p
         .vault
         .context("no vault: pass --vault DIR, set HITL_VAULT, or set `vault:` in the config")?;
     setup::check_vault(&vault)?;
-    let settings = crate::daemon::Settings {
+    let settings = crate::engine::Settings {
         config_path: Some(p.config_path.clone()),
         config: p.config,
         vault,
         state_dir: p.state_dir,
+        clock: crate::engine::Clock::system(),
     };
     crate::failpoints::arm_from_env();
+    // The process adopts its handlers' orphans; the engine alone doesn't
+    // (run in a test process, it must not adopt the test's).
+    crate::executor::become_subreaper();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};
@@ -390,7 +352,7 @@ fn run_daemon(p: Place) -> Result<u8> {
                 }
             }
         });
-        crate::daemon::run(settings, shutdown, reload).await?;
+        crate::engine::run(settings, shutdown, reload).await?;
         anyhow::Ok(())
     })?;
     Ok(0)

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::CommandFactory;
 
 use super::Cli;
-use super::commands::{ERROR, Place, replay, resolve};
+use super::place::{ERROR, Place, replay, resolve};
 use super::style;
 use crate::config::Config;
 

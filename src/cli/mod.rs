@@ -4,6 +4,7 @@ mod client;
 mod commands;
 mod extra;
 mod output;
+mod place;
 mod service;
 mod setup;
 mod style;

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use super::commands::{ERROR, Place};
+use super::place::{ERROR, Place};
 use super::style;
 use crate::config;
 use crate::journal;

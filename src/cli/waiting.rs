@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use super::commands::{ERROR, Place, WAIT_TIMED_OUT, replay, resolve};
+use super::place::{ERROR, Place, WAIT_TIMED_OUT, replay, resolve};
 use super::{output, style};
 use crate::ipc::{self, Command};
 
@@ -43,15 +43,19 @@ pub(crate) fn wait(p: &Place, prefix: &str, timeout: Option<Duration>, json: boo
     bar.finish_and_clear();
     match ended? {
         Ended::Reply(r) => {
-            let code = r.exit_code.unwrap_or(1);
+            let (id, status, code) = match &r {
+                ipc::Reply::Request {
+                    id,
+                    status,
+                    exit_code,
+                } => (id.clone(), status.clone().unwrap_or_default(), *exit_code),
+                _ => (known.id.clone(), String::new(), None),
+            };
+            let code = code.unwrap_or(1);
             if json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
-                eprintln!(
-                    "{}: {}",
-                    r.id.unwrap_or_default(),
-                    r.status.unwrap_or_default()
-                );
+                eprintln!("{id}: {status}");
             }
             Ok(u8::try_from(code).unwrap_or(ERROR))
         }
@@ -74,8 +78,8 @@ fn poll(p: &Place, known: &Known, timeout: Option<Duration>, bar: &ProgressBar) 
             return Ok(Ended::TimedOut);
         }
         match ipc::call(&p.state_dir, &cmd, left) {
-            Ok(r) if r.ok => return Ok(Ended::Reply(r)),
-            Ok(r) => bail!("{}", r.error.unwrap_or_else(|| "refused".into())),
+            Ok(r @ ipc::Reply::Request { .. }) => return Ok(Ended::Reply(r)),
+            Ok(r) => bail!("{}", r.refusal().unwrap_or_else(|| "refused".into())),
             Err(e)
                 if matches!(
                     e.kind(),

@@ -8,6 +8,7 @@
 //! (the socket peer's uid, the inbox file's owner), never from the message.
 
 pub mod identity;
+mod reply;
 pub mod wire;
 
 use std::io::{BufRead, BufReader, Write};
@@ -16,36 +17,9 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
 pub use identity::Caller;
+pub use reply::Reply;
 pub use wire::{Command, InboxEntry, Submit};
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Reply {
-    pub ok: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub info: Option<Value>,
-}
-
-impl Reply {
-    pub fn error(message: impl Into<String>) -> Reply {
-        Reply {
-            ok: false,
-            error: Some(message.into()),
-            ..Reply::default()
-        }
-    }
-}
 
 /// The longest command line the daemon reads; a longer one is refused.
 pub const MAX_LINE: usize = 1024 * 1024;

@@ -33,14 +33,7 @@ pub struct NewRequest {
     pub drop_in_sha256: Option<String>,
 }
 
-/// The vault folder a note was seen in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Folder {
-    Pending,
-    Approved,
-    Rejected,
-    Done,
-}
+pub use crate::vault::Folder;
 
 #[derive(Debug)]
 pub enum Input {
@@ -100,13 +93,38 @@ pub enum Effect {
         adopt: Option<(PathBuf, Vec<String>)>,
     },
     /// A note that is not (yet) a request gets a visible warning.
-    Annotate {
-        path: PathBuf,
-        warning: String,
-    },
-    StartHandler {
-        id: Id,
-    },
+    Annotate { path: PathBuf, warning: String },
+    /// Start the handler of a request whose `executing` is journaled in
+    /// this batch: `job` is exactly what runs, fixed by the machine.
+    StartHandler { id: Id, job: HandlerJob },
+}
+
+/// Everything a handler start needs, taken from the request and the
+/// config when its `executing` event is made, so the engine has nothing to
+/// look up (and nothing to skip) when it carries the start out.
+#[derive(Clone, PartialEq)]
+pub struct HandlerJob {
+    pub action: String,
+    pub command: Vec<String>,
+    /// The handler's own variables; may hold secrets (`Debug` shows names).
+    pub env: std::collections::BTreeMap<String, String>,
+    pub timeout: std::time::Duration,
+    pub payload_json: String,
+    pub decided_by: String,
+    /// The run's attempt number, as journaled: names its run marker.
+    pub attempt: u32,
+}
+
+impl std::fmt::Debug for HandlerJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandlerJob")
+            .field("action", &self.action)
+            .field("command", &self.command)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("timeout", &self.timeout)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What one input produced.

@@ -1,6 +1,6 @@
 //! The engine's pure core: `(state, input, now) -> (state, events, effects)`.
 //!
-//! No I/O and no clock: the engine loop ([`crate::daemon`]) reads files,
+//! No I/O and no clock: the engine loop ([`crate::engine`]) reads files,
 //! generates ids, and passes `now`; it then journals the returned events
 //! (fsync) before it carries out the effects. Every state change goes
 //! through [`crate::request::apply`], the same fold the journal replay uses.
@@ -30,7 +30,7 @@ mod submit;
 mod tests;
 
 pub use dropin::drop_in_request;
-pub use io::{Decide, Effect, Folder, Input, NewRequest, SeenNote, Step};
+pub use io::{Decide, Effect, Folder, HandlerJob, Input, NewRequest, SeenNote, Step};
 pub use refusal::Refusal;
 
 pub struct Machine {
@@ -278,13 +278,10 @@ impl Machine {
     }
 
     fn start_handler(&mut self, step: &mut Step, now: Timestamp, id: &str) {
-        let action = &self.requests[id].sub.action;
-        let Some(handler) = self.config.handlers.get(action) else {
-            let why = format!("no handler is configured for `{action}` any more");
-            self.push(step, now, id, &Actor::Hitl, EventKind::Unknown { why });
+        let Some(command) = self.job(id).map(|j| j.command) else {
+            self.no_handler(step, now, id);
             return;
         };
-        let command = handler.command.clone();
         self.push(
             step,
             now,
@@ -292,8 +289,34 @@ impl Machine {
             &Actor::Hitl,
             EventKind::Executing { command },
         );
-        step.effects
-            .push(Effect::StartHandler { id: id.to_string() });
+        let job = self.job(id).expect("its handler was found above");
+        step.effects.push(Effect::StartHandler {
+            id: id.to_string(),
+            job,
+        });
+    }
+
+    /// An approved request whose action has no handler any more (the
+    /// config changed): its run can't start, and says so.
+    fn no_handler(&mut self, step: &mut Step, now: Timestamp, id: &str) {
+        let action = &self.requests[id].sub.action;
+        let why = format!("no handler is configured for `{action}` any more");
+        self.push(step, now, id, &Actor::Hitl, EventKind::Unknown { why });
+    }
+
+    /// What the request's run is, as its state and the config say now.
+    fn job(&self, id: &str) -> Option<HandlerJob> {
+        let req = self.requests.get(id)?;
+        let handler = self.config.handlers.get(&req.sub.action)?;
+        Some(HandlerJob {
+            action: req.sub.action.clone(),
+            command: handler.command.clone(),
+            env: handler.env.clone(),
+            timeout: handler.timeout,
+            payload_json: crate::payload::canonical(&req.sub.payload),
+            decided_by: req.decision().map(|d| d.by.clone()).unwrap_or_default(),
+            attempt: req.attempts,
+        })
     }
 
     /// Ends a pending request (rejected, expired, cancelled, tampered).

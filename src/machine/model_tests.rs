@@ -240,7 +240,7 @@ impl World {
         }
         self.journal.extend(step.events.iter().cloned());
         for effect in &step.effects {
-            if let Effect::StartHandler { id } = effect {
+            if let Effect::StartHandler { id, .. } = effect {
                 self.check_start(id);
             }
         }

@@ -25,9 +25,10 @@ impl Machine {
             .collect();
         for (id, status, attempt) in ids {
             match status {
-                Status::Executing { .. } if !started(&id, attempt) => {
-                    step.effects.push(Effect::StartHandler { id });
-                }
+                Status::Executing { .. } if !started(&id, attempt) => match self.job(&id) {
+                    Some(job) => step.effects.push(Effect::StartHandler { id, job }),
+                    None => self.no_handler(&mut step, now, &id),
+                },
                 Status::Executing { .. } => self.ran_before_the_restart(&mut step, now, id),
                 Status::ApprovedToRun { .. } => self.start_handler(&mut step, now, &id),
                 _ => {}

@@ -107,7 +107,8 @@ fn auto_and_deny_are_journaled_with_the_rule_name() {
     assert_eq!(step.events[1].actor.to_string(), "rule:small");
     assert!(
         step.effects
-            .contains(&Effect::StartHandler { id: "a".into() })
+            .iter()
+            .any(|e| matches!(e, Effect::StartHandler { id, .. } if id == "a"))
     );
     let step = m.handle(
         Input::Submit(new("d", "payment", json!({"amount": 50000}))),
@@ -385,8 +386,35 @@ fn recovery_starts_a_journaled_run_that_never_started_without_spending_a_rerun()
         let started = step
             .effects
             .iter()
-            .any(|e| matches!(e, Effect::StartHandler { id } if id == "r"));
+            .any(|e| matches!(e, Effect::StartHandler { id, .. } if id == "r"));
         assert_eq!(started, starts, "{what}");
         assert_eq!(m.get("r").unwrap().attempts, attempts, "{what}");
     }
+}
+
+#[test]
+fn a_handler_start_carries_the_approved_payload_and_its_journaled_attempt() {
+    let mut m = machine();
+    let step = m.handle(
+        Input::Submit(new("a", "payment", json!({"amount": 5}))),
+        t(0),
+    );
+    let job = step
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::StartHandler { id, job } if id == "a" => Some(job.clone()),
+            _ => None,
+        })
+        .expect("an auto-approved payment starts its handler");
+    assert_eq!(job.action, "payment");
+    assert_eq!(job.payload_json, r#"{"amount":5}"#);
+    assert_eq!(job.decided_by, "rule:small");
+    assert_eq!(job.attempt, m.get("a").unwrap().attempts);
+    assert_eq!(job.attempt, 1);
+    let executing = step.events.iter().find_map(|e| match &e.kind {
+        EventKind::Executing { command } => Some(command.clone()),
+        _ => None,
+    });
+    assert_eq!(executing, Some(job.command));
 }

@@ -14,5 +14,6 @@ mod journal;
 mod note;
 mod redteam;
 mod service;
+mod shell;
 mod util;
 mod vault;

@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
+use super::note_index::Echo;
+use super::placement::{note_folder, note_place};
 use super::{DaemonError, Engine, SETTLE, reconcile};
-use crate::machine::{Folder, Input, Step, dropin};
+use crate::machine::{Input, Step, dropin};
 use crate::note::{self, Existing};
-use crate::payload::hex_sha256;
-use crate::request::{Id, Status, new_id};
-use crate::vault::{self, Kind, classify};
+use crate::request::{Id, new_id};
+use crate::vault::{self, Folder, Kind, classify};
 use crate::watcher::{self, WatchEvent};
 
 impl Engine {
@@ -35,7 +36,7 @@ impl Engine {
             self.arm_watcher()?;
             return self.reconcile();
         }
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let mut seen = HashSet::new();
         let mut steps = Vec::new();
         for ev in evs {
@@ -56,12 +57,10 @@ impl Engine {
         }
         let folder = self.folder_of_note(path)?;
         let text = self.read_note(path)?;
-        if let Some((hash, id)) = self.written.get(path)
-            && *hash == hex_sha256(text.as_bytes())
-        {
+        if let Echo::Own(id) = self.files.echo(path, &text) {
             // The echo of our own write; perhaps moved out and back
             // unchanged, so it is where the note is.
-            if let Some(id) = id.clone() {
+            if let Some(id) = id {
                 self.track_unless_elsewhere(id, path);
             }
             return None;
@@ -70,11 +69,9 @@ impl Engine {
         match &view {
             Err(e) => self.report(path, format!("note not readable; no decision taken: {e}")),
             Ok(v) if !self.for_the_machine(path, folder, v) => return None,
-            Ok(_) => {
-                self.reported.remove(path);
-            }
+            Ok(_) => self.files.clear_report(path),
         }
-        let tracked = self.by_path.get(path).cloned();
+        let tracked = self.files.id_at(path).cloned();
         let input = Input::Note(crate::machine::SeenNote {
             path: path.to_path_buf(),
             folder,
@@ -113,13 +110,8 @@ impl Engine {
                 Some(text).filter(|t| !t.is_empty())
             }
             Ok(None) => {
-                self.reported.remove(path);
+                self.files.gone(path);
                 self.retries.remove(path);
-                if let Some(id) = self.by_path.remove(path)
-                    && self.notes.get(&id).map(PathBuf::as_path) == Some(path)
-                {
-                    self.notes.remove(&id);
-                }
                 None
             }
             Err(e) => {
@@ -147,8 +139,8 @@ impl Engine {
     /// decision. `false` for a stale copy.
     fn track_unless_elsewhere(&mut self, id: Id, path: &Path) -> bool {
         if let Some(old) = self
-            .notes
-            .get(&id)
+            .files
+            .path_of(&id)
             .filter(|old| old.as_path() != path && old.exists())
             .cloned()
         {
@@ -159,7 +151,7 @@ impl Engine {
             self.annotate(path, &warning);
             return false;
         }
-        self.track(id, path.to_path_buf());
+        self.files.track(&id, path.to_path_buf());
         true
     }
 
@@ -213,7 +205,7 @@ impl Engine {
         let problem = self.vault.unusable();
         match (problem, self.vault_missing) {
             (Some(problem), false) => {
-                tracing::warn!(vault = %self.vault.root.display(), "the vault is unavailable ({problem}); waiting for it to come back");
+                tracing::warn!(vault = %self.vault.root.display(), %problem, "the vault is unavailable; waiting for it to come back");
                 self.vault_missing = true;
                 self.watch = None;
             }
@@ -231,15 +223,6 @@ impl Engine {
         Ok(())
     }
 
-    fn track(&mut self, id: String, path: PathBuf) {
-        if let Some(old) = self.notes.insert(id.clone(), path.clone())
-            && old != path
-        {
-            self.by_path.remove(&old);
-        }
-        self.by_path.insert(path, id);
-    }
-
     /// Re-renders a request's note, keeping the human's text, and moves it
     /// to the folder its state belongs in.
     pub(super) fn write_note(&mut self, id: &str, adopt: Option<(PathBuf, Vec<String>)>) {
@@ -248,7 +231,7 @@ impl Engine {
         }
         let (current, drop_keys, from_drop_in) = match adopt {
             Some((path, keys)) => (Some(path), keys, true),
-            None => (self.notes.get(id).cloned(), Vec::new(), false),
+            None => (self.files.path_of(id).cloned(), Vec::new(), false),
         };
         let Some(existing_text) = self.current_text(id, current.as_ref()) else {
             return;
@@ -266,16 +249,13 @@ impl Engine {
             .filter(|_| existing_text.is_some())
             .and_then(|p| self.vault.folder_of(p));
         let folder = note_folder(&req.status, now_in);
-        let dir = match current.as_ref().and_then(|p| p.parent()) {
-            // Where it is, when that is the right folder (a month of Done/).
-            Some(parent) if now_in == Some(folder) => parent.to_path_buf(),
-            _ => self.vault.dir(folder),
-        };
-        let name = current
-            .as_ref()
-            .and_then(|p| p.file_name())
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| req.sub.file_name.clone());
+        let (dir, name) = note_place(
+            current.as_deref(),
+            now_in,
+            folder,
+            self.vault.dir(folder),
+            &req.sub.file_name,
+        );
         let own = dir.join(&name);
         let taken = Some(&own) != current.as_ref() && std::fs::symlink_metadata(&own).is_ok();
         let target = dir.join(vault::note_name(&name, id, taken));
@@ -317,24 +297,21 @@ impl Engine {
     /// in between leaves the new text at the old place, where the next
     /// start finds it and finishes the move, never a stale note in `Done/`.
     fn place_note(&mut self, id: &str, text: &str, from: Option<PathBuf>, to: PathBuf) {
-        let hash = hex_sha256(text.as_bytes());
         let at = from.unwrap_or_else(|| to.clone());
         if let Err(e) = vault::write_atomic(&at, text) {
             tracing::error!(request = %id, path = %at.display(), error = %e, "note not written");
             return;
         }
-        self.written
-            .insert(at.clone(), (hash.clone(), Some(id.to_string())));
-        self.track(id.to_string(), at.clone());
+        self.files.wrote(&at, text, Some(id));
+        self.files.track(id, at.clone());
         if at == to {
             return;
         }
         fail::fail_point!("note-between-write-and-move");
         match vault::move_note(&at, &to) {
             Ok(()) => {
-                self.written
-                    .insert(to.clone(), (hash, Some(id.to_string())));
-                self.track(id.to_string(), to);
+                self.files.wrote(&to, text, Some(id));
+                self.files.track(id, to);
             }
             Err(e) => {
                 tracing::error!(request = %id, from = %at.display(), to = %to.display(), error = %e, "note not moved")
@@ -344,9 +321,8 @@ impl Engine {
 
     /// Logs a problem with a file once, not at every reconcile.
     fn report(&mut self, path: &Path, problem: String) {
-        if self.reported.get(path) != Some(&problem) {
+        if self.files.report(path, &problem) {
             tracing::warn!(path = %path.display(), "{problem}");
-            self.reported.insert(path.to_path_buf(), problem);
         }
     }
 
@@ -361,73 +337,12 @@ impl Engine {
         };
         match vault::write_atomic(path, &new) {
             Ok(()) => {
-                let id = self.by_path.get(path).cloned();
-                self.written
-                    .insert(path.to_path_buf(), (hex_sha256(new.as_bytes()), id));
+                let id = self.files.id_at(path).cloned();
+                self.files.wrote(path, &new, id.as_deref());
             }
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "warning not written into the note")
             }
-        }
-    }
-}
-
-/// The folder a request's note belongs in: `Done/` once final; else the
-/// folder it is in now (a decision folder is where a gesture happened), or
-/// by state for a note written afresh.
-pub(super) fn note_folder(status: &Status, now_in: Option<Folder>) -> Folder {
-    match now_in {
-        _ if status.is_final() => Folder::Done,
-        Some(f) => f,
-        None if *status == Status::Pending => Folder::Pending,
-        None => Folder::Approved,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn which_folder_a_note_belongs_in() {
-        use Folder::*;
-        let decision = crate::request::Decision {
-            approved: true,
-            by: "cli:alice".into(),
-            at: Timestamp::UNIX_EPOCH,
-            reason: None,
-        };
-        let executing = Status::Executing {
-            decision: decision.clone(),
-            started: Timestamp::UNIX_EPOCH,
-        };
-        let running = Status::ApprovedToRun {
-            decision: decision.clone(),
-        };
-        let approved_only = Status::Approved {
-            decision: decision.clone(),
-        };
-        let rejected = Status::Rejected {
-            decision: crate::request::Decision {
-                approved: false,
-                ..decision
-            },
-        };
-        // (state, folder it is in now) -> folder it belongs in
-        let table = [
-            (Status::Pending, None, Pending),
-            (Status::Pending, Some(Approved), Approved),
-            (Status::Pending, Some(Pending), Pending),
-            (running.clone(), None, Approved),
-            (running, Some(Pending), Pending),
-            (executing, Some(Approved), Approved),
-            (approved_only, Some(Approved), Done),
-            (rejected, Some(Rejected), Done),
-            (Status::Expired, None, Done),
-            (Status::Cancelled, Some(Done), Done),
-        ];
-        for (status, now_in, want) in table {
-            assert_eq!(note_folder(&status, now_in), want, "{status:?} {now_in:?}");
         }
     }
 }

@@ -34,7 +34,7 @@ impl Engine {
     /// notes) is read; returns their effects, to be carried out once the
     /// reconcile has found where the notes are.
     pub(super) fn take_inbox_at_start(&mut self) -> Result<Vec<Effect>, JournalError> {
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.inbox)
             .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();

@@ -2,8 +2,6 @@
 //! out its effects and answer its callers. A batch that can't be journaled
 //! is undone instead (see [`super::outage`]).
 
-use jiff::Timestamp;
-
 use super::{DaemonError, Engine, PendingReply, reconcile, runs, systemd};
 use crate::ipc::Reply;
 use crate::journal::JournalError;
@@ -72,7 +70,7 @@ impl Engine {
     /// outage it waits, and runs when the journal can be written again.
     pub(super) fn recover_and_reconcile(&mut self) -> Result<(), DaemonError> {
         let state = self.state_dir.clone();
-        let step = self.machine.recover(Timestamp::now(), |id, n| {
+        let step = self.machine.recover(self.clock.now(), |id, n| {
             let started = runs::started(&state, id, n);
             if !started {
                 tracing::info!(request = %id, attempt = n, "journaled as executing, but its handler never started: starting it now");

@@ -1,11 +1,10 @@
-//! One daemon per state folder and per vault: an exclusive `flock` on
-//! `hitl.lock` in the state folder, and one on the vault directory itself
-//! (so nothing is written into the vault). The kernel releases both when the
+//! One daemon per state folder and per vault: an exclusive `flock`
+//! (`File::try_lock`) on `hitl.lock` in the state folder, and one on the
+//! vault directory itself (so nothing is written into the vault). The kernel releases both when the
 //! process dies, so a stale lock never blocks a restart.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -72,9 +71,11 @@ impl VaultLock {
     }
 }
 
+/// An exclusive lock without waiting. On Linux std's `try_lock` is
+/// `flock(LOCK_EX | LOCK_NB)`: tied to the open file, released by the
+/// kernel when the process dies, and listed as `FLOCK` in `/proc/locks`.
 fn try_flock(file: &File) -> bool {
-    // SAFETY: flock on a file descriptor we own; no memory is involved.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+    file.try_lock().is_ok()
 }
 
 /// The pid holding a `flock` on the file `dev`/`ino`, from `/proc/locks`

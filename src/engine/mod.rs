@@ -5,13 +5,16 @@
 //! journals the resulting events with one fsync per batch, and only then
 //! carries out the effects: note writes, handler starts, replies.
 
+mod clock;
 mod commands;
 mod commit;
 mod files;
 mod handlers;
 mod inbox;
 mod lock;
+mod note_index;
 mod outage;
+mod placement;
 mod reconcile;
 mod runs;
 mod socket;
@@ -38,6 +41,7 @@ use crate::request::{ApplyError, Id};
 use crate::vault::Vault;
 use crate::watcher::{WatchEvent, WatchHandle};
 
+pub use clock::Clock;
 pub use lock::{StateLock, VaultLock};
 use socket::CommandMsg;
 
@@ -50,6 +54,9 @@ pub struct Settings {
     pub config_path: Option<PathBuf>,
     pub vault: PathBuf,
     pub state_dir: PathBuf,
+    /// The wall clock deadlines and journal times are read from:
+    /// [`Clock::system`] but in tests.
+    pub clock: Clock,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +114,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     reload: mpsc::Receiver<()>,
 ) -> Result<(), DaemonError> {
-    crate::executor::become_subreaper();
     let state = settings.state_dir.clone();
     // The socket in here approves payments: only its owner may enter.
     ipc::private_dir(&state).map_err(io(format!("state folder {}", state.display())))?;
@@ -139,31 +145,31 @@ pub async fn run(
     let (cmd_tx, cmd_rx) = mpsc::channel::<CommandMsg>(256);
     tokio::spawn(socket::serve(listener, cmd_tx));
 
+    let clock = settings.clock;
     let mut engine = Engine {
+        config_loaded_at: clock.now(),
+        started: clock.now(),
+        clock,
         machine,
         journal,
         vault,
         config_path: settings.config_path,
-        config_loaded_at: Timestamp::now(),
         state_dir: state.clone(),
         inbox,
         inbox_taken: Vec::new(),
         tz: jiff::tz::TimeZone::system(),
-        notes: HashMap::new(),
-        by_path: HashMap::new(),
-        written: HashMap::new(),
-        reported: HashMap::new(),
+        files: note_index::NoteIndex::default(),
         suspects: HashMap::new(),
         retries: HashMap::new(),
         files_due: None,
         ingested: HashMap::new(),
         waiters: HashMap::new(),
         handlers: JoinSet::new(),
+        tasks: HashMap::new(),
         stop_handlers: watch::channel(false).0,
         watch: None,
         watch_tx,
         vault_missing: false,
-        started: Timestamp::now(),
         last_event: records.last().map(|r| r.event.time),
         last_status: String::new(),
         outage: None,
@@ -194,26 +200,31 @@ pub async fn run(
 }
 
 pub(crate) struct Engine {
+    /// Where "now" comes from: every input is handled at `clock.now()`.
+    clock: Clock,
+    /// All request state and every decision about it (pure; no I/O).
     machine: Machine,
+    /// The source of truth: every batch of events is appended here before
+    /// any of its effects happen.
     journal: Journal,
+    /// The vault's folders, read and written only through its bounds.
     vault: Vault,
+    /// The config file a reload re-reads (`None`: the built-in config).
     config_path: Option<PathBuf>,
+    /// When the config in force was loaded, for `hitl status`.
     config_loaded_at: Timestamp,
+    /// The state folder: run markers and handler output live here.
     state_dir: PathBuf,
+    /// The inbox folder, to tell its files from the vault's in file events.
     inbox: PathBuf,
     /// Inbox files whose commands are in the batch being journaled; removed
     /// once it is.
     inbox_taken: Vec<PathBuf>,
+    /// The system's time zone, looked up once: notes show local times.
     tz: jiff::tz::TimeZone,
-    /// Where each request's note was last seen or written.
-    notes: HashMap<Id, PathBuf>,
-    by_path: HashMap<PathBuf, Id>,
-    /// Hash of what the daemon last wrote at a path, and for which request:
-    /// the echo of its own write is recognised by content, not by timing.
-    written: HashMap<PathBuf, (String, Option<Id>)>,
-    /// The problem last logged for a file, so a bad file is reported once,
-    /// not at every reconcile.
-    reported: HashMap<PathBuf, String>,
+    /// Where each request's note is, what the engine wrote where, which
+    /// file problems were logged.
+    files: note_index::NoteIndex,
     /// Requests whose note a listing did not show, since when: missing only
     /// if a listing newer by a settling time still doesn't show it.
     suspects: HashMap<Id, Instant>,
@@ -229,14 +240,21 @@ pub(crate) struct Engine {
     waiters: HashMap<Id, Vec<oneshot::Sender<Reply>>>,
     /// Running handlers; their results come back as engine inputs.
     handlers: JoinSet<(Id, Ran)>,
+    /// Which request each handler task is for, so a task that panics still
+    /// ends its request (`unknown`) instead of leaving it executing.
+    tasks: HashMap<tokio::task::Id, Id>,
     /// Set to `true` at shutdown, after the grace period: ends the handlers.
     stop_handlers: watch::Sender<bool>,
     /// The inotify watch; dropped while the vault is away.
     watch: Option<WatchHandle>,
+    /// Where a new watch (after the vault comes back, or a new month of
+    /// `Done/`) sends its events: the loop's one receiver.
     watch_tx: mpsc::Sender<WatchEvent>,
     /// The vault's folders are gone or unreadable (unmounted, renamed...).
     vault_missing: bool,
+    /// When this daemon started, for `hitl status`'s uptime.
     started: Timestamp,
+    /// The time of the last journaled event, for `hitl status`.
     last_event: Option<Timestamp>,
     /// The last STATUS= sent to systemd, to send only changes.
     last_status: String,
@@ -271,13 +289,10 @@ impl Engine {
         let mut vault_retry = every(VAULT_RETRY);
         let mut journal_retry = every(outage::RETRY);
         loop {
-            // Sleep to the earliest deadline, but never past a reconcile
-            // period: the monotonic clock stops during suspend, the wall
-            // clock doesn't, so deadlines are re-checked at least that often.
-            let sleep = self.machine.next_deadline().map(|d| {
-                let ms = (d.as_millisecond() - Timestamp::now().as_millisecond()).max(0) as u64;
-                Duration::from_millis(ms).min(self.machine.config().reconcile_every)
-            });
+            // Sleep to the earliest deadline, re-checked at least once a
+            // reconcile period (see `Clock::sleep_until`).
+            let deadline = self.machine.next_deadline();
+            let recheck = self.machine.config().reconcile_every;
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(ev) = watch_rx.recv(), if self.outage.is_none() => {
@@ -300,13 +315,11 @@ impl Engine {
                     }
                     self.on_commands(cmds)?;
                 }
-                Some(done) = self.handlers.join_next(), if !self.handlers.is_empty() && self.outage.is_none() => {
-                    if let Ok((id, ran)) = done {
-                        self.handler_done(id, ran)?;
-                    }
+                Some(done) = self.handlers.join_next_with_id(), if !self.handlers.is_empty() && self.outage.is_none() => {
+                    self.task_done(done)?;
                 }
-                _ = sleep_opt(sleep), if self.outage.is_none() => {
-                    let step = self.machine.handle(Input::Tick, Timestamp::now());
+                _ = sleep_to(&self.clock, deadline, recheck), if self.outage.is_none() => {
+                    let step = self.machine.handle(Input::Tick, self.clock.now());
                     self.commit(vec![step], Vec::new())?;
                 }
                 _ = reconcile.tick() => self.reconcile_all(reconcile::Scope::Periodic)?,
@@ -335,7 +348,7 @@ impl Engine {
         };
         let changed = match loaded {
             Err(e) => {
-                tracing::error!("config reload refused, the old config stays in force: {e}");
+                tracing::error!(error = %e, "config reload refused, the old config stays in force");
                 false
             }
             Ok(mut new) => {
@@ -350,7 +363,7 @@ impl Engine {
                     new.folders = old.folders.clone();
                 }
                 self.machine.set_config(Arc::new(new));
-                self.config_loaded_at = Timestamp::now();
+                self.config_loaded_at = self.clock.now();
                 tracing::info!(rules = self.machine.config().rules.len(), "config reloaded");
                 true
             }
@@ -363,7 +376,7 @@ impl Engine {
         match effect {
             Effect::WriteNote { id, adopt } => self.write_note(&id, adopt),
             Effect::Annotate { path, warning } => self.annotate(&path, &warning),
-            Effect::StartHandler { id } => self.start_handler(&id),
+            Effect::StartHandler { id, job } => self.start_handler(&id, job),
         }
     }
 }
@@ -375,9 +388,9 @@ async fn sleep_until_opt(at: Option<Instant>) {
     }
 }
 
-async fn sleep_opt(d: Option<Duration>) {
-    match d {
-        Some(d) => tokio::time::sleep(d).await,
+async fn sleep_to(clock: &Clock, at: Option<Timestamp>, recheck: Duration) {
+    match at {
+        Some(at) => clock.sleep_until(at, recheck).await,
         None => std::future::pending().await,
     }
 }

@@ -35,7 +35,7 @@ impl Engine {
                 "{reason}"
             );
         }
-        let since = self.outage.as_ref().map_or(Timestamp::now(), |o| o.since);
+        let since = self.outage.as_ref().map_or(self.clock.now(), |o| o.since);
         self.outage = Some(Outage { reason, since });
         let records = self.journal.records().map_err(DaemonError::Outage)?;
         self.machine = self.machine.rebuild(records.iter().map(|r| &r.event))?;
@@ -66,7 +66,7 @@ impl Engine {
         let Some(was) = self.outage.take() else {
             return Ok(());
         };
-        let secs = Timestamp::now().as_second() - was.since.as_second();
+        let secs = self.clock.now().as_second() - was.since.as_second();
         tracing::info!(
             down_s = secs,
             "the journal can be written again; taking new work"

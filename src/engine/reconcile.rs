@@ -126,11 +126,11 @@ impl Engine {
         self.check_vault()?;
         if self.vault_missing {
             // Deadlines still pass; notes wait for the vault.
-            let step = self.machine.handle(Input::Tick, Timestamp::now());
+            let step = self.machine.handle(Input::Tick, self.clock.now());
             return self.commit(vec![step], Vec::new());
         }
         let listing_at = Instant::now();
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let mut steps = Vec::new();
         let mut listed = HashSet::new();
         let mut paths: Vec<PathBuf> = vault::list_dir(&self.inbox);
@@ -138,11 +138,11 @@ impl Engine {
             paths.extend(vault::list_dir(&dir));
         }
         for path in paths {
-            let in_done = self.vault.folder_of(&path) == Some(crate::machine::Folder::Done);
-            if worth_reading(scope, in_done, self.by_path.contains_key(&path)) {
+            let in_done = self.vault.folder_of(&path) == Some(crate::vault::Folder::Done);
+            if worth_reading(scope, in_done, self.files.id_at(&path).is_some()) {
                 steps.extend(self.look_at(&path, now));
             }
-            if let Some(id) = self.by_path.get(&path) {
+            if let Some(id) = self.files.id_at(&path) {
                 listed.insert(id.clone());
             }
         }
@@ -163,7 +163,7 @@ impl Engine {
             .collect();
         let mut suspects = std::mem::take(&mut self.suspects);
         for id in candidates {
-            let at_known_path = self.notes.get(&id).is_some_and(|p| p.exists());
+            let at_known_path = self.files.path_of(&id).is_some_and(|p| p.exists());
             let since = suspects.remove(&id);
             let evidence = Evidence {
                 listed: listed.contains(&id),
@@ -179,7 +179,7 @@ impl Engine {
                 }
                 NoteSeen::Missing => {
                     tracing::info!(request = %id, "note missing from the vault; regenerating it from the journal");
-                    self.notes.remove(&id);
+                    self.files.forget(&id);
                     self.write_note(&id, None);
                 }
             }
@@ -218,7 +218,7 @@ impl Engine {
             .map(|(p, _)| p.clone())
             .collect();
         if !due.is_empty() && !self.vault_missing {
-            let ts = Timestamp::now();
+            let ts = self.clock.now();
             let mut steps: Vec<Step> = Vec::new();
             for path in due {
                 tracing::debug!(path = %path.display(), "reading a note again after a transient failure");

@@ -36,7 +36,7 @@ impl Via {
 
 impl Engine {
     pub(super) fn on_commands(&mut self, cmds: Vec<CommandMsg>) -> Result<(), DaemonError> {
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let mut steps = Vec::new();
         let mut replies = Vec::new();
         for (cmd, caller, reply) in cmds {
@@ -167,17 +167,13 @@ impl Engine {
             "started": self.started.to_string(),
             "config_loaded_at": self.config_loaded_at.to_string(),
             "vault_available": !self.vault_missing,
-            "uptime_s": (Timestamp::now().as_second() - self.started.as_second()),
+            "uptime_s": (self.clock.now().as_second() - self.started.as_second()),
             "open": self.open_count(),
             "last_event": self.last_event.map(|t| t.to_string()),
             "vault": self.vault.root.display().to_string(),
             "degraded": self.outage_reason(),
         });
-        Reply {
-            ok: true,
-            info: Some(info),
-            ..Reply::default()
-        }
+        Reply::Status(info)
     }
 
     pub(super) fn open_count(&self) -> usize {
@@ -186,12 +182,10 @@ impl Engine {
 
     pub(super) fn reply_for(&self, id: &str) -> Reply {
         let req = self.machine.get(id);
-        Reply {
-            ok: true,
-            id: Some(id.to_string()),
+        Reply::Request {
+            id: id.to_string(),
             status: req.map(|r| r.status.name().to_string()),
             exit_code: req.and_then(|r| r.status.exit_code()),
-            ..Reply::default()
         }
     }
 

@@ -1,0 +1,169 @@
+//! What the engine knows about the vault's files, in one place: where each
+//! request's note is, what the engine itself last wrote where, and which
+//! problems with a file it has already logged.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::payload::hex_sha256;
+use crate::request::Id;
+
+#[derive(Debug, Default)]
+pub(crate) struct NoteIndex {
+    /// Where each request's note was last seen or written: the note a
+    /// gesture counts in, and the one rewritten when the request changes.
+    notes: HashMap<Id, PathBuf>,
+    /// The inverse of `notes` (kept exactly so): which request's note a
+    /// path is, when a file event names only the path.
+    by_path: HashMap<PathBuf, Id>,
+    /// Hash of what the engine last wrote at a path, and for which request:
+    /// the echo of its own write is recognised by content, not by timing.
+    written: HashMap<PathBuf, (String, Option<Id>)>,
+    /// The problem last logged for a file, so a bad file is reported once,
+    /// not at every reconcile.
+    reported: HashMap<PathBuf, String>,
+}
+
+/// What the engine's own last write at a path says about its text now.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Echo {
+    /// Not what the engine last wrote there: someone else's change.
+    Foreign,
+    /// Exactly what the engine wrote, for this request (if any).
+    Own(Option<Id>),
+}
+
+impl NoteIndex {
+    /// Where the note of `id` is known to be.
+    pub(crate) fn path_of(&self, id: &str) -> Option<&PathBuf> {
+        self.notes.get(id)
+    }
+
+    /// Which request's note is known to be at `path`.
+    pub(crate) fn id_at(&self, path: &Path) -> Option<&Id> {
+        self.by_path.get(path)
+    }
+
+    /// The note of `id` is at `path` (and no longer where it was).
+    pub(crate) fn track(&mut self, id: &str, path: PathBuf) {
+        if let Some(old) = self.notes.insert(id.to_string(), path.clone())
+            && old != path
+        {
+            self.by_path.remove(&old);
+        }
+        if let Some(other) = self.by_path.insert(path, id.to_string())
+            && other != id
+        {
+            self.notes.remove(&other);
+        }
+    }
+
+    /// The note of `id` is nowhere known.
+    pub(crate) fn forget(&mut self, id: &str) {
+        if let Some(path) = self.notes.remove(id) {
+            self.by_path.remove(&path);
+        }
+    }
+
+    /// The file at `path` is gone: whatever was known about it goes too
+    /// (what the engine wrote there stays, to recognise a move back).
+    pub(crate) fn gone(&mut self, path: &Path) {
+        self.reported.remove(path);
+        if let Some(id) = self.by_path.remove(path) {
+            self.notes.remove(&id);
+        }
+    }
+
+    /// The engine wrote `text` at `path`, for `id`.
+    pub(crate) fn wrote(&mut self, path: &Path, text: &str, id: Option<&str>) {
+        let entry = (hex_sha256(text.as_bytes()), id.map(str::to_string));
+        self.written.insert(path.to_path_buf(), entry);
+    }
+
+    /// Whether `text` at `path` is what the engine last wrote there.
+    pub(crate) fn echo(&self, path: &Path, text: &str) -> Echo {
+        match self.written.get(path) {
+            Some((hash, id)) if *hash == hex_sha256(text.as_bytes()) => Echo::Own(id.clone()),
+            _ => Echo::Foreign,
+        }
+    }
+
+    /// Records `problem` with `path`; `true` if it is new (to be logged),
+    /// `false` if it was the last one logged for that file.
+    pub(crate) fn report(&mut self, path: &Path, problem: &str) -> bool {
+        if self.reported.get(path).map(String::as_str) == Some(problem) {
+            return false;
+        }
+        self.reported
+            .insert(path.to_path_buf(), problem.to_string());
+        true
+    }
+
+    /// The file at `path` is fine again: its next problem is logged.
+    pub(crate) fn clear_report(&mut self, path: &Path) {
+        self.reported.remove(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> PathBuf {
+        PathBuf::from(s)
+    }
+
+    #[test]
+    fn a_moved_note_is_known_only_at_its_new_path() {
+        let mut ix = NoteIndex::default();
+        ix.track("a", p("/v/Pending/a.md"));
+        ix.track("a", p("/v/Approved/a.md"));
+        assert_eq!(ix.path_of("a"), Some(&p("/v/Approved/a.md")));
+        assert_eq!(ix.id_at(&p("/v/Approved/a.md")), Some(&"a".to_string()));
+        assert_eq!(ix.id_at(&p("/v/Pending/a.md")), None);
+    }
+
+    #[test]
+    fn a_path_taken_over_by_another_request_is_no_longer_the_first_ones() {
+        let mut ix = NoteIndex::default();
+        ix.track("a", p("/v/x.md"));
+        ix.track("b", p("/v/x.md"));
+        assert_eq!(ix.path_of("a"), None);
+        assert_eq!(ix.path_of("b"), Some(&p("/v/x.md")));
+    }
+
+    #[test]
+    fn forgetting_a_note_or_losing_its_file_forgets_both_ways() {
+        let mut ix = NoteIndex::default();
+        ix.track("a", p("/v/a.md"));
+        ix.forget("a");
+        assert_eq!((ix.path_of("a"), ix.id_at(&p("/v/a.md"))), (None, None));
+        ix.track("b", p("/v/b.md"));
+        ix.gone(&p("/v/b.md"));
+        assert_eq!((ix.path_of("b"), ix.id_at(&p("/v/b.md"))), (None, None));
+    }
+
+    #[test]
+    fn the_engines_own_write_is_recognised_by_content_even_after_the_file_is_gone() {
+        let mut ix = NoteIndex::default();
+        ix.wrote(&p("/v/a.md"), "text", Some("a"));
+        ix.gone(&p("/v/a.md"));
+        assert_eq!(
+            ix.echo(&p("/v/a.md"), "text"),
+            Echo::Own(Some("a".to_string()))
+        );
+        assert_eq!(ix.echo(&p("/v/a.md"), "text, edited"), Echo::Foreign);
+        assert_eq!(ix.echo(&p("/v/b.md"), "text"), Echo::Foreign);
+    }
+
+    #[test]
+    fn a_problem_is_reported_once_until_it_changes_or_clears() {
+        let mut ix = NoteIndex::default();
+        let f = p("/v/bad.md");
+        assert!(ix.report(&f, "not readable"));
+        assert!(!ix.report(&f, "not readable"));
+        assert!(ix.report(&f, "too big"));
+        ix.clear_report(&f);
+        assert!(ix.report(&f, "too big"));
+    }
+}
