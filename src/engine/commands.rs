@@ -146,19 +146,17 @@ impl Engine {
 
     /// The one-line status for systemd.
     pub(super) fn status_line(&self) -> String {
+        let open = match self.open_count() {
+            1 => "1 open request".to_string(),
+            n => format!("{n} open requests"),
+        };
         if self.outage.is_some() {
-            return format!(
-                "{} open requests; NOT TAKING NEW WORK: the journal cannot be written",
-                self.open_count()
-            );
+            return format!("{open}; NOT TAKING NEW WORK: the journal cannot be written");
         }
         if self.vault_missing {
-            return format!(
-                "{} open requests; the vault is unavailable",
-                self.open_count()
-            );
+            return format!("{open}; the vault is unavailable");
         }
-        format!("{} open requests", self.open_count())
+        open
     }
 
     pub(super) fn status_reply(&self) -> Reply {
