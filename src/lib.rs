@@ -35,6 +35,9 @@
 //! - [`config`]: raw serde structs validated once into a typed [`config::Config`];
 //!   [`yaml`] is the safe YAML reader (no aliases, no duplicate keys).
 //!
+//! [`dashboard`] renders `Approvals.md`, the person's overview page, from
+//! the requests (pure; `hitl dashboard` writes it from the journal).
+//!
 //! [`failpoints`] names the engine's crash points; a build with the
 //! `failpoints` feature (the tests') can be made to die at each one.
 //!
@@ -44,6 +47,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod dashboard;
 pub mod executor;
 pub mod failpoints;
 pub mod ipc;
