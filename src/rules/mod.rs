@@ -31,6 +31,31 @@ pub enum Verdict {
     Deny,
 }
 
+/// When a decision must come with a reason (`reason:` in the config,
+/// globally or per rule). A decision without a required reason is not
+/// taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonPolicy {
+    #[default]
+    Optional,
+    /// A rejection needs one; an approval doesn't.
+    RequiredForReject,
+    /// Every decision needs one.
+    Required,
+}
+
+impl ReasonPolicy {
+    /// Whether a decision (`approve` or reject) needs a reason.
+    pub fn needs_reason(self, approve: bool) -> bool {
+        match self {
+            ReasonPolicy::Optional => false,
+            ReasonPolicy::RequiredForReject => !approve,
+            ReasonPolicy::Required => true,
+        }
+    }
+}
+
 /// How risky a request is: the highest level among the signals that fired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -57,6 +82,8 @@ pub struct Rule {
     pub when: Condition,
     pub decision: Verdict,
     pub timeout: Option<Duration>,
+    /// This rule's reason policy; `None`: the config's.
+    pub reason: Option<ReasonPolicy>,
 }
 
 #[derive(Debug, Clone)]
@@ -201,12 +228,14 @@ mod tests {
                 when: cond(json!({"amount": {"gt": 10000}})),
                 decision: Verdict::Deny,
                 timeout: None,
+                reason: None,
             },
             Rule {
                 name: "large".into(),
                 when: cond(json!({"amount": {"gte": 500}})),
                 decision: Verdict::Require,
                 timeout: Some(Duration::from_secs(3600)),
+                reason: None,
             },
         ];
         let risk = vec![
