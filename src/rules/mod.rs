@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod condition;
+mod reason;
 
 pub use condition::{Condition, ConditionError, Truth, Unreadable, glob_match};
+pub use reason::ReasonPolicy;
 
 /// What a decision rule (or the default) says about an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,31 +31,6 @@ pub enum Verdict {
     Require,
     /// Rejected at once.
     Deny,
-}
-
-/// When a decision must come with a reason (`reason:` in the config,
-/// globally or per rule). A decision without a required reason is not
-/// taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum ReasonPolicy {
-    #[default]
-    Optional,
-    /// A rejection needs one; an approval doesn't.
-    RequiredForReject,
-    /// Every decision needs one.
-    Required,
-}
-
-impl ReasonPolicy {
-    /// Whether a decision (`approve` or reject) needs a reason.
-    pub fn needs_reason(self, approve: bool) -> bool {
-        match self {
-            ReasonPolicy::Optional => false,
-            ReasonPolicy::RequiredForReject => !approve,
-            ReasonPolicy::Required => true,
-        }
-    }
 }
 
 /// How risky a request is: the highest level among the signals that fired.
