@@ -75,6 +75,16 @@ fn link(r: &Request) -> String {
     format!("[[{}]]", inline(stem))
 }
 
+/// Keeps the first `n` of `items` in `order`, sorted: a selection, then a
+/// sort of `n`, so 100,000 decided requests cost no full sort.
+fn first_n<T>(items: &mut Vec<T>, n: usize, order: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    if items.len() > n && n > 0 {
+        items.select_nth_unstable_by(n - 1, &order);
+        items.truncate(n);
+    }
+    items.sort_by(order);
+}
+
 /// A span of seconds, short: `45s`, `12m`, `3h05m`, `2d04h`.
 pub(crate) fn span(secs: i64) -> String {
     let s = secs.unsigned_abs();
@@ -139,12 +149,11 @@ fn needs_a_look(out: &mut String, all: &[&Request], tz: &TimeZone) {
             )
         })
         .collect();
-    look.sort_by(|a, b| {
+    first_n(&mut look, LAST_DECISIONS, |a, b| {
         settled_at(b)
             .cmp(&settled_at(a))
             .then_with(|| a.id.cmp(&b.id))
     });
-    look.truncate(LAST_DECISIONS);
     let _ = writeln!(out, "## Needs a look ({})\n", look.len());
     if look.is_empty() {
         out.push_str("No failed, unknown or tampered requests.\n\n");
@@ -178,11 +187,10 @@ fn decisions(out: &mut String, all: &[&Request], tz: &TimeZone) {
         .copied()
         .filter(|r| r.decision().is_some())
         .collect();
-    decided.sort_by(|a, b| {
+    first_n(&mut decided, LAST_DECISIONS, |a, b| {
         let at = |r: &Request| r.decision().map(|d| d.at);
         at(b).cmp(&at(a)).then_with(|| a.id.cmp(&b.id))
     });
-    decided.truncate(LAST_DECISIONS);
     let _ = writeln!(out, "## Last {LAST_DECISIONS} decisions\n");
     if decided.is_empty() {
         out.push_str("No decisions yet.\n\n");

@@ -139,3 +139,30 @@ fn open_requests_are_sorted_by_deadline() {
     let second = page.find("payment-a00000000001").unwrap();
     assert!(first < second);
 }
+
+#[test]
+fn only_the_last_50_decisions_are_listed_newest_first() {
+    let reqs: Vec<Request> = (0..120)
+        .map(|i| {
+            decided(
+                request(&format!("d{i:011}"), -10_000 + i * 10, "x"),
+                5,
+                true,
+                "vault",
+                None,
+            )
+        })
+        .collect();
+    let page = render(&reqs, t(0), &TimeZone::UTC);
+    let listed: Vec<&str> = page
+        .lines()
+        .filter(|l| l.contains("| approved | vault |"))
+        .collect();
+    assert_eq!(listed.len(), 50);
+    assert!(listed[0].contains("payment-d00000000119"), "{}", listed[0]);
+    assert!(
+        listed[49].contains("payment-d00000000070"),
+        "{}",
+        listed[49]
+    );
+}
