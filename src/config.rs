@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
-use crate::rules::{Condition, Risk, RiskSignal, Rule, Verdict};
+use crate::rules::{Condition, ReasonPolicy, Risk, RiskSignal, Rule, Verdict};
 
 mod fields;
 
@@ -52,8 +52,10 @@ struct RawConfig {
     folders: RawFolders,
     default: Option<Verdict>,
     timeout: Option<Spanned<String>>,
+    /// The older spelling of `reason: required_for_reject`.
     #[serde(default)]
     reject_reason_required: bool,
+    reason: Option<ReasonPolicy>,
     reconcile_every: Option<Spanned<String>>,
     shutdown_grace: Option<Spanned<String>>,
     max_note_bytes: Option<u64>,
@@ -82,6 +84,7 @@ struct RawRule {
     when: Map<String, Value>,
     decision: Verdict,
     timeout: Option<Spanned<String>>,
+    reason: Option<ReasonPolicy>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,7 +156,8 @@ pub struct Config {
     pub folders: Folders,
     pub default: Verdict,
     pub timeout: Duration,
-    pub reject_reason_required: bool,
+    /// When a decision needs a reason, unless its rule says otherwise.
+    pub reason: ReasonPolicy,
     pub reconcile_every: Duration,
     /// How long running handlers may finish when hitl stops.
     pub shutdown_grace: Duration,
@@ -167,6 +171,14 @@ impl Config {
     /// The built-in defaults: the example config.
     pub fn builtin() -> Config {
         Config::parse(EXAMPLE, "built-in config").expect("the shipped example config is valid")
+    }
+
+    /// The reason policy for a request decided by `rule` (by name; a rule
+    /// gone since, or none, falls back to the config's).
+    pub fn reason_policy(&self, rule: Option<&str>) -> ReasonPolicy {
+        rule.and_then(|name| self.rules.iter().find(|r| r.name == name))
+            .and_then(|r| r.reason)
+            .unwrap_or(self.reason)
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -203,7 +215,11 @@ impl Config {
             folders: folders(origin, raw.folders)?,
             default: raw.default.unwrap_or(Verdict::Require),
             timeout: dur("timeout", &raw.timeout, Duration::from_secs(24 * 3600))?,
-            reject_reason_required: raw.reject_reason_required,
+            reason: raw.reason.unwrap_or(if raw.reject_reason_required {
+                ReasonPolicy::RequiredForReject
+            } else {
+                ReasonPolicy::Optional
+            }),
             reconcile_every: dur(
                 "reconcile_every",
                 &raw.reconcile_every,
@@ -252,6 +268,7 @@ fn rules(origin: &str, raw: &[Spanned<RawRule>]) -> Result<Vec<Rule>, ConfigErro
                 when,
                 decision: r.decision,
                 timeout,
+                reason: r.reason,
             })
         })
         .collect()

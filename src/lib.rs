@@ -52,11 +52,15 @@
 //! - [`config`]: raw serde structs validated once into a typed [`config::Config`];
 //!   [`yaml`] is the safe YAML reader (no aliases, no duplicate keys).
 //!
+//! [`dashboard`] renders `Approvals.md`, the person's overview page, from
+//! the requests (pure; `hitl dashboard` writes it from the journal).
+//!
 //! [`failpoints`] names the engine's crash points; a build with the
 //! `failpoints` feature (the tests') can be made to die at each one.
 
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod engine;
 pub mod executor;
 pub mod failpoints;

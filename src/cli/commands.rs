@@ -9,11 +9,10 @@ use clap::Parser;
 
 use super::client::{build_payload, decide, request, status, wait};
 use super::place::{ERROR, Place, replay, resolve};
-use super::{AuditCmd, Cli, Cmd, ConfigCmd, ExportFormat, ServiceCmd, service};
-use super::{extra, output, setup, style};
+use super::{AuditCmd, Cli, Cmd, ConfigCmd, ServiceCmd, service};
+use super::{dash, extra, output, setup, style};
 use crate::config::Config;
 use crate::ipc::Command;
-use crate::journal;
 use crate::request::Request;
 
 /// Exit codes of DESIGN.md.
@@ -211,9 +210,11 @@ fn dispatch(cli: Cli) -> Result<u8> {
             output::explain(&action, &a, c.handlers.contains_key(&action), json);
             Ok(0)
         }
-        cmd @ (Cmd::List { .. } | Cmd::Show { .. } | Cmd::History { .. } | Cmd::Audit { .. }) => {
-            read_journal(&p, cmd)
-        }
+        cmd @ (Cmd::List { .. }
+        | Cmd::Show { .. }
+        | Cmd::History(_)
+        | Cmd::Audit { .. }
+        | Cmd::Dashboard { .. }) => read_journal(&p, cmd),
         cmd => to_daemon(&p, cmd),
     }
 }
@@ -284,30 +285,14 @@ fn read_journal(p: &Place, cmd: Cmd) -> Result<u8> {
             let id = resolve(&m, &id)?;
             output::show(&m.requests()[&id], json, &p.state_dir);
         }
-        Cmd::History { id, json } => {
-            let records = journal::read(&journal_path)?;
-            let id = match id {
-                Some(prefix) => Some(resolve(&replay(p)?, &prefix)?),
-                None => None,
-            };
-            let mine = |r: &&journal::Record| id.as_ref().is_none_or(|i| &r.event.request == i);
-            output::history(records.iter().filter(mine), json);
-        }
+        Cmd::History(args) => dash::history(p, args)?,
         Cmd::Audit {
             what: AuditCmd::Verify { json },
         } => return setup::audit_verify(&journal_path, json),
         Cmd::Audit {
             what: AuditCmd::Export { format },
-        } => {
-            let records = journal::read(&journal_path)?;
-            match format {
-                ExportFormat::Jsonl => print!(
-                    "{}",
-                    std::fs::read_to_string(&journal_path).unwrap_or_default()
-                ),
-                ExportFormat::Csv => output::csv(&records),
-            }
-        }
+        } => dash::export(&journal_path, format)?,
+        Cmd::Dashboard { stdout } => dash::dashboard(p, stdout)?,
         other => unreachable!("dispatched elsewhere: {other:?}"),
     }
     Ok(0)

@@ -2,7 +2,9 @@
 
 mod client;
 mod commands;
+mod dash;
 mod extra;
+mod obsidian;
 mod output;
 mod place;
 mod service;
@@ -53,7 +55,7 @@ pub struct Cli {
 pub enum Cmd {
     /// Create the vault folders, the config file and Approvals.base
     Init {
-        /// Rewrite Approvals.base even if it exists
+        /// Refresh hitl's own files (Approvals.base); the vault's other files are not touched
         #[arg(long)]
         upgrade: bool,
         /// Rewrite the config file (with this vault) even if it exists
@@ -154,13 +156,13 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// The journal's events, for one request or all
-    History {
-        /// A request id or unique prefix [default: every request]
-        id: Option<String>,
-        /// Print JSON lines (times in RFC 3339 UTC)
+    /// The journal's events, for one request or all, filtered
+    History(HistoryArgs),
+    /// Write Approvals.md, the overview page, into the vault from the journal
+    Dashboard {
+        /// Print the page instead of writing it
         #[arg(long)]
-        json: bool,
+        stdout: bool,
     },
     /// Which rule decides an action and which risk signals fire; submits nothing
     Explain {
@@ -264,6 +266,35 @@ pub struct RequestArgs {
     pub json: bool,
 }
 
+/// `hitl history`'s filters. Times filter events; the others pick the
+/// requests whose events are shown.
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// A request id or unique prefix [default: every request]
+    pub id: Option<String>,
+    /// The same as the positional id
+    #[arg(long = "id", value_name = "ID", conflicts_with = "id")]
+    pub id_flag: Option<String>,
+    /// Events at or after: RFC 3339, a local date or date-time, or a span back from now (7d, 2h)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Events before: RFC 3339, a local date or date-time, or a span back from now
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Only requests of this action type
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only requests whose status is now this
+    #[arg(long, value_enum)]
+    pub status: Option<StatusFilter>,
+    /// Only requests decided by this actor (`cli:alice`, `alice`, `vault`, `rule:NAME`)
+    #[arg(long, value_name = "WHO")]
+    pub decided_by: Option<String>,
+    /// Print JSON lines (times in RFC 3339 UTC)
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {
     /// Check the journal's hash chain
@@ -272,7 +303,7 @@ pub enum AuditCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Print the journal
+    /// Print the whole trail, one row per event (csv: with a header row)
     Export {
         /// Output format
         #[arg(long, value_enum, default_value = "jsonl")]

@@ -230,22 +230,6 @@ pub fn explain(action: &str, a: &Assessment, has_handler: bool, as_json: bool) {
     println!("(nothing was submitted)");
 }
 
-pub fn csv(records: &[Record]) {
-    println!("seq,time,request,event,actor,hash");
-    for r in records {
-        let e = &r.event;
-        let actor = e.actor.to_string().replace('"', "\"\"");
-        println!(
-            "{},{},{},{},\"{actor}\",{}",
-            r.seq,
-            e.time,
-            e.request,
-            e.kind.name(),
-            r.hash
-        );
-    }
-}
-
 /// `text` with control characters and bidirectional overrides escaped
 /// (`\u{1b}`, `\r`, `\n`): one field stays on its line.
 pub fn shown(text: &str) -> Cow<'_, str> {

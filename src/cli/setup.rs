@@ -36,6 +36,7 @@ struct Done {
     config_written: bool,
     config_kept_vault: Option<String>,
     base_written: bool,
+    types: super::obsidian::Registered,
 }
 
 pub(super) fn init(p: &Place, upgrade: bool, force: bool, json: bool) -> Result<u8> {
@@ -61,8 +62,15 @@ pub(super) fn init(p: &Place, upgrade: bool, force: bool, json: bool) -> Result<
     }
     let base = vault.join("Approvals.base");
     if upgrade || !base.exists() {
-        std::fs::write(&base, include_str!("../../config/Approvals.base"))?;
+        crate::vault::write_atomic(&base, super::obsidian::BASE)
+            .with_context(|| format!("writing {}", base.display()))?;
         done.base_written = true;
+    }
+    done.types = super::obsidian::register_types(&vault)?;
+    for (name, theirs, ours) in &done.types.differ {
+        eprintln!(
+            "hitl: warning: the vault types the property `{name}` as {theirs}, hitl writes it as {ours}: Obsidian may show it wrongly (left as it is; change it in .obsidian/types.json or the property's menu)"
+        );
     }
     if json {
         println!(
@@ -73,6 +81,8 @@ pub(super) fn init(p: &Place, upgrade: bool, force: bool, json: bool) -> Result<
                 "config_written": done.config_written,
                 "config_vault": done.config_kept_vault.clone().unwrap_or_else(|| vault.display().to_string()),
                 "approvals_base_written": done.base_written,
+                "property_types_added": done.types.added,
+                "property_types_differ": done.types.differ.iter().map(|(n, _, _)| n).collect::<Vec<_>>(),
             })
         );
         return Ok(0);
@@ -120,6 +130,13 @@ fn tell_init(p: &Place, vault: &Path, done: &Done) {
     }
     if done.base_written {
         println!("wrote {}", vault.join("Approvals.base").display());
+    }
+    if !done.types.added.is_empty() {
+        println!(
+            "registered the types of {} in {}",
+            style::count(done.types.added.len(), "property"),
+            vault.join(".obsidian/types.json").display()
+        );
     }
     println!(
         "vault ready: {}\nstart the daemon with: hitl run --vault {}",

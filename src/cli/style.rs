@@ -14,6 +14,11 @@ pub fn use_utc(utc: bool) {
     let _ = UTC.set(utc);
 }
 
+/// Whether times are shown in UTC (`--utc`).
+pub fn utc() -> bool {
+    UTC.get().copied().unwrap_or(false)
+}
+
 /// A time for people: local (like the notes) unless `--utc`.
 pub fn time(t: Timestamp) -> String {
     if UTC.get().copied().unwrap_or(false) {

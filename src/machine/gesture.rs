@@ -129,15 +129,20 @@ impl Machine {
                 Gesture::Vault(approve),
                 Gesture::Vault(reject)
             )),
-            (false, true) if warnings.is_empty() => {
-                let _ = self.decide(step, vault_decision(id, true, reason, &approve), now);
-                return;
-            }
-            (true, false) if warnings.is_empty() => {
-                if self.config.reject_reason_required && reason.is_none() {
-                    warnings.push("a rejection needs a reason: fill in `decision_reason`".into());
+            (false, true) | (true, false) if warnings.is_empty() => {
+                let approves = !approve.is_empty();
+                if super::is_blank(reason.as_deref()) && self.needs_reason(id, approves) {
+                    let what = if approves {
+                        "an approval"
+                    } else {
+                        "a rejection"
+                    };
+                    warnings.push(format!(
+                        "{what} needs a reason here: fill in the `decision_reason` property; no decision taken"
+                    ));
                 } else {
-                    let decision = vault_decision(id, false, reason, &reject);
+                    let gestures = if approves { &approve } else { &reject };
+                    let decision = vault_decision(id, approves, reason, gestures);
                     let _ = self.decide(step, decision, now);
                     return;
                 }

@@ -23,6 +23,8 @@ mod io;
 mod model_tests;
 #[cfg(test)]
 mod note_tests;
+#[cfg(test)]
+mod reason_tests;
 mod recover;
 mod refusal;
 mod submit;
@@ -234,12 +236,12 @@ impl Machine {
             let id = id.into();
             return Err(Refusal::ExpiredFirst { id, expires });
         }
+        if is_blank(reason.as_deref()) && self.needs_reason(id, approve) {
+            return Err(Refusal::ReasonRequired { approve });
+        }
         if approve {
             self.approve(step, now, id, by, reason, gesture);
         } else {
-            if self.config.reject_reason_required && reason.is_none() {
-                return Err(Refusal::ReasonRequired);
-            }
             let kind = EventKind::Rejected {
                 reason,
                 gesture: gesture.clone(),
@@ -252,6 +254,13 @@ impl Machine {
             adopt: None,
         });
         Ok(id.to_string())
+    }
+
+    /// Whether deciding `id` this way needs a reason: its rule's policy,
+    /// else the config's.
+    fn needs_reason(&self, id: &str, approve: bool) -> bool {
+        let rule = self.requests.get(id).and_then(|r| r.sub.rule.as_deref());
+        self.config.reason_policy(rule).needs_reason(approve)
     }
 
     fn approve(
@@ -370,4 +379,9 @@ pub fn resolve_prefix<'a>(ids: impl Iterator<Item = &'a Id>, prefix: &str) -> Re
         [] => Err(Refusal::NoMatch(prefix.into())),
         _ => Err(Refusal::Ambiguous(prefix.into())),
     }
+}
+
+/// No reason given: none at all, or only spaces.
+fn is_blank(reason: Option<&str>) -> bool {
+    reason.is_none_or(|r| r.trim().is_empty())
 }

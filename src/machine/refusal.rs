@@ -21,8 +21,11 @@ pub enum Refusal {
     NotPending { id: Id, status: &'static str },
     #[error("request {id} expired at {expires} before this decision was taken")]
     ExpiredFirst { id: Id, expires: Timestamp },
-    #[error("a rejection needs a reason (--reason, or decision_reason in the note)")]
-    ReasonRequired,
+    #[error(
+        "{} needs a reason (--reason, or decision_reason in the note)",
+        if *approve { "an approval" } else { "a rejection" }
+    )]
+    ReasonRequired { approve: bool },
     #[error("request {id} is {status}, not unknown: nothing to resolve")]
     NotUnknown { id: Id, status: &'static str },
     #[error("request {0} is not executing; result ignored")]

@@ -15,6 +15,8 @@ use blocks::Unclosed;
 
 pub use check::{Changes, changes};
 pub use parse::{NoteError, NoteView, parse};
+pub(crate) use properties::local;
+pub(crate) use render::inline;
 pub use render::{Existing, render};
 
 /// Frontmatter keys the daemon owns; all others belong to the human.

@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod condition;
+mod reason;
 
 pub use condition::{Condition, ConditionError, Truth, Unreadable, glob_match};
+pub use reason::ReasonPolicy;
 
 /// What a decision rule (or the default) says about an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +59,8 @@ pub struct Rule {
     pub when: Condition,
     pub decision: Verdict,
     pub timeout: Option<Duration>,
+    /// This rule's reason policy; `None`: the config's.
+    pub reason: Option<ReasonPolicy>,
 }
 
 #[derive(Debug, Clone)]
@@ -201,12 +205,14 @@ mod tests {
                 when: cond(json!({"amount": {"gt": 10000}})),
                 decision: Verdict::Deny,
                 timeout: None,
+                reason: None,
             },
             Rule {
                 name: "large".into(),
                 when: cond(json!({"amount": {"gte": 500}})),
                 decision: Verdict::Require,
                 timeout: Some(Duration::from_secs(3600)),
+                reason: None,
             },
         ];
         let risk = vec![

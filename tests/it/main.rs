@@ -6,6 +6,7 @@ mod cli;
 mod cli_feel;
 mod cli_feel_more;
 mod crash;
+mod dash;
 mod edges;
 mod exec;
 mod failpoints;

@@ -1,0 +1,191 @@
+//! The journal as a person or an auditor reads it: `hitl dashboard`,
+//! `hitl history` with its filters, and `hitl audit export`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use super::place::{Place, replay, resolve};
+use super::{ExportFormat, HistoryArgs, output};
+use crate::journal::{self, Record};
+use crate::request::{Id, Request};
+
+/// Writes `Approvals.md` at the vault root (atomically), or prints it.
+pub(super) fn dashboard(p: &Place, stdout: bool) -> Result<()> {
+    let m = replay(p)?;
+    let tz = if super::style::utc() {
+        TimeZone::UTC
+    } else {
+        TimeZone::system()
+    };
+    let page = crate::dashboard::render(m.requests().values(), Timestamp::now(), &tz);
+    if stdout {
+        print!("{page}");
+        return Ok(());
+    }
+    let vault = p
+        .vault
+        .as_deref()
+        .context("give the vault: hitl dashboard --vault DIR")?;
+    super::setup::check_vault(vault)?;
+    let path = vault.join(crate::dashboard::FILE_NAME);
+    crate::vault::write_atomic(&path, &page)
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+pub(super) fn history(p: &Place, args: HistoryArgs) -> Result<()> {
+    let now = Timestamp::now();
+    let since = args.since.as_deref().map(|w| when(w, now)).transpose()?;
+    let until = args.until.as_deref().map(|w| when(w, now)).transpose()?;
+    let records = journal::read(&p.state_dir.join("journal.jsonl"))?;
+    let ids = requests(p, &args)?;
+    let wanted = |r: &&Record| {
+        let e = &r.event;
+        ids.as_ref().is_none_or(|ids| ids.contains(&e.request))
+            && since.is_none_or(|s| e.time >= s)
+            && until.is_none_or(|u| e.time < u)
+    };
+    output::history(records.iter().filter(wanted), args.json);
+    Ok(())
+}
+
+/// The requests the filters pick, or `None` when no filter picks by request.
+fn requests(p: &Place, args: &HistoryArgs) -> Result<Option<BTreeSet<Id>>> {
+    let id = args.id.as_ref().or(args.id_flag.as_ref());
+    if id.is_none() && args.action.is_none() && args.status.is_none() && args.decided_by.is_none() {
+        return Ok(None);
+    }
+    let m = replay(p)?;
+    let id = id.map(|prefix| resolve(&m, prefix)).transpose()?;
+    let status = args.status.map(|s| s.name());
+    let picked = |r: &&Request| {
+        id.as_ref().is_none_or(|i| &r.id == i)
+            && args.action.as_ref().is_none_or(|a| &r.sub.action == a)
+            && status.as_deref().is_none_or(|s| r.status.name() == s)
+            && args
+                .decided_by
+                .as_deref()
+                .is_none_or(|who| r.decision().is_some_and(|d| decided_by(&d.by, who)))
+    };
+    Ok(Some(
+        m.requests()
+            .values()
+            .filter(picked)
+            .map(|r| r.id.clone())
+            .collect(),
+    ))
+}
+
+/// `who` names the decider: exactly, or a CLI user by name alone
+/// (`alice` for `cli:alice` and `cli:alice (agent: x)`).
+fn decided_by(by: &str, who: &str) -> bool {
+    by == who
+        || by.strip_prefix("cli:").is_some_and(|rest| {
+            rest == who
+                || rest
+                    .strip_prefix(who)
+                    .is_some_and(|t| t.starts_with(" (agent: "))
+        })
+}
+
+/// A point in time as a person types it: RFC 3339 (`2026-11-25T07:30:00Z`),
+/// a local date-time or date (`2026-11-25T07:30`, `2026-11-25`), or a span
+/// back from `now` (`90m`, `7d`, `2 days`).
+fn when(text: &str, now: Timestamp) -> Result<Timestamp> {
+    let t = text.trim();
+    if let Ok(ts) = t.parse::<Timestamp>() {
+        return Ok(ts);
+    }
+    let tz = TimeZone::system();
+    if let Ok(dt) = t.parse::<jiff::civil::DateTime>() {
+        return Ok(tz.to_timestamp(dt)?);
+    }
+    if let Ok(d) = t.parse::<jiff::civil::Date>() {
+        return Ok(tz.to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))?);
+    }
+    if let Ok(span) = crate::config::parse_duration(t) {
+        let span = jiff::SignedDuration::try_from(span)?;
+        return Ok(now.checked_sub(span)?);
+    }
+    bail!(
+        "`{text}` is not a time: give 2026-11-25, 2026-11-25T07:30, an RFC 3339 time, or a span back from now such as 7d or 2h"
+    )
+}
+
+/// The whole trail: the journal's own lines (jsonl), or one CSV row per
+/// event under a header row, quoted by the `csv` crate.
+pub(super) fn export(journal_path: &Path, format: ExportFormat) -> Result<()> {
+    let records = journal::read(journal_path)?;
+    match format {
+        ExportFormat::Jsonl => {
+            print!(
+                "{}",
+                std::fs::read_to_string(journal_path).unwrap_or_default()
+            );
+            Ok(())
+        }
+        ExportFormat::Csv => {
+            let out = std::io::stdout().lock();
+            write_csv(&records, out)
+        }
+    }
+}
+
+pub(super) fn write_csv(records: &[Record], out: impl std::io::Write) -> Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "seq", "time", "request", "event", "actor", "details", "hash",
+    ])?;
+    for r in records {
+        let e = &r.event;
+        // The event's details as the journal holds them (JSON), in one cell.
+        let details = serde_json::to_value(&e.kind)?
+            .get("details")
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        w.write_record([
+            r.seq.to_string(),
+            e.time.to_string(),
+            e.request.to_string(),
+            e.kind.name().to_string(),
+            e.actor.to_string(),
+            details,
+            r.hash.clone(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{decided_by, when};
+    use jiff::Timestamp;
+
+    #[test]
+    fn decided_by_matches_a_cli_user_by_name() {
+        assert!(decided_by("cli:alice", "alice"));
+        assert!(decided_by("cli:alice (agent: bot)", "alice"));
+        assert!(decided_by("cli:alice", "cli:alice"));
+        assert!(decided_by("vault", "vault"));
+        assert!(!decided_by("cli:alicex", "alice"));
+        assert!(!decided_by("cli:bob", "alice"));
+    }
+
+    #[test]
+    fn since_reads_rfc3339_and_spans_back_from_now() {
+        let now: Timestamp = "2026-11-25T12:00:00Z".parse().unwrap();
+        assert_eq!(
+            when("2026-11-25T07:30:00Z", now).unwrap().to_string(),
+            "2026-11-25T07:30:00Z"
+        );
+        assert_eq!(when("2h", now).unwrap().to_string(), "2026-11-25T10:00:00Z");
+        assert_eq!(when("7d", now).unwrap().to_string(), "2026-11-18T12:00:00Z");
+        assert!(when("yesterday-ish", now).is_err());
+    }
+}

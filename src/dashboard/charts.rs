@@ -1,0 +1,110 @@
+//! The two Mermaid charts (Obsidian renders Mermaid natively): decisions
+//! per day by outcome, and how long decisions took. Mermaid's xychart has
+//! no legend, so each chart says in a line which series is which.
+
+use std::fmt::Write;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+
+use super::stats::{DAY, waits};
+use crate::request::{Request, Status};
+
+const DAYS: i64 = 30;
+
+/// The outcome a request counts under on the day it happened: a
+/// decision, or its deadline passing.
+fn outcome(r: &Request) -> Option<(Timestamp, usize)> {
+    match (&r.status, r.decision()) {
+        (_, Some(d)) => Some((d.at, if d.approved { 0 } else { 1 })),
+        (Status::Expired, None) => Some((r.sub.expires, 2)),
+        _ => None,
+    }
+}
+
+pub(super) fn per_day(out: &mut String, all: &[&Request], now: Timestamp, tz: &TimeZone) {
+    let today = tz.to_datetime(now).date();
+    let first = today
+        .checked_sub(jiff::Span::new().days(DAYS - 1))
+        .unwrap_or(today);
+    let mut series = [[0u64; DAYS as usize]; 3];
+    for r in all {
+        let Some((at, which)) = outcome(r) else {
+            continue;
+        };
+        if at > now {
+            continue;
+        }
+        let day = tz.to_datetime(at).date();
+        if let Some(i) = day_index(first, day) {
+            series[which][i] += 1;
+        }
+    }
+    let labels: Vec<String> = (0..DAYS)
+        .map(|i| {
+            let d = first
+                .checked_add(jiff::Span::new().days(i))
+                .unwrap_or(first);
+            format!("\"{}\"", d.strftime("%m-%d"))
+        })
+        .collect();
+    let top = (0..DAYS as usize)
+        .map(|i| series.iter().map(|s| s[i]).max().unwrap_or(0))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    out.push_str("## Decisions per day, last 30 days\n\n");
+    out.push_str("Bars: approved. Lines: rejected (first), expired (second).\n\n");
+    out.push_str("```mermaid\nxychart-beta\n");
+    let _ = writeln!(out, "    x-axis [{}]", labels.join(", "));
+    let _ = writeln!(out, "    y-axis \"requests\" 0 --> {top}");
+    for (kind, s) in ["bar", "line", "line"].iter().zip(&series) {
+        let _ = writeln!(out, "    {kind} [{}]", join(s));
+    }
+    out.push_str("```\n\n");
+}
+
+fn day_index(first: Date, day: Date) -> Option<usize> {
+    let days = first.until(day).ok()?.get_days();
+    (0..DAYS as i32).contains(&days).then_some(days as usize)
+}
+
+/// Upper bounds (seconds, exclusive) of the time-to-decision buckets.
+const BUCKETS: &[(i64, &str)] = &[
+    (60, "< 1m"),
+    (5 * 60, "1-5m"),
+    (15 * 60, "5-15m"),
+    (3600, "15m-1h"),
+    (4 * 3600, "1-4h"),
+    (DAY, "4-24h"),
+    (i64::MAX, "> 1d"),
+];
+
+pub(super) fn time_to_decision(out: &mut String, all: &[&Request], now: Timestamp) {
+    let mut counts = [0u64; BUCKETS.len()];
+    for w in waits(all, now, DAYS) {
+        let i = BUCKETS
+            .iter()
+            .position(|(top, _)| w < *top)
+            .unwrap_or(BUCKETS.len() - 1);
+        counts[i] += 1;
+    }
+    let labels: Vec<String> = BUCKETS.iter().map(|(_, l)| format!("\"{l}\"")).collect();
+    let top = counts.iter().copied().max().unwrap_or(0).max(1);
+    out.push_str("## Time to a decision, last 30 days\n\n");
+    out.push_str("Bars: decisions by a person, by how long they took from submission.\n\n");
+    out.push_str("```mermaid\nxychart-beta\n");
+    let _ = writeln!(out, "    x-axis [{}]", labels.join(", "));
+    let _ = writeln!(out, "    y-axis \"decisions\" 0 --> {top}");
+    let _ = writeln!(out, "    bar [{}]", join(&counts));
+    out.push_str("```\n");
+}
+
+fn join(values: &[u64]) -> String {
+    values
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

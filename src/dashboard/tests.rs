@@ -1,0 +1,168 @@
+//! Golden file for the dashboard, with fixed times and ids.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde_json::json;
+
+use super::render;
+use crate::request::{Decision, Ended, Request, RunResult, Source, Status, Submission};
+use crate::rules::Risk;
+
+const NOW: i64 = 1_795_000_000;
+
+fn t(secs: i64) -> Timestamp {
+    Timestamp::from_second(NOW + secs).unwrap()
+}
+
+fn request(id: &str, created: i64, summary: &str) -> Request {
+    let payload = json!({"amount": 10});
+    Request {
+        id: id.into(),
+        sub: Submission {
+            action: "payment".into(),
+            payload_sha256: crate::payload::sha256(&payload),
+            payload,
+            summary: summary.into(),
+            rationale: None,
+            requested_by: "cli:agent".into(),
+            created: t(created),
+            expires: t(created + 3600),
+            risk: Risk::Medium,
+            signals: vec![],
+            rule: None,
+            file_name: format!("payment-{id}.md"),
+            source: Source::Cli,
+            drop_in_sha256: None,
+        },
+        status: Status::Pending,
+        attempts: 0,
+        history: vec![(t(created), "submitted by cli:agent".into())],
+    }
+}
+
+fn decided(mut r: Request, after: i64, approved: bool, by: &str, reason: Option<&str>) -> Request {
+    let decision = Decision {
+        approved,
+        by: by.into(),
+        at: r.sub.created + jiff::SignedDuration::from_secs(after),
+        reason: reason.map(String::from),
+    };
+    r.history.push((decision.at, format!("decided by {by}")));
+    r.status = if approved {
+        Status::Approved { decision }
+    } else {
+        Status::Rejected { decision }
+    };
+    r
+}
+
+fn vault() -> Vec<Request> {
+    let day = 86_400;
+    let mut failed = decided(
+        request("f00000000001", -2 * day, "Nightly sync"),
+        30,
+        true,
+        "vault",
+        None,
+    );
+    let Status::Approved { decision } = failed.status.clone() else {
+        unreachable!()
+    };
+    failed.status = Status::Failed(Ended {
+        decision,
+        executed_at: Some(t(-2 * day + 40)),
+        run: RunResult {
+            exit_code: Some(2),
+            duration_ms: 5,
+            output: String::new(),
+            truncated: false,
+            error: None,
+        },
+    });
+    failed
+        .history
+        .push((t(-2 * day + 40), "failed: exit code 2".into()));
+    let mut expired = request("e00000000001", -3 * day, "Old refund");
+    expired.status = Status::Expired;
+    vec![
+        request("a00000000002", -600, "Pay <b>vendor</b> | [[Secret]] %%x%%"),
+        request("a00000000001", -60, "Pay invoice 1234"),
+        decided(
+            request("d00000000001", -day, "Refund A"),
+            120,
+            true,
+            "cli:alice",
+            Some("checked"),
+        ),
+        decided(
+            request("d00000000002", -10 * day, "Delete | prod"),
+            7200,
+            false,
+            "vault",
+            Some("not *today*"),
+        ),
+        decided(
+            request("d00000000003", -5, "Tiny payment"),
+            0,
+            true,
+            "rule:small-payment",
+            None,
+        ),
+        failed,
+        expired,
+    ]
+}
+
+#[test]
+fn dashboard() {
+    let reqs = vault();
+    insta::assert_snapshot!(render(&reqs, t(0), &TimeZone::UTC));
+}
+
+#[test]
+fn empty_dashboard() {
+    insta::assert_snapshot!(render(&[], t(0), &TimeZone::UTC));
+}
+
+#[test]
+fn requester_text_cannot_break_the_table_or_hide_rows() {
+    let page = render(&vault(), t(0), &TimeZone::UTC);
+    let row = page.lines().find(|l| l.contains("a00000000002")).unwrap();
+    assert_eq!(row.matches('|').count(), 8, "{row}");
+    assert!(!page.contains("[[Secret]]") && !page.contains("%%x%%") && !page.contains("<b>"));
+}
+
+#[test]
+fn open_requests_are_sorted_by_deadline() {
+    let page = render(&vault(), t(0), &TimeZone::UTC);
+    let first = page.find("payment-a00000000002").unwrap();
+    let second = page.find("payment-a00000000001").unwrap();
+    assert!(first < second);
+}
+
+#[test]
+fn only_the_last_50_decisions_are_listed_newest_first() {
+    let reqs: Vec<Request> = (0..120)
+        .map(|i| {
+            decided(
+                request(&format!("d{i:011}"), -10_000 + i * 10, "x"),
+                5,
+                true,
+                "vault",
+                None,
+            )
+        })
+        .collect();
+    let page = render(&reqs, t(0), &TimeZone::UTC);
+    let listed: Vec<&str> = page
+        .lines()
+        .filter(|l| l.contains("| approved | vault |"))
+        .collect();
+    assert_eq!(listed.len(), 50);
+    assert!(listed[0].contains("payment-d00000000119"), "{}", listed[0]);
+    assert!(
+        listed[49].contains("payment-d00000000070"),
+        "{}",
+        listed[49]
+    );
+}
