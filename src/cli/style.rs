@@ -38,16 +38,8 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
-/// A span of seconds, short: `45s`, `12m`, `3h`, `2d`.
-pub fn span(secs: i64) -> String {
-    let s = secs.unsigned_abs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
-    }
-}
+/// A span of seconds, short: `45s`, `12m`, `3h05m`, `2d04h` (the dashboard's).
+pub use crate::dashboard::span;
 
 /// How a status is coloured.
 pub fn status(name: &str) -> Style {

@@ -86,7 +86,7 @@ fn first_n<T>(items: &mut Vec<T>, n: usize, order: impl Fn(&T, &T) -> std::cmp::
 }
 
 /// A span of seconds, short: `45s`, `12m`, `3h05m`, `2d04h`.
-pub(crate) fn span(secs: i64) -> String {
+pub fn span(secs: i64) -> String {
     let s = secs.unsigned_abs();
     match s {
         0..60 => format!("{s}s"),
