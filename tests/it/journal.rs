@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use crate::util::{BIN, Env, wait_for};
+use crate::util::{BIN, Env, crashed_while_running, running, wait_for};
 
 fn journal_lines(env: &Env) -> Vec<String> {
     std::fs::read_to_string(env.state.join("journal.jsonl"))
@@ -51,12 +51,7 @@ fn a_run_whose_marker_exists_is_not_started_again_when_the_journal_tail_is_lost(
 
 #[test]
 fn recovery_starts_a_journaled_run_whose_handler_never_started() {
-    let mut env = Env::new("");
-    env.start();
-    let id = env.request(&["slow_idem"]);
-    env.hitl(&["approve", &id]);
-    wait_for("handler started", || env.runs().len() == 1);
-    env.kill9();
+    let (mut env, id) = crashed_while_running("slow_idem");
     // As if the crash came between journaling `executing` and the start.
     let marker = env.state.join("runs").join(format!("{id}.1"));
     std::fs::remove_file(&marker).unwrap();
@@ -348,11 +343,7 @@ fn a_journal_that_is_not_writable_stops_new_work_and_resumes() {
 
 #[test]
 fn a_handler_result_that_cannot_be_journaled_is_held_until_it_can() {
-    let mut env = Env::new("");
-    env.start();
-    let id = env.request(&["slow"]);
-    env.hitl(&["approve", &id]);
-    wait_for("handler started", || env.runs().len() == 1);
+    let (env, id) = running("slow");
     let Some(flag) = Immutable::set(&env.state.join("journal.jsonl")) else {
         return;
     };

@@ -6,7 +6,7 @@ use super::util;
 
 use std::process::Stdio;
 
-use util::{Env, wait_for, wait_for_some};
+use util::{Env, crashed_while_running, wait_for, wait_for_some};
 
 /// Replaces the first line starting with `prefix` by `new`.
 fn replace_line(text: &str, prefix: &str, new: &str) -> String {
@@ -362,12 +362,7 @@ fn a_decision_after_the_deadline_is_refused_by_cli_and_by_tick() {
 
 #[test]
 fn an_edited_daemon_property_of_a_settled_note_is_put_back() {
-    let mut env = Env::new("");
-    env.start();
-    let id = env.request(&["slow"]);
-    env.hitl(&["approve", &id]);
-    wait_for("handler started", || env.runs().len() == 1);
-    env.kill9();
+    let (mut env, id) = crashed_while_running("slow");
     env.start();
     env.wait_note(&id, "Pending_Approval", "unknown");
     env.edit(&id, |t| {

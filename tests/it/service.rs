@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-use super::util::{self, BIN, Env, me, wait_for};
+use super::util::{self, BIN, Env, crashed_while_running, me, wait_for};
 
 /// Reads datagrams until one contains `want` (or fails after 10 s).
 fn expect_msg(sock: &UnixDatagram, seen: &mut Vec<String>, want: &str) -> String {
@@ -174,12 +174,7 @@ fn one_daemon_per_state_folder_and_stale_locks_do_not_block() {
 
 #[test]
 fn crash_during_a_handler_ends_unknown_and_is_not_rerun() {
-    let mut env = Env::new("");
-    env.start();
-    let id = env.request(&["slow"]);
-    env.hitl(&["approve", &id]);
-    wait_for("handler started", || env.runs().len() == 1);
-    env.kill9();
+    let (mut env, id) = crashed_while_running("slow");
     env.start();
     let note = env.wait_note(&id, "Pending_Approval", "unknown");
     assert!(
@@ -207,12 +202,7 @@ fn crash_during_a_handler_ends_unknown_and_is_not_rerun() {
 
 #[test]
 fn crash_during_an_idempotent_handler_reruns_it_once_with_the_same_key() {
-    let mut env = Env::new("");
-    env.start();
-    let id = env.request(&["slow_idem"]);
-    env.hitl(&["approve", &id]);
-    wait_for("handler started", || env.runs().len() == 1);
-    env.kill9();
+    let (mut env, id) = crashed_while_running("slow_idem");
     env.start();
     env.wait_note(&id, "Done", "executed");
     let runs = env.runs();

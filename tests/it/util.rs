@@ -334,3 +334,21 @@ impl Env {
         wait_for("daemon up", || self.hitl(&["status"]).0 == 0);
     }
 }
+
+/// A daemon killed with SIGKILL while the handler of a fresh, approved
+/// `action` request runs (the daemon is down on return); returns its id.
+pub fn crashed_while_running(action: &str) -> (Env, String) {
+    let (mut env, id) = running(action);
+    env.kill9();
+    (env, id)
+}
+
+/// A daemon whose fresh, approved `action` request has its handler running.
+pub fn running(action: &str) -> (Env, String) {
+    let mut env = Env::new("");
+    env.start();
+    let id = env.request(&[action]);
+    env.hitl(&["approve", &id]);
+    wait_for("handler started", || env.runs().len() == 1);
+    (env, id)
+}
