@@ -50,6 +50,7 @@ pub mod ipc;
 pub mod journal;
 pub mod machine;
 pub mod note;
+pub mod notify;
 pub mod payload;
 pub mod request;
 pub mod rules;

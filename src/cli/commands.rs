@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 use super::client::{build_payload, decide, request, status, wait};
-use super::{AuditCmd, Cli, Cmd, ConfigCmd, ExportFormat, ServiceCmd, service};
+use super::{AuditCmd, Cli, Cmd, ConfigCmd, ExportFormat, NotifyCmd, ServiceCmd, service};
 use super::{extra, output, setup, style};
 use crate::config::Config;
 use crate::ipc::Command;
@@ -161,6 +161,7 @@ fn uses_rules(cmd: &Cmd) -> bool {
             | Cmd::Explain { .. }
             | Cmd::Service { .. }
             | Cmd::Config { .. }
+            | Cmd::Notify { .. }
     )
 }
 
@@ -171,6 +172,13 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::Config {
             what: ConfigCmd::Check { file, json },
         } => return extra::config_check(file.or(cli.config).or_else(default_config), json),
+        Cmd::Notify {
+            what:
+                NotifyCmd::Test {
+                    channel,
+                    wait_action,
+                },
+        } => return super::notify::test(cli.config.or_else(default_config), channel, wait_action),
         _ => {}
     }
     let p = place(&cli)?;

@@ -1,0 +1,393 @@
+//! Notification channels against real servers the tests start: an SMTP
+//! server requiring STARTTLS and AUTH (aiosmtpd, a private CA made with
+//! openssl), an HTTP server for ntfy/JSON webhooks, and a notification
+//! server on a private D-Bus session bus. Each drives `hitl notify test`.
+//! A test whose tool is missing prints SKIPPED and why.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::util::{BIN, wait_for};
+
+const PASSWORD: &str = "known-secret-pw-7f3a";
+const TOKEN: &str = "known-secret-token-91c2";
+
+/// Kills and reaps a server when the test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn notify_test(config: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["-vv", "--config"])
+        .arg(config)
+        .args(["notify", "test"])
+        .args(args);
+    cmd.env("HITL_TEST_PW", PASSWORD)
+        .env("HITL_TEST_TOKEN", TOKEN);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run hitl");
+    let s = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+    (
+        out.status.code().unwrap_or(-1),
+        s(&out.stdout),
+        s(&out.stderr),
+    )
+}
+
+fn no_secret(texts: &[&str]) {
+    for t in texts {
+        assert!(
+            !t.contains(PASSWORD) && !t.contains(TOKEN),
+            "a secret leaked: {t}"
+        );
+    }
+}
+
+/// An interpreter that has aiosmtpd: Debian's python3 first.
+fn python_with_aiosmtpd() -> Option<String> {
+    ["/usr/bin/python3", "python3"]
+        .into_iter()
+        .map(String::from)
+        .find(|py| {
+            Command::new(py)
+                .args(["-c", "import aiosmtpd"])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> bool {
+    Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A private CA and a server certificate for 127.0.0.1 signed by it.
+fn make_certs(dir: &Path) -> bool {
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let ca = [
+        &ec[..],
+        &[
+            "-x509",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=hitl test CA",
+        ],
+    ]
+    .concat();
+    let csr = [
+        &ec[..],
+        &[
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat();
+    openssl(dir, &[&["req"][..], &ca].concat())
+        && openssl(dir, &[&["req"][..], &csr].concat())
+        && openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "srv.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "srv.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ],
+        )
+}
+
+const SMTPD: &str = r#"
+import sys, ssl, time, os
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+cert, key, out, port, user, pw = sys.argv[1:]
+class Handler:
+    async def handle_DATA(self, server, session, envelope):
+        with open(out + ".tmp", "wb") as f:
+            f.write(envelope.original_content or envelope.content)
+        os.rename(out + ".tmp", out)
+        return "250 OK"
+def auth(server, session, envelope, mechanism, data):
+    ok = isinstance(data, LoginPassword) and data.login == user.encode() and data.password == pw.encode()
+    return AuthResult(success=ok)
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(cert, key)
+c = Controller(Handler(), hostname="127.0.0.1", port=int(port), tls_context=ctx,
+               require_starttls=True, auth_required=True, auth_require_tls=True, authenticator=auth)
+c.start()
+print("ready", flush=True)
+while True:
+    time.sleep(60)
+"#;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn email_goes_through_starttls_and_auth_with_a_private_ca() {
+    let Some(py) = python_with_aiosmtpd() else {
+        println!(
+            "SKIPPED email test: no python3 with aiosmtpd (.ci/run installs python3-aiosmtpd)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    if !make_certs(d) {
+        println!("SKIPPED email test: openssl could not make the test certificates");
+        return;
+    }
+    std::fs::write(d.join("smtpd.py"), SMTPD).unwrap();
+    let port = free_port();
+    let out = d.join("received.eml");
+    let mut child = Command::new(&py)
+        .arg(d.join("smtpd.py"))
+        .args([d.join("srv.pem"), d.join("srv.key"), out.clone()])
+        .args([port.to_string(), "me".into(), PASSWORD.into()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    let _server = Server(child);
+    assert_eq!(ready.trim(), "ready");
+    let config = d.join("config.yaml");
+    let channel = |pw_env: &str| {
+        format!(
+            "notify:\n  - name: mail\n    kind: email\n    smtp: {{ host: 127.0.0.1, port: {port}, tls: starttls, username: me, password_env: {pw_env}, ca_file: {} }}\n    from: hitl <hitl@example.com>\n    to: [me@example.com]\n",
+            d.join("ca.pem").display()
+        )
+    };
+    std::fs::write(&config, channel("HITL_TEST_PW")).unwrap();
+    let (code, stdout, stderr) = notify_test(&config, &[], &[]);
+    assert_eq!((code, stdout.as_str()), (0, "mail: ok\n"), "{stderr}");
+    no_secret(&[&stdout, &stderr]);
+    let raw = std::fs::read_to_string(&out).unwrap().replace("\r\n ", " ");
+    let header = |name: &str| {
+        raw.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} in {raw}"))
+            .to_string()
+    };
+    assert_eq!(header("From"), "hitl <hitl@example.com>");
+    assert_eq!(header("To"), "me@example.com");
+    assert_eq!(
+        header("Subject"),
+        "Approval needed: hitl.test (low risk): A test notification from hitl"
+    );
+    assert!(jiff::fmt::rfc2822::parse(&header("Date")).is_ok(), "{raw}");
+    assert!(
+        header("Message-ID").starts_with('<') && header("Message-ID").ends_with("@example.com>"),
+        "{raw}"
+    );
+    assert!(raw.contains("Approve: hitl approve test"), "{raw}");
+    assert!(
+        raw.contains("obsidian://open?vault=3Dvault&file=3Dtest"),
+        "{raw}"
+    );
+
+    // A wrong password is an auth error, printed, exit 1, no secret shown.
+    std::fs::write(&config, channel("HITL_WRONG_PW")).unwrap();
+    let (code, stdout, stderr) = notify_test(&config, &["mail"], &[("HITL_WRONG_PW", "nope")]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("mail: error: SMTP 127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("535") || stdout.to_lowercase().contains("auth"),
+        "{stdout}"
+    );
+    no_secret(&[&stdout, &stderr]);
+}
+
+/// Serves one HTTP request, answering `status`; sends the raw request back.
+fn http_once(status: u16) -> (u16, mpsc::Receiver<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            head.push_str(&line);
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        let len = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(|v| v.trim().parse::<usize>().unwrap())
+            })
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).unwrap();
+        let _ = write!(
+            s,
+            "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let _ = tx.send(head + &String::from_utf8_lossy(&body));
+    });
+    (port, rx)
+}
+
+#[test]
+fn ntfy_webhook_sends_title_priority_tags_view_action_and_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, rx) = http_once(200);
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!("notify:\n  - name: phone\n    kind: webhook\n    url: http://127.0.0.1:{port}/approvals\n    flavor: ntfy\n    token_env: HITL_TEST_TOKEN\n"),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = notify_test(&config, &["phone"], &[]);
+    assert_eq!((code, stdout.as_str()), (0, "phone: ok\n"), "{stderr}");
+    no_secret(&[&stdout, &stderr]);
+    let req = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let lower = req.to_ascii_lowercase();
+    assert!(req.starts_with("POST /approvals HTTP/1.1\r\n"), "{req}");
+    for h in [
+        "title: approval needed: hitl.test (low risk): a test notification from hitl\r\n",
+        "priority: 3\r\n",
+        "tags: hitl,information_source\r\n",
+        "actions: view, open note, obsidian://open?vault=vault&file=test, clear=true\r\n",
+        &format!("authorization: bearer {}\r\n", TOKEN.to_ascii_lowercase()),
+    ] {
+        assert!(lower.contains(h), "no `{h}` in {req}");
+    }
+    assert!(req.contains("\r\n\r\nAction: hitl.test\n"), "{req}");
+    assert!(req.contains("Reject: hitl reject test\n"), "{req}");
+}
+
+#[test]
+fn json_webhook_posts_the_request_and_reports_http_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    let write = |port: u16| {
+        std::fs::write(&config, format!("notify:\n  - name: hook\n    kind: webhook\n    url: http://127.0.0.1:{port}/h?token=abc\n")).unwrap();
+    };
+    let (port, rx) = http_once(200);
+    write(port);
+    let (code, stdout, stderr) = notify_test(&config, &[], &[]);
+    assert_eq!((code, stdout.as_str()), (0, "hook: ok\n"), "{stderr}");
+    let req = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        req.to_ascii_lowercase()
+            .contains("content-type: application/json\r\n"),
+        "{req}"
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(req.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["event"], "pending");
+    assert_eq!(body["request"]["id"], "test");
+    assert_eq!(body["request"]["approve"], "hitl approve test");
+    assert_eq!(body["link"], "obsidian://open?vault=vault&file=test");
+
+    let (port, _rx) = http_once(503);
+    write(port);
+    let (code, stdout, _) = notify_test(&config, &[], &[]);
+    assert_eq!(code, 1, "{stdout}");
+    assert_eq!(
+        stdout,
+        format!("hook: error: POST http://127.0.0.1:{port}/h: HTTP 503\n")
+    );
+}
+
+#[test]
+fn webhook_to_a_closed_port_prints_the_connect_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    let port = free_port();
+    std::fs::write(
+        &config,
+        format!("notify:\n  - {{ name: hook, kind: webhook, url: 'http://127.0.0.1:{port}/' }}\n"),
+    )
+    .unwrap();
+    let (code, stdout, _) = notify_test(&config, &[], &[]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.starts_with("hook: error: POST http://127.0.0.1"),
+        "{stdout}"
+    );
+    assert!(stdout.to_lowercase().contains("connect"), "{stdout}");
+}
+
+#[test]
+fn desktop_without_a_session_bus_is_reported_not_hung() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(&config, "notify:\n  - { name: desk, kind: desktop }\n").unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config").arg(&config).args(["notify", "test"]);
+    cmd.env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("XDG_RUNTIME_DIR");
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with("desk: error: no D-Bus session bus"),
+        "{stdout}"
+    );
+}
