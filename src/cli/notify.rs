@@ -37,7 +37,7 @@ pub fn test(
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let msg = Message::One(Notice::test(jiff::Timestamp::now()));
+        let msg = Message::One(Box::new(Notice::test(jiff::Timestamp::now())));
         let mut failed = false;
         let mut desktop_ok = false;
         for c in channels {

@@ -19,7 +19,7 @@ use super::{EventKind, Notice, email, webhook};
 /// What went to a channel: one notice, or a digest of many.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
-    One(Notice),
+    One(Box<Notice>),
     Digest(Vec<Notice>),
 }
 
@@ -95,7 +95,7 @@ impl Transport {
             Transport::Webhook(cfg, client) => {
                 let t = render(msg, &clock, webhook::PAYLOAD_LIMIT, top);
                 let n = match msg {
-                    Message::One(n) => Some(n),
+                    Message::One(n) => Some(n.as_ref()),
                     Message::Digest(_) => None,
                 };
                 webhook::send(client, cfg, &t, n)
@@ -190,7 +190,7 @@ pub fn start(
                 if c.wants(n.kind, n.risk) && lane.try_send(n.clone()).is_err() {
                     let _ = out_tx.try_send(outcome(
                         &c.name,
-                        &Message::One(n.clone()),
+                        &Message::One(Box::new(n.clone())),
                         0,
                         Some("channel queue full".into()),
                     ));
@@ -246,9 +246,9 @@ async fn channel_task(
                         held.push(n);
                         continue;
                     }
-                    Message::One(n)
+                    Message::One(Box::new(n))
                 }
-                Some(n) => Message::One(n),
+                Some(n) => Message::One(Box::new(n)),
             },
             () = wake => {
                 window_end = None;
@@ -277,3 +277,7 @@ async fn send_and_report(
     }
     let _ = out.send(outcome(&c.name, msg, attempts, error)).await;
 }
+
+#[cfg(test)]
+#[path = "delivery_tests.rs"]
+mod tests;
