@@ -150,7 +150,7 @@ const SMTPD: &str = r#"
 import sys, ssl, time, os
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-cert, key, out, port, user, pw = sys.argv[1:]
+cert, key, out, port, user, pw, mode = sys.argv[1:]
 class Handler:
     async def handle_DATA(self, server, session, envelope):
         with open(out + ".tmp", "wb") as f:
@@ -162,8 +162,12 @@ def auth(server, session, envelope, mechanism, data):
     return AuthResult(success=ok, handled=False)
 ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 ctx.load_cert_chain(cert, key)
-c = Controller(Handler(), hostname="127.0.0.1", port=int(port), tls_context=ctx,
-               require_starttls=True, auth_required=True, auth_require_tls=True, authenticator=auth)
+if mode == "starttls":
+    c = Controller(Handler(), hostname="127.0.0.1", port=int(port), tls_context=ctx,
+                   require_starttls=True, auth_required=True, auth_require_tls=True, authenticator=auth)
+else:  # implicit TLS: the whole connection is TLS
+    c = Controller(Handler(), hostname="127.0.0.1", port=int(port), ssl_context=ctx,
+                   auth_required=True, auth_require_tls=False, authenticator=auth)
 c.start()
 print("ready", flush=True)
 while True:
@@ -176,6 +180,27 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Starts the SMTP server (`starttls` or `tls`); its port and mail file.
+fn smtpd(py: &str, d: &Path, mode: &str) -> (Server, u16, std::path::PathBuf) {
+    std::fs::write(d.join("smtpd.py"), SMTPD).unwrap();
+    let port = free_port();
+    let out = d.join("received.eml");
+    let mut child = Command::new(py)
+        .arg(d.join("smtpd.py"))
+        .args([d.join("srv.pem"), d.join("srv.key"), out.clone()])
+        .args([port.to_string(), "me".into(), PASSWORD.into(), mode.into()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    let server = Server(child);
+    assert_eq!(ready.trim(), "ready");
+    (server, port, out)
 }
 
 #[test]
@@ -192,22 +217,7 @@ fn email_goes_through_starttls_and_auth_with_a_private_ca() {
         println!("SKIPPED email test: openssl could not make the test certificates");
         return;
     }
-    std::fs::write(d.join("smtpd.py"), SMTPD).unwrap();
-    let port = free_port();
-    let out = d.join("received.eml");
-    let mut child = Command::new(&py)
-        .arg(d.join("smtpd.py"))
-        .args([d.join("srv.pem"), d.join("srv.key"), out.clone()])
-        .args([port.to_string(), "me".into(), PASSWORD.into()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    let _server = Server(child);
-    assert_eq!(ready.trim(), "ready");
+    let (_server, port, out) = smtpd(&py, d, "starttls");
     let config = d.join("config.yaml");
     let channel = |pw_env: &str| {
         format!(
@@ -374,4 +384,44 @@ fn webhook_to_a_closed_port_prints_the_connect_error() {
         "{stdout}"
     );
     assert!(stdout.to_lowercase().contains("connect"), "{stdout}");
+}
+
+#[test]
+fn email_goes_through_implicit_tls_and_an_unknown_ca_is_a_tls_error() {
+    let Some(py) = python_with_aiosmtpd() else {
+        println!("SKIPPED implicit TLS email test: no python3 with aiosmtpd");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    if !make_certs(d) {
+        println!("SKIPPED implicit TLS email test: openssl could not make certificates");
+        return;
+    }
+    let (_server, port, out) = smtpd(&py, d, "tls");
+    let config = d.join("config.yaml");
+    let channel = |ca: &str| {
+        format!(
+            "notify:\n  - name: mail\n    kind: email\n    smtp: {{ host: 127.0.0.1, port: {port}, tls: tls, username: me, password_file: {}{ca} }}\n    from: hitl@example.com\n    to: [me@example.com]\n",
+            d.join("pw").display()
+        )
+    };
+    std::fs::write(d.join("pw"), format!("{PASSWORD}\n")).unwrap();
+    std::fs::write(
+        &config,
+        channel(&format!(", ca_file: {}", d.join("ca.pem").display())),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = notify_test(&config, &[], &[]);
+    assert_eq!((code, stdout.as_str()), (0, "mail: ok\n"), "{stderr}");
+    no_secret(&[&stdout, &stderr]);
+    let raw = std::fs::read_to_string(&out).unwrap();
+    assert!(raw.contains("Approve: hitl approve test"), "{raw}");
+
+    // Without the private CA the server's certificate is not trusted.
+    std::fs::write(&config, channel("")).unwrap();
+    let (code, stdout, stderr) = notify_test(&config, &[], &[]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.to_lowercase().contains("certificate"), "{stdout}");
+    no_secret(&[&stdout, &stderr]);
 }
