@@ -99,9 +99,10 @@ pub struct ChannelConfig {
 }
 
 impl ChannelConfig {
-    /// Whether this channel wants a notice of this kind and risk.
+    /// Whether this channel wants a notice of this kind and risk: requests
+    /// below `min_risk` are not told on it at all (nor their outcome).
     pub fn wants(&self, kind: EventKind, risk: Risk) -> bool {
-        self.events.contains(&kind) && (kind != EventKind::Pending || risk >= self.min_risk)
+        self.events.contains(&kind) && risk >= self.min_risk
     }
 }
 
@@ -320,6 +321,7 @@ mod tests {
         assert_eq!((e.port, e.tls), (587, super::Tls::Starttls));
         assert!(!n.channels[0].wants(super::EventKind::Pending, crate::rules::Risk::Low));
         assert!(n.channels[0].wants(super::EventKind::Pending, crate::rules::Risk::High));
+        assert!(!n.channels[0].wants(super::EventKind::Decided, crate::rules::Risk::Low));
         assert!(!n.channels[1].wants(super::EventKind::Result, crate::rules::Risk::High));
     }
 
