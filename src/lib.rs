@@ -35,6 +35,10 @@
 //! - [`config`]: raw serde structs validated once into a typed [`config::Config`];
 //!   [`yaml`] is the safe YAML reader (no aliases, no duplicate keys).
 //!
+//! - [`notify`]: email, desktop and webhook/ntfy channels, rendered from a
+//!   [`notify::Notice`] and sent by their own task (bounded queue, retries,
+//!   storm digest); outcomes come back as values for the engine to journal.
+//!
 //! [`failpoints`] names the engine's crash points; a build with the
 //! `failpoints` feature (the tests') can be made to die at each one.
 //!
