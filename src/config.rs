@@ -13,7 +13,7 @@ use serde_saphyr::Spanned;
 
 use crate::rules::{Condition, ReasonPolicy, Risk, RiskSignal, Rule, Verdict};
 
-mod fields;
+pub(crate) mod fields;
 
 pub use fields::parse_duration;
 use fields::{argv, duration, located, without_position};
@@ -65,6 +65,9 @@ struct RawConfig {
     risk: Option<Vec<Spanned<RawRisk>>>,
     #[serde(default)]
     handlers: BTreeMap<String, Spanned<RawHandler>>,
+    #[serde(default)]
+    notify: Vec<Spanned<crate::notify::config::RawChannel>>,
+    reminder_before: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -165,6 +168,7 @@ pub struct Config {
     pub rules: Vec<Rule>,
     pub risk: Vec<RiskSignal>,
     pub handlers: BTreeMap<String, Handler>,
+    pub notify: crate::notify::NotifyConfig,
 }
 
 impl Config {
@@ -234,6 +238,7 @@ impl Config {
             rules: rules(origin, &raw_rules)?,
             risk: risk(origin, &raw_risk)?,
             handlers: handlers(origin, raw.handlers)?,
+            notify: crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?,
         })
     }
 }

@@ -51,6 +51,9 @@
 //!   symlinks out, size cap, UTF-8, no binary) and atomic writes.
 //! - [`config`]: raw serde structs validated once into a typed [`config::Config`];
 //!   [`yaml`] is the safe YAML reader (no aliases, no duplicate keys).
+//! - [`notify`]: email, desktop and webhook/ntfy channels, rendered from a
+//!   [`notify::Notice`] and sent by their own task (bounded queue, retries,
+//!   storm digest); outcomes come back as values for the engine to journal.
 //!
 //! [`dashboard`] renders `Approvals.md`, the person's overview page, from
 //! the requests (pure; `hitl dashboard` writes it from the journal).
@@ -68,6 +71,7 @@ pub mod ipc;
 pub mod journal;
 pub mod machine;
 pub mod note;
+pub mod notify;
 pub mod payload;
 pub mod request;
 pub mod rules;

@@ -9,7 +9,7 @@ use clap::Parser;
 
 use super::client::{build_payload, decide, request, status, wait};
 use super::place::{ERROR, Place, replay, resolve};
-use super::{AuditCmd, Cli, Cmd, ConfigCmd, ServiceCmd, service};
+use super::{AuditCmd, Cli, Cmd, ConfigCmd, NotifyCmd, ServiceCmd, service};
 use super::{dash, extra, output, setup, style};
 use crate::config::Config;
 use crate::ipc::Command;
@@ -150,6 +150,7 @@ fn uses_rules(cmd: &Cmd) -> bool {
             | Cmd::Explain { .. }
             | Cmd::Service { .. }
             | Cmd::Config { .. }
+            | Cmd::Notify { .. }
     )
 }
 
@@ -160,6 +161,13 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::Config {
             what: ConfigCmd::Check { file, json },
         } => return extra::config_check(file.or(cli.config).or_else(default_config), json),
+        Cmd::Notify {
+            what:
+                NotifyCmd::Test {
+                    channel,
+                    wait_action,
+                },
+        } => return super::notify::test(cli.config.or_else(default_config), channel, wait_action),
         _ => {}
     }
     let p = place(&cli)?;

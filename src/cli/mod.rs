@@ -4,6 +4,7 @@ mod client;
 mod commands;
 mod dash;
 mod extra;
+mod notify;
 mod obsidian;
 mod output;
 mod place;
@@ -207,6 +208,24 @@ pub enum Cmd {
     },
     /// Print the manual page (roff), e.g. `hitl man | man -l -`
     Man,
+    /// Notifications: `hitl notify test [CHANNEL]`
+    Notify {
+        #[command(subcommand)]
+        what: NotifyCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCmd {
+    /// Send a test notification through each configured channel (or one)
+    Test {
+        /// Only this channel
+        channel: Option<String>,
+        /// Then wait this long for a click on a desktop notification's
+        /// Approve/Reject and print it
+        #[arg(long, value_parser = duration_arg)]
+        wait_action: Option<std::time::Duration>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

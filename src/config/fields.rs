@@ -16,7 +16,7 @@ pub(super) fn without_position(message: &str) -> &str {
     }
 }
 
-pub(super) fn duration(
+pub(crate) fn duration(
     origin: &str,
     field: &str,
     v: &Option<Spanned<String>>,
@@ -61,7 +61,7 @@ pub(super) fn argv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>
 }
 
 /// An error in a part of the file: its position, once, and the field.
-pub(super) fn located<T>(
+pub(crate) fn located<T>(
     origin: &str,
     at: &Spanned<T>,
     field: &str,

@@ -13,6 +13,7 @@ mod failpoints;
 mod invariants;
 mod journal;
 mod note;
+mod notify;
 mod redteam;
 mod service;
 mod shell;
