@@ -16,5 +16,6 @@ mod note;
 mod redteam;
 mod service;
 mod shell;
+mod shell_faults;
 mod util;
 mod vault;
