@@ -14,9 +14,12 @@ use serde_saphyr::Spanned;
 use crate::rules::{Condition, ReasonPolicy, Risk, RiskSignal, Rule, Verdict};
 
 pub(crate) mod fields;
+mod handler;
 
 pub use fields::parse_duration;
-use fields::{argv, duration, located, without_position};
+use fields::{duration, located, without_position};
+pub use handler::{Handler, HiddenValues};
+use handler::{RawHandler, handlers};
 
 /// The example config, which is also the built-in default.
 pub const EXAMPLE: &str = include_str!("../config/hitl.example.yaml");
@@ -99,18 +102,6 @@ struct RawRisk {
     says: String,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHandler {
-    #[serde(deserialize_with = "argv")]
-    command: Vec<String>,
-    timeout: Option<Spanned<String>>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    #[serde(default)]
-    idempotent: bool,
-}
-
 /// Vault folder names (relative to the vault).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Folders {
@@ -118,37 +109,6 @@ pub struct Folders {
     pub approved: String,
     pub rejected: String,
     pub done: String,
-}
-
-#[derive(Clone)]
-pub struct Handler {
-    pub command: Vec<String>,
-    pub timeout: Duration,
-    /// May hold secrets: `Debug` shows only the names.
-    pub env: BTreeMap<String, String>,
-    pub idempotent: bool,
-}
-
-impl std::fmt::Debug for Handler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handler")
-            .field("command", &self.command)
-            .field("timeout", &self.timeout)
-            .field("env", &HiddenValues(&self.env))
-            .field("idempotent", &self.idempotent)
-            .finish()
-    }
-}
-
-/// Environment variables as `Debug` may show them: names, never values.
-pub struct HiddenValues<'a>(pub &'a BTreeMap<String, String>);
-
-impl std::fmt::Debug for HiddenValues<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map()
-            .entries(self.0.keys().map(|k| (k, format_args!("<hidden>"))))
-            .finish()
-    }
 }
 
 /// The validated configuration.
@@ -295,40 +255,6 @@ fn risk(origin: &str, raw: &[Spanned<RawRisk>]) -> Result<Vec<RiskSignal>, Confi
         .collect()
 }
 
-fn handlers(
-    origin: &str,
-    raw: BTreeMap<String, Spanned<RawHandler>>,
-) -> Result<BTreeMap<String, Handler>, ConfigError> {
-    raw.into_iter()
-        .map(|(action, spanned)| {
-            let field = format!("handlers.{action}");
-            if spanned.value.command.first().is_none_or(String::is_empty) {
-                let field = format!("{field}.command");
-                return Err(located(
-                    origin,
-                    &spanned,
-                    &field,
-                    "needs at least the program",
-                ));
-            }
-            let h = spanned.value;
-            let timeout = duration(
-                origin,
-                &format!("{field}.timeout"),
-                &h.timeout,
-                Duration::from_secs(30),
-            )?;
-            let handler = Handler {
-                command: h.command,
-                timeout,
-                env: h.env,
-                idempotent: h.idempotent,
-            };
-            Ok((action, handler))
-        })
-        .collect()
-}
-
 fn folders(origin: &str, raw: RawFolders) -> Result<Folders, ConfigError> {
     let folder = |name: &str, v: Option<String>, default: &str| {
         let v = v.unwrap_or_else(|| default.to_string());
@@ -360,19 +286,6 @@ fn expand_home(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn debug_of_handlers_hides_env_values() {
-        let c = Config::parse(
-            "handlers:\n  payment: { command: [/bin/pay], env: { PAY_TOKEN: sk_live_secret } }\n",
-            "test",
-        )
-        .unwrap();
-        for shown in [format!("{:?}", c.handlers["payment"]), format!("{c:?}")] {
-            assert!(shown.contains("PAY_TOKEN"), "{shown}");
-            assert!(!shown.contains("sk_live_secret"), "{shown}");
-        }
-    }
 
     #[test]
     fn builtin_config_is_the_example() {

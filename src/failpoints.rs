@@ -24,6 +24,11 @@ pub const ALL: &[&str] = &[
     // engine/handlers.rs: a handler's run marker written, its process not
     // yet spawned.
     "handler-before-spawn",
+    // engine/handlers.rs: inside a handler's task, its process not yet
+    // spawned. Armed in the daemon it is a crash there; armed in-process
+    // (`tests/it/shell_faults.rs`) its panic ends only the task, as a bug in
+    // the task would, and the engine must journal the request `unknown`.
+    "handler-task-panic",
     // executor/mod.rs: a handler's process spawned, its payload not yet
     // written to it, its result not yet journaled.
     "handler-after-spawn",

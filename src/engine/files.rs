@@ -215,6 +215,10 @@ impl Engine {
                     self.vault_missing = false;
                     // As at start: requests settled meanwhile have no note yet.
                     self.reconcile_all(super::reconcile::Scope::Start)?;
+                    // Those that changed meanwhile still show their old state.
+                    for id in self.files.take_owed() {
+                        self.write_note(&id, None);
+                    }
                 }
                 Err(e) => tracing::debug!(error = %e, "vault not watchable yet"),
             },
@@ -226,8 +230,12 @@ impl Engine {
     /// Re-renders a request's note, keeping the human's text, and moves it
     /// to the folder its state belongs in.
     pub(super) fn write_note(&mut self, id: &str, adopt: Option<(PathBuf, Vec<String>)>) {
-        if self.vault_missing || self.machine.get(id).is_none() {
-            return; // rewritten by the reconcile when the vault is back
+        if self.vault_missing {
+            self.files.owe(id); // written when the vault is back
+            return;
+        }
+        if self.machine.get(id).is_none() {
+            return;
         }
         let (current, drop_keys, from_drop_in) = match adopt {
             Some((path, keys)) => (Some(path), keys, true),

@@ -33,7 +33,10 @@ impl Engine {
             stop: self.stop_handlers.subscribe(),
         };
         tracing::info!(request = %id, action = %job.action, "handler started");
-        self.spawn_run(id, async move { crate::executor::run(job).await });
+        self.spawn_run(id, async move {
+            fail::fail_point!("handler-task-panic");
+            crate::executor::run(job).await
+        });
     }
 
     /// Runs a handler task, remembering which request it is for: a task

@@ -2,7 +2,7 @@
 //! request's note is, what the engine itself last wrote where, and which
 //! problems with a file it has already logged.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::payload::hex_sha256;
@@ -22,6 +22,11 @@ pub(crate) struct NoteIndex {
     /// The problem last logged for a file, so a bad file is reported once,
     /// not at every reconcile.
     reported: HashMap<PathBuf, String>,
+    /// Requests that changed while the vault was away: their notes were
+    /// not written then, and the notes there still read as the engine's
+    /// own last write, so no reconcile would see them as out of date.
+    /// Written when the vault is back.
+    owed: BTreeSet<Id>,
 }
 
 /// What the engine's own last write at a path says about its text now.
@@ -86,6 +91,16 @@ impl NoteIndex {
             Some((hash, id)) if *hash == hex_sha256(text.as_bytes()) => Echo::Own(id.clone()),
             _ => Echo::Foreign,
         }
+    }
+
+    /// The note of `id` could not be written now (the vault is away).
+    pub(crate) fn owe(&mut self, id: &str) {
+        self.owed.insert(id.to_string());
+    }
+
+    /// The notes owed a write, once each.
+    pub(crate) fn take_owed(&mut self) -> Vec<Id> {
+        std::mem::take(&mut self.owed).into_iter().collect()
     }
 
     /// Records `problem` with `path`; `true` if it is new (to be logged),
@@ -154,6 +169,16 @@ mod tests {
         );
         assert_eq!(ix.echo(&p("/v/a.md"), "text, edited"), Echo::Foreign);
         assert_eq!(ix.echo(&p("/v/b.md"), "text"), Echo::Foreign);
+    }
+
+    #[test]
+    fn a_note_owed_a_write_is_owed_once() {
+        let mut ix = NoteIndex::default();
+        ix.owe("b");
+        ix.owe("a");
+        ix.owe("b");
+        assert_eq!(ix.take_owed(), ["a", "b"]);
+        assert!(ix.take_owed().is_empty());
     }
 
     #[test]

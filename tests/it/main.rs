@@ -17,5 +17,6 @@ mod notify;
 mod redteam;
 mod service;
 mod shell;
+mod shell_faults;
 mod util;
 mod vault;

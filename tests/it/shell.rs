@@ -15,14 +15,14 @@ use tokio::sync::{mpsc, oneshot};
 use crate::util::{Env, wait_for, wait_for_some};
 
 /// The daemon's engine on its own runtime thread in this process.
-struct InProcess {
-    clock: Clock,
+pub(crate) struct InProcess {
+    pub(crate) clock: Clock,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<Result<(), String>>>,
 }
 
 impl InProcess {
-    fn start(env: &Env, clock: Clock) -> InProcess {
+    pub(crate) fn start(env: &Env, clock: Clock) -> InProcess {
         let settings = Settings {
             config: Config::load(&env.config).unwrap(),
             config_path: Some(env.config.clone()),
@@ -69,14 +69,14 @@ impl Drop for InProcess {
     }
 }
 
-fn call(state: &Path, cmd: &Command) -> std::io::Result<Reply> {
+pub(crate) fn call(state: &Path, cmd: &Command) -> std::io::Result<Reply> {
     ipc::call(state, cmd, Some(Duration::from_secs(10)))
 }
 
-const START: &str = "2026-03-01T12:00:00Z";
+pub(crate) const START: &str = "2026-03-01T12:00:00Z";
 
 /// A payment of 1500 (it needs approval) that may wait `timeout_s`.
-fn submit(state: &Path, timeout_s: u64) -> String {
+pub(crate) fn submit(state: &Path, timeout_s: u64) -> String {
     let cmd = Command::Submit(Submit {
         action: "payment".into(),
         payload: json!({"amount": 1500, "recipient": "vendor@example.com", "currency": "USD"}),
@@ -89,7 +89,7 @@ fn submit(state: &Path, timeout_s: u64) -> String {
     }
 }
 
-fn reject(state: &Path, id: &str) -> Reply {
+pub(crate) fn reject(state: &Path, id: &str) -> Reply {
     let cmd = Command::Decide {
         id: id.into(),
         approve: false,
@@ -98,7 +98,7 @@ fn reject(state: &Path, id: &str) -> Reply {
     call(state, &cmd).unwrap()
 }
 
-fn event_time(env: &Env, id: &str, event: &str) -> Option<Timestamp> {
+pub(crate) fn event_time(env: &Env, id: &str, event: &str) -> Option<Timestamp> {
     env.journal()
         .into_iter()
         .find(|e| e["request"] == id && e["event"] == event)

@@ -185,6 +185,9 @@ impl Env {
                 if !e.file_type().is_ok_and(|t| t.is_file()) {
                     continue; // a FIFO would block this read
                 }
+                if e.file_name().to_string_lossy().starts_with('.') {
+                    continue; // the daemon's temp file, renamed in a moment
+                }
                 let text = std::fs::read_to_string(e.path()).unwrap_or_default();
                 // An all-digit id is written quoted, as YAML would read it as a number.
                 if text.contains(&format!("hitl_id: {id}\n"))
@@ -198,8 +201,10 @@ impl Env {
     }
 
     pub fn note(&self, id: &str) -> String {
-        let path = wait_for_some("note exists", || self.note_path(id));
-        std::fs::read_to_string(path).unwrap()
+        // A note can move (to Done/) between finding and reading it.
+        wait_for_some("note exists", || {
+            std::fs::read_to_string(self.note_path(id)?).ok()
+        })
     }
 
     /// Waits until the note is in `folder` with `status: status`.

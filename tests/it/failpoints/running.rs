@@ -101,6 +101,18 @@ fn crash_before_a_handler_spawn_runs_nothing_twice() {
 }
 
 #[test]
+fn crash_in_a_handler_task_before_its_spawn_runs_nothing_twice() {
+    crash_test(
+        "handler-task-panic",
+        Scenario {
+            before: one_pending,
+            armed: approve_by_cli,
+            ends: Some("unknown"),
+        },
+    );
+}
+
+#[test]
 fn crash_after_a_handler_spawn_runs_it_once_with_the_whole_payload() {
     crash_test(
         "handler-after-spawn",
