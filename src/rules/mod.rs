@@ -252,27 +252,7 @@ mod tests {
     }
 
     /// The rules and risk signals from the design's example.
-    const DESIGN_RULES: &str = r#"
-rules:
-  - name: huge-payment
-    when: { type: [payment, transfer, withdrawal], amount: { gt: 10000 } }
-    decision: deny
-  - name: large-payment
-    when: { type: [payment, transfer, withdrawal], amount: { gte: 500 } }
-    decision: require
-    timeout: 1h
-  - name: deletions
-    when: { type: "*delete*" }
-    decision: require
-  - name: small-payment
-    when: { type: payment }
-    decision: auto
-default: require
-risk:
-  - { when: { amount: { gt: 1000 } }, level: high, says: "High value payment" }
-  - { when: { amount: { gt: 100 } }, level: medium, says: "Medium value payment" }
-  - { when: { environment: production }, level: high, says: "Production environment" }
-"#;
+    const DESIGN_RULES: &str = include_str!("../../tests/fixtures/design-rules.yaml");
 
     fn design(action: &str, payload: Value) -> Assessment {
         let c = crate::config::Config::parse(DESIGN_RULES, "test").unwrap();

@@ -139,26 +139,7 @@ fn control_characters_in_handler_output_are_made_visible_in_the_note() {
 }
 
 /// The rules from the design's example, the default `require`.
-const DESIGN_RULES: &str = r#"rules:
-  - name: huge-payment
-    when: { type: [payment, transfer, withdrawal], amount: { gt: 10000 } }
-    decision: deny
-  - name: large-payment
-    when: { type: [payment, transfer, withdrawal], amount: { gte: 500 } }
-    decision: require
-    timeout: 1h
-  - name: deletions
-    when: { type: "*delete*" }
-    decision: require
-  - name: small-payment
-    when: { type: payment }
-    decision: auto
-default: require
-risk:
-  - { when: { amount: { gt: 1000 } }, level: high, says: "High value payment" }
-  - { when: { amount: { gt: 100 } }, level: medium, says: "Medium value payment" }
-  - { when: { environment: production }, level: high, says: "Production environment" }
-"#;
+const DESIGN_RULES: &str = include_str!("../fixtures/design-rules.yaml");
 
 #[test]
 fn unreadable_amounts_need_a_human_and_the_note_says_why() {
