@@ -3,20 +3,10 @@
 
 use serde_json::json;
 
-use super::tests::{machine, names, new, note_input, status, t};
+use super::tests::{cli_decision as decide, machine, names, new, note_input, status, t};
 use super::*;
 
 type NoteEdit = Box<dyn Fn(String) -> String>;
-
-fn decide(id: &str, approve: bool) -> Input {
-    Input::Decide(Decide {
-        id: id.into(),
-        approve,
-        reason: None,
-        by: "cli".into(),
-        gesture: "cli".into(),
-    })
-}
 
 /// Replaces the first line that starts with `prefix`.
 fn line(text: &str, prefix: &str, new: &str) -> String {

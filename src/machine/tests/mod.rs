@@ -129,17 +129,20 @@ pub(super) fn pay(id: &'static str, amount: u64) -> Act {
     submit(id, "payment", json!({ "amount": amount }))
 }
 
+/// A CLI decision, as an input.
+pub(in crate::machine) fn cli_decision(id: &str, approve: bool) -> Input {
+    Input::Decide(Decide {
+        id: id.into(),
+        approve,
+        reason: None,
+        by: "cli".into(),
+        gesture: "cli".into(),
+    })
+}
+
 /// A CLI decision.
 pub(super) fn decide(id: &'static str, approve: bool) -> Act {
-    input(move |_| {
-        Input::Decide(Decide {
-            id: id.into(),
-            approve,
-            reason: None,
-            by: "cli".into(),
-            gesture: "cli".into(),
-        })
-    })
+    input(move |_| cli_decision(id, approve))
 }
 
 pub(super) fn tick() -> Act {
