@@ -1,23 +1,26 @@
-//! The file watcher: notify's raw inotify watcher on the vault folders
-//! (non-recursive), bridged into tokio without ever blocking notify's
-//! thread, plus our own per-path settling.
+//! The file watcher: raw inotify on the vault folders (non-recursive), read
+//! by a tokio task, plus our own per-path settling and coalescing.
 //!
 //! Settling: a path is reported after a short quiet period, or at once on
 //! close-after-write or rename-to (the file is complete then). Events are
-//! hints: the engine always re-reads the file. When the bridge overflows or
-//! notify reports an error or a rescan, a [`WatchEvent::Rescan`] asks for a
-//! full reconcile instead.
+//! hints: the engine always re-reads the file. Coalescing: a path already
+//! waiting to be reported is not queued again, so a burst of writes (the
+//! daemon's own rewrites among them) costs one report per file, and the
+//! kernel's queue is drained even while the engine is busy. When the queue
+//! overflows anyway, a [`WatchEvent::Rescan`] asks for a full reconcile.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+mod inotify;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind, RenameMode};
-use notify::{EventKind, RecursiveMode, Watcher};
+use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
+
+use inotify::{Inotify, Raw};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WatchEvent {
@@ -27,119 +30,154 @@ pub enum WatchEvent {
     Rescan,
 }
 
-/// Keeps the watch alive; dropping it stops watching.
-pub struct WatchHandle {
-    _watcher: notify::INotifyWatcher,
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {error}")]
+pub struct WatchError {
+    pub path: PathBuf,
+    pub error: std::io::Error,
 }
 
-const BRIDGE_CAPACITY: usize = 8192;
+/// Keeps the watch alive; dropping it stops watching.
+pub struct WatchHandle {
+    task: AbortHandle,
+}
+
+impl Drop for WatchHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Paths waiting for the engine beyond this many: report a rescan instead.
+const MAX_READY: usize = 200_000;
 
 pub fn spawn(
     dirs: &[PathBuf],
     settle: Duration,
     out: mpsc::Sender<WatchEvent>,
-) -> notify::Result<WatchHandle> {
-    let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>(BRIDGE_CAPACITY);
-    let overflowed = Arc::new(AtomicBool::new(false));
-    let flag = overflowed.clone();
-    let mut watcher = notify::INotifyWatcher::new(
-        move |res| {
-            // Never block notify's thread: drop the event and ask for a rescan.
-            if tx.try_send(res).is_err() {
-                flag.store(true, Ordering::Relaxed);
-            }
-        },
-        notify::Config::default(),
-    )?;
+) -> Result<WatchHandle, WatchError> {
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |error| WatchError { path, error }
+    };
+    let first = dirs.first().map(PathBuf::as_path).unwrap_or(Path::new("."));
+    let mut ino = Inotify::new().map_err(failed(first))?;
     for dir in dirs {
-        watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        ino.watch(dir).map_err(failed(dir))?;
     }
-    tokio::spawn(settle_loop(rx, overflowed, settle, out));
-    Ok(WatchHandle { _watcher: watcher })
+    // SAFETY: `Inotify` owns its descriptor and never replaces or closes it
+    // while the `AsyncFd` holds it.
+    let fd = unsafe { AsyncFd::register(ino) }.map_err(|e| failed(first)(e.into_parts().1))?;
+    let task = tokio::spawn(settle_loop(fd, settle, out)).abort_handle();
+    Ok(WatchHandle { task })
 }
 
-async fn settle_loop(
-    mut rx: mpsc::Receiver<notify::Result<notify::Event>>,
-    overflowed: Arc<AtomicBool>,
-    settle: Duration,
-    out: mpsc::Sender<WatchEvent>,
-) {
+/// Paths complete or settled, each once, in the order they became so.
+#[derive(Default)]
+struct Ready {
+    order: VecDeque<PathBuf>,
+    queued: HashSet<PathBuf>,
+    rescan: bool,
+}
+
+impl Ready {
+    fn push(&mut self, path: PathBuf) {
+        if self.rescan {
+            return; // the rescan reads everything
+        }
+        if self.queued.insert(path.clone()) {
+            self.order.push_back(path);
+        }
+        if self.order.len() > MAX_READY {
+            self.overflow();
+        }
+    }
+
+    fn overflow(&mut self) {
+        self.rescan = true;
+        self.order.clear();
+        self.queued.clear();
+    }
+
+    fn next(&mut self) -> Option<WatchEvent> {
+        if std::mem::take(&mut self.rescan) {
+            return Some(WatchEvent::Rescan);
+        }
+        let path = self.order.pop_front()?;
+        self.queued.remove(&path);
+        Some(WatchEvent::Path(path))
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.rescan && self.order.is_empty()
+    }
+}
+
+async fn settle_loop(mut fd: AsyncFd<Inotify>, settle: Duration, out: mpsc::Sender<WatchEvent>) {
     let mut quiet: HashMap<PathBuf, Instant> = HashMap::new();
+    let mut ready = Ready::default();
+    let mut raw = Vec::new();
     loop {
         let next = quiet.values().min().copied();
-        let raw = tokio::select! {
-            raw = rx.recv() => match raw {
-                Some(raw) => Some(raw),
-                None => return,
-            },
-            _ = sleep_until(next) => None,
-        };
-        let mut ready = Vec::new();
-        match raw {
-            Some(Ok(event)) if event.need_rescan() => {
-                tracing::warn!("the kernel's file event queue overflowed; reconciling the vault");
-                ready.push(WatchEvent::Rescan);
-            }
-            Some(Ok(event)) if !changes_content(&event.kind) => {}
-            Some(Ok(event)) => {
-                let complete = is_complete(&event.kind);
-                for path in event.paths {
-                    tracing::trace!(path = %path.display(), kind = ?event.kind, "file event");
-                    if complete {
-                        quiet.remove(&path);
-                        ready.push(WatchEvent::Path(path));
-                    } else {
-                        quiet.insert(path, Instant::now() + settle);
-                    }
+        tokio::select! {
+            biased;
+            permit = out.reserve(), if !ready.is_empty() => {
+                let Ok(permit) = permit else { return };
+                if let Some(ev) = ready.next() {
+                    permit.send(ev);
                 }
             }
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "file watcher error; reconciling the vault");
-                ready.push(WatchEvent::Rescan);
+            guard = fd.readable_mut() => {
+                let mut guard = match guard {
+                    Ok(g) => g,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "file watcher error; reconciling the vault");
+                        ready.overflow();
+                        continue;
+                    }
+                };
+                match guard.try_io(|ino| ino.get_mut().read(&mut raw)) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "file watcher error; reconciling the vault");
+                        ready.overflow();
+                    }
+                    Err(_would_block) => continue,
+                }
+                for ev in raw.drain(..) {
+                    take(ev, &mut quiet, &mut ready, settle);
+                }
             }
-            None => {
+            _ = sleep_until(next) => {
                 let now = Instant::now();
                 quiet.retain(|path, due| {
                     let keep = *due > now;
                     if !keep {
-                        ready.push(WatchEvent::Path(path.clone()));
+                        ready.push(path.clone());
                     }
                     keep
                 });
             }
         }
-        if overflowed.swap(false, Ordering::Relaxed) {
-            tracing::warn!("file events overflowed; reconciling the vault");
-            ready.push(WatchEvent::Rescan);
+    }
+}
+
+fn take(ev: Raw, quiet: &mut HashMap<PathBuf, Instant>, ready: &mut Ready, settle: Duration) {
+    match ev {
+        Raw::Overflow => {
+            tracing::warn!("the kernel's file event queue overflowed; reconciling the vault");
+            ready.overflow();
         }
-        for ev in ready {
-            if out.send(ev).await.is_err() {
-                return;
+        Raw::Path { path, complete } => {
+            tracing::trace!(path = %path.display(), complete, "file event");
+            if complete {
+                quiet.remove(&path);
+                ready.push(path);
+            } else {
+                quiet.insert(path, Instant::now() + settle);
             }
         }
     }
-}
-
-/// Whether an event can mean a change. Opening, reading and closing without
-/// writing (the daemon's own reads among them) and access-time updates can't:
-/// reacting to them would make every read trigger another.
-fn changes_content(kind: &EventKind) -> bool {
-    match kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-        EventKind::Access(_) => false,
-        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
-        _ => true,
-    }
-}
-
-/// Events after which the file is complete and can be read at once.
-fn is_complete(kind: &EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::Access(AccessKind::Close(AccessMode::Write))
-            | EventKind::Modify(ModifyKind::Name(_))
-            | EventKind::Remove(_)
-    ) && !matches!(kind, EventKind::Modify(ModifyKind::Name(RenameMode::Any)))
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -152,25 +190,24 @@ async fn sleep_until(deadline: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use notify::event::{CreateKind, DataChange};
 
     #[test]
-    fn reads_are_not_changes() {
-        let read = EventKind::Access(AccessKind::Close(AccessMode::Read));
-        assert!(!changes_content(&read));
-        assert!(!changes_content(&EventKind::Access(AccessKind::Open(
-            AccessMode::Any
-        ))));
-        let atime = EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime));
-        assert!(!changes_content(&atime));
-        let write = EventKind::Access(AccessKind::Close(AccessMode::Write));
-        assert!(changes_content(&write) && is_complete(&write));
-        let data = EventKind::Modify(ModifyKind::Data(DataChange::Any));
-        assert!(changes_content(&data) && !is_complete(&data));
-        assert!(changes_content(&EventKind::Create(CreateKind::File)));
-        assert!(is_complete(&EventKind::Modify(ModifyKind::Name(
-            RenameMode::To
-        ))));
+    fn a_path_is_queued_once_until_it_is_reported() {
+        let mut r = Ready::default();
+        for _ in 0..3 {
+            r.push("a.md".into());
+        }
+        r.push("b.md".into());
+        assert_eq!(r.next(), Some(WatchEvent::Path("a.md".into())));
+        r.push("a.md".into());
+        assert_eq!(r.next(), Some(WatchEvent::Path("b.md".into())));
+        assert_eq!(r.next(), Some(WatchEvent::Path("a.md".into())));
+        assert_eq!(r.next(), None);
+        r.push("c.md".into());
+        r.overflow();
+        r.push("d.md".into());
+        assert_eq!(r.next(), Some(WatchEvent::Rescan));
+        assert!(r.is_empty());
     }
 
     /// Regression: the daemon's own reads of a note raised open/close

@@ -72,7 +72,7 @@ pub enum DaemonError {
     #[error("{what}: {error}")]
     Io { what: String, error: std::io::Error },
     #[error("cannot watch the vault: {0}")]
-    Watch(#[from] notify::Error),
+    Watch(#[from] crate::watcher::WatchError),
     #[error("{0}")]
     Locked(String),
 }
