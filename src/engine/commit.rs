@@ -34,6 +34,8 @@ impl Engine {
             Ok(effects) => effects,
             Err(e) => {
                 self.inbox_taken.clear();
+                // What was read for this batch is read again once it can be.
+                self.files.forget_stamps();
                 self.enter_outage(e)?;
                 let why = self.outage_reason().unwrap_or_default();
                 for (tx, _) in replies {
@@ -69,6 +71,35 @@ impl Engine {
     /// out once the reconcile has found where the notes are. During an
     /// outage it waits, and runs when the journal can be written again.
     pub(super) fn recover_and_reconcile(&mut self) -> Result<(), DaemonError> {
+        let Some(effects) = self.recover()? else {
+            return Ok(());
+        };
+        self.reconcile_all(reconcile::Scope::Start)?;
+        self.after_start_reconcile(effects);
+        Ok(())
+    }
+
+    /// [`Engine::recover_and_reconcile`] at start: the reading can be
+    /// stopped by dropping this future (a shutdown during start-up).
+    pub(super) async fn start_up(&mut self) -> Result<(), DaemonError> {
+        let Some(effects) = self.recover()? else {
+            return Ok(());
+        };
+        self.reconcile_at_start().await?;
+        self.after_start_reconcile(effects);
+        Ok(())
+    }
+
+    fn after_start_reconcile(&mut self, effects: Vec<Effect>) {
+        fail::fail_point!("startup-after-reconcile");
+        for effect in effects {
+            self.carry_out(effect);
+        }
+    }
+
+    /// Journals the recovery; its effects wait for the start-up reconcile.
+    /// `None` during an outage.
+    fn recover(&mut self) -> Result<Option<Vec<Effect>>, DaemonError> {
         let state = self.state_dir.clone();
         let step = self.machine.recover(self.clock.now(), |id, n| {
             let started = runs::started(&state, id, n);
@@ -79,7 +110,7 @@ impl Engine {
         });
         let mut effects = match self.journal_steps(vec![step]) {
             Ok(effects) => effects,
-            Err(e) => return self.enter_outage(e),
+            Err(e) => return self.enter_outage(e).map(|()| None),
         };
         self.recovered = true;
         // What a requester was told is queued is journaled before the vault,
@@ -94,12 +125,7 @@ impl Engine {
         // At start the notes of settled requests count too: a crash may
         // have lost one.
         fail::fail_point!("startup-before-reconcile");
-        self.reconcile_all(reconcile::Scope::Start)?;
-        fail::fail_point!("startup-after-reconcile");
-        for effect in effects {
-            self.carry_out(effect);
-        }
-        Ok(())
+        Ok(Some(effects))
     }
 
     /// Journals the steps' events (one fsync) and hands back their effects.

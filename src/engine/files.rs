@@ -8,6 +8,7 @@ use jiff::Timestamp;
 
 use super::note_index::Echo;
 use super::placement::{note_folder, note_place};
+use super::scan::{self, NoteRead};
 use super::{DaemonError, Engine, SETTLE, reconcile};
 use crate::machine::{Input, Step, dropin};
 use crate::note::{self, Existing};
@@ -50,27 +51,67 @@ impl Engine {
         self.commit(steps, Vec::new())
     }
 
-    /// One path: an inbox command or a vault note.
+    /// One path: an inbox command or a vault note, read now.
     pub(super) fn look_at(&mut self, path: &Path, now: Timestamp) -> Option<Step> {
         if path.parent() == Some(self.inbox.as_path()) {
             return self.take_inbox(path, now);
         }
         let folder = self.folder_of_note(path)?;
-        let text = self.read_note(path)?;
-        if let Echo::Own(id) = self.files.echo(path, &text) {
+        let cap = self.machine.config().max_note_bytes;
+        let read = scan::read_note(&self.vault, path, cap);
+        self.consider(path, folder, read, now)
+    }
+
+    /// Decides on a note as read: gone, unreadable (reported; retried if
+    /// the cause may pass), empty (an in-place save in progress; its close
+    /// event follows), the echo of the engine's own write, or a view for
+    /// the machine. The file's stamp is remembered once it is decided on.
+    pub(super) fn consider(
+        &mut self,
+        path: &Path,
+        folder: Folder,
+        read: NoteRead,
+        now: Timestamp,
+    ) -> Option<Step> {
+        let note = match read {
+            Ok(Some(note)) => {
+                self.retries.remove(path);
+                note
+            }
+            Ok(None) => {
+                self.files.gone(path);
+                self.retries.remove(path);
+                return None;
+            }
+            Err(e) => {
+                self.report(path, format!("note not read: {e}"));
+                self.read_failed(path, &e);
+                return None;
+            }
+        };
+        if note.text.is_empty() {
+            return None;
+        }
+        let (stamp, at) = (note.stamp, note.at);
+        if let Echo::Own(id) = self.files.echo(path, &note.sha256) {
             // The echo of our own write; perhaps moved out and back
             // unchanged, so it is where the note is.
             if let Some(id) = id {
                 self.track_unless_elsewhere(id, path);
             }
+            self.files.saw(path, stamp, at);
             return None;
         }
-        let view = note::parse(&text);
+        let view = note.view;
         match &view {
             Err(e) => self.report(path, format!("note not readable; no decision taken: {e}")),
-            Ok(v) if !self.for_the_machine(path, folder, v) => return None,
+            Ok(v) if !self.for_the_machine(path, folder, v) => {
+                self.files.saw(path, stamp, at);
+                return None;
+            }
             Ok(_) => self.files.clear_report(path),
         }
+        self.files.saw(path, stamp, at);
         let tracked = self.files.id_at(path).cloned();
         let input = Input::Note(crate::machine::SeenNote {
             path: path.to_path_buf(),
@@ -86,7 +127,7 @@ impl Engine {
 
     /// The vault folder of a file that may be a note; `None` for other
     /// files (a conflict copy is reported).
-    fn folder_of_note(&mut self, path: &Path) -> Option<Folder> {
+    pub(super) fn folder_of_note(&mut self, path: &Path) -> Option<Folder> {
         let name = path.file_name()?.to_string_lossy().into_owned();
         match classify(&name) {
             Kind::Ignored => None,
@@ -96,29 +137,6 @@ impl Engine {
                 None
             }
             Kind::Note => self.vault.folder_of(path),
-        }
-    }
-
-    /// A note's text, with the vault's bounds; `None` when it is gone,
-    /// can't be read (reported; retried if the cause may pass), or is empty
-    /// (an in-place save in progress; its close event follows).
-    fn read_note(&mut self, path: &Path) -> Option<String> {
-        let cap = self.machine.config().max_note_bytes;
-        match self.vault.read(path, cap) {
-            Ok(Some(text)) => {
-                self.retries.remove(path);
-                Some(text).filter(|t| !t.is_empty())
-            }
-            Ok(None) => {
-                self.files.gone(path);
-                self.retries.remove(path);
-                None
-            }
-            Err(e) => {
-                self.report(path, format!("note not read: {e}"));
-                self.read_failed(path, &e);
-                None
-            }
         }
     }
 

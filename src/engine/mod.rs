@@ -17,7 +17,9 @@ mod outage;
 mod placement;
 mod reconcile;
 mod runs;
+mod scan;
 mod socket;
+mod stamp;
 mod systemd;
 
 use std::collections::HashMap;
@@ -175,6 +177,7 @@ pub async fn run(
         outage: None,
         recovered: false,
         held: Vec::new(),
+        scan: Default::default(),
     };
     engine.remember_drop_ins();
     if engine.vault.unusable().is_none() {
@@ -182,11 +185,23 @@ pub async fn run(
         // up once the vault is usable.
         engine.arm_watcher()?;
     }
-    engine.recover_and_reconcile()?;
-    tracing::info!(vault = %settings.vault.display(), open = engine.open_count(), "hitl is ready");
-    engine.last_status = engine.status_line();
-    systemd::ready(&engine.last_status);
-    let result = engine.run_loop(watch_rx, cmd_rx, reload, shutdown).await;
+    tokio::pin!(shutdown);
+    let result = tokio::select! {
+        biased;
+        _ = &mut shutdown => {
+            tracing::info!("stopped during start-up; nothing journaled is lost, the rest is read at the next start");
+            Ok(())
+        }
+        started = engine.start_up() => match started {
+            Ok(()) => {
+                tracing::info!(vault = %settings.vault.display(), open = engine.open_count(), "hitl is ready");
+                engine.last_status = engine.status_line();
+                systemd::ready(&engine.last_status);
+                engine.run_loop(watch_rx, cmd_rx, reload, shutdown).await
+            }
+            Err(e) => Err(e),
+        },
+    };
     if !engine.held.is_empty() {
         tracing::warn!(
             results = engine.held.len(),
@@ -266,6 +281,8 @@ pub(crate) struct Engine {
     /// Handler results that came while the journal could not be written;
     /// journaled when it can be again.
     held: Vec<(Id, Ran)>,
+    /// The reconcile reading the vault off this thread, if one is.
+    scan: reconcile::InFlight,
 }
 
 fn every(period: Duration) -> Interval {
@@ -322,7 +339,10 @@ impl Engine {
                     let step = self.machine.handle(Input::Tick, self.clock.now());
                     self.commit(vec![step], Vec::new())?;
                 }
-                _ = reconcile.tick() => self.reconcile_all(reconcile::Scope::Periodic)?,
+                _ = reconcile.tick() => self.begin_reconcile(reconcile::Scope::Periodic)?,
+                scanned = reconcile::scan_done(&mut self.scan.rx), if self.scan.rx.is_some() => {
+                    self.reconcile_scanned(scanned)?;
+                }
                 _ = sleep_until_opt(self.files_due) => self.on_files_due()?,
                 _ = vault_retry.tick(), if self.vault_missing => self.check_vault()?,
                 _ = journal_retry.tick(), if self.outage.is_some() => self.try_resume()?,

@@ -4,6 +4,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::stamp::FileStamp;
 
 use crate::payload::hex_sha256;
 use crate::request::Id;
@@ -19,6 +23,15 @@ pub(crate) struct NoteIndex {
     /// Hash of what the engine last wrote at a path, and for which request:
     /// the echo of its own write is recognised by content, not by timing.
     written: HashMap<PathBuf, (String, Option<Id>)>,
+    /// Each file's stamp when the engine last read or wrote it, and when
+    /// the stamp was taken: a reconcile reads only files whose stamp
+    /// changed. Shared with a scan in flight (copied on write).
+    stamps: Arc<HashMap<PathBuf, (FileStamp, SystemTime)>>,
+    /// How many writes the engine has made, and the count at its last
+    /// write at each path: a scan's read of a path written since it
+    /// started is out of date.
+    writes: u64,
+    last_write: HashMap<PathBuf, u64>,
     /// The problem last logged for a file, so a bad file is reported once,
     /// not at every reconcile.
     reported: HashMap<PathBuf, String>,
@@ -74,6 +87,7 @@ impl NoteIndex {
     /// (what the engine wrote there stays, to recognise a move back).
     pub(crate) fn gone(&mut self, path: &Path) {
         self.reported.remove(path);
+        self.forget_stamp(path);
         if let Some(id) = self.by_path.remove(path) {
             self.notes.remove(&id);
         }
@@ -83,13 +97,57 @@ impl NoteIndex {
     pub(crate) fn wrote(&mut self, path: &Path, text: &str, id: Option<&str>) {
         let entry = (hex_sha256(text.as_bytes()), id.map(str::to_string));
         self.written.insert(path.to_path_buf(), entry);
+        self.writes += 1;
+        self.last_write.insert(path.to_path_buf(), self.writes);
+        // What the file is now is seen after the write, if at all.
+        self.forget_stamp(path);
     }
 
-    /// Whether `text` at `path` is what the engine last wrote there.
-    pub(crate) fn echo(&self, path: &Path, text: &str) -> Echo {
+    /// Whether text with hash `sha256` at `path` is what the engine last
+    /// wrote there.
+    pub(crate) fn echo(&self, path: &Path, sha256: &str) -> Echo {
         match self.written.get(path) {
-            Some((hash, id)) if *hash == hex_sha256(text.as_bytes()) => Echo::Own(id.clone()),
+            Some((hash, id)) if hash == sha256 => Echo::Own(id.clone()),
             _ => Echo::Foreign,
+        }
+    }
+
+    /// The engine's count of writes so far.
+    pub(crate) fn write_count(&self) -> u64 {
+        self.writes
+    }
+
+    /// Whether the engine wrote at `path` after its count was `count`.
+    pub(crate) fn written_since(&self, path: &Path, count: u64) -> bool {
+        self.last_write.get(path).is_some_and(|c| *c > count)
+    }
+
+    /// The engine saw the file at `path` with this stamp, taken at `at`.
+    pub(crate) fn saw(&mut self, path: &Path, stamp: FileStamp, at: SystemTime) {
+        Arc::make_mut(&mut self.stamps).insert(path.to_path_buf(), (stamp, at));
+    }
+
+    fn forget_stamp(&mut self, path: &Path) {
+        if self.stamps.contains_key(path) {
+            Arc::make_mut(&mut self.stamps).remove(path);
+        }
+    }
+
+    /// Every file is read again at the next reconcile (what was read may
+    /// not have been journaled).
+    pub(crate) fn forget_stamps(&mut self) {
+        self.stamps = Arc::default();
+    }
+
+    /// The stamps, for a scan.
+    pub(crate) fn stamps(&self) -> Arc<HashMap<PathBuf, (FileStamp, SystemTime)>> {
+        self.stamps.clone()
+    }
+
+    /// Keeps only the stamps of files a listing showed.
+    pub(crate) fn keep_stamps(&mut self, listed: &std::collections::HashSet<&Path>) {
+        if self.stamps.keys().any(|p| !listed.contains(p.as_path())) {
+            Arc::make_mut(&mut self.stamps).retain(|p, _| listed.contains(p.as_path()));
         }
     }
 
@@ -163,12 +221,13 @@ mod tests {
         let mut ix = NoteIndex::default();
         ix.wrote(&p("/v/a.md"), "text", Some("a"));
         ix.gone(&p("/v/a.md"));
+        let h = |t: &str| hex_sha256(t.as_bytes());
         assert_eq!(
-            ix.echo(&p("/v/a.md"), "text"),
+            ix.echo(&p("/v/a.md"), &h("text")),
             Echo::Own(Some("a".to_string()))
         );
-        assert_eq!(ix.echo(&p("/v/a.md"), "text, edited"), Echo::Foreign);
-        assert_eq!(ix.echo(&p("/v/b.md"), "text"), Echo::Foreign);
+        assert_eq!(ix.echo(&p("/v/a.md"), &h("text, edited")), Echo::Foreign);
+        assert_eq!(ix.echo(&p("/v/b.md"), &h("text")), Echo::Foreign);
     }
 
     #[test]

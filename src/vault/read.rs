@@ -17,6 +17,16 @@ impl Vault {
     /// socket, device or directory is never read, so none can stall the
     /// daemon, even behind a symlink or swapped in between.
     pub fn read(&self, path: &Path, cap: u64) -> Result<Option<String>, ReadError> {
+        Ok(self.read_with_meta(path, cap)?.map(|(text, _)| text))
+    }
+
+    /// [`Vault::read`], with the metadata of the file read, taken on its
+    /// descriptor before reading (so a later change changes it).
+    pub fn read_with_meta(
+        &self,
+        path: &Path,
+        cap: u64,
+    ) -> Result<Option<(String, fs::Metadata)>, ReadError> {
         let io = |error| ReadError::Io {
             path: path.to_path_buf(),
             error,
@@ -44,7 +54,7 @@ impl Vault {
                 path: path.to_path_buf(),
             });
         }
-        read_bounded(&mut file, meta.len(), cap, path)
+        Ok(read_bounded(&mut file, meta.len(), cap, path)?.map(|text| (text, meta)))
     }
 
     /// The regular file to open for `path`: the path itself, or a symlink's

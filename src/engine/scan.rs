@@ -1,0 +1,204 @@
+//! The reading half of a reconcile, run off the engine thread: list the
+//! folders, `stat` every note, and read, hash and parse only the notes whose
+//! stamp changed since the engine last saw them. The engine gets what was
+//! read as parsed views and decides (see `reconcile.rs`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
+
+use super::reconcile::{Scope, worth_reading};
+use super::stamp::FileStamp;
+use crate::note::{self, NoteError, NoteView};
+use crate::payload::hex_sha256;
+use crate::vault::{self, Folder, Kind, ReadError, Vault, classify};
+
+/// A note's text as read, with what the engine needs to decide on it.
+#[derive(Debug)]
+pub(crate) struct NoteText {
+    pub text: String,
+    /// To recognise the echo of the engine's own write.
+    pub sha256: String,
+    pub view: Result<NoteView, NoteError>,
+    /// The file's stamp, taken on the descriptor before reading, and when.
+    pub stamp: FileStamp,
+    pub at: SystemTime,
+}
+
+/// A note read: `Ok(None)` when it is gone.
+pub(crate) type NoteRead = Result<Option<NoteText>, ReadError>;
+
+/// Reads, hashes and parses a note with the vault's bounds.
+pub(crate) fn read_note(vault: &Vault, path: &Path, cap: u64) -> NoteRead {
+    let at = SystemTime::now();
+    let Some((text, meta)) = vault.read_with_meta(path, cap)? else {
+        return Ok(None);
+    };
+    Ok(Some(NoteText {
+        sha256: hex_sha256(text.as_bytes()),
+        view: note::parse(&text),
+        stamp: FileStamp::of(&meta),
+        at,
+        text,
+    }))
+}
+
+/// What a scan found at one listed path.
+#[derive(Debug)]
+pub(crate) enum Seen {
+    /// Not a note of the vault (an inbox command, a temp file, a conflict
+    /// copy...): the engine looks at it itself.
+    Other(PathBuf),
+    /// Its stamp is the one the engine last saw, settled: not read.
+    Unchanged(PathBuf),
+    /// Read (or found gone, or failed) just now.
+    Read(PathBuf, Folder, Box<NoteRead>),
+}
+
+impl Seen {
+    pub(crate) fn path(&self) -> &Path {
+        match self {
+            Seen::Other(p) | Seen::Unchanged(p) | Seen::Read(p, _, _) => p,
+        }
+    }
+}
+
+/// What a scan needs, owned, so it can run on another thread.
+pub(crate) struct Plan {
+    pub vault: Vault,
+    /// The inbox, then every folder notes are read from.
+    pub dirs: Vec<PathBuf>,
+    pub cap: u64,
+    /// The stamps the engine last saw, and when it took each.
+    pub known: Arc<HashMap<PathBuf, (FileStamp, SystemTime)>>,
+    /// Periodic: a note in `Done/` the engine knows is not even stat'ed
+    /// (its events keep it right), so the cost doesn't grow with history.
+    pub scope: Scope,
+    /// Set to stop the scan (shutdown during start-up).
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// Everything listed, in listing order; `None` if cancelled.
+pub(crate) fn scan(plan: &Plan) -> Option<Vec<Seen>> {
+    let mut out = Vec::new();
+    for dir in &plan.dirs {
+        for path in vault::list_dir(dir) {
+            if plan.cancel.load(Ordering::Relaxed) {
+                return None;
+            }
+            out.push(look(plan, path));
+        }
+    }
+    Some(out)
+}
+
+fn look(plan: &Plan, path: PathBuf) -> Seen {
+    let is_note = path
+        .file_name()
+        .is_some_and(|n| classify(&n.to_string_lossy()) == Kind::Note);
+    let folder = plan.vault.folder_of(&path).filter(|_| is_note);
+    let Some(folder) = folder else {
+        return Seen::Other(path);
+    };
+    let known = plan.known.get(&path);
+    if !worth_reading(plan.scope, folder == Folder::Done, known.is_some()) {
+        return Seen::Unchanged(path);
+    }
+    if let Some((stamp, at)) = known
+        && stamp.settled_at(*at)
+        && std::fs::symlink_metadata(&path).is_ok_and(|m| FileStamp::of(&m) == *stamp)
+    {
+        return Seen::Unchanged(path);
+    }
+    let read = read_note(&plan.vault, &path, plan.cap);
+    Seen::Read(path, folder, Box::new(read))
+}
+
+/// Sets the flag when dropped: a scan whose awaiting was abandoned stops.
+pub(crate) struct CancelOnDrop(pub Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn plan(root: &Path, known: HashMap<PathBuf, (FileStamp, SystemTime)>) -> Plan {
+        let vault = Vault::new(root.to_path_buf(), crate::config::Config::builtin().folders);
+        vault.create_folders().unwrap();
+        Plan {
+            dirs: vault.note_dirs(),
+            vault,
+            cap: 1 << 20,
+            known: Arc::new(known),
+            scope: Scope::Full,
+            cancel: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn only_notes_whose_settled_stamp_changed_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = plan(dir.path(), HashMap::new());
+        let pending = p.vault.dir(Folder::Pending);
+        let (same, edited, fresh) = (
+            pending.join("a.md"),
+            pending.join("b.md"),
+            pending.join("c.md"),
+        );
+        for f in [&same, &edited, &fresh] {
+            std::fs::write(f, "---\na: 1\n---\n").unwrap();
+        }
+        std::fs::write(pending.join(".tmp"), "x").unwrap();
+        let later = SystemTime::now() + Duration::from_secs(5);
+        let stamp = |f: &Path| (FileStamp::of(&std::fs::metadata(f).unwrap()), later);
+        let mut known = HashMap::new();
+        known.insert(same.clone(), stamp(&same));
+        known.insert(edited.clone(), stamp(&edited));
+        // The same file seen within a tick of its change proves nothing.
+        let racy = (stamp(&fresh).0, SystemTime::now());
+        known.insert(fresh.clone(), racy);
+        std::fs::write(&edited, "---\na: 2\n---\n").unwrap();
+        let p = Plan {
+            known: Arc::new(known),
+            ..p
+        };
+        let seen = scan(&p).unwrap();
+        let kinds: Vec<(String, &str)> = seen
+            .iter()
+            .map(|s| {
+                let name = s.path().file_name().unwrap().to_string_lossy().into_owned();
+                let kind = match s {
+                    Seen::Other(_) => "other",
+                    Seen::Unchanged(_) => "unchanged",
+                    Seen::Read(..) => "read",
+                };
+                (name, kind)
+            })
+            .collect();
+        let want = [
+            (".tmp", "other"),
+            ("a.md", "unchanged"),
+            ("b.md", "read"),
+            ("c.md", "read"),
+        ];
+        let want: Vec<(String, &str)> = want.iter().map(|(n, k)| (n.to_string(), *k)).collect();
+        assert_eq!(kinds, want);
+    }
+
+    #[test]
+    fn a_cancelled_scan_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = plan(dir.path(), HashMap::new());
+        std::fs::write(p.vault.dir(Folder::Pending).join("a.md"), "x").unwrap();
+        drop(CancelOnDrop(p.cancel.clone()));
+        assert!(scan(&p).is_none());
+    }
+}

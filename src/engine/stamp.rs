@@ -1,0 +1,106 @@
+//! What a file looked like when the daemon last read or wrote it: device,
+//! inode, size, modification and change times (nanoseconds). A reconcile
+//! reads only files whose stamp differs, so one with nothing changed costs
+//! a listing and a `stat` per note.
+//!
+//! The change time (ctime) is what makes this safe against a hostile
+//! writer: `touch -d` can put back a modification time, but every write,
+//! `touch` or rename sets the ctime to now, and no unprivileged process can
+//! set it back. A new file at the path (rename over it) changes the inode.
+//!
+//! File times have a granularity (a clock tick); a second write in the
+//! same tick as the one we saw, of the same size, would leave the same
+//! stamp. So a stamp whose ctime is within [`RACY`] of the moment it was
+//! taken proves nothing (git's "racily clean" entries): that file is read
+//! again at the next reconcile, whose stamp then is trustworthy.
+
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How close to the moment a stamp was taken its ctime may be before the
+/// stamp proves nothing: well above any local file system's time tick.
+pub(super) const RACY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl FileStamp {
+    pub(crate) fn of(meta: &Metadata) -> FileStamp {
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    /// Whether this stamp, taken at `taken`, can vouch for the file's
+    /// content: its last change is older than the time tick.
+    pub(crate) fn settled_at(&self, taken: SystemTime) -> bool {
+        let Ok(taken) = taken.duration_since(UNIX_EPOCH) else {
+            return false;
+        };
+        self.ctime_ns + RACY.as_nanos() as i128 <= taken.as_nanos() as i128
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp_now(path: &std::path::Path) -> FileStamp {
+        FileStamp::of(&std::fs::symlink_metadata(path).unwrap())
+    }
+
+    #[test]
+    fn an_edit_that_puts_back_the_modification_time_changes_the_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("n.md");
+        std::fs::write(&f, "- [ ] Approve").unwrap();
+        let before = std::fs::metadata(&f).unwrap();
+        let seen = stamp_now(&f);
+        // Same size, and the old modification time put back (touch -d).
+        std::fs::write(&f, "- [x] Approve").unwrap();
+        let file = std::fs::File::options().write(true).open(&f).unwrap();
+        file.set_modified(before.modified().unwrap()).unwrap();
+        let now = std::fs::metadata(&f).unwrap();
+        assert_eq!(
+            (now.len(), now.modified().unwrap()),
+            (before.len(), before.modified().unwrap())
+        );
+        assert_ne!(stamp_now(&f), seen);
+    }
+
+    #[test]
+    fn a_file_replaced_by_another_changes_the_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("n.md");
+        std::fs::write(&f, "aaaa").unwrap();
+        let seen = stamp_now(&f);
+        let other = dir.path().join(".tmp");
+        std::fs::write(&other, "bbbb").unwrap();
+        std::fs::rename(&other, &f).unwrap();
+        assert_ne!(stamp_now(&f), seen);
+    }
+
+    #[test]
+    fn a_stamp_taken_within_a_tick_of_the_change_vouches_for_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("n.md");
+        std::fs::write(&f, "x").unwrap();
+        let s = stamp_now(&f);
+        let now = SystemTime::now();
+        assert!(!s.settled_at(now));
+        assert!(s.settled_at(now + RACY + Duration::from_millis(50)));
+        assert!(!s.settled_at(UNIX_EPOCH));
+    }
+}
