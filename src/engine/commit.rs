@@ -44,9 +44,7 @@ impl Engine {
                 return Ok(false);
             }
         };
-        for effect in effects {
-            self.carry_out(effect);
-        }
+        self.carry_out_all(effects);
         for (tx, reply) in replies {
             let _ = tx.send(match reply {
                 Some(Ok(id)) => self.reply_for(&id),
@@ -92,9 +90,7 @@ impl Engine {
 
     fn after_start_reconcile(&mut self, effects: Vec<Effect>) {
         fail::fail_point!("startup-after-reconcile");
-        for effect in effects {
-            self.carry_out(effect);
-        }
+        self.carry_out_all(effects);
     }
 
     /// Journals the recovery; its effects wait for the start-up reconcile.

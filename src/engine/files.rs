@@ -283,7 +283,8 @@ impl Engine {
             &req.sub.file_name,
         );
         let own = dir.join(&name);
-        let taken = Some(&own) != current.as_ref() && std::fs::symlink_metadata(&own).is_ok();
+        let taken = Some(&own) != current.as_ref()
+            && (self.writes.takes(&own) || std::fs::symlink_metadata(&own).is_ok());
         let target = dir.join(vault::note_name(&name, id, taken));
         let existing = existing_text.as_deref().map(|text| Existing {
             text,
@@ -294,8 +295,10 @@ impl Engine {
             tracing::warn!(request = %id, "no decision taken: {warning}");
         }
         let text = note::render(req, self.machine.warnings(id), existing, &self.tz);
-        let moving = current.filter(|c| *c != target && existing_text.is_some());
-        self.place_note(id, &text, moving, target);
+        let at = current
+            .filter(|c| *c != target && existing_text.is_some())
+            .unwrap_or_else(|| target.clone());
+        self.plan_write(id, text, at, target);
     }
 
     /// The text of a request's note at `current`, to keep the person's part
@@ -322,7 +325,7 @@ impl Engine {
     /// Writes a note's new text, then moves it (`from` -> `to`), so a crash
     /// in between leaves the new text at the old place, where the next
     /// start finds it and finishes the move, never a stale note in `Done/`.
-    fn place_note(&mut self, id: &str, text: &str, from: Option<PathBuf>, to: PathBuf) {
+    pub(super) fn place_note(&mut self, id: &str, text: &str, from: Option<PathBuf>, to: PathBuf) {
         let at = from.unwrap_or_else(|| to.clone());
         if let Err(e) = vault::write_atomic(&at, text) {
             tracing::error!(request = %id, path = %at.display(), error = %e, "note not written");

@@ -21,6 +21,7 @@ mod scan;
 mod socket;
 mod stamp;
 mod systemd;
+mod writes;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -178,6 +179,7 @@ pub async fn run(
         recovered: false,
         held: Vec::new(),
         scan: Default::default(),
+        writes: Default::default(),
     };
     engine.remember_drop_ins();
     if engine.vault.unusable().is_none() {
@@ -283,6 +285,8 @@ pub(crate) struct Engine {
     held: Vec<(Id, Ran)>,
     /// The reconcile reading the vault off this thread, if one is.
     scan: reconcile::InFlight,
+    /// Note writes waiting for the end of the batch being carried out.
+    writes: writes::WriteBatch,
 }
 
 fn every(period: Duration) -> Interval {
