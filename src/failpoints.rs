@@ -40,6 +40,17 @@ pub const ALL: &[&str] = &[
     "startup-after-reconcile",
 ];
 
+/// Test hooks, not crash points: armed with another action than `panic`
+/// (`return`, `sleep(MS)`) to make a situation a test needs.
+pub const HOOKS: &[&str] = &[
+    // watcher.rs: `return` drops every file event, so only a reconcile
+    // can notice a change.
+    "watcher-drop-events",
+    // engine/scan.rs: `sleep(MS)` before each file a reconcile lists, for
+    // a start-up reconcile long enough to be interrupted.
+    "reconcile-scan-file",
+];
+
 /// Arms the failpoints `FAILPOINTS` names, once per process. Does nothing
 /// in a build without the `failpoints` feature.
 pub fn arm_from_env() {
@@ -66,7 +77,7 @@ mod armed {
                     eprintln!("FAILPOINTS: {entry:?} is not NAME=ACTIONS; ignored");
                     continue;
                 };
-                if !super::ALL.contains(&name.trim()) {
+                if !super::ALL.contains(&name.trim()) && !super::HOOKS.contains(&name.trim()) {
                     eprintln!("FAILPOINTS: no failpoint is named {name:?}");
                 }
                 if let Err(e) = fail::cfg(name.trim(), actions.trim()) {

@@ -163,6 +163,7 @@ async fn settle_loop(mut fd: AsyncFd<Inotify>, settle: Duration, out: mpsc::Send
 }
 
 fn take(ev: Raw, quiet: &mut HashMap<PathBuf, Instant>, ready: &mut Ready, settle: Duration) {
+    fail::fail_point!("watcher-drop-events", |_| ());
     match ev {
         Raw::Overflow => {
             tracing::warn!("the kernel's file event queue overflowed; reconciling the vault");

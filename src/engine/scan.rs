@@ -95,6 +95,7 @@ pub(crate) fn scan(plan: &Plan) -> Option<Vec<Seen>> {
 }
 
 fn look(plan: &Plan, path: PathBuf) -> Seen {
+    fail::fail_point!("reconcile-scan-file");
     let is_note = path
         .file_name()
         .is_some_and(|n| classify(&n.to_string_lossy()) == Kind::Note);
