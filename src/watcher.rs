@@ -169,6 +169,7 @@ fn take(ev: Raw, quiet: &mut HashMap<PathBuf, Instant>, ready: &mut Ready, settl
             tracing::warn!("the kernel's file event queue overflowed; reconciling the vault");
             ready.overflow();
         }
+        Raw::Path { path, .. } if is_own_temp(&path) => {}
         Raw::Path { path, complete } => {
             tracing::trace!(path = %path.display(), complete, "file event");
             if complete {
@@ -181,6 +182,14 @@ fn take(ev: Raw, quiet: &mut HashMap<PathBuf, Instant>, ready: &mut Ready, settl
     }
 }
 
+/// The daemon's own temp files (`.hitl-*.tmp`, renamed over a note at
+/// once): never notes, and a burst of rewrites makes one per note.
+fn is_own_temp(path: &Path) -> bool {
+    path.file_name()
+        .map(|n| n.to_string_lossy())
+        .is_some_and(|n| n.starts_with(".hitl-") && n.ends_with(".tmp"))
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -191,6 +200,27 @@ async fn sleep_until(deadline: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_daemons_own_temp_files_are_not_reported() {
+        let (mut quiet, mut ready) = (HashMap::new(), Ready::default());
+        let settle = Duration::from_millis(10);
+        for name in [".hitl-abc-pay.md.tmp", "pay.md", ".hitl-x.md"] {
+            let path = PathBuf::from("/v").join(name);
+            take(
+                Raw::Path {
+                    path,
+                    complete: true,
+                },
+                &mut quiet,
+                &mut ready,
+                settle,
+            );
+        }
+        assert_eq!(ready.next(), Some(WatchEvent::Path("/v/pay.md".into())));
+        assert_eq!(ready.next(), Some(WatchEvent::Path("/v/.hitl-x.md".into())));
+        assert!(ready.is_empty());
+    }
 
     #[test]
     fn a_path_is_queued_once_until_it_is_reported() {
