@@ -1,15 +1,16 @@
 //! The vault on disk: where notes are, which files count, bounded reads and
 //! atomic writes. Everything read here is untrusted.
 
-use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::Folders;
 
+mod batch;
 mod names;
 mod read;
+pub use batch::{move_notes, write_atomic_all};
 use names::temp_name;
 pub use names::{MAX_NOTE_NAME, note_name, second_name};
 
@@ -220,121 +221,6 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     result
 }
 
-/// [`write_atomic`] for many files at once, with one flush for all: every
-/// temp file written, one `syncfs` (each file fsynced if that fails), all
-/// renamed, then each folder fsynced once. One result per file.
-pub fn write_atomic_all(files: &[(&Path, &str)]) -> Vec<std::io::Result<()>> {
-    let mut tmps: Vec<std::io::Result<(PathBuf, File)>> = files
-        .iter()
-        .map(|(path, contents)| {
-            let dir = path.parent().unwrap_or(Path::new("."));
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let tmp = dir.join(temp_name(&name, &crate::request::new_id()));
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            if let Err(e) = f.write_all(contents.as_bytes()) {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
-            Ok((tmp, f))
-        })
-        .collect();
-    if !sync_fs(&tmps) {
-        for t in tmps.iter_mut() {
-            if let Ok((tmp, f)) = t
-                && let Err(e) = f.sync_all()
-            {
-                let _ = fs::remove_file(&*tmp);
-                *t = Err(e);
-            }
-        }
-    }
-    let results: Vec<std::io::Result<()>> = tmps
-        .into_iter()
-        .zip(files)
-        .map(|(t, (path, _))| {
-            let (tmp, _) = t?;
-            fs::rename(&tmp, path).inspect_err(|_| {
-                let _ = fs::remove_file(&tmp);
-            })
-        })
-        .collect();
-    let touched = files
-        .iter()
-        .zip(&results)
-        .filter(|(_, r)| r.is_ok())
-        .filter_map(|((p, _), _)| p.parent());
-    let bad = sync_once(touched);
-    results
-        .into_iter()
-        .zip(files)
-        .map(|(r, (path, _))| {
-            r?;
-            match path.parent().filter(|d| bad.contains(d)) {
-                Some(dir) => Err(unsynced(dir)),
-                None => Ok(()),
-            }
-        })
-        .collect()
-}
-
-/// One `syncfs` on the file system of the first open file: flushes all of
-/// them. `false` if there is none or it failed.
-fn sync_fs(files: &[std::io::Result<(PathBuf, File)>]) -> bool {
-    use std::os::fd::AsRawFd;
-    let Some(Ok((_, f))) = files.iter().find(|t| t.is_ok()) else {
-        return false;
-    };
-    // SAFETY: a plain syscall on a descriptor we own.
-    unsafe { libc::syncfs(f.as_raw_fd()) == 0 }
-}
-
-/// Fsyncs each folder once; the folders that failed.
-fn sync_once<'a>(dirs: impl Iterator<Item = &'a Path>) -> HashSet<&'a Path> {
-    let mut done = HashSet::new();
-    let mut bad = HashSet::new();
-    for dir in dirs {
-        if done.insert(dir) && File::open(dir).and_then(|d| d.sync_all()).is_err() {
-            bad.insert(dir);
-        }
-    }
-    bad
-}
-
-fn unsynced(dir: &Path) -> std::io::Error {
-    std::io::Error::other(format!("folder {} not synced", dir.display()))
-}
-
-/// [`move_note`] for many notes, each folder fsynced once at the end.
-pub fn move_notes(moves: &[(&Path, &Path)]) -> Vec<std::io::Result<()>> {
-    fn folders<'a>((from, to): &(&'a Path, &'a Path)) -> [Option<&'a Path>; 2] {
-        [to.parent(), from.parent()]
-    }
-    let renamed: Vec<std::io::Result<()>> = moves
-        .iter()
-        .map(|(from, to)| fs::rename(from, to))
-        .collect();
-    let touched = moves
-        .iter()
-        .zip(&renamed)
-        .filter(|(_, r)| r.is_ok())
-        .flat_map(|(m, _)| folders(m).into_iter().flatten());
-    let bad = sync_once(touched);
-    renamed
-        .into_iter()
-        .zip(moves)
-        .map(|(r, m)| {
-            r?;
-            match folders(m).into_iter().flatten().find(|d| bad.contains(d)) {
-                Some(dir) => Err(unsynced(dir)),
-                None => Ok(()),
-            }
-        })
-        .collect()
-}
-
 /// Moves a note to another folder of the vault, durably (both folders
 /// fsynced).
 pub fn move_note(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -393,28 +279,6 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
         let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(leftovers, 2, "no temp files left behind");
-    }
-
-    #[test]
-    fn many_files_are_replaced_at_once_and_leave_no_temp_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (dir.path().join("a.md"), dir.path().join("b.md"));
-        std::fs::write(&a, "old").unwrap();
-        let results = write_atomic_all(&[(&a, "new a"), (&b, "new b")]);
-        assert!(results.iter().all(Result::is_ok), "{results:?}");
-        assert_eq!(std::fs::read_to_string(&a).unwrap(), "new a");
-        assert_eq!(std::fs::read_to_string(&b).unwrap(), "new b");
-        let sub = dir.path().join("sub");
-        std::fs::create_dir(&sub).unwrap();
-        let (a2, b2) = (sub.join("a.md"), sub.join("b.md"));
-        let moved = move_notes(&[(&a, &a2), (&b, &b2)]);
-        assert!(moved.iter().all(Result::is_ok), "{moved:?}");
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "only sub/"
-        );
-        assert_eq!(std::fs::read_to_string(&b2).unwrap(), "new b");
     }
 
     #[test]

@@ -40,15 +40,23 @@ impl Engine {
         let now = self.clock.now();
         let mut seen = HashSet::new();
         let mut steps = Vec::new();
+        let mut notes = Vec::new();
         for ev in evs {
             let WatchEvent::Path(path) = ev else { continue };
+            let in_inbox = path.parent() == Some(self.inbox.as_path());
             // While the vault is away only the inbox (in the state folder) counts.
-            let readable = !self.vault_missing || path.parent() == Some(self.inbox.as_path());
-            if readable && seen.insert(path.clone()) {
+            if (self.vault_missing && !in_inbox) || !seen.insert(path.clone()) {
+                continue;
+            }
+            if in_inbox {
                 steps.extend(self.look_at(&path, now));
+            } else if let Some(folder) = self.folder_of_note(&path) {
+                notes.push((path, folder)); // read off this thread
             }
         }
-        self.commit(steps, Vec::new())
+        self.commit(steps, Vec::new())?;
+        self.begin_event_reads(notes);
+        Ok(())
     }
 
     /// One path: an inbox command or a vault note, read now.

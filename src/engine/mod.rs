@@ -15,6 +15,7 @@ mod lock;
 mod note_index;
 mod outage;
 mod placement;
+mod reads;
 mod reconcile;
 mod runs;
 mod scan;
@@ -180,6 +181,7 @@ pub async fn run(
         held: Vec::new(),
         scan: Default::default(),
         writes: Default::default(),
+        event_reads: None,
     };
     engine.remember_drop_ins();
     if engine.vault.unusable().is_none() {
@@ -284,9 +286,11 @@ pub(crate) struct Engine {
     /// journaled when it can be again.
     held: Vec<(Id, Ran)>,
     /// The reconcile reading the vault off this thread, if one is.
-    scan: reconcile::InFlight,
+    scan: reads::InFlight,
     /// Note writes waiting for the end of the batch being carried out.
     writes: writes::WriteBatch,
+    /// The notes file events named, being read off this thread.
+    event_reads: Option<oneshot::Receiver<reads::EventReads>>,
 }
 
 fn every(period: Duration) -> Interval {
@@ -316,7 +320,7 @@ impl Engine {
             let recheck = self.machine.config().reconcile_every;
             tokio::select! {
                 _ = &mut shutdown => break,
-                Some(ev) = watch_rx.recv(), if self.outage.is_none() => {
+                Some(ev) = watch_rx.recv(), if self.outage.is_none() && self.event_reads.is_none() => {
                     let mut evs = vec![ev];
                     while evs.len() < 512 {
                         match watch_rx.try_recv() {
@@ -344,8 +348,11 @@ impl Engine {
                     self.commit(vec![step], Vec::new())?;
                 }
                 _ = reconcile.tick() => self.begin_reconcile(reconcile::Scope::Periodic)?,
-                scanned = reconcile::scan_done(&mut self.scan.rx), if self.scan.rx.is_some() => {
+                scanned = reads::done(&mut self.scan.rx), if self.scan.rx.is_some() => {
                     self.reconcile_scanned(scanned)?;
+                }
+                read = reads::done(&mut self.event_reads), if self.event_reads.is_some() => {
+                    self.event_reads_done(read)?;
                 }
                 _ = sleep_until_opt(self.files_due) => self.on_files_due()?,
                 _ = vault_retry.tick(), if self.vault_missing => self.check_vault()?,

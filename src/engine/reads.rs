@@ -1,0 +1,280 @@
+//! Reads off the engine thread, decided on it: a reconcile's scan (the
+//! periodic one, and the one at start, which a shutdown can stop), and the
+//! notes file events name. A read the engine's state has moved past (the
+//! engine wrote the file since, or the file's stamp differs now) is read
+//! again on the engine thread before it counts.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::reconcile::Scope;
+use super::scan::{self, Seen};
+use super::stamp::FileStamp;
+use super::{DaemonError, Engine};
+use crate::machine::Input;
+use crate::vault::Folder;
+
+/// A scan running off the engine thread, whose result comes back to the
+/// loop as an input.
+#[derive(Default)]
+pub(super) struct InFlight {
+    pub(super) rx: Option<oneshot::Receiver<Scanned>>,
+    /// A reconcile asked for while one was running: run it next.
+    again: Option<Scope>,
+}
+
+/// A finished scan, with what the engine needs to judge it.
+pub(super) struct Scanned {
+    scope: Scope,
+    seen: Vec<Seen>,
+    listing_at: Instant,
+    /// The engine's write count when the scan started: a read of a path
+    /// the engine wrote since is out of date.
+    writes_at: u64,
+}
+
+/// The notes file events named, read off the engine thread.
+pub(super) struct EventReads {
+    reads: Vec<(PathBuf, Folder, scan::NoteRead)>,
+    /// The engine's write count when they were asked for.
+    writes_at: u64,
+}
+
+/// Waits for the reads in flight, if any.
+pub(super) async fn done<T>(rx: &mut Option<oneshot::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+impl Engine {
+    pub(super) fn reconcile(&mut self) -> Result<(), DaemonError> {
+        self.reconcile_all(Scope::Full)
+    }
+
+    /// Re-reads the inbox and the watched folders; expires what is due;
+    /// regenerates notes that are missing. Reads on this thread: for the
+    /// rare reconciles (after lost events, the vault back, the journal
+    /// writable again); the periodic one is [`Engine::begin_reconcile`].
+    pub(super) fn reconcile_all(&mut self, scope: Scope) -> Result<(), DaemonError> {
+        let Some(plan) = self.plan(scope)? else {
+            return Ok(());
+        };
+        let scanned = self.scanned(scope, &plan);
+        match scan::scan(&plan) {
+            Some(seen) => self.finish_reconcile(Scanned { seen, ..scanned }, true),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts a reconcile whose reading happens off the engine thread; the
+    /// loop hands its result to [`Engine::reconcile_scanned`].
+    pub(super) fn begin_reconcile(&mut self, scope: Scope) -> Result<(), DaemonError> {
+        if self.scan.rx.is_some() {
+            self.scan.again = Some(match self.scan.again {
+                Some(s) if s != Scope::Periodic => s,
+                _ => scope,
+            });
+            return Ok(());
+        }
+        let Some(plan) = self.plan(scope)? else {
+            return Ok(());
+        };
+        let scanned = self.scanned(scope, &plan);
+        let (tx, rx) = oneshot::channel();
+        self.scan.rx = Some(rx);
+        tokio::task::spawn_blocking(move || {
+            if let Some(seen) = scan::scan(&plan) {
+                let _ = tx.send(Scanned { seen, ..scanned });
+            }
+        });
+        Ok(())
+    }
+
+    /// The result of [`Engine::begin_reconcile`].
+    pub(super) fn reconcile_scanned(
+        &mut self,
+        scanned: Option<Scanned>,
+    ) -> Result<(), DaemonError> {
+        self.scan.rx = None;
+        if let Some(scanned) = scanned
+            && self.outage.is_none()
+            && !self.vault_missing
+        {
+            self.finish_reconcile(scanned, false)?;
+        }
+        match self.scan.again.take() {
+            Some(scope) => self.begin_reconcile(scope),
+            None => Ok(()),
+        }
+    }
+
+    /// The start-up reconcile, reading off the engine thread so that the
+    /// caller can stop waiting (a shutdown): then the scan stops too.
+    pub(super) async fn reconcile_at_start(&mut self) -> Result<(), DaemonError> {
+        let Some(plan) = self.plan(Scope::Start)? else {
+            return Ok(());
+        };
+        let scanned = self.scanned(Scope::Start, &plan);
+        let _stop = scan::CancelOnDrop(plan.cancel.clone());
+        let seen = tokio::task::spawn_blocking(move || scan::scan(&plan)).await;
+        match seen {
+            Ok(Some(seen)) => self.finish_reconcile(Scanned { seen, ..scanned }, true),
+            _ => Ok(()),
+        }
+    }
+
+    /// What a scan of `scope` reads; `None` when there is nothing to read
+    /// now (the journal can't be written, or the vault is away: then only
+    /// deadlines pass).
+    fn plan(&mut self, scope: Scope) -> Result<Option<scan::Plan>, DaemonError> {
+        if self.outage.is_some() {
+            return Ok(None); // it runs again when the journal can be written
+        }
+        self.check_vault()?;
+        if self.vault_missing {
+            let step = self.machine.handle(Input::Tick, self.clock.now());
+            self.commit(vec![step], Vec::new())?;
+            return Ok(None);
+        }
+        let mut dirs = vec![self.inbox.clone()];
+        dirs.extend(self.vault.note_dirs());
+        Ok(Some(scan::Plan {
+            vault: self.vault.clone(),
+            dirs,
+            cap: self.machine.config().max_note_bytes,
+            // At start every note is read: what was read before may not
+            // have been journaled.
+            known: match scope {
+                Scope::Start => Default::default(),
+                _ => self.files.stamps(),
+            },
+            scope,
+            cancel: Arc::default(),
+        }))
+    }
+
+    fn scanned(&self, scope: Scope, _plan: &scan::Plan) -> Scanned {
+        Scanned {
+            scope,
+            seen: Vec::new(),
+            listing_at: Instant::now(),
+            writes_at: self.files.write_count(),
+        }
+    }
+
+    /// Decides on what a scan read, expires what is due, and judges which
+    /// notes are missing. `fresh`: read on this thread just now; otherwise
+    /// a read of a file that changed since (by the engine, or anyone: its
+    /// stamp differs now) is read again here.
+    fn finish_reconcile(&mut self, scanned: Scanned, fresh: bool) -> Result<(), DaemonError> {
+        let now = self.clock.now();
+        let mut steps = Vec::new();
+        let mut listed = HashSet::new();
+        let mut read = 0usize;
+        for seen in &scanned.seen {
+            if let Some(id) = self.files.id_at(seen.path()) {
+                listed.insert(id.clone());
+            }
+        }
+        let paths: Vec<PathBuf> = scanned
+            .seen
+            .iter()
+            .map(|s| s.path().to_path_buf())
+            .collect();
+        for seen in scanned.seen {
+            match seen {
+                Seen::Unchanged(_) => {}
+                Seen::Other(path) => steps.extend(self.look_at(&path, now)),
+                Seen::Read(path, folder, note) => {
+                    read += 1;
+                    let stale = !fresh && self.out_of_date(&path, &note, scanned.writes_at);
+                    let step = if stale {
+                        self.look_at(&path, now)
+                    } else {
+                        self.consider(&path, folder, *note, now)
+                    };
+                    steps.extend(step);
+                    if let Some(id) = self.files.id_at(&path) {
+                        listed.insert(id.clone());
+                    }
+                }
+            }
+        }
+        steps.push(self.machine.handle(Input::Tick, now));
+        self.commit(steps, Vec::new())?;
+        let shown: HashSet<&Path> = paths.iter().map(PathBuf::as_path).collect();
+        self.files.keep_stamps(&shown);
+        self.judge_notes(&listed, scanned.listing_at, scanned.scope == Scope::Start);
+        tracing::debug!(
+            open = self.open_count(),
+            listed = paths.len(),
+            read,
+            "reconciled the vault"
+        );
+        Ok(())
+    }
+
+    /// Whether a scan's read of `path` no longer says what is there.
+    pub(super) fn out_of_date(&self, path: &Path, note: &scan::NoteRead, writes_at: u64) -> bool {
+        if self.files.written_since(path, writes_at) {
+            return true;
+        }
+        let Ok(Some(note)) = note else {
+            return true;
+        };
+        std::fs::symlink_metadata(path).map_or(true, |m| FileStamp::of(&m) != note.stamp)
+    }
+
+    /// Reads the notes file events named off this thread; the loop takes
+    /// no other file event until they are decided on (in order).
+    pub(super) fn begin_event_reads(&mut self, notes: Vec<(PathBuf, Folder)>) {
+        if notes.is_empty() {
+            return;
+        }
+        let vault = self.vault.clone();
+        let cap = self.machine.config().max_note_bytes;
+        let writes_at = self.files.write_count();
+        let (tx, rx) = oneshot::channel();
+        self.event_reads = Some(rx);
+        tokio::task::spawn_blocking(move || {
+            let reads = notes
+                .into_iter()
+                .map(|(path, folder)| {
+                    let read = scan::read_note(&vault, &path, cap);
+                    (path, folder, read)
+                })
+                .collect();
+            let _ = tx.send(EventReads { reads, writes_at });
+        });
+    }
+
+    /// Decides on the notes [`Engine::begin_event_reads`] read. Dropped if
+    /// the journal can't be written or the vault went away meanwhile: the
+    /// reconcile when they are back reads every note.
+    pub(super) fn event_reads_done(&mut self, done: Option<EventReads>) -> Result<(), DaemonError> {
+        self.event_reads = None;
+        let Some(done) = done else {
+            return Ok(());
+        };
+        if self.outage.is_some() || self.vault_missing {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let mut steps = Vec::new();
+        for (path, folder, read) in done.reads {
+            let step = if self.out_of_date(&path, &read, done.writes_at) {
+                self.look_at(&path, now)
+            } else {
+                self.consider(&path, folder, read, now)
+            };
+            steps.extend(step);
+        }
+        self.commit(steps, Vec::new())
+    }
+}
