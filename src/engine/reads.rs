@@ -65,7 +65,7 @@ impl Engine {
         let Some(plan) = self.plan(scope)? else {
             return Ok(());
         };
-        let scanned = self.scanned(scope, &plan);
+        let scanned = self.scanned(scope);
         match scan::scan(&plan) {
             Some(seen) => self.finish_reconcile(Scanned { seen, ..scanned }, true),
             None => Ok(()),
@@ -85,7 +85,7 @@ impl Engine {
         let Some(plan) = self.plan(scope)? else {
             return Ok(());
         };
-        let scanned = self.scanned(scope, &plan);
+        let scanned = self.scanned(scope);
         let (tx, rx) = oneshot::channel();
         self.scan.rx = Some(rx);
         tokio::task::spawn_blocking(move || {
@@ -120,7 +120,7 @@ impl Engine {
         let Some(plan) = self.plan(Scope::Start)? else {
             return Ok(());
         };
-        let scanned = self.scanned(Scope::Start, &plan);
+        let scanned = self.scanned(Scope::Start);
         let _stop = scan::CancelOnDrop(plan.cancel.clone());
         let seen = tokio::task::spawn_blocking(move || scan::scan(&plan)).await;
         match seen {
@@ -159,7 +159,7 @@ impl Engine {
         }))
     }
 
-    fn scanned(&self, scope: Scope, _plan: &scan::Plan) -> Scanned {
+    fn scanned(&self, scope: Scope) -> Scanned {
         Scanned {
             scope,
             seen: Vec::new(),

@@ -47,6 +47,9 @@ pub(super) enum Raw {
 pub(super) struct Inotify {
     fd: OwnedFd,
     dirs: HashMap<i32, PathBuf>,
+    /// Read into, kept between reads (zeroing 64 KiB per read showed in
+    /// profiles of bursts).
+    buf: Vec<u8>,
 }
 
 impl AsRawFd for Inotify {
@@ -67,6 +70,7 @@ impl Inotify {
         Ok(Inotify {
             fd,
             dirs: HashMap::new(),
+            buf: vec![0u8; 64 * 1024],
         })
     }
 
@@ -86,14 +90,17 @@ impl Inotify {
     /// Reads what is queued now (non-blocking) into `out`.
     /// `WouldBlock` when nothing is.
     pub(super) fn read(&mut self, out: &mut Vec<Raw>) -> std::io::Result<()> {
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = std::mem::take(&mut self.buf);
         // SAFETY: `buf` is valid for `buf.len()` bytes of writing.
         let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        self.decode(&buf[..n as usize], out);
-        Ok(())
+        let result = if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            self.decode(&buf[..n as usize], out);
+            Ok(())
+        };
+        self.buf = buf;
+        result
     }
 
     fn decode(&mut self, mut buf: &[u8], out: &mut Vec<Raw>) {
