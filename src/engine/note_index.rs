@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::scan::Stamps;
 use super::stamp::FileStamp;
 
 use crate::payload::hex_sha256;
@@ -26,7 +27,7 @@ pub(crate) struct NoteIndex {
     /// Each file's stamp when the engine last read or wrote it, and when
     /// the stamp was taken: a reconcile reads only files whose stamp
     /// changed. Shared with a scan in flight (copied on write).
-    stamps: Arc<HashMap<PathBuf, (FileStamp, SystemTime)>>,
+    stamps: Arc<Stamps>,
     /// How many writes the engine has made, and the count at its last
     /// write at each path: a scan's read of a path written since it
     /// started is out of date.
@@ -124,12 +125,12 @@ impl NoteIndex {
 
     /// The engine saw the file at `path` with this stamp, taken at `at`.
     pub(crate) fn saw(&mut self, path: &Path, stamp: FileStamp, at: SystemTime) {
-        Arc::make_mut(&mut self.stamps).insert(path.to_path_buf(), (stamp, at));
+        Arc::make_mut(&mut self.stamps).insert(path.as_os_str().to_owned(), (stamp, at));
     }
 
     fn forget_stamp(&mut self, path: &Path) {
-        if self.stamps.contains_key(path) {
-            Arc::make_mut(&mut self.stamps).remove(path);
+        if self.stamps.contains_key(path.as_os_str()) {
+            Arc::make_mut(&mut self.stamps).remove(path.as_os_str());
         }
     }
 
@@ -140,14 +141,17 @@ impl NoteIndex {
     }
 
     /// The stamps, for a scan.
-    pub(crate) fn stamps(&self) -> Arc<HashMap<PathBuf, (FileStamp, SystemTime)>> {
+    pub(crate) fn stamps(&self) -> Arc<Stamps> {
         self.stamps.clone()
     }
 
-    /// Keeps only the stamps of files a listing showed.
-    pub(crate) fn keep_stamps(&mut self, listed: &std::collections::HashSet<&Path>) {
-        if self.stamps.keys().any(|p| !listed.contains(p.as_path())) {
-            Arc::make_mut(&mut self.stamps).retain(|p, _| listed.contains(p.as_path()));
+    /// Forgets the stamps of files a listing no longer shows.
+    pub(crate) fn drop_stamps(&mut self, stale: &[std::ffi::OsString]) {
+        if !stale.is_empty() {
+            let stamps = Arc::make_mut(&mut self.stamps);
+            for path in stale {
+                stamps.remove(path);
+            }
         }
     }
 

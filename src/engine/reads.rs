@@ -4,7 +4,6 @@
 //! engine wrote the file since, or the file's stamp differs now) is read
 //! again on the engine thread before it counts.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -30,7 +29,7 @@ pub(super) struct InFlight {
 /// A finished scan, with what the engine needs to judge it.
 pub(super) struct Scanned {
     scope: Scope,
-    seen: Vec<Seen>,
+    listing: scan::Listing,
     listing_at: Instant,
     /// The engine's write count when the scan started: a read of a path
     /// the engine wrote since is out of date.
@@ -67,7 +66,7 @@ impl Engine {
         };
         let scanned = self.scanned(scope);
         match scan::scan(&plan) {
-            Some(seen) => self.finish_reconcile(Scanned { seen, ..scanned }, true),
+            Some(listing) => self.finish_reconcile(Scanned { listing, ..scanned }, true),
             None => Ok(()),
         }
     }
@@ -89,8 +88,8 @@ impl Engine {
         let (tx, rx) = oneshot::channel();
         self.scan.rx = Some(rx);
         tokio::task::spawn_blocking(move || {
-            if let Some(seen) = scan::scan(&plan) {
-                let _ = tx.send(Scanned { seen, ..scanned });
+            if let Some(listing) = scan::scan(&plan) {
+                let _ = tx.send(Scanned { listing, ..scanned });
             }
         });
         Ok(())
@@ -122,9 +121,9 @@ impl Engine {
         };
         let scanned = self.scanned(Scope::Start);
         let _stop = scan::CancelOnDrop(plan.cancel.clone());
-        let seen = tokio::task::spawn_blocking(move || scan::scan(&plan)).await;
-        match seen {
-            Ok(Some(seen)) => self.finish_reconcile(Scanned { seen, ..scanned }, true),
+        let listing = tokio::task::spawn_blocking(move || scan::scan(&plan)).await;
+        match listing {
+            Ok(Some(listing)) => self.finish_reconcile(Scanned { listing, ..scanned }, true),
             _ => Ok(()),
         }
     }
@@ -142,8 +141,11 @@ impl Engine {
             self.commit(vec![step], Vec::new())?;
             return Ok(None);
         }
-        let mut dirs = vec![self.inbox.clone()];
-        dirs.extend(self.vault.note_dirs());
+        let mut dirs = vec![(self.inbox.clone(), None)];
+        for dir in self.vault.note_dirs() {
+            let folder = self.vault.folder_of(&dir.join("x.md"));
+            dirs.push((dir, folder));
+        }
         Ok(Some(scan::Plan {
             vault: self.vault.clone(),
             dirs,
@@ -162,7 +164,7 @@ impl Engine {
     fn scanned(&self, scope: Scope) -> Scanned {
         Scanned {
             scope,
-            seen: Vec::new(),
+            listing: Default::default(),
             listing_at: Instant::now(),
             writes_at: self.files.write_count(),
         }
@@ -175,45 +177,31 @@ impl Engine {
     fn finish_reconcile(&mut self, scanned: Scanned, fresh: bool) -> Result<(), DaemonError> {
         let now = self.clock.now();
         let mut steps = Vec::new();
-        let mut listed = HashSet::new();
-        let mut read = 0usize;
-        for seen in &scanned.seen {
-            if let Some(id) = self.files.id_at(seen.path()) {
-                listed.insert(id.clone());
-            }
-        }
-        let paths: Vec<PathBuf> = scanned
-            .seen
-            .iter()
-            .map(|s| s.path().to_path_buf())
-            .collect();
-        for seen in scanned.seen {
-            match seen {
-                Seen::Unchanged(_) => {}
-                Seen::Other(path) => steps.extend(self.look_at(&path, now)),
-                Seen::Read(path, folder, note) => {
-                    read += 1;
-                    let stale = !fresh && self.out_of_date(&path, &note, scanned.writes_at);
-                    let step = if stale {
-                        self.look_at(&path, now)
-                    } else {
-                        self.consider(&path, folder, *note, now)
-                    };
-                    steps.extend(step);
-                    if let Some(id) = self.files.id_at(&path) {
-                        listed.insert(id.clone());
-                    }
+        let listing = scanned.listing;
+        let read = listing.seen.len();
+        for seen in listing.seen {
+            let step = match seen {
+                Seen::Other(path) => self.look_at(&path, now),
+                Seen::Read(path, _, note)
+                    if !fresh && self.out_of_date(&path, &note, scanned.writes_at) =>
+                {
+                    self.look_at(&path, now)
                 }
-            }
+                Seen::Read(path, folder, note) => self.consider(&path, folder, *note, now),
+            };
+            steps.extend(step);
         }
         steps.push(self.machine.handle(Input::Tick, now));
         self.commit(steps, Vec::new())?;
-        let shown: HashSet<&Path> = paths.iter().map(PathBuf::as_path).collect();
-        self.files.keep_stamps(&shown);
-        self.judge_notes(&listed, scanned.listing_at, scanned.scope == Scope::Start);
+        self.files.drop_stamps(&listing.stale);
+        self.judge_notes(
+            &listing.listed,
+            scanned.listing_at,
+            scanned.scope == Scope::Start,
+        );
         tracing::debug!(
             open = self.open_count(),
-            listed = paths.len(),
+            listed = listing.listed.len(),
             read,
             "reconciled the vault"
         );

@@ -10,6 +10,7 @@
 //! it is not at its last known path.
 
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -113,17 +114,30 @@ pub(super) fn worth_reading(scope: Scope, in_done: bool, known: bool) -> bool {
 }
 
 impl Engine {
-    pub(super) fn judge_notes(&mut self, listed: &HashSet<Id>, listing_at: Instant, startup: bool) {
+    pub(super) fn judge_notes(
+        &mut self,
+        listed: &HashSet<OsString>,
+        listing_at: Instant,
+        startup: bool,
+    ) {
+        let shown = |files: &super::note_index::NoteIndex, id: &str| {
+            files
+                .path_of(id)
+                .is_some_and(|p| listed.contains(p.as_os_str()))
+        };
+        // A note the listing showed, of a request not suspected, is
+        // present: only the others are judged (no clone, no `stat`).
         let candidates: Vec<Id> = self
             .machine
             .requests()
             .values()
             .filter(|r| startup || !r.status.is_final() || self.suspects.contains_key(&r.id))
+            .filter(|r| !shown(&self.files, &r.id) || self.suspects.contains_key(&r.id))
             .map(|r| r.id.clone())
             .collect();
         let mut suspects = std::mem::take(&mut self.suspects);
         for id in candidates {
-            let listed = listed.contains(&id);
+            let listed = shown(&self.files, &id);
             // Only asked of notes the listing missed: a reconcile with
             // nothing changed costs no `stat` here.
             let at_known_path = !listed && self.files.path_of(&id).is_some_and(|p| p.exists());

@@ -3,7 +3,8 @@
 //! stamp changed since the engine last saw them. The engine gets what was
 //! read as parsed views and decides (see `reconcile.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,34 +46,27 @@ pub(crate) fn read_note(vault: &Vault, path: &Path, cap: u64) -> NoteRead {
     }))
 }
 
-/// What a scan found at one listed path.
+/// What a scan found at one listed path it did not skip.
 #[derive(Debug)]
 pub(crate) enum Seen {
     /// Not a note of the vault (an inbox command, a temp file, a conflict
     /// copy...): the engine looks at it itself.
     Other(PathBuf),
-    /// Its stamp is the one the engine last saw, settled: not read.
-    Unchanged(PathBuf),
     /// Read (or found gone, or failed) just now.
     Read(PathBuf, Folder, Box<NoteRead>),
 }
 
-impl Seen {
-    pub(crate) fn path(&self) -> &Path {
-        match self {
-            Seen::Other(p) | Seen::Unchanged(p) | Seen::Read(p, _, _) => p,
-        }
-    }
-}
+/// The stamps the engine last saw, by path (as bytes: hashing a `Path`
+/// walks its components, which showed in profiles), and when each was taken.
+pub(crate) type Stamps = HashMap<OsString, (FileStamp, SystemTime)>;
 
 /// What a scan needs, owned, so it can run on another thread.
 pub(crate) struct Plan {
     pub vault: Vault,
-    /// The inbox, then every folder notes are read from.
-    pub dirs: Vec<PathBuf>,
+    /// The inbox (no folder), then every folder notes are read from.
+    pub dirs: Vec<(PathBuf, Option<Folder>)>,
     pub cap: u64,
-    /// The stamps the engine last saw, and when it took each.
-    pub known: Arc<HashMap<PathBuf, (FileStamp, SystemTime)>>,
+    pub known: Arc<Stamps>,
     /// Periodic: a note in `Done/` the engine knows is not even stat'ed
     /// (its events keep it right), so the cost doesn't grow with history.
     pub scope: Scope,
@@ -80,41 +74,65 @@ pub(crate) struct Plan {
     pub cancel: Arc<AtomicBool>,
 }
 
-/// Everything listed, in listing order; `None` if cancelled.
-pub(crate) fn scan(plan: &Plan) -> Option<Vec<Seen>> {
-    let mut out = Vec::new();
-    for dir in &plan.dirs {
+/// What a scan found.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    /// What the engine must look at, in listing order.
+    pub seen: Vec<Seen>,
+    /// Every path listed.
+    pub listed: HashSet<OsString>,
+    /// How many were not read: their stamp is the one last seen.
+    pub unchanged: usize,
+    /// Paths with a stamp that the listing no longer shows.
+    pub stale: Vec<OsString>,
+}
+
+/// Lists, stats and reads; `None` if cancelled.
+pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
+    let mut out = Listing::default();
+    for (dir, folder) in &plan.dirs {
         for path in vault::list_dir(dir) {
             if plan.cancel.load(Ordering::Relaxed) {
                 return None;
             }
-            out.push(look(plan, path));
+            out.listed.insert(path.as_os_str().to_owned());
+            match look(plan, path, *folder) {
+                Some(seen) => out.seen.push(seen),
+                None => out.unchanged += 1,
+            }
         }
     }
+    let listed = &out.listed;
+    out.stale = plan
+        .known
+        .keys()
+        .filter(|k| !listed.contains(*k))
+        .cloned()
+        .collect();
     Some(out)
 }
 
-fn look(plan: &Plan, path: PathBuf) -> Seen {
+/// `None`: not read, its stamp is the one last seen.
+fn look(plan: &Plan, path: PathBuf, folder: Option<Folder>) -> Option<Seen> {
     fail::fail_point!("reconcile-scan-file");
     let is_note = path
         .file_name()
         .is_some_and(|n| classify(&n.to_string_lossy()) == Kind::Note);
-    let folder = plan.vault.folder_of(&path).filter(|_| is_note);
-    let Some(folder) = folder else {
-        return Seen::Other(path);
+    let Some(folder) = folder.filter(|_| is_note) else {
+        return Some(Seen::Other(path));
     };
-    let known = plan.known.get(&path);
+    let known = plan.known.get(path.as_os_str());
     if !worth_reading(plan.scope, folder == Folder::Done, known.is_some()) {
-        return Seen::Unchanged(path);
+        return None;
     }
     if let Some((stamp, at)) = known
         && stamp.settled_at(*at)
         && std::fs::symlink_metadata(&path).is_ok_and(|m| FileStamp::of(&m) == *stamp)
     {
-        return Seen::Unchanged(path);
+        return None;
     }
     let read = read_note(&plan.vault, &path, plan.cap);
-    Seen::Read(path, folder, Box::new(read))
+    Some(Seen::Read(path, folder, Box::new(read)))
 }
 
 /// Sets the flag when dropped: a scan whose awaiting was abandoned stops.
@@ -131,11 +149,11 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn plan(root: &Path, known: HashMap<PathBuf, (FileStamp, SystemTime)>) -> Plan {
+    fn plan(root: &Path, known: Stamps) -> Plan {
         let vault = Vault::new(root.to_path_buf(), crate::config::Config::builtin().folders);
         vault.create_folders().unwrap();
         Plan {
-            dirs: vault.note_dirs(),
+            dirs: vec![(vault.dir(Folder::Pending), Some(Folder::Pending))],
             vault,
             cap: 1 << 20,
             known: Arc::new(known),
@@ -161,37 +179,32 @@ mod tests {
         let later = SystemTime::now() + Duration::from_secs(5);
         let stamp = |f: &Path| (FileStamp::of(&std::fs::metadata(f).unwrap()), later);
         let mut known = HashMap::new();
-        known.insert(same.clone(), stamp(&same));
-        known.insert(edited.clone(), stamp(&edited));
+        known.insert(same.clone().into_os_string(), stamp(&same));
+        known.insert(edited.clone().into_os_string(), stamp(&edited));
         // The same file seen within a tick of its change proves nothing.
         let racy = (stamp(&fresh).0, SystemTime::now());
-        known.insert(fresh.clone(), racy);
+        known.insert(fresh.clone().into_os_string(), racy);
+        known.insert(pending.join("gone.md").into_os_string(), racy);
         std::fs::write(&edited, "---\na: 2\n---\n").unwrap();
         let p = Plan {
             known: Arc::new(known),
             ..p
         };
-        let seen = scan(&p).unwrap();
-        let kinds: Vec<(String, &str)> = seen
+        let listing = scan(&p).unwrap();
+        let kinds: Vec<(String, &str)> = listing
+            .seen
             .iter()
-            .map(|s| {
-                let name = s.path().file_name().unwrap().to_string_lossy().into_owned();
-                let kind = match s {
-                    Seen::Other(_) => "other",
-                    Seen::Unchanged(_) => "unchanged",
-                    Seen::Read(..) => "read",
-                };
-                (name, kind)
+            .map(|s| match s {
+                Seen::Other(p) => (p, "other"),
+                Seen::Read(p, _, _) => (p, "read"),
             })
+            .map(|(p, k)| (p.file_name().unwrap().to_string_lossy().into_owned(), k))
             .collect();
-        let want = [
-            (".tmp", "other"),
-            ("a.md", "unchanged"),
-            ("b.md", "read"),
-            ("c.md", "read"),
-        ];
+        let want = [(".tmp", "other"), ("b.md", "read"), ("c.md", "read")];
         let want: Vec<(String, &str)> = want.iter().map(|(n, k)| (n.to_string(), *k)).collect();
         assert_eq!(kinds, want);
+        assert_eq!((listing.unchanged, listing.listed.len()), (1, 4));
+        assert_eq!(listing.stale, [pending.join("gone.md").into_os_string()]);
     }
 
     #[test]
