@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use super::names::temp_name;
 
 /// [`super::write_atomic`] for many files at once, with one flush for all: every
-/// temp file written, one `syncfs` (each file fsynced if that fails), all
-/// renamed, then each folder fsynced once. One result per file.
+/// temp file written, one `syncfs` (each file fsynced for a small batch, or
+/// if that fails), all renamed, then each folder fsynced once. One result
+/// per file.
 pub fn write_atomic_all(files: &[(&Path, &str)]) -> Vec<std::io::Result<()>> {
     let mut tmps: Vec<std::io::Result<(PathBuf, File)>> = files
         .iter()
@@ -29,7 +30,9 @@ pub fn write_atomic_all(files: &[(&Path, &str)]) -> Vec<std::io::Result<()>> {
             Ok((tmp, f))
         })
         .collect();
-    if !sync_fs(&tmps) {
+    // `syncfs` flushes everything dirty on the file system, others'
+    // writes too: worth it only for a batch, not a single note.
+    if tmps.len() < SYNCFS_FROM || !sync_fs(&tmps) {
         for t in tmps.iter_mut() {
             if let Ok((tmp, f)) = t
                 && let Err(e) = f.sync_all()
@@ -67,6 +70,9 @@ pub fn write_atomic_all(files: &[(&Path, &str)]) -> Vec<std::io::Result<()>> {
         })
         .collect()
 }
+
+/// The batch size from which one `syncfs` replaces an fsync per file.
+const SYNCFS_FROM: usize = 16;
 
 /// One `syncfs` on the file system of the first open file: flushes all of
 /// them. `false` if there is none or it failed.
