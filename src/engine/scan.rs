@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +15,7 @@ use super::reconcile::{Scope, worth_reading};
 use super::stamp::FileStamp;
 use crate::note::{self, NoteError, NoteView};
 use crate::payload::hex_sha256;
-use crate::vault::{self, Folder, Kind, ReadError, Vault, classify};
+use crate::vault::{Folder, Kind, ReadError, Vault, classify};
 
 /// A note's text as read, with what the engine needs to decide on it.
 #[derive(Debug)]
@@ -91,7 +92,7 @@ pub(crate) struct Listing {
 pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
     let mut out = Listing::default();
     for (dir, folder) in &plan.dirs {
-        for path in vault::list_dir(dir) {
+        for path in list(dir) {
             if plan.cancel.load(Ordering::Relaxed) {
                 return None;
             }
@@ -110,6 +111,17 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
         .cloned()
         .collect();
     Some(out)
+}
+
+/// The files in one folder, in byte order of their paths (`Path`'s own
+/// order compares component by component, which showed in profiles).
+fn list(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    out.sort_unstable_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+    out
 }
 
 /// `None`: not read, its stamp is the one last seen.
