@@ -2,8 +2,11 @@
 //!
 //! One JSON event per line: sequence number, UTC time, request id, actor,
 //! event, details, the hash of the previous line and the line's own hash.
-//! The own hash is the SHA-256 of the line's text up to the hash field, so
-//! verification works on the exact bytes written, without re-serialising.
+//! The own hash is the HMAC-SHA256, under the journal key (`key.rs`), of
+//! the line's text up to the hash field, so verification works on the exact
+//! bytes written, without re-serialising. A journal from before the key
+//! (plain SHA-256) is still read, and upgraded once by the daemon
+//! (`upgrade.rs`).
 //! Appends are fsynced before the caller acts on them.
 //!
 //! An append that fails (disk full, read-only, I/O error) is cut back off
@@ -12,7 +15,9 @@
 //! journal's path, so a journal moved or replaced while hitl runs is noticed
 //! instead of written to unseen.
 
+pub mod key;
 mod scan;
+mod upgrade;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -22,8 +27,10 @@ use std::path::{Path, PathBuf};
 
 use crate::request::Event;
 
+use key::Chain;
 use scan::{GENESIS, encode, walk};
-pub use scan::{Verified, read, verify};
+pub use scan::{Verified, for_each, read, verify};
+pub use upgrade::chain_for;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -38,6 +45,8 @@ pub enum JournalError {
         line: u64,
         problem: String,
     },
+    #[error("journal key {path}: {problem}")]
+    Key { path: PathBuf, problem: String },
     /// The file hitl has open is no longer the one at the journal's path.
     #[error("journal {path} was {what} while hitl was running")]
     Replaced { path: PathBuf, what: String },
@@ -71,42 +80,77 @@ pub struct Journal {
     cut_pending: bool,
     next_seq: u64,
     last_hash: String,
+    /// How lines are MACed: always keyed once the daemon opened it.
+    chain: Chain,
 }
 
 impl Journal {
     /// Opens (or creates) the journal, returning it with every record in it.
     /// A torn last line is cut off and returned; any other damage is an error.
     pub fn open(path: &Path) -> Result<(Journal, Vec<Record>, Option<TornTail>), JournalError> {
-        let io = |error| JournalError::Io {
-            path: path.to_path_buf(),
-            error,
-        };
-        let file = OpenOptions::new()
+        let mut records = Vec::new();
+        let (journal, torn) = Journal::open_with(path, |r| records.push(r))?;
+        Ok((journal, records, torn))
+    }
+
+    /// Opens (or creates) the journal, handing each record to `visit` in
+    /// turn (nothing is kept). Creates the key for a new journal, and
+    /// upgrades a journal from before the key once.
+    pub fn open_with(
+        path: &Path,
+        mut visit: impl FnMut(Record),
+    ) -> Result<(Journal, Option<TornTail>), JournalError> {
+        let chain = upgrade::prepare(path)?;
+        let file = Journal::open_file(path)?;
+        let walked = walk(path, &file, &chain, GENESIS, 1, |line| {
+            visit(line.record()?);
+            Ok(())
+        })?;
+        Journal::finish_open(path, file, chain, walked)
+    }
+
+    fn open_file(path: &Path) -> Result<File, JournalError> {
+        OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
             .open(path)
-            .map_err(io)?;
-        let mut records = Vec::new();
-        let walked = walk(path, &file, |r| records.push(r))?;
+            .map_err(|error| JournalError::Io {
+                path: path.to_path_buf(),
+                error,
+            })
+    }
+
+    /// Cuts a torn last line off and makes the journal ready to append
+    /// after the walk's head.
+    fn finish_open(
+        path: &Path,
+        file: File,
+        chain: Chain,
+        walked: scan::Walked,
+    ) -> Result<(Journal, Option<TornTail>), JournalError> {
+        let io = |error| JournalError::Io {
+            path: path.to_path_buf(),
+            error,
+        };
         let mut torn = None;
         if let Some((offset, line, bytes)) = walked.torn {
             file.set_len(offset).map_err(io)?;
             file.sync_all().map_err(io)?;
             torn = Some(TornTail { line, bytes });
         }
-        let len = file.metadata().map_err(io)?.len();
+        let len = walked.end;
+        let (seq, hash) = walked.head.unwrap_or((0, GENESIS.to_string()));
         let journal = Journal {
             path: path.to_path_buf(),
             file,
             len,
             cut_pending: false,
-            next_seq: records.last().map_or(1, |r| r.seq + 1),
-            last_hash: records
-                .last()
-                .map_or(GENESIS.to_string(), |r| r.hash.clone()),
+            next_seq: seq + 1,
+            last_hash: hash,
+            chain,
         };
-        Ok((journal, records, torn))
+        Ok((journal, torn))
     }
 
     pub fn path(&self) -> &Path {
@@ -125,7 +169,7 @@ impl Journal {
         let mut buf = String::new();
         let (mut seq, mut prev) = (self.next_seq, self.last_hash.clone());
         for ev in events {
-            let (line, hash) = encode(seq, &prev, ev);
+            let (line, hash) = encode(&self.chain, seq, &prev, ev);
             buf.push_str(&line);
             buf.push('\n');
             seq += 1;
@@ -180,7 +224,17 @@ impl Journal {
             .seek(std::io::SeekFrom::Start(0))
             .map_err(|e| self.io(e))?;
         let mut records = Vec::new();
-        walk(&self.path, reader.take(self.len), |r| records.push(r))?;
+        walk(
+            &self.path,
+            reader.take(self.len),
+            &self.chain,
+            GENESIS,
+            1,
+            |line| {
+                records.push(line.record()?);
+                Ok(())
+            },
+        )?;
         Ok(records)
     }
 
@@ -242,5 +296,7 @@ impl Journal {
     }
 }
 
+#[cfg(test)]
+mod key_tests;
 #[cfg(test)]
 mod tests;

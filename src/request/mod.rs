@@ -144,7 +144,19 @@ pub enum EventKind {
         executed: bool,
         reason: String,
     },
+    /// The journal itself, not a request (journaled for request
+    /// [`JOURNAL_EVENTS`]): a journal from before the key was re-chained
+    /// with HMACs, once. It records the old SHA-256 head, so a copy of it
+    /// kept elsewhere can still be compared.
+    JournalKeyed {
+        legacy_events: u64,
+        legacy_head_sha256: Option<String>,
+    },
 }
+
+/// The request id of events about the journal itself ([`EventKind::JournalKeyed`]);
+/// never a request's id (ids are generated, see [`is_id`]).
+pub const JOURNAL_EVENTS: &str = "journal";
 
 /// One journal event, before the journal adds its sequence number and hashes.
 #[derive(Debug, Clone, PartialEq)]
@@ -317,6 +329,7 @@ impl EventKind {
             EventKind::Failed(_) => "failed",
             EventKind::Unknown { .. } => "unknown",
             EventKind::Resolved { .. } => "resolved",
+            EventKind::JournalKeyed { .. } => "journal_keyed",
         }
     }
 }
@@ -324,6 +337,9 @@ impl EventKind {
 /// Applies one event to the set of requests: a new request for
 /// `submitted`, otherwise the transition [`next`] allows.
 pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), ApplyError> {
+    if matches!(ev.kind, EventKind::JournalKeyed { .. }) {
+        return Ok(()); // about the journal, no request's state
+    }
     let line = crate::note::history::line(ev);
     if let EventKind::Submitted(sub) = &ev.kind {
         if requests.contains_key(&ev.request) {
