@@ -59,8 +59,36 @@ impl Chain {
         hex32(&digest)
     }
 
+    /// A MAC under the journal key, fed in pieces (a checkpoint); `None`
+    /// for a journal from before the key, which has none.
+    pub fn mac(&self) -> Option<StreamMac> {
+        match self {
+            Chain::Keyed(mac) => Some(StreamMac(mac.clone())),
+            Chain::Legacy => None,
+        }
+    }
+
     pub fn is_keyed(&self) -> bool {
         matches!(self, Chain::Keyed(_))
+    }
+}
+
+/// An HMAC-SHA256 under the journal key, over bytes given in pieces.
+pub struct StreamMac(Hmac<Sha256>);
+
+impl StreamMac {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// Whether `hex` is the MAC of what was fed (in constant time).
+    pub fn verify_hex(self, hex: &[u8]) -> bool {
+        let mine = hex32(&self.0.finalize().into_bytes().into());
+        hex.len() == mine.len() && hex.iter().zip(mine).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+
+    pub fn finish_hex(self) -> [u8; 64] {
+        hex32(&self.0.finalize().into_bytes().into())
     }
 }
 

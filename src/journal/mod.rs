@@ -60,6 +60,18 @@ pub struct Record {
     pub event: Event,
 }
 
+/// Where a checkpoint left the journal: its head line and where it ends.
+/// Reading resumes after it, once the head line is found there unchanged.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Resume {
+    pub seq: u64,
+    pub hash: String,
+    /// Where the head line starts.
+    pub head_offset: u64,
+    /// Where it ends: the journal's length then.
+    pub end: u64,
+}
+
 /// A torn last line: cut off at open, reported by `verify`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TornTail {
@@ -80,6 +92,8 @@ pub struct Journal {
     cut_pending: bool,
     next_seq: u64,
     last_hash: String,
+    /// Where the last line starts, for a checkpoint to name it.
+    head_offset: u64,
     /// How lines are MACed: always keyed once the daemon opened it.
     chain: Chain,
 }
@@ -98,15 +112,73 @@ impl Journal {
     /// upgrades a journal from before the key once.
     pub fn open_with(
         path: &Path,
-        mut visit: impl FnMut(Record),
+        visit: impl FnMut(Record),
     ) -> Result<(Journal, Option<TornTail>), JournalError> {
         let chain = upgrade::prepare(path)?;
-        let file = Journal::open_file(path)?;
-        let walked = walk(path, &file, &chain, GENESIS, 1, |line| {
+        Journal::open_after(path, chain, None, visit)
+    }
+
+    /// The chain the daemon writes with: creates the key for a new journal,
+    /// and upgrades a journal from before the key once.
+    pub fn prepare(path: &Path) -> Result<Chain, JournalError> {
+        upgrade::prepare(path)
+    }
+
+    /// Opens the journal and hands `visit` the records after `from` (all of
+    /// them for `None`), once the line `from` names is found in place with
+    /// its sequence number and hash, so the records before it are the ones
+    /// the checkpoint was made from. A mismatch is an error.
+    pub fn open_after(
+        path: &Path,
+        chain: Chain,
+        from: Option<&Resume>,
+        mut visit: impl FnMut(Record),
+    ) -> Result<(Journal, Option<TornTail>), JournalError> {
+        let mut file = Journal::open_file(path)?;
+        let (base, prev, first) = match from {
+            Some(r) => {
+                scan::check_head(path, &file, &chain, r)?;
+                (r.end, r.hash.as_str(), r.seq + 1)
+            }
+            None => (0, GENESIS, 1),
+        };
+        file.seek(std::io::SeekFrom::Start(base))
+            .map_err(|error| JournalError::Io {
+                path: path.to_path_buf(),
+                error,
+            })?;
+        let mut walked = walk(path, &file, &chain, prev, first, |line| {
             visit(line.record()?);
             Ok(())
         })?;
+        if walked.head.is_none()
+            && let Some(r) = from
+        {
+            walked.head = Some((r.seq, r.hash.clone()));
+            walked.head_offset = r.head_offset;
+        } else {
+            walked.head_offset += base;
+        }
+        walked.end += base;
+        walked.torn = walked
+            .torn
+            .map(|(offset, line, n)| (offset + base, line, n));
         Journal::finish_open(path, file, chain, walked)
+    }
+
+    /// The journal's head and where its lines end, for a checkpoint.
+    pub fn resume_point(&self) -> Option<Resume> {
+        (self.next_seq > 1).then(|| Resume {
+            seq: self.next_seq - 1,
+            hash: self.last_hash.clone(),
+            head_offset: self.head_offset,
+            end: self.len,
+        })
+    }
+
+    /// How lines are MACed; checkpoints are MACed the same way.
+    pub fn chain(&self) -> &Chain {
+        &self.chain
     }
 
     fn open_file(path: &Path) -> Result<File, JournalError> {
@@ -148,6 +220,7 @@ impl Journal {
             cut_pending: false,
             next_seq: seq + 1,
             last_hash: hash,
+            head_offset: walked.head_offset,
             chain,
         };
         Ok((journal, torn))
@@ -168,8 +241,10 @@ impl Journal {
         self.ready_to_write()?;
         let mut buf = String::new();
         let (mut seq, mut prev) = (self.next_seq, self.last_hash.clone());
+        let mut head_offset = self.head_offset;
         for ev in events {
             let (line, hash) = encode(&self.chain, seq, &prev, ev);
+            head_offset = self.len + buf.len() as u64;
             buf.push_str(&line);
             buf.push('\n');
             seq += 1;
@@ -187,6 +262,7 @@ impl Journal {
             return Err(self.io(error));
         }
         self.len += buf.len() as u64;
+        self.head_offset = head_offset;
         self.next_seq = seq;
         self.last_hash = prev;
         fail::fail_point!("journal-after-append");

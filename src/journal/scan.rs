@@ -167,6 +167,8 @@ pub(super) struct Walked {
     pub(super) head: Option<(u64, String)>,
     /// Where the complete lines end.
     pub(super) end: u64,
+    /// Where the last complete line starts.
+    pub(super) head_offset: u64,
 }
 
 /// Walks the chain from `prev`/`first_seq` (the genesis, or a checkpoint's
@@ -186,6 +188,7 @@ pub(super) fn walk(
     };
     let mut reader = BufReader::with_capacity(1 << 16, input);
     let (mut offset, mut line_no) = (0u64, first_seq - 1);
+    let mut head_offset = 0;
     let mut prev = prev.to_string();
     let mut last_seq = None;
     let mut buf = Vec::new();
@@ -198,6 +201,7 @@ pub(super) fn walk(
                 torn,
                 head: last_seq.map(|seq| (seq, prev)),
                 end: offset,
+                head_offset,
             });
         }
         line_no += 1;
@@ -212,6 +216,7 @@ pub(super) fn walk(
         prev.clear();
         prev.push_str(line.hash);
         last_seq = Some(line.seq);
+        head_offset = offset;
         offset += n as u64;
     }
 }
@@ -259,9 +264,46 @@ pub(super) fn check<'a>(
     if prev != prev_hash {
         return Err("previous-hash mismatch: the chain is broken here".into());
     }
-    Ok(Line {
-        seq,
-        text,
-        hash,
-    })
+    Ok(Line { seq, text, hash })
+}
+
+/// Checks that the line `r` names is in place: it starts at `head_offset`,
+/// ends at `end` and checks under `chain` with `r`'s sequence number and
+/// hash. Its own previous hash is taken from the line; the lines before it
+/// were checked when the checkpoint was made, and the head's MAC covers it.
+pub(super) fn check_head(
+    path: &Path,
+    file: &File,
+    chain: &Chain,
+    r: &super::Resume,
+) -> Result<(), JournalError> {
+    use std::os::unix::fs::FileExt;
+    let mismatch = |problem: &str| JournalError::Damaged {
+        path: path.to_path_buf(),
+        line: r.seq,
+        problem: format!("not the line the checkpoint names: {problem}"),
+    };
+    let len = r
+        .end
+        .checked_sub(r.head_offset)
+        .filter(|n| (1..=64 << 20).contains(n))
+        .ok_or_else(|| mismatch("bad offsets"))?;
+    let mut buf = vec![0u8; usize::try_from(len).map_err(|_| mismatch("bad offsets"))?];
+    file.read_exact_at(&mut buf, r.head_offset)
+        .map_err(|_| mismatch("the journal is shorter"))?;
+    let text = buf
+        .strip_suffix(b"\n")
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .filter(|t| !t.contains('\n'))
+        .ok_or_else(|| mismatch("not one line"))?;
+    let prev = text
+        .len()
+        .checked_sub(HASH_SUFFIX_LEN + 65)
+        .and_then(|i| text.get(i..i + 64))
+        .ok_or_else(|| mismatch("not a journal line"))?;
+    let line = check(chain, text, prev, r.seq).map_err(|p| mismatch(&p))?;
+    if line.hash != r.hash {
+        return Err(mismatch("another hash"));
+    }
+    Ok(())
 }

@@ -169,7 +169,7 @@ pub struct Event {
 
 /// A request's state; each variant carries what is valid in it: the
 /// decision from the moment there is one, the run's record once it ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Status {
     Pending,
     /// Approved, and final: no handler is configured, the requester acts.
@@ -200,7 +200,7 @@ pub enum Status {
 }
 
 /// How a run ended, as the journal recorded it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ended {
     pub decision: Decision,
     /// When the handler's result was journaled; `None` when a human
@@ -263,7 +263,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub approved: bool,
     pub by: String,
@@ -271,7 +271,7 @@ pub struct Decision {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     pub id: Id,
     pub sub: Submission,
