@@ -14,6 +14,7 @@ mod invariants;
 mod journal;
 mod note;
 mod notify;
+mod perfj;
 mod redteam;
 mod service;
 mod shell;
