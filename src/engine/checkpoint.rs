@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::journal::key::{Chain, StreamMac};
 use crate::journal::{Journal, Resume, TornTail};
 use crate::machine::Machine;
-use crate::request::{ApplyError, Id, Request, apply};
+use crate::request::{ApplyError, Id, Request, apply_owned};
 
 pub const FILE: &str = "checkpoint";
 const MAGIC: &[u8] = b"hitl checkpoint v1\n";
@@ -104,6 +104,37 @@ pub(super) fn replay(state: &Path, config: Arc<Config>) -> Result<Replayed, Daem
     })
 }
 
+/// The state for the CLI's read-only commands: the checkpoint and the
+/// journal's tail when the checkpoint is sound, else the whole journal;
+/// nothing is written.
+pub fn read_state(state: &Path, config: Arc<Config>) -> Result<Machine, DaemonError> {
+    let path = state.join("journal.jsonl");
+    let chain = crate::journal::chain_for(&path)?;
+    if let Ok(Some(r)) = from_checkpoint(state, &chain) {
+        let mut requests = r.requests;
+        let mut bad = None;
+        let tail = crate::journal::for_each_after(&path, &r.resume, |rec| {
+            if bad.is_none() {
+                bad = apply_owned(&mut requests, rec.event).err();
+            }
+        });
+        if tail.is_ok() && bad.is_none() {
+            return Ok(Machine::from_requests(config, requests));
+        }
+    }
+    let mut requests = BTreeMap::new();
+    let mut bad = None;
+    crate::journal::for_each(&path, |rec| {
+        if bad.is_none() {
+            bad = apply_owned(&mut requests, rec.event).err();
+        }
+    })?;
+    match bad {
+        Some(e) => Err(e.into()),
+        None => Ok(Machine::from_requests(config, requests)),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 enum Tail {
     #[error(transparent)]
@@ -123,7 +154,7 @@ fn open_and_apply(
     let opened = Journal::open_after(path, chain.clone(), from, |r| {
         *last_event = Some(r.event.time);
         if bad.is_none() {
-            bad = apply(requests, &r.event).err();
+            bad = apply_owned(requests, r.event).err();
         }
     })?;
     match bad {

@@ -155,3 +155,25 @@ fn remac(state: &Path, body: &str) -> Vec<u8> {
     out.push(b'\n');
     out
 }
+
+#[test]
+fn the_cli_reads_the_same_state_from_a_checkpoint_or_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let want = setup(dir.path());
+    let got = read_state(dir.path(), config()).unwrap();
+    assert_eq!(got.requests(), &want);
+    let path = dir.path().join(FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[50] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let got = read_state(dir.path(), config()).unwrap();
+    assert_eq!(got.requests(), &want);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("journal.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        5,
+        "nothing written"
+    );
+}

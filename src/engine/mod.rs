@@ -5,7 +5,7 @@
 //! journals the resulting events with one fsync per batch, and only then
 //! carries out the effects: note writes, handler starts, replies.
 
-mod checkpoint;
+pub mod checkpoint;
 mod clock;
 mod commands;
 mod commit;

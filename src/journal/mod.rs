@@ -29,7 +29,7 @@ use crate::request::Event;
 
 use key::Chain;
 use scan::{GENESIS, encode, walk};
-pub use scan::{Verified, for_each, read, verify};
+pub use scan::{Verified, for_each, for_each_after, read, verify};
 pub use upgrade::chain_for;
 
 #[derive(Debug, thiserror::Error)]

@@ -107,6 +107,29 @@ pub fn for_each(path: &Path, mut visit: impl FnMut(Record)) -> Result<(), Journa
     Ok(())
 }
 
+/// [`for_each`] for the records after `from` (a checkpoint's head), once
+/// its head line is found in place; without changing the file.
+pub fn for_each_after(
+    path: &Path,
+    from: &super::Resume,
+    mut visit: impl FnMut(Record),
+) -> Result<(), JournalError> {
+    use std::io::{Seek, SeekFrom};
+    let io = |error| JournalError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let mut file = File::open(path).map_err(io)?;
+    let chain = super::chain_for(path)?;
+    check_head(path, &file, &chain, from)?;
+    file.seek(SeekFrom::Start(from.end)).map_err(io)?;
+    walk(path, file, &chain, &from.hash, from.seq + 1, |line| {
+        visit(line.record()?);
+        Ok(())
+    })?;
+    Ok(())
+}
+
 /// Checks the whole chain and reports its head and any torn last line.
 /// A missing file is an empty journal.
 pub fn verify(path: &Path) -> Result<Verified, JournalError> {

@@ -369,6 +369,27 @@ pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), App
     Ok(())
 }
 
+/// [`apply`] for an event the caller owns (a replay): the submission moves
+/// into the request instead of being copied.
+pub fn apply_owned(requests: &mut BTreeMap<Id, Request>, ev: Event) -> Result<(), ApplyError> {
+    if !matches!(ev.kind, EventKind::Submitted(_)) || requests.contains_key(&ev.request) {
+        return apply(requests, &ev);
+    }
+    let line = crate::note::history::line(&ev);
+    let EventKind::Submitted(sub) = ev.kind else {
+        unreachable!("matched above")
+    };
+    let req = Request {
+        id: ev.request.clone(),
+        sub: *sub,
+        status: Status::Pending,
+        attempts: 0,
+        history: vec![(ev.time, line)],
+    };
+    requests.insert(ev.request, req);
+    Ok(())
+}
+
 pub fn describe_run(r: &RunResult) -> String {
     let code = r
         .exit_code
