@@ -4,7 +4,7 @@
 //!
 //! The file (`checkpoint` in the state folder) is a magic line, a header
 //! line (the journal's head and where its lines end, see
-//! [`Resume`]), the requests as one JSON array, and the HMAC-SHA256 of all
+//! [`Resume`]), the requests (one JSON object a line), and the HMAC-SHA256 of all
 //! of that as a last line. At start-up it is used only if its MAC checks,
 //! the journal still holds its head line at the place it names (so the
 //! journal before it is the one it was made from), and the tail chains on
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize, Serializer as _};
+use serde::{Deserialize, Serialize};
 
 use super::DaemonError;
 use crate::config::Config;
@@ -203,11 +203,20 @@ fn from_checkpoint(state: &Path, chain: &Chain) -> Result<Option<Loaded>, Unusab
     input.read_until(b'\n', &mut line)?;
     let bad = |e: serde_json::Error| Unusable::Format(e.to_string());
     let header: Header = serde_json::from_slice(&line).map_err(bad)?;
-    let list: Vec<Request> = serde_json::from_reader(input).map_err(bad)?;
-    if list.len() != header.requests {
+    // One request a line, each parsed from a reused buffer: from_reader
+    // over the whole array is several times slower.
+    let mut requests = BTreeMap::new();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let r: Request = serde_json::from_slice(&line).map_err(bad)?;
+        requests.insert(r.id.clone(), r);
+    }
+    if requests.len() != header.requests {
         return Err(Unusable::Format("request count differs".into()));
     }
-    let requests = list.into_iter().map(|r| (r.id.clone(), r)).collect();
     Ok(Some(Loaded {
         resume: header.journal,
         last_event: header.last_event,
@@ -269,9 +278,10 @@ pub(super) fn write(
     };
     serde_json::to_writer(&mut out, &header)?;
     out.write_all(b"\n")?;
-    let mut ser = serde_json::Serializer::new(&mut out);
-    ser.collect_seq(requests.values())?;
-    out.write_all(b"\n")?;
+    for r in requests.values() {
+        serde_json::to_writer(&mut out, r)?;
+        out.write_all(b"\n")?;
+    }
     let MacWriter { mut inner, mac } = out;
     inner.write_all(&mac.finish_hex())?;
     inner.write_all(b"\n")?;
