@@ -18,9 +18,9 @@ use crate::request::{Actor, Event, EventKind};
 
 pub(super) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// `,"hash":"` + 64 hex digits + `"}`
-const HASH_SUFFIX_LEN: usize = 9 + 64 + 2;
+pub(super) const HASH_SUFFIX_LEN: usize = 9 + 64 + 2;
 /// `,"prev":"` + 64 hex digits + `"`, just before the hash suffix.
-const PREV_FIELD_LEN: usize = 9 + 64 + 1;
+pub(super) const PREV_FIELD_LEN: usize = 9 + 64 + 1;
 
 #[derive(Serialize)]
 struct LineOut<'a> {

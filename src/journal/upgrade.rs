@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use super::JournalError;
 use super::key::{self, Chain};
-use super::scan::{GENESIS, check, encode, walk};
+use super::scan::{GENESIS, HASH_SUFFIX_LEN, PREV_FIELD_LEN, check, encode, walk};
 use crate::request::{Actor, Event, EventKind, JOURNAL_EVENTS};
 
 /// The chain a journal is read with, for read-only callers: keyed when the
@@ -172,7 +172,7 @@ fn upgrade(path: &Path, kp: &Path) -> Result<Chain, JournalError> {
 /// One legacy line with its previous hash replaced and its hash re-MACed.
 fn rechain(chain: &Chain, text: &str, prev: &str) -> (String, String) {
     // `,"prev":"<64>","hash":"<64>"}` closes every line.
-    let head = &text[..text.len() - (9 + 64 + 1) - (9 + 64 + 2)];
+    let head = &text[..text.len() - PREV_FIELD_LEN - HASH_SUFFIX_LEN];
     let mut body = String::with_capacity(text.len());
     body.push_str(head);
     body.push_str(",\"prev\":\"");
