@@ -60,6 +60,8 @@ struct RawConfig {
     reject_reason_required: bool,
     reason: Option<ReasonPolicy>,
     reconcile_every: Option<Spanned<String>>,
+    /// Journal events between two checkpoints of the engine's state.
+    checkpoint_every: Option<u64>,
     shutdown_grace: Option<Spanned<String>>,
     max_note_bytes: Option<u64>,
     /// Absent: the built-in rules. `[]`: no rules.
@@ -122,6 +124,9 @@ pub struct Config {
     /// When a decision needs a reason, unless its rule says otherwise.
     pub reason: ReasonPolicy,
     pub reconcile_every: Duration,
+    /// How many journal events between two checkpoints (0: only at a clean
+    /// shutdown), so a start-up replays only the tail.
+    pub checkpoint_every: u64,
     /// How long running handlers may finish when hitl stops.
     pub shutdown_grace: Duration,
     pub max_note_bytes: u64,
@@ -189,6 +194,7 @@ impl Config {
                 &raw.reconcile_every,
                 Duration::from_secs(60),
             )?,
+            checkpoint_every: raw.checkpoint_every.unwrap_or(50_000),
             shutdown_grace: dur(
                 "shutdown_grace",
                 &raw.shutdown_grace,

@@ -69,12 +69,8 @@ pub fn sha256(payload: &Value) -> String {
 }
 
 pub fn hex_sha256(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    let hex = crate::journal::key::hex32(&Sha256::digest(bytes).into());
+    String::from_utf8_lossy(&hex).into_owned()
 }
 
 /// Looks up `a.b.c` in a JSON object tree.

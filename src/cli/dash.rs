@@ -121,6 +121,21 @@ fn when(text: &str, now: Timestamp) -> Result<Timestamp> {
 /// event under a header row, quoted by the `csv` crate.
 pub(super) fn export(journal_path: &Path, format: ExportFormat) -> Result<()> {
     let records = journal::read(journal_path)?;
+    // The head, to compare with a copy kept elsewhere; on stderr so the
+    // export itself stays the journal's lines (or rows).
+    if let Some(last) = records.last() {
+        let keyed = journal::chain_for(journal_path)?.is_keyed();
+        eprintln!(
+            "head: seq {}, {} {}",
+            last.seq,
+            if keyed {
+                "mac"
+            } else {
+                "hash (unkeyed journal)"
+            },
+            last.hash
+        );
+    }
     match format {
         ExportFormat::Jsonl => {
             print!(

@@ -8,7 +8,6 @@ use anyhow::Result;
 
 use super::output;
 use crate::config::Config;
-use crate::journal;
 use crate::machine::Machine;
 
 /// Exit code of a command that failed.
@@ -48,10 +47,11 @@ pub(super) fn resolve(m: &Machine, prefix: &str) -> Result<String> {
     })
 }
 
+/// The state: the daemon's checkpoint and the journal's tail after it, or
+/// the whole journal, one record at a time.
 pub(super) fn replay(p: &Place) -> Result<Machine> {
-    let records = journal::read(&p.state_dir.join("journal.jsonl"))?;
-    Ok(Machine::replay(
+    Ok(crate::engine::checkpoint::read_state(
+        &p.state_dir,
         p.config.clone().into(),
-        records.iter().map(|r| &r.event),
     )?)
 }

@@ -160,13 +160,15 @@ pub(super) fn audit_verify(path: &Path, json: bool) -> Result<u8> {
                 "journal": path.display().to_string(),
                 "intact": v.torn.is_none(),
                 "events": v.events,
-                "head": v.head.as_ref().map(|(seq, hash)| json!({"seq": seq, "hash": hash})),
+                "keyed": v.keyed,
+                "head": v.head.as_ref().map(|(seq, hash)| json!({"seq": seq, "hash": hash, "mac": v.keyed.then_some(hash)})),
                 "torn": v.torn.as_ref().map(|t| json!({"line": t.line, "bytes": t.bytes})),
             })
         );
         return Ok(if v.torn.is_some() { ERROR } else { 0 });
     }
     let head = match &v.head {
+        Some((seq, hash)) if v.keyed => format!("head: seq {seq}, mac {hash}"),
         Some((seq, hash)) => format!("head: seq {seq}, hash {hash}"),
         None => "head: none (the journal is empty)".to_string(),
     };
@@ -174,8 +176,13 @@ pub(super) fn audit_verify(path: &Path, json: bool) -> Result<u8> {
     match &v.torn {
         None => {
             println!(
-                "journal {} is intact: {events}, hash chain verified\n{head}",
-                path.display()
+                "journal {} is intact: {events}, {} chain verified\n{head}",
+                path.display(),
+                if v.keyed {
+                    "HMAC-SHA256 (keyed)"
+                } else {
+                    "SHA-256 hash (unkeyed: the daemon keys it at its next start)"
+                }
             );
             Ok(0)
         }

@@ -54,7 +54,39 @@ impl Engine {
         }
         self.wake_waiters();
         self.tell_systemd();
+        let every = self.machine.config().checkpoint_every;
+        if every > 0 && self.since_checkpoint >= every {
+            self.checkpoint();
+        }
         Ok(true)
+    }
+
+    /// Writes a checkpoint of the state, which is the journal's now (all
+    /// of a batch's events are journaled before its effects, and an
+    /// unjournaled batch is undone). A failure costs only start-up time.
+    pub(super) fn checkpoint(&mut self) {
+        if self.outage.is_some() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match super::checkpoint::write(
+            &self.state_dir,
+            &self.journal,
+            self.last_event,
+            self.machine.requests(),
+        ) {
+            Ok(()) => {
+                self.since_checkpoint = 0;
+                tracing::info!(
+                    seq = self.journal.head().0,
+                    ms = started.elapsed().as_millis() as u64,
+                    "checkpoint written"
+                );
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not write a checkpoint; start-up will replay more of the journal")
+            }
+        }
     }
 
     pub(super) fn tell_systemd(&mut self) {
@@ -133,6 +165,7 @@ impl Engine {
         self.journal.append(&events)?;
         // Only now may the inbox files of this batch go.
         self.remove_taken_inbox();
+        self.since_checkpoint += events.len() as u64;
         for ev in &events {
             log_event(ev);
             self.last_event = Some(ev.time);

@@ -5,6 +5,7 @@
 //! journals the resulting events with one fsync per batch, and only then
 //! carries out the effects: note writes, handler starts, replies.
 
+pub mod checkpoint;
 mod clock;
 mod commands;
 mod commit;
@@ -122,7 +123,14 @@ pub async fn run(
     // The socket in here approves payments: only its owner may enter.
     ipc::private_dir(&state).map_err(io(format!("state folder {}", state.display())))?;
     let lock = StateLock::acquire(&state).map_err(DaemonError::Locked)?;
-    let (journal, records, torn) = Journal::open(&state.join("journal.jsonl"))?;
+    let config = Arc::new(settings.config);
+    let checkpoint::Replayed {
+        journal,
+        machine,
+        torn,
+        last_event,
+        from_checkpoint,
+    } = checkpoint::replay(&state, config.clone())?;
     if let Some(t) = torn {
         tracing::warn!(
             line = t.line,
@@ -130,8 +138,6 @@ pub async fn run(
             "the journal's last line was torn (power loss?) and was cut off; nothing before it is lost"
         );
     }
-    let config = Arc::new(settings.config);
-    let machine = Machine::replay(config.clone(), records.iter().map(|r| &r.event))?;
     let vault = Vault::new(settings.vault.clone(), config.folders.clone());
     std::fs::create_dir_all(&vault.root).map_err(io(format!("vault {}", vault.root.display())))?;
     let vault_lock = VaultLock::acquire(&vault.root).map_err(DaemonError::Locked)?;
@@ -174,7 +180,8 @@ pub async fn run(
         watch: None,
         watch_tx,
         vault_missing: false,
-        last_event: records.last().map(|r| r.event.time),
+        last_event,
+        since_checkpoint: 0,
         last_status: String::new(),
         outage: None,
         recovered: false,
@@ -198,7 +205,7 @@ pub async fn run(
         }
         started = engine.start_up() => match started {
             Ok(()) => {
-                tracing::info!(vault = %settings.vault.display(), open = engine.open_count(), "hitl is ready");
+                tracing::info!(vault = %settings.vault.display(), open = engine.open_count(), from_checkpoint, "hitl is ready");
                 engine.last_status = engine.status_line();
                 systemd::ready(&engine.last_status);
                 engine.run_loop(watch_rx, cmd_rx, reload, shutdown).await
@@ -206,6 +213,12 @@ pub async fn run(
             Err(e) => Err(e),
         },
     };
+    // A clean stop, in the run loop or during start-up (whose only await
+    // is the off-thread listing, so the machine holds exactly what is
+    // journaled), leaves a checkpoint for the next start.
+    if result.is_ok() {
+        engine.checkpoint();
+    }
     if !engine.held.is_empty() {
         tracing::warn!(
             results = engine.held.len(),
@@ -275,6 +288,8 @@ pub(crate) struct Engine {
     started: Timestamp,
     /// The time of the last journaled event, for `hitl status`.
     last_event: Option<Timestamp>,
+    /// Events journaled since the last checkpoint.
+    since_checkpoint: u64,
     /// The last STATUS= sent to systemd, to send only changes.
     last_status: String,
     /// Why the journal can't be written right now. While set, no new work

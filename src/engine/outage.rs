@@ -123,7 +123,7 @@ fn explain(error: &JournalError) -> String {
                 path.display()
             )
         }
-        JournalError::Damaged { .. } => format!("{error}. {STOPPED}"),
+        JournalError::Damaged { .. } | JournalError::Key { .. } => format!("{error}. {STOPPED}"),
     }
 }
 

@@ -2,8 +2,11 @@
 //!
 //! One JSON event per line: sequence number, UTC time, request id, actor,
 //! event, details, the hash of the previous line and the line's own hash.
-//! The own hash is the SHA-256 of the line's text up to the hash field, so
-//! verification works on the exact bytes written, without re-serialising.
+//! The own hash is the HMAC-SHA256, under the journal key (`key.rs`), of
+//! the line's text up to the hash field, so verification works on the exact
+//! bytes written, without re-serialising. A journal from before the key
+//! (plain SHA-256) is still read, and upgraded once by the daemon
+//! (`upgrade.rs`).
 //! Appends are fsynced before the caller acts on them.
 //!
 //! An append that fails (disk full, read-only, I/O error) is cut back off
@@ -12,7 +15,9 @@
 //! journal's path, so a journal moved or replaced while hitl runs is noticed
 //! instead of written to unseen.
 
+pub mod key;
 mod scan;
+mod upgrade;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -22,8 +27,10 @@ use std::path::{Path, PathBuf};
 
 use crate::request::Event;
 
+use key::Chain;
 use scan::{GENESIS, encode, walk};
-pub use scan::{Verified, read, verify};
+pub use scan::{Verified, for_each, for_each_after, read, verify};
+pub use upgrade::chain_for;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -38,6 +45,8 @@ pub enum JournalError {
         line: u64,
         problem: String,
     },
+    #[error("journal key {path}: {problem}")]
+    Key { path: PathBuf, problem: String },
     /// The file hitl has open is no longer the one at the journal's path.
     #[error("journal {path} was {what} while hitl was running")]
     Replaced { path: PathBuf, what: String },
@@ -49,6 +58,18 @@ pub struct Record {
     pub seq: u64,
     pub hash: String,
     pub event: Event,
+}
+
+/// Where a checkpoint left the journal: its head line and where it ends.
+/// Reading resumes after it, once the head line is found there unchanged.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Resume {
+    pub seq: u64,
+    pub hash: String,
+    /// Where the head line starts.
+    pub head_offset: u64,
+    /// Where it ends: the journal's length then.
+    pub end: u64,
 }
 
 /// A torn last line: cut off at open, reported by `verify`.
@@ -71,42 +92,138 @@ pub struct Journal {
     cut_pending: bool,
     next_seq: u64,
     last_hash: String,
+    /// Where the last line starts, for a checkpoint to name it.
+    head_offset: u64,
+    /// How lines are MACed: always keyed once the daemon opened it.
+    chain: Chain,
 }
 
 impl Journal {
     /// Opens (or creates) the journal, returning it with every record in it.
     /// A torn last line is cut off and returned; any other damage is an error.
     pub fn open(path: &Path) -> Result<(Journal, Vec<Record>, Option<TornTail>), JournalError> {
-        let io = |error| JournalError::Io {
-            path: path.to_path_buf(),
-            error,
+        let mut records = Vec::new();
+        let (journal, torn) = Journal::open_with(path, |r| records.push(r))?;
+        Ok((journal, records, torn))
+    }
+
+    /// Opens (or creates) the journal, handing each record to `visit` in
+    /// turn (nothing is kept). Creates the key for a new journal, and
+    /// upgrades a journal from before the key once.
+    pub fn open_with(
+        path: &Path,
+        visit: impl FnMut(Record),
+    ) -> Result<(Journal, Option<TornTail>), JournalError> {
+        let chain = upgrade::prepare(path)?;
+        Journal::open_after(path, chain, None, visit)
+    }
+
+    /// The chain the daemon writes with: creates the key for a new journal,
+    /// and upgrades a journal from before the key once.
+    pub fn prepare(path: &Path) -> Result<Chain, JournalError> {
+        upgrade::prepare(path)
+    }
+
+    /// Opens the journal and hands `visit` the records after `from` (all of
+    /// them for `None`), once the line `from` names is found in place with
+    /// its sequence number and hash, so the records before it are the ones
+    /// the checkpoint was made from. A mismatch is an error.
+    pub fn open_after(
+        path: &Path,
+        chain: Chain,
+        from: Option<&Resume>,
+        mut visit: impl FnMut(Record),
+    ) -> Result<(Journal, Option<TornTail>), JournalError> {
+        let mut file = Journal::open_file(path)?;
+        let (base, prev, first) = match from {
+            Some(r) => {
+                scan::check_head(path, &file, &chain, r)?;
+                (r.end, r.hash.as_str(), r.seq + 1)
+            }
+            None => (0, GENESIS, 1),
         };
-        let file = OpenOptions::new()
+        file.seek(std::io::SeekFrom::Start(base))
+            .map_err(|error| JournalError::Io {
+                path: path.to_path_buf(),
+                error,
+            })?;
+        let mut walked = walk(path, &file, &chain, prev, first, |line| {
+            visit(line.record()?);
+            Ok(())
+        })?;
+        if walked.head.is_none()
+            && let Some(r) = from
+        {
+            walked.head = Some((r.seq, r.hash.clone()));
+            walked.head_offset = r.head_offset;
+        } else {
+            walked.head_offset += base;
+        }
+        walked.end += base;
+        walked.torn = walked
+            .torn
+            .map(|(offset, line, n)| (offset + base, line, n));
+        Journal::finish_open(path, file, chain, walked)
+    }
+
+    /// The journal's head and where its lines end, for a checkpoint.
+    pub fn resume_point(&self) -> Option<Resume> {
+        (self.next_seq > 1).then(|| Resume {
+            seq: self.next_seq - 1,
+            hash: self.last_hash.clone(),
+            head_offset: self.head_offset,
+            end: self.len,
+        })
+    }
+
+    /// How lines are MACed; checkpoints are MACed the same way.
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+
+    fn open_file(path: &Path) -> Result<File, JournalError> {
+        OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
             .open(path)
-            .map_err(io)?;
-        let mut records = Vec::new();
-        let walked = walk(path, &file, |r| records.push(r))?;
+            .map_err(|error| JournalError::Io {
+                path: path.to_path_buf(),
+                error,
+            })
+    }
+
+    /// Cuts a torn last line off and makes the journal ready to append
+    /// after the walk's head.
+    fn finish_open(
+        path: &Path,
+        file: File,
+        chain: Chain,
+        walked: scan::Walked,
+    ) -> Result<(Journal, Option<TornTail>), JournalError> {
+        let io = |error| JournalError::Io {
+            path: path.to_path_buf(),
+            error,
+        };
         let mut torn = None;
         if let Some((offset, line, bytes)) = walked.torn {
             file.set_len(offset).map_err(io)?;
             file.sync_all().map_err(io)?;
             torn = Some(TornTail { line, bytes });
         }
-        let len = file.metadata().map_err(io)?.len();
+        let len = walked.end;
+        let (seq, hash) = walked.head.unwrap_or((0, GENESIS.to_string()));
         let journal = Journal {
             path: path.to_path_buf(),
             file,
             len,
             cut_pending: false,
-            next_seq: records.last().map_or(1, |r| r.seq + 1),
-            last_hash: records
-                .last()
-                .map_or(GENESIS.to_string(), |r| r.hash.clone()),
+            next_seq: seq + 1,
+            last_hash: hash,
+            head_offset: walked.head_offset,
+            chain,
         };
-        Ok((journal, records, torn))
+        Ok((journal, torn))
     }
 
     pub fn path(&self) -> &Path {
@@ -124,8 +241,10 @@ impl Journal {
         self.ready_to_write()?;
         let mut buf = String::new();
         let (mut seq, mut prev) = (self.next_seq, self.last_hash.clone());
+        let mut head_offset = self.head_offset;
         for ev in events {
-            let (line, hash) = encode(seq, &prev, ev);
+            let (line, hash) = encode(&self.chain, seq, &prev, ev);
+            head_offset = self.len + buf.len() as u64;
             buf.push_str(&line);
             buf.push('\n');
             seq += 1;
@@ -143,6 +262,7 @@ impl Journal {
             return Err(self.io(error));
         }
         self.len += buf.len() as u64;
+        self.head_offset = head_offset;
         self.next_seq = seq;
         self.last_hash = prev;
         fail::fail_point!("journal-after-append");
@@ -180,7 +300,17 @@ impl Journal {
             .seek(std::io::SeekFrom::Start(0))
             .map_err(|e| self.io(e))?;
         let mut records = Vec::new();
-        walk(&self.path, reader.take(self.len), |r| records.push(r))?;
+        walk(
+            &self.path,
+            reader.take(self.len),
+            &self.chain,
+            GENESIS,
+            1,
+            |line| {
+                records.push(line.record()?);
+                Ok(())
+            },
+        )?;
         Ok(records)
     }
 
@@ -242,5 +372,7 @@ impl Journal {
     }
 }
 
+#[cfg(test)]
+mod key_tests;
 #[cfg(test)]
 mod tests;

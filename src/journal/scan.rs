@@ -1,7 +1,10 @@
 //! Reading the journal: encoding and checking lines, walking the chain.
 //!
-//! The walk is streaming: `hitl audit verify` keeps only the last record,
-//! so it checks a journal of any size in constant memory.
+//! The walk is streaming: it holds one line at a time, so `hitl audit
+//! verify` checks a journal of any size in constant memory. Checking the
+//! chain needs no JSON parse (the sequence number opens each line, the
+//! previous hash closes it, and the MAC covers both); only a replay parses
+//! the events.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -9,13 +12,15 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::key::Chain;
 use super::{JournalError, Record, TornTail};
-use crate::payload::hex_sha256;
-use crate::request::{Actor, Event, EventKind, Id};
+use crate::request::{Actor, Event, EventKind};
 
 pub(super) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// `,"hash":"` + 64 hex digits + `"}`
-const HASH_SUFFIX_LEN: usize = 9 + 64 + 2;
+pub(super) const HASH_SUFFIX_LEN: usize = 9 + 64 + 2;
+/// `,"prev":"` + 64 hex digits + `"`, just before the hash suffix.
+pub(super) const PREV_FIELD_LEN: usize = 9 + 64 + 1;
 
 #[derive(Serialize)]
 struct LineOut<'a> {
@@ -28,15 +33,15 @@ struct LineOut<'a> {
     prev: &'a str,
 }
 
+/// The fields around the event; the event itself is read from the same
+/// line by [`EventKind`]'s own (adjacently tagged) reader, which skips
+/// these, so nothing is buffered.
 #[derive(Deserialize)]
-struct LineIn {
-    seq: u64,
+struct Envelope<'a> {
     time: jiff::Timestamp,
-    request: Id,
+    #[serde(borrow)]
+    request: std::borrow::Cow<'a, str>,
     actor: Actor,
-    #[serde(flatten)]
-    kind: EventKind,
-    prev: String,
 }
 
 /// What a walk over the whole file found.
@@ -49,56 +54,115 @@ pub struct Verified {
     pub head: Option<(u64, String)>,
     /// An incomplete last line (an append cut short), not part of the chain.
     pub torn: Option<TornTail>,
+    /// Whether the lines are MACed with the journal key (`false`: a journal
+    /// from before the key, checked with plain SHA-256).
+    pub keyed: bool,
+}
+
+/// One checked line, borrowed from the walk's buffer.
+pub(super) struct Line<'a> {
+    pub(super) seq: u64,
+    /// The whole line without its newline (valid JSON).
+    pub(super) text: &'a str,
+    pub(super) hash: &'a str,
+}
+
+impl Line<'_> {
+    pub(super) fn record(&self) -> Result<Record, String> {
+        let env: Envelope =
+            serde_json::from_str(self.text).map_err(|e| format!("unreadable event: {e}"))?;
+        let kind: EventKind =
+            serde_json::from_str(self.text).map_err(|e| format!("unreadable event: {e}"))?;
+        Ok(Record {
+            seq: self.seq,
+            hash: self.hash.to_string(),
+            event: Event {
+                time: env.time,
+                request: env.request.into_owned(),
+                actor: env.actor,
+                kind,
+            },
+        })
+    }
 }
 
 /// Reads every record without changing the file; a torn last line (perhaps
 /// being written right now) is left out. For the CLI's read-only commands.
 pub fn read(path: &Path) -> Result<Vec<Record>, JournalError> {
     let mut records = Vec::new();
-    match File::open(path) {
-        Ok(file) => {
-            walk(path, file, |r| records.push(r))?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => {
-            return Err(JournalError::Io {
-                path: path.to_path_buf(),
-                error,
-            });
-        }
-    }
+    for_each(path, |r| records.push(r))?;
     Ok(records)
+}
+
+/// Hands every record to `visit`, one at a time, without changing the file.
+pub fn for_each(path: &Path, mut visit: impl FnMut(Record)) -> Result<(), JournalError> {
+    let Some(file) = open_existing(path)? else {
+        return Ok(());
+    };
+    let chain = super::chain_for(path)?;
+    walk(path, file, &chain, GENESIS, 1, |line| {
+        visit(line.record()?);
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// [`for_each`] for the records after `from` (a checkpoint's head), once
+/// its head line is found in place; without changing the file.
+pub fn for_each_after(
+    path: &Path,
+    from: &super::Resume,
+    mut visit: impl FnMut(Record),
+) -> Result<(), JournalError> {
+    use std::io::{Seek, SeekFrom};
+    let io = |error| JournalError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let mut file = File::open(path).map_err(io)?;
+    let chain = super::chain_for(path)?;
+    check_head(path, &file, &chain, from)?;
+    file.seek(SeekFrom::Start(from.end)).map_err(io)?;
+    walk(path, file, &chain, &from.hash, from.seq + 1, |line| {
+        visit(line.record()?);
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// Checks the whole chain and reports its head and any torn last line.
 /// A missing file is an empty journal.
 pub fn verify(path: &Path) -> Result<Verified, JournalError> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Verified {
-                events: 0,
-                head: None,
-                torn: None,
-            });
-        }
-        Err(error) => {
-            return Err(JournalError::Io {
-                path: path.to_path_buf(),
-                error,
-            });
-        }
+    let Some(file) = open_existing(path)? else {
+        return Ok(Verified {
+            events: 0,
+            head: None,
+            torn: None,
+            keyed: super::key::load(&super::key::key_path(path))?.is_some(),
+        });
     };
-    let mut last: Option<Record> = None;
-    let walked = walk(path, file, |r| last = Some(r))?;
+    let chain = super::chain_for(path)?;
+    let walked = walk(path, file, &chain, GENESIS, 1, |_| Ok(()))?;
     Ok(Verified {
-        events: last.as_ref().map_or(0, |r| r.seq),
-        head: last.map(|r| (r.seq, r.hash)),
+        events: walked.head.as_ref().map_or(0, |(seq, _)| *seq),
+        head: walked.head,
         torn: walked.torn.map(|(_, line, bytes)| TornTail { line, bytes }),
+        keyed: chain.is_keyed(),
     })
 }
 
-pub(super) fn encode(seq: u64, prev: &str, ev: &Event) -> (String, String) {
+fn open_existing(path: &Path) -> Result<Option<File>, JournalError> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(JournalError::Io {
+            path: path.to_path_buf(),
+            error,
+        }),
+    }
+}
+
+pub(super) fn encode(chain: &Chain, seq: u64, prev: &str, ev: &Event) -> (String, String) {
     let out = LineOut {
         seq,
         time: ev.time,
@@ -107,92 +171,162 @@ pub(super) fn encode(seq: u64, prev: &str, ev: &Event) -> (String, String) {
         kind: &ev.kind,
         prev,
     };
-    let body = serde_json::to_string(&out).expect("journal events always serialise");
-    let hash = hex_sha256(body.as_bytes());
-    let line = format!("{},\"hash\":\"{hash}\"}}", &body[..body.len() - 1]);
+    let mut line = serde_json::to_string(&out).expect("journal events always serialise");
+    let hash = chain.hash(line.as_bytes());
+    let hash = std::str::from_utf8(&hash)
+        .expect("hex is ASCII")
+        .to_string();
+    line.pop(); // the closing brace, put back after the hash
+    line.push_str(",\"hash\":\"");
+    line.push_str(&hash);
+    line.push_str("\"}");
     (line, hash)
 }
 
 pub(super) struct Walked {
     /// (byte offset where the torn line starts, its line number, its length)
     pub(super) torn: Option<(u64, u64, usize)>,
+    /// The last complete line's sequence number and hash.
+    pub(super) head: Option<(u64, String)>,
+    /// Where the complete lines end.
+    pub(super) end: u64,
+    /// Where the last complete line starts.
+    pub(super) head_offset: u64,
 }
 
-/// Walks the chain, handing each checked record to `visit`. Stops at a torn
-/// last line; any other damage is an error naming the line.
+/// Walks the chain from `prev`/`first_seq` (the genesis, or a checkpoint's
+/// head), handing each checked line to `visit`. Stops at a torn last line;
+/// any other damage (or an error from `visit`) is an error naming the line.
 pub(super) fn walk(
     path: &Path,
     input: impl Read,
-    mut visit: impl FnMut(Record),
+    chain: &Chain,
+    prev: &str,
+    first_seq: u64,
+    mut visit: impl FnMut(&Line) -> Result<(), String>,
 ) -> Result<Walked, JournalError> {
     let io = |error| JournalError::Io {
         path: path.to_path_buf(),
         error,
     };
     let mut reader = BufReader::with_capacity(1 << 16, input);
-    let (mut offset, mut line_no) = (0u64, 0u64);
-    let mut last: Option<(u64, String)> = None;
+    let (mut offset, mut line_no) = (0u64, first_seq - 1);
+    let mut head_offset = 0;
+    let mut prev = prev.to_string();
+    let mut last_seq = None;
     let mut buf = Vec::new();
     loop {
         buf.clear();
         let n = reader.read_until(b'\n', &mut buf).map_err(io)?;
-        if n == 0 {
-            return Ok(Walked { torn: None });
-        }
-        line_no += 1;
-        if buf.last() != Some(&b'\n') {
+        let torn = (n > 0 && buf.last() != Some(&b'\n')).then_some((offset, line_no + 1, n));
+        if n == 0 || torn.is_some() {
             return Ok(Walked {
-                torn: Some((offset, line_no, n)),
+                torn,
+                head: last_seq.map(|seq| (seq, prev)),
+                end: offset,
+                head_offset,
             });
         }
-        offset += n as u64;
+        line_no += 1;
         let damaged = |problem: String| JournalError::Damaged {
             path: path.to_path_buf(),
             line: line_no,
             problem,
         };
         let text = std::str::from_utf8(&buf[..n - 1]).map_err(|_| damaged("not UTF-8".into()))?;
-        let prev = last.as_ref().map_or(GENESIS, |(_, h)| h.as_str());
-        let want_seq = last.as_ref().map_or(1, |(s, _)| s + 1);
-        let record = decode(text, prev, want_seq).map_err(damaged)?;
-        last = Some((record.seq, record.hash.clone()));
-        visit(record);
+        let line = check(chain, text, &prev, line_no).map_err(damaged)?;
+        visit(&line).map_err(damaged)?;
+        prev.clear();
+        prev.push_str(line.hash);
+        last_seq = Some(line.seq);
+        head_offset = offset;
+        offset += n as u64;
     }
 }
 
-/// Checks one line against the chain: its own hash, its sequence number and
-/// the previous line's hash.
-fn decode(text: &str, prev_hash: &str, want_seq: u64) -> Result<Record, String> {
-    if text.len() < HASH_SUFFIX_LEN || !text.ends_with("\"}") {
-        return Err("not a journal line (no hash at its end)".into());
+/// Checks one line against the chain: its own hash, its sequence number
+/// and the previous line's hash.
+pub(super) fn check<'a>(
+    chain: &Chain,
+    text: &'a str,
+    prev_hash: &str,
+    want_seq: u64,
+) -> Result<Line<'a>, String> {
+    let not_a_line = || "not a journal line (no hash at its end)".to_string();
+    if text.len() < HASH_SUFFIX_LEN + PREV_FIELD_LEN || !text.ends_with("\"}") {
+        return Err(not_a_line());
     }
     let (body_head, suffix) = text.split_at(text.len() - HASH_SUFFIX_LEN);
     let hash = suffix
         .strip_prefix(",\"hash\":\"")
         .and_then(|s| s.strip_suffix("\"}"))
-        .ok_or("not a journal line (no hash at its end)")?;
-    let body = format!("{body_head}}}");
-    if hex_sha256(body.as_bytes()) != hash {
-        return Err("hash mismatch: the line was edited".into());
+        .ok_or_else(not_a_line)?;
+    if chain.hash_parts(body_head.as_bytes(), b"}") != hash.as_bytes() {
+        return Err(match chain {
+            Chain::Keyed(_) => {
+                "MAC mismatch: the line was edited, or written without the journal key"
+            }
+            Chain::Legacy => "hash mismatch: the line was edited",
+        }
+        .into());
     }
-    let line: LineIn = serde_json::from_str(&body).map_err(|e| format!("unreadable event: {e}"))?;
-    if line.seq != want_seq {
+    let seq = text
+        .strip_prefix("{\"seq\":")
+        .and_then(|s| s.split_once(','))
+        .and_then(|(n, _)| n.parse::<u64>().ok())
+        .ok_or("no sequence number at the line's start")?;
+    if seq != want_seq {
         return Err(format!(
-            "sequence number {} where {want_seq} was expected: a line was removed, added or moved",
-            line.seq
+            "sequence number {seq} where {want_seq} was expected: a line was removed, added or moved"
         ));
     }
-    if line.prev != prev_hash {
+    let prev = body_head[body_head.len() - PREV_FIELD_LEN..]
+        .strip_prefix(",\"prev\":\"")
+        .and_then(|s| s.strip_suffix('"'))
+        .ok_or("no previous hash before the line's own")?;
+    if prev != prev_hash {
         return Err("previous-hash mismatch: the chain is broken here".into());
     }
-    Ok(Record {
-        seq: line.seq,
-        hash: hash.to_string(),
-        event: Event {
-            time: line.time,
-            request: line.request,
-            actor: line.actor,
-            kind: line.kind,
-        },
-    })
+    Ok(Line { seq, text, hash })
+}
+
+/// Checks that the line `r` names is in place: it starts at `head_offset`,
+/// ends at `end` and checks under `chain` with `r`'s sequence number and
+/// hash. Its own previous hash is taken from the line; the lines before it
+/// were checked when the checkpoint was made, and the head's MAC covers it.
+pub(super) fn check_head(
+    path: &Path,
+    file: &File,
+    chain: &Chain,
+    r: &super::Resume,
+) -> Result<(), JournalError> {
+    use std::os::unix::fs::FileExt;
+    let mismatch = |problem: &str| JournalError::Damaged {
+        path: path.to_path_buf(),
+        line: r.seq,
+        problem: format!("not the line the checkpoint names: {problem}"),
+    };
+    let len = r
+        .end
+        .checked_sub(r.head_offset)
+        .filter(|n| (1..=64 << 20).contains(n))
+        .ok_or_else(|| mismatch("bad offsets"))?;
+    let mut buf = vec![0u8; usize::try_from(len).map_err(|_| mismatch("bad offsets"))?];
+    file.read_exact_at(&mut buf, r.head_offset)
+        .map_err(|_| mismatch("the journal is shorter"))?;
+    let text = buf
+        .strip_suffix(b"\n")
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .filter(|t| !t.contains('\n'))
+        .ok_or_else(|| mismatch("not one line"))?;
+    let prev = text
+        .len()
+        .checked_sub(HASH_SUFFIX_LEN + 65)
+        .and_then(|i| text.get(i..i + 64))
+        .ok_or_else(|| mismatch("not a journal line"))?;
+    let line = check(chain, text, prev, r.seq).map_err(|p| mismatch(&p))?;
+    if line.hash != r.hash {
+        return Err(mismatch("another hash"));
+    }
+    Ok(())
 }

@@ -61,20 +61,26 @@ impl Machine {
         for ev in events {
             apply(&mut requests, ev)?;
         }
+        Ok(Machine::from_requests(config, requests))
+    }
+
+    /// The state from requests already rebuilt (by a replay that streams
+    /// the journal, or a checkpoint and the journal's tail).
+    pub fn from_requests(config: Arc<Config>, requests: BTreeMap<Id, Request>) -> Machine {
         let deadlines = requests
             .values()
             .filter(|r: &&Request| r.status == Status::Pending)
             .map(|r| (r.sub.expires, r.id.clone()))
             .collect();
         let open = requests.values().filter(|r| !r.status.is_final()).count();
-        Ok(Machine {
+        Machine {
             config,
             requests,
             deadlines,
             warnings: HashMap::new(),
             tz: TimeZone::system(),
             open,
-        })
+        }
     }
 
     /// The zone notes are rendered in (the system's by default).

@@ -39,5 +39,8 @@ pub fn line(ev: &Event) -> String {
             let word = if *executed { "executed" } else { "failed" };
             format!("resolved as {word} by {by}: {reason}")
         }
+        EventKind::JournalKeyed { legacy_events, .. } => {
+            format!("journal keyed: its first {legacy_events} events re-chained with HMACs")
+        }
     }
 }

@@ -144,7 +144,19 @@ pub enum EventKind {
         executed: bool,
         reason: String,
     },
+    /// The journal itself, not a request (journaled for request
+    /// [`JOURNAL_EVENTS`]): a journal from before the key was re-chained
+    /// with HMACs, once. It records the old SHA-256 head, so a copy of it
+    /// kept elsewhere can still be compared.
+    JournalKeyed {
+        legacy_events: u64,
+        legacy_head_sha256: Option<String>,
+    },
 }
+
+/// The request id of events about the journal itself ([`EventKind::JournalKeyed`]);
+/// never a request's id (ids are generated, see [`is_id`]).
+pub const JOURNAL_EVENTS: &str = "journal";
 
 /// One journal event, before the journal adds its sequence number and hashes.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,7 +169,7 @@ pub struct Event {
 
 /// A request's state; each variant carries what is valid in it: the
 /// decision from the moment there is one, the run's record once it ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Status {
     Pending,
     /// Approved, and final: no handler is configured, the requester acts.
@@ -188,7 +200,7 @@ pub enum Status {
 }
 
 /// How a run ended, as the journal recorded it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ended {
     pub decision: Decision,
     /// When the handler's result was journaled; `None` when a human
@@ -251,7 +263,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub approved: bool,
     pub by: String,
@@ -259,7 +271,7 @@ pub struct Decision {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     pub id: Id,
     pub sub: Submission,
@@ -317,6 +329,7 @@ impl EventKind {
             EventKind::Failed(_) => "failed",
             EventKind::Unknown { .. } => "unknown",
             EventKind::Resolved { .. } => "resolved",
+            EventKind::JournalKeyed { .. } => "journal_keyed",
         }
     }
 }
@@ -324,6 +337,9 @@ impl EventKind {
 /// Applies one event to the set of requests: a new request for
 /// `submitted`, otherwise the transition [`next`] allows.
 pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), ApplyError> {
+    if matches!(ev.kind, EventKind::JournalKeyed { .. }) {
+        return Ok(()); // about the journal, no request's state
+    }
     let line = crate::note::history::line(ev);
     if let EventKind::Submitted(sub) = &ev.kind {
         if requests.contains_key(&ev.request) {
@@ -350,6 +366,27 @@ pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), App
         req.attempts += 1;
     }
     req.history.push((ev.time, line));
+    Ok(())
+}
+
+/// [`apply`] for an event the caller owns (a replay): the submission moves
+/// into the request instead of being copied.
+pub fn apply_owned(requests: &mut BTreeMap<Id, Request>, ev: Event) -> Result<(), ApplyError> {
+    if !matches!(ev.kind, EventKind::Submitted(_)) || requests.contains_key(&ev.request) {
+        return apply(requests, &ev);
+    }
+    let line = crate::note::history::line(&ev);
+    let EventKind::Submitted(sub) = ev.kind else {
+        unreachable!("matched above")
+    };
+    let req = Request {
+        id: ev.request.clone(),
+        sub: *sub,
+        status: Status::Pending,
+        attempts: 0,
+        history: vec![(ev.time, line)],
+    };
+    requests.insert(ev.request, req);
     Ok(())
 }
 

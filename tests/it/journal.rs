@@ -76,7 +76,7 @@ fn audit_verify_prints_the_head_and_calls_a_torn_file_not_intact() {
     let journal = env.journal();
     let head = |i: usize| {
         format!(
-            "head: seq {}, hash {}",
+            "head: seq {}, mac {}",
             journal[i]["seq"],
             journal[i]["hash"].as_str().unwrap()
         )

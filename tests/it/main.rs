@@ -14,6 +14,8 @@ mod invariants;
 mod journal;
 mod note;
 mod notify;
+mod perf_merge;
+mod perfj;
 mod perfv;
 mod redteam;
 mod service;
