@@ -255,7 +255,7 @@ fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
             },
             json,
         ),
-        Cmd::Cancel { id, json } => decide(p, Command::Cancel { id }, json),
+        Cmd::Cancel { id, reason, json } => decide(p, Command::Cancel { id, reason }, json),
         Cmd::Resolve {
             id,
             executed,

@@ -127,7 +127,11 @@ impl Engine {
                 by,
                 gesture: via.gesture(),
             }),
-            Command::Cancel { id } => Input::Cancel { id: full(&id)?, by },
+            Command::Cancel { id, reason } => Input::Cancel {
+                id: full(&id)?,
+                by,
+                reason,
+            },
             Command::Resolve {
                 id,
                 executed,

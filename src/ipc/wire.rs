@@ -22,6 +22,8 @@ pub enum Command {
     },
     Cancel {
         id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     Resolve {
         id: String,
@@ -108,7 +110,11 @@ impl Command {
                 id_prefix(id)?;
                 text("reason", Some(reason), MAX_TEXT)
             }
-            Command::Cancel { id } | Command::Wait { id } => id_prefix(id),
+            Command::Cancel { id, reason } => {
+                id_prefix(id)?;
+                text("reason", reason.as_deref(), MAX_TEXT)
+            }
+            Command::Wait { id } => id_prefix(id),
             Command::Status => Ok(()),
         }
     }
@@ -220,7 +226,10 @@ mod tests {
     fn inbox_entries_need_an_id_in_the_daemons_format() {
         let entry = |id: &str| InboxEntry {
             id: id.into(),
-            command: Command::Cancel { id: "a1".into() },
+            command: Command::Cancel {
+                id: "a1".into(),
+                reason: None,
+            },
         };
         assert!(entry("../../x").validate().is_err());
         assert!(entry("/tmp/x").validate().is_err());

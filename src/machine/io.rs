@@ -44,6 +44,7 @@ pub enum Input {
     Cancel {
         id: Id,
         by: Actor,
+        reason: Option<String>,
     },
     Resolve {
         id: Id,

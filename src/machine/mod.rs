@@ -123,7 +123,9 @@ impl Machine {
             Input::Submit(nr) => step.reply = Some(self.submit(&mut step, nr, now, None)),
             Input::Note(seen) => self.observe(&mut step, seen, now),
             Input::Decide(d) => step.reply = Some(self.decide(&mut step, d, now)),
-            Input::Cancel { id, by } => step.reply = Some(self.cancel(&mut step, id, &by, now)),
+            Input::Cancel { id, by, reason } => {
+                step.reply = Some(self.cancel(&mut step, id, &by, reason, now))
+            }
             Input::Resolve {
                 id,
                 executed,
@@ -141,10 +143,12 @@ impl Machine {
         step: &mut Step,
         id: Id,
         by: &Actor,
+        reason: Option<String>,
         now: Timestamp,
     ) -> Result<Id, Refusal> {
         self.require_pending(&id)?;
-        self.finish_pending(step, now, &id, by, EventKind::Cancelled);
+        let reason = reason.filter(|r| !r.trim().is_empty());
+        self.finish_pending(step, now, &id, by, EventKind::Cancelled(reason));
         Ok(id)
     }
 

@@ -23,7 +23,7 @@ pub fn line(ev: &Event) -> String {
             format!("rejected by {by} ({gesture}){}", why(reason))
         }
         EventKind::Expired => "expired: no decision before the deadline".into(),
-        EventKind::Cancelled => format!("cancelled by {by}"),
+        EventKind::Cancelled(reason) => format!("cancelled by {by}{}", why(reason)),
         EventKind::Tampered { changed, .. } if changed.is_empty() => {
             "tampered: the payload shown in the note no longer matches the journal".into()
         }

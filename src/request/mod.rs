@@ -124,7 +124,9 @@ pub enum EventKind {
         gesture: Gesture,
     },
     Expired,
-    Cancelled,
+    /// Withdrawn by its requester; the details are the reason given, if
+    /// any (absent in journals written before cancel took a reason).
+    Cancelled(#[serde(default)] Option<String>),
     Tampered {
         found_sha256: Option<String>,
         /// What was changed where only hitl writes, in words. Absent in
@@ -178,7 +180,12 @@ pub enum Status {
         decision: Decision,
     },
     Expired,
-    Cancelled,
+    /// Withdrawn by its requester (`by`), with the reason given.
+    Cancelled {
+        by: String,
+        at: Timestamp,
+        reason: Option<String>,
+    },
     Tampered,
     /// A run whose outcome hitl can't know; a human resolves it.
     Unknown {
@@ -207,7 +214,7 @@ impl Status {
             Status::Failed(_) => "failed",
             Status::Rejected { .. } => "rejected",
             Status::Expired => "expired",
-            Status::Cancelled => "cancelled",
+            Status::Cancelled { .. } => "cancelled",
             Status::Tampered => "tampered",
             Status::Unknown { .. } => "unknown",
         }
@@ -233,7 +240,7 @@ impl Status {
             Status::Rejected { .. } => Some(3),
             Status::Expired => Some(4),
             Status::Failed(_) => Some(5),
-            Status::Cancelled | Status::Tampered | Status::Unknown { .. } => Some(6),
+            Status::Cancelled { .. } | Status::Tampered | Status::Unknown { .. } => Some(6),
         }
     }
 
@@ -246,7 +253,7 @@ impl Status {
             | Status::Rejected { decision }
             | Status::Unknown { decision, .. } => Some(decision),
             Status::Executed(e) | Status::Failed(e) => Some(&e.decision),
-            Status::Pending | Status::Expired | Status::Cancelled | Status::Tampered => None,
+            Status::Pending | Status::Expired | Status::Cancelled { .. } | Status::Tampered => None,
         }
     }
 }
@@ -310,7 +317,7 @@ impl EventKind {
             EventKind::Approved { .. } => "approved",
             EventKind::Rejected { .. } => "rejected",
             EventKind::Expired => "expired",
-            EventKind::Cancelled => "cancelled",
+            EventKind::Cancelled(_) => "cancelled",
             EventKind::Tampered { .. } => "tampered",
             EventKind::Executing { .. } => "executing",
             EventKind::Executed(_) => "executed",
