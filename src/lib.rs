@@ -55,8 +55,10 @@
 //!   [`notify::Notice`] and sent by their own task (bounded queue, retries,
 //!   storm digest); outcomes come back as values for the engine to journal.
 //!
-//! [`dashboard`] renders `Approvals.md`, the person's overview page, from
-//! the requests (pure; `hitl dashboard` writes it from the journal).
+//! [`dashboard`] renders `Approvals.md`, the person's overview page (pure),
+//! and keeps it up to date from a thread of its own that the engine tells
+//! about each journaled change (coalesced, written only when it changed);
+//! `hitl dashboard` writes it from the journal with the daemon down.
 //!
 //! [`failpoints`] names the engine's crash points; a build with the
 //! `failpoints` feature (the tests') can be made to die at each one.

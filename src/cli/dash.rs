@@ -10,6 +10,7 @@ use jiff::tz::TimeZone;
 
 use super::place::{Place, replay, resolve};
 use super::{ExportFormat, HistoryArgs, output};
+use crate::dashboard::Entry;
 use crate::journal::{self, Record};
 use crate::request::{Id, Request};
 
@@ -21,7 +22,8 @@ pub(super) fn dashboard(p: &Place, stdout: bool) -> Result<()> {
     } else {
         TimeZone::system()
     };
-    let page = crate::dashboard::render(m.requests().values(), Timestamp::now(), &tz);
+    let entries: Vec<Entry> = m.requests().values().map(Entry::from).collect();
+    let page = crate::dashboard::render(&entries, &[], Timestamp::now(), &tz);
     if stdout {
         print!("{page}");
         return Ok(());

@@ -184,13 +184,15 @@ pub fn history<'a>(records: impl Iterator<Item = &'a Record>, as_json: bool) {
                 json!({"seq": r.seq, "time": e.time.to_string(), "request": e.request, "event": e.kind.name(), "actor": e.actor, "details": e.kind})
             );
         } else {
+            // The note's History wording carries the reason and the result.
             println!(
-                "{:>6}  {}  {}  {:<10}  {}",
+                "{:>6}  {}  {}  {:<10}  {:<12}  {}",
                 r.seq,
                 style::time(e.time),
                 shown(&e.request),
                 e.kind.name(),
-                shown(&e.actor.to_string())
+                shown(&e.actor.to_string()),
+                shown(&crate::note::history::line(e))
             );
         }
     }

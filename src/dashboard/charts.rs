@@ -8,32 +8,34 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
+use super::Entry;
 use super::stats::{DAY, waits};
-use crate::request::{Request, Status};
 
 const DAYS: i64 = 30;
 
 /// The outcome a request counts under on the day it happened: a
 /// decision, or its deadline passing.
-fn outcome(r: &Request) -> Option<(Timestamp, usize)> {
-    match (&r.status, r.decision()) {
-        (_, Some(d)) => Some((d.at, if d.approved { 0 } else { 1 })),
-        (Status::Expired, None) => Some((r.sub.expires, 2)),
-        _ => None,
+fn outcome(e: &Entry) -> Option<(Timestamp, usize)> {
+    match &e.decision {
+        Some(d) => Some((d.at, if d.approved { 0 } else { 1 })),
+        None if e.status == "expired" => Some((e.expires, 2)),
+        None => None,
     }
 }
 
-pub(super) fn per_day(out: &mut String, all: &[&Request], now: Timestamp, tz: &TimeZone) {
+pub(super) fn per_day(out: &mut String, all: &[&Entry], now: Timestamp, tz: &TimeZone) {
     let today = tz.to_datetime(now).date();
     let first = today
         .checked_sub(jiff::Span::new().days(DAYS - 1))
         .unwrap_or(today);
     let mut series = [[0u64; DAYS as usize]; 3];
-    for r in all {
-        let Some((at, which)) = outcome(r) else {
+    // Older ones can't be in the window: no time zone lookup for them.
+    let oldest = now - jiff::SignedDuration::from_secs((DAYS + 1) * DAY);
+    for e in all {
+        let Some((at, which)) = outcome(e) else {
             continue;
         };
-        if at > now {
+        if at > now || at < oldest {
             continue;
         }
         let day = tz.to_datetime(at).date();
@@ -81,7 +83,7 @@ const BUCKETS: &[(i64, &str)] = &[
     (i64::MAX, "> 1d"),
 ];
 
-pub(super) fn time_to_decision(out: &mut String, all: &[&Request], now: Timestamp) {
+pub(super) fn time_to_decision(out: &mut String, all: &[&Entry], now: Timestamp) {
     let mut counts = [0u64; BUCKETS.len()];
     for w in waits(all, now, DAYS) {
         let i = BUCKETS

@@ -8,6 +8,7 @@
 mod clock;
 mod commands;
 mod commit;
+mod dashboard;
 mod files;
 mod handlers;
 mod inbox;
@@ -146,6 +147,8 @@ pub async fn run(
     tokio::spawn(socket::serve(listener, cmd_tx));
 
     let clock = settings.clock;
+    let tz = jiff::tz::TimeZone::system();
+    let dashboard = dashboard::start(&vault, &machine, &clock, &tz, &config);
     let mut engine = Engine {
         config_loaded_at: clock.now(),
         started: clock.now(),
@@ -157,7 +160,8 @@ pub async fn run(
         state_dir: state.clone(),
         inbox,
         inbox_taken: Vec::new(),
-        tz: jiff::tz::TimeZone::system(),
+        tz,
+        dashboard,
         files: note_index::NoteIndex::default(),
         suspects: HashMap::new(),
         retries: HashMap::new(),
@@ -187,6 +191,7 @@ pub async fn run(
     engine.last_status = engine.status_line();
     systemd::ready(&engine.last_status);
     let result = engine.run_loop(watch_rx, cmd_rx, reload, shutdown).await;
+    engine.dashboard.finish();
     if !engine.held.is_empty() {
         tracing::warn!(
             results = engine.held.len(),
@@ -222,6 +227,8 @@ pub(crate) struct Engine {
     inbox_taken: Vec<PathBuf>,
     /// The system's time zone, looked up once: notes show local times.
     tz: jiff::tz::TimeZone,
+    /// `Approvals.md`'s own thread, told about every journaled change.
+    dashboard: crate::dashboard::Writer,
     /// Where each request's note is, what the engine wrote where, which
     /// file problems were logged.
     files: note_index::NoteIndex,

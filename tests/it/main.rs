@@ -7,6 +7,7 @@ mod cli_feel;
 mod cli_feel_more;
 mod crash;
 mod dash;
+mod dashboard;
 mod edges;
 mod exec;
 mod failpoints;
