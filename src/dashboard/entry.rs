@@ -57,7 +57,11 @@ impl From<&Request> for Entry {
             }),
             _ => None,
         };
-        let last = r.history.last();
+        let last = r
+            .history
+            .iter()
+            .rev()
+            .find(|(_, l)| !crate::note::history::is_filing(l));
         Entry {
             id: r.id.clone(),
             stem: r
@@ -80,7 +84,7 @@ impl From<&Request> for Entry {
             needs_look,
             decision: r.decision().cloned(),
             cancelled,
-            settled_at: last.map(|(t, _)| *t).unwrap_or(r.sub.created),
+            settled_at: r.settled_at(),
             last_line: if needs_look {
                 last.map(|(_, l)| l.clone()).unwrap_or_default()
             } else {

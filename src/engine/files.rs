@@ -230,6 +230,17 @@ impl Engine {
     /// Re-renders a request's note, keeping the human's text, and moves it
     /// to the folder its state belongs in.
     pub(super) fn write_note(&mut self, id: &str, adopt: Option<(PathBuf, Vec<String>)>) {
+        self.write_note_into(id, adopt, None);
+    }
+
+    /// [`Engine::write_note`], into the folder `into` when given (a note
+    /// filed under its month of `Done/`).
+    pub(super) fn write_note_into(
+        &mut self,
+        id: &str,
+        adopt: Option<(PathBuf, Vec<String>)>,
+        into: Option<PathBuf>,
+    ) {
         if self.vault_missing {
             self.files.owe(id); // written when the vault is back
             return;
@@ -257,13 +268,18 @@ impl Engine {
             .filter(|_| existing_text.is_some())
             .and_then(|p| self.vault.folder_of(p));
         let folder = note_folder(&req.status, now_in);
+        let folder_dir = match folder {
+            Folder::Done => self.done_dir(id, req.settled_at()),
+            f => self.vault.dir(f),
+        };
         let (dir, name) = note_place(
             current.as_deref(),
             now_in,
             folder,
-            self.vault.dir(folder),
+            folder_dir,
             &req.sub.file_name,
         );
+        let dir = into.unwrap_or(dir);
         let own = dir.join(&name);
         let taken = Some(&own) != current.as_ref() && std::fs::symlink_metadata(&own).is_ok();
         let target = dir.join(vault::note_name(&name, id, taken));

@@ -13,6 +13,7 @@ mod files;
 mod handlers;
 mod inbox;
 mod lock;
+mod months;
 mod note_index;
 mod outage;
 mod placement;
@@ -187,6 +188,7 @@ pub async fn run(
         engine.arm_watcher()?;
     }
     engine.recover_and_reconcile()?;
+    engine.file_done_by_month()?;
     tracing::info!(vault = %settings.vault.display(), open = engine.open_count(), "hitl is ready");
     engine.last_status = engine.status_line();
     systemd::ready(&engine.last_status);

@@ -17,6 +17,7 @@ use crate::request::{
 };
 
 pub mod dropin;
+mod filing;
 mod gesture;
 mod io;
 #[cfg(test)]

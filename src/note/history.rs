@@ -39,5 +39,14 @@ pub fn line(ev: &Event) -> String {
             let word = if *executed { "executed" } else { "failed" };
             format!("resolved as {word} by {by}: {reason}")
         }
+        EventKind::Filed { folder } => format!("{FILED} {folder}/ (the history is kept by month)"),
     }
+}
+
+/// How a filing's History line begins.
+const FILED: &str = "note moved into";
+
+/// Whether a History line is a note's filing, which changes no state.
+pub fn is_filing(line: &str) -> bool {
+    line.starts_with(FILED)
 }

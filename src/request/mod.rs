@@ -146,6 +146,11 @@ pub enum EventKind {
         executed: bool,
         reason: String,
     },
+    /// A settled request's note was moved into the folder of its month
+    /// (`Done/2026-11`), from directly in `Done/`. Changes no state.
+    Filed {
+        folder: String,
+    },
 }
 
 /// One journal event, before the journal adds its sequence number and hashes.
@@ -291,6 +296,16 @@ impl Request {
         self.status.decision()
     }
 
+    /// When it reached its current state: its last event that changed it
+    /// (a note's filing under its month changes nothing).
+    pub fn settled_at(&self) -> Timestamp {
+        self.history
+            .iter()
+            .rev()
+            .find(|(_, line)| !crate::note::history::is_filing(line))
+            .map_or(self.sub.created, |(t, _)| *t)
+    }
+
     pub fn executed_at(&self) -> Option<Timestamp> {
         match &self.status {
             Status::Executed(e) | Status::Failed(e) => e.executed_at,
@@ -324,6 +339,7 @@ impl EventKind {
             EventKind::Failed(_) => "failed",
             EventKind::Unknown { .. } => "unknown",
             EventKind::Resolved { .. } => "resolved",
+            EventKind::Filed { .. } => "filed",
         }
     }
 }

@@ -367,3 +367,21 @@ fn the_transition_table() {
         assert!(got.is_err(), "{from:?} + {} gave {got:?}", kind.name());
     }
 }
+
+#[test]
+fn a_filing_changes_no_state_and_only_a_settled_request_is_filed() {
+    let ev = Event {
+        time: Timestamp::from_second(1_800_000_000).unwrap(),
+        request: "r".into(),
+        actor: Actor::Hitl,
+        kind: EventKind::Filed {
+            folder: "Done/2026-11".into(),
+        },
+    };
+    assert_eq!(next(&Status::Expired, &ev), Ok(Status::Expired));
+    assert!(next(&Status::Pending, &ev).is_err());
+    let line = crate::note::history::line(&ev);
+    assert!(crate::note::history::is_filing(&line), "{line}");
+    let old = r#"{"event":"filed","details":{"folder":"Done/2026-11"}}"#;
+    assert_eq!(serde_json::to_string(&ev.kind).unwrap(), old);
+}

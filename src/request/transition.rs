@@ -98,6 +98,7 @@ pub fn next(status: &Status, ev: &Event) -> Result<Status, BadTransition> {
                 S::Failed(settled)
             }
         }
+        (s, E::Filed { .. }) if s.is_final() => s.clone(),
         _ => {
             return Err(BadTransition {
                 event: ev.kind.name(),

@@ -8,6 +8,7 @@ mod cli_feel_more;
 mod crash;
 mod dash;
 mod dashboard;
+mod done_by_month;
 mod edges;
 mod exec;
 mod failpoints;
