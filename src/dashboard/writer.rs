@@ -227,3 +227,50 @@ impl Page {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, status: &'static str) -> Entry {
+        let at = Timestamp::from_second(1_795_000_000).expect("a valid time");
+        Entry {
+            id: id.into(),
+            stem: format!("ship-{id}"),
+            action: "ship".into(),
+            summary: "Ship it".into(),
+            risk: crate::rules::Risk::Low,
+            requested_by: "cli:agent".into(),
+            created: at,
+            expires: at,
+            status,
+            needs_look: false,
+            decision: None,
+            cancelled: None,
+            settled_at: at,
+            last_line: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_last_change_before_the_daemon_stops_reaches_the_page() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("Approvals.md");
+        let pace = Pace {
+            min_gap: Duration::from_secs(3600),
+            refresh: Duration::from_secs(3600),
+        };
+        let now = || Timestamp::from_second(1_795_000_100).expect("a valid time");
+        let mut writer = Writer::spawn(path.clone(), vec![], now, TimeZone::UTC, pace);
+        for i in 0..1000 {
+            writer.changed(vec![entry(&format!("a{i:011}"), "pending")]);
+        }
+        writer.changed(vec![entry("a00000000007", "expired")]);
+        // Within the hour's gap nothing more is written, but stopping
+        // writes what changed.
+        writer.finish();
+        let page = std::fs::read_to_string(&path).expect("the page");
+        assert!(page.contains("## Waiting for you (999)"), "{page}");
+        assert!(page.contains("| expired | 1 |"), "{page}");
+    }
+}

@@ -34,6 +34,8 @@ pub(super) fn start(
 
 impl Engine {
     /// Hands the page the requests `events` changed (journaled already).
+    /// (The journal's `notify_failed` events, once the notification wiring
+    /// journals them, go to `self.dashboard.notify_failed` from here.)
     pub(super) fn show_on_dashboard(&self, events: &[Event]) {
         let mut ids: Vec<&str> = events.iter().map(|e| e.request.as_str()).collect();
         ids.sort_unstable();
