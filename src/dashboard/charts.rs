@@ -5,7 +5,6 @@
 use std::fmt::Write;
 
 use jiff::Timestamp;
-use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
 use super::Entry;
@@ -29,17 +28,23 @@ pub(super) fn per_day(out: &mut String, all: &[&Entry], now: Timestamp, tz: &Tim
         .checked_sub(jiff::Span::new().days(DAYS - 1))
         .unwrap_or(today);
     let mut series = [[0u64; DAYS as usize]; 3];
-    // Older ones can't be in the window: no time zone lookup for them.
-    let oldest = now - jiff::SignedDuration::from_secs((DAYS + 1) * DAY);
+    // Where each local day starts, looked up once: an outcome's day is a
+    // binary search, not a time zone lookup per request.
+    let starts: Vec<Timestamp> = (0..=DAYS)
+        .filter_map(|i| first.checked_add(jiff::Span::new().days(i)).ok())
+        .filter_map(|d| {
+            tz.to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
+                .ok()
+        })
+        .collect();
     for e in all {
         let Some((at, which)) = outcome(e) else {
             continue;
         };
-        if at > now || at < oldest {
+        if at > now {
             continue;
         }
-        let day = tz.to_datetime(at).date();
-        if let Some(i) = day_index(first, day) {
+        if let Some(i) = day_of(&starts, at) {
             series[which][i] += 1;
         }
     }
@@ -67,9 +72,10 @@ pub(super) fn per_day(out: &mut String, all: &[&Entry], now: Timestamp, tz: &Tim
     out.push_str("```\n\n");
 }
 
-fn day_index(first: Date, day: Date) -> Option<usize> {
-    let days = first.until(day).ok()?.get_days();
-    (0..DAYS as i32).contains(&days).then_some(days as usize)
+/// Which of the days starting at `starts` holds `at`, if any.
+fn day_of(starts: &[Timestamp], at: Timestamp) -> Option<usize> {
+    let i = starts.partition_point(|s| *s <= at).checked_sub(1)?;
+    (i + 1 < starts.len()).then_some(i)
 }
 
 /// Upper bounds (seconds, exclusive) of the time-to-decision buckets.
