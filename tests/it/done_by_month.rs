@@ -34,12 +34,17 @@ fn settled(env: &Env) -> (String, PathBuf) {
 fn a_settled_note_goes_to_the_folder_of_its_month_under_its_own_name() {
     let mut env = Env::new("");
     env.start();
+    wait_for("the start-up reconcile", || reconciles(&env) == 1);
     let (id, path) = settled(&env);
     assert_eq!(
         path.parent().unwrap(),
         env.folder("Done").join(this_month())
     );
     assert_eq!(filed(&env, &id), 0, "filed only when moved from Done/");
+    wait_for("the new month watched", || {
+        env.log().contains("watching a new folder of Done/")
+    });
+    assert_eq!(reconciles(&env), 1, "a new month reads that folder only");
 }
 
 #[test]
@@ -80,12 +85,13 @@ fn a_note_the_person_moved_to_another_month_stays_there_across_a_restart() {
     let mut env = Env::new("");
     env.start();
     let (id, path) = settled(&env);
-    let before = reconciles(&env);
+    let watching = || env.log().matches("watching a new folder of Done/").count();
+    let before = watching();
+    let reconciled = reconciles(&env);
     let other = env.folder("Done").join("2020-01");
     std::fs::create_dir(&other).unwrap();
     let moved = other.join(path.file_name().unwrap());
-    // A new folder in Done/ is watched, then reconciled.
-    wait_for("the month folder watched", || reconciles(&env) > before);
+    wait_for("the month folder watched", || watching() > before);
     std::fs::rename(&path, &moved).unwrap();
     let text = std::fs::read_to_string(&moved).unwrap();
     std::fs::write(&moved, text.replace("status: rejected", "status: approved")).unwrap();
@@ -94,6 +100,11 @@ fn a_note_the_person_moved_to_another_month_stays_there_across_a_restart() {
             .ok()
             .filter(|t| t.contains("status: rejected\n"))
     });
+    assert_eq!(
+        reconciles(&env),
+        reconciled,
+        "a new month folder is read, not the whole vault"
+    );
     let before = reconciles(&env);
     env.stop();
     env.start();

@@ -217,9 +217,10 @@ fn notes_in_a_subfolder_of_done_are_watched_and_kept_there() {
     assert_eq!(env.hitl(&["approve", &id]).0, 0);
     let text = env.wait_note(&id, "Done", "executed");
     let month = env.folder("Done").join("2020-01");
-    let before = reconciles(&env);
+    let watching = || env.log().matches("watching a new folder of Done/").count();
+    let before = watching();
     std::fs::create_dir(&month).unwrap();
-    wait_for("watch armed", || reconciles(&env) > before);
+    wait_for("watch armed", || watching() > before);
     let kept = month.join(format!("payment-{id}.md"));
     std::fs::rename(env.note_path(&id).unwrap(), &kept).unwrap();
     std::fs::write(&kept, text.replace("status: executed", "status: rejected")).unwrap();
