@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::util::{Env, wait_for, wait_for_some};
-use super::{id_in, notes_of, reconciles, submitted, wait_reconciles};
+use super::{id_in, notes_of, submitted, wait_reconciles};
 
 #[test]
 fn a_drop_in_with_a_240_byte_name_is_taken_once() {
