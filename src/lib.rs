@@ -55,6 +55,10 @@
 //!   [`notify::Notice`] and sent by their own task (bounded queue, retries,
 //!   storm digest); outcomes come back as values for the engine to journal.
 //!
+//! [`outcome`] is what a requester learns of its request (status, who
+//! decided and why, the handler's exit code and output head), the one
+//! shape `hitl wait`, the socket's replies and the [`mcp`] server return.
+//!
 //! [`dashboard`] renders `Approvals.md`, the person's overview page, from
 //! the requests (pure; `hitl dashboard` writes it from the journal).
 //!
@@ -72,6 +76,7 @@ pub mod journal;
 pub mod machine;
 pub mod note;
 pub mod notify;
+pub mod outcome;
 pub mod payload;
 pub mod request;
 pub mod rules;

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use super::{CommandMsg, DaemonError, Engine};
 use crate::ipc::{Caller, Command, Reply};
 use crate::machine::{Input, NewRequest, Step};
+use crate::outcome::RequestOutcome;
 use crate::request::{Gesture, Id, Source};
 
 /// Which edge a command came in by.
@@ -76,6 +77,10 @@ impl Engine {
                     .map_err(|e| Reply::error(e.to_string()))?;
                 Ok((Step::default(), Some(id)))
             }
+            Command::Get { id } => Err(self
+                .machine
+                .resolve_id(&id)
+                .map_or_else(|e| Reply::error(e.to_string()), |id| self.reply_for(&id))),
             Command::Status => Err(self.status_reply()),
             _ if self.outage.is_some() => {
                 let why = self.outage_reason().unwrap_or_default();
@@ -138,7 +143,7 @@ impl Engine {
                 reason,
                 by,
             },
-            Command::Wait { .. } | Command::Status => {
+            Command::Wait { .. } | Command::Get { .. } | Command::Status => {
                 return Err(crate::machine::Refusal::NotAChange);
             }
         })
@@ -184,6 +189,7 @@ impl Engine {
             id: id.to_string(),
             status: req.map(|r| r.status.name().to_string()),
             exit_code: req.and_then(|r| r.status.exit_code()),
+            outcome: req.map(|r| Box::new(RequestOutcome::of(r))),
         }
     }
 

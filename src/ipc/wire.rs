@@ -32,6 +32,10 @@ pub enum Command {
     Wait {
         id: String,
     },
+    /// Answered at once with the request as it stands.
+    Get {
+        id: String,
+    },
     Status,
 }
 
@@ -108,7 +112,7 @@ impl Command {
                 id_prefix(id)?;
                 text("reason", Some(reason), MAX_TEXT)
             }
-            Command::Cancel { id } | Command::Wait { id } => id_prefix(id),
+            Command::Cancel { id } | Command::Wait { id } | Command::Get { id } => id_prefix(id),
             Command::Status => Ok(()),
         }
     }
@@ -120,6 +124,7 @@ impl Command {
             Command::Cancel { .. } => "cancel",
             Command::Resolve { .. } => "resolve",
             Command::Wait { .. } => "wait",
+            Command::Get { .. } => "get",
             Command::Status => "status",
         }
     }
@@ -145,7 +150,10 @@ impl InboxEntry {
         if !is_id(&self.id) {
             return Err(WireError::BadId(self.id.clone()));
         }
-        if matches!(self.command, Command::Wait { .. } | Command::Status) {
+        if matches!(
+            self.command,
+            Command::Wait { .. } | Command::Get { .. } | Command::Status
+        ) {
             return Err(WireError::NotQueueable(self.command.name()));
         }
         self.command.validate()

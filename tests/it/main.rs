@@ -14,6 +14,7 @@ mod invariants;
 mod journal;
 mod note;
 mod notify;
+mod outcome;
 mod redteam;
 mod service;
 mod shell;
