@@ -71,6 +71,15 @@ struct RawConfig {
     #[serde(default)]
     notify: Vec<Spanned<crate::notify::config::RawChannel>>,
     reminder_before: Option<Spanned<String>>,
+    #[serde(default)]
+    mcp: RawMcp,
+}
+
+/// `mcp:`, the MCP server's settings.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMcp {
+    wait_bound: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -129,6 +138,8 @@ pub struct Config {
     pub risk: Vec<RiskSignal>,
     pub handlers: BTreeMap<String, Handler>,
     pub notify: crate::notify::NotifyConfig,
+    /// How long `hitl mcp` waits for a decision within one tool call.
+    pub mcp_wait_bound: Duration,
 }
 
 impl Config {
@@ -199,6 +210,11 @@ impl Config {
             risk: risk(origin, &raw_risk)?,
             handlers: handlers(origin, raw.handlers)?,
             notify: crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?,
+            mcp_wait_bound: dur(
+                "mcp.wait_bound",
+                &raw.mcp.wait_bound,
+                Duration::from_secs(50),
+            )?,
         })
     }
 }

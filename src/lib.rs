@@ -74,6 +74,7 @@ pub mod failpoints;
 pub mod ipc;
 pub mod journal;
 pub mod machine;
+pub mod mcp;
 pub mod note;
 pub mod notify;
 pub mod outcome;

@@ -179,6 +179,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         } => setup::init(&p, upgrade, force, json),
         Cmd::Run => run_daemon(p),
         Cmd::Log { id, follow } => extra::log(&p, &id, follow),
+        Cmd::Mcp { wait_bound } => super::mcp::serve(&p, wait_bound),
         Cmd::Service {
             what: ServiceCmd::Install { force, json },
         } => {

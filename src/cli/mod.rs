@@ -4,6 +4,7 @@ mod client;
 mod commands;
 mod dash;
 mod extra;
+mod mcp;
 mod notify;
 mod obsidian;
 mod output;
@@ -208,6 +209,12 @@ pub enum Cmd {
     },
     /// Print the manual page (roff), e.g. `hitl man | man -l -`
     Man,
+    /// An MCP server on stdio, for agents (a client of the running daemon)
+    Mcp {
+        /// How long one tool call waits for a decision [default: the config's mcp.wait_bound, else 50s]
+        #[arg(long, value_parser = duration_arg)]
+        wait_bound: Option<std::time::Duration>,
+    },
     /// Notifications: `hitl notify test [CHANNEL]`
     Notify {
         #[command(subcommand)]

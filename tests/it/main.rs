@@ -12,6 +12,7 @@ mod exec;
 mod failpoints;
 mod invariants;
 mod journal;
+mod mcp;
 mod note;
 mod notify;
 mod outcome;
