@@ -51,14 +51,20 @@ pub fn permission(
             (json!({"behavior": "allow", "updatedInput": input}), false)
         }
         Ok(Waited::Settled(o)) => (deny(format!("hitl: {}", o.line())), false),
-        Ok(Waited::Open(o)) => (
-            deny(format!(
-                "hitl: no decision within {} s; request {} was withdrawn, ask again to retry",
-                bound.as_secs(),
-                o.id
-            )),
-            false,
-        ),
+        Ok(Waited::Open(o)) => {
+            let withdrawn = if o.status == "pending" {
+                " (the request is withdrawn; ask again to retry)"
+            } else {
+                ""
+            };
+            let message = format!(
+                "hitl: request {} is still {} after {} s; denied for now{withdrawn}",
+                o.id,
+                o.status,
+                bound.as_secs()
+            );
+            (deny(message), false)
+        }
         Err(e) => (deny(format!("hitl: {e}")), true),
     };
     // One text block holding the JSON, as the contract says; the same
@@ -127,7 +133,7 @@ mod tests {
             ),
             (
                 Ok(Waited::Open(outcome_of("pending", None))),
-                "no decision within 50 s",
+                "still pending after 50 s",
                 false,
             ),
             (

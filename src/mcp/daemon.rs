@@ -23,6 +23,8 @@ pub enum DaemonError {
     Down(PathBuf),
     #[error("the hitl daemon did not answer within {0:?}")]
     NoAnswer(Duration),
+    #[error("the hitl daemon closed the connection without an answer (is it stopping?)")]
+    Closed,
     #[error("talking to the hitl daemon: {0}")]
     Io(#[from] std::io::Error),
     #[error("the hitl daemon's answer could not be read: {0}")]
@@ -75,6 +77,9 @@ impl Daemon {
             BufReader::new(stream.take(ipc::MAX_LINE as u64))
                 .read_line(&mut answer)
                 .await?;
+            if answer.is_empty() {
+                return Err(DaemonError::Closed);
+            }
             serde_json::from_str::<Reply>(&answer)
                 .map_err(|e| DaemonError::BadAnswer(e.to_string()))
         };

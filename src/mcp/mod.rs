@@ -204,6 +204,7 @@ impl Server {
         // Nobody waits for a request the agent was told is denied: it is
         // withdrawn, so a later approval can't look like it let anything run.
         if let Ok(Waited::Open(o)) = &result
+            && o.status == "pending"
             && let Err(e) = self.daemon.cancel(&o.id).await
         {
             tracing::warn!(request = %o.id, error = %e, "mcp: withdrawing an undecided permission prompt failed");

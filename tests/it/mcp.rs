@@ -73,6 +73,17 @@ fn an_mcp_client_asks_waits_and_learns_who_decided_and_why() {
     let id = approved["id"].as_str().unwrap();
     assert_eq!(approved["output_head"], format!("handled {id}\n"));
     assert_eq!(env.runs().len(), 1, "the approved payment ran once");
+    let submitted = env
+        .journal()
+        .into_iter()
+        .find(|e| e["request"] == id && e["event"] == "submitted")
+        .unwrap();
+    // The daemon names the user from the socket; the MCP client only
+    // adds its name as a label.
+    assert_eq!(
+        submitted["actor"],
+        format!("{} (agent: mcp test-agent)", crate::util::me())
+    );
 
     let denied = &r["denied"];
     assert_eq!(denied["status"], "rejected", "{denied}");
@@ -122,6 +133,19 @@ fn an_mcp_request_still_pending_after_the_bound_can_be_waited_for() {
     assert_eq!(waited["decided_by"], "vault", "{waited}");
     assert_eq!(waited["reason"], "too much", "{waited}");
     assert!(waited.get("hint").is_none(), "{waited}");
+
+    let prompt = &r["prompt_pending"];
+    assert_eq!(prompt["behavior"], "deny", "{prompt}");
+    let message = prompt["message"].as_str().unwrap();
+    assert!(message.contains("still pending after 1 s"), "{message}");
+    let edit = env
+        .journal()
+        .into_iter()
+        .find(|e| e["event"] == "submitted" && e["details"]["action"] == "claude.Edit")
+        .expect("the prompt's request is journaled");
+    let edit = edit["request"].as_str().unwrap().to_string();
+    assert!(message.contains(&edit), "{message}");
+    assert_eq!(env.events(&edit), ["submitted", "cancelled"]);
 }
 
 #[test]

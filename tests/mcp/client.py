@@ -14,7 +14,7 @@ import sys
 import time
 
 try:
-    from mcp import ClientSession, StdioServerParameters
+    from mcp import ClientSession, StdioServerParameters, types
     from mcp.client.stdio import stdio_client
 except ImportError as e:  # never a skip: the test must run
     print(f"FAIL: the MCP Python SDK is not installed ({e}); pip install mcp", flush=True)
@@ -76,7 +76,8 @@ async def session(wait_bound, body, env=None):
         command=BIN, args=["mcp", "--wait-bound", wait_bound], env=env or dict(os.environ)
     )
     async with stdio_client(params) as (read, write):
-        async with ClientSession(read, write) as s:
+        agent = types.Implementation(name="test-agent", version="1.0")
+        async with ClientSession(read, write, client_info=agent) as s:
             await asyncio.wait_for(s.initialize(), STEP)
             await body(s)
 
@@ -139,6 +140,11 @@ async def pending_session(s):
     result = await call(s, "wait_for_decision", {"id": pending["id"], "timeout": 25})
     await decide
     report("waited", outcome(result)[0])
+
+    # A permission prompt nobody answers within the bound is denied, and
+    # its request withdrawn.
+    result = await call(s, "permission_prompt", {"tool_name": "Edit", "input": {"file_path": "a.txt"}})
+    report("prompt_pending", outcome(result)[0])
 
 
 async def down_session(s):
