@@ -322,6 +322,15 @@ mod tests {
     }
 
     #[test]
+    fn the_mcp_wait_bound_is_configurable_and_checked() {
+        assert_eq!(Config::builtin().mcp_wait_bound, Duration::from_secs(50));
+        let c = Config::parse("mcp: { wait_bound: 2m }\n", "c").unwrap();
+        assert_eq!(c.mcp_wait_bound, Duration::from_secs(120));
+        let e = Config::parse("mcp: { wait_bound: soon }\n", "c").unwrap_err();
+        assert!(e.to_string().contains("mcp.wait_bound"), "{e}");
+    }
+
+    #[test]
     fn yaml_errors_carry_line_and_column() {
         let e = Config::parse("default: require\nrules: [\n  - oops", "cfg.yaml").unwrap_err();
         let ConfigError::Yaml { line, .. } = &e else {

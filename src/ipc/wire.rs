@@ -238,5 +238,10 @@ mod tests {
             command: Command::Status,
         };
         assert!(wait.validate().is_err());
+        let get = InboxEntry {
+            id: "a1b2c3d4e5f6".into(),
+            command: Command::Get { id: "a1".into() },
+        };
+        assert!(get.validate().is_err());
     }
 }
