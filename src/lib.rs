@@ -59,6 +59,9 @@
 //! decided and why, the handler's exit code and output head), the one
 //! shape `hitl wait`, the socket's replies and the [`mcp`] server return.
 //!
+//! [`mcp`] is `hitl mcp`, the MCP server on stdio for agents: a client of
+//! the daemon's socket like the CLI, answering with the outcome.
+//!
 //! [`dashboard`] renders `Approvals.md`, the person's overview page, from
 //! the requests (pure; `hitl dashboard` writes it from the journal).
 //!

@@ -134,7 +134,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Ask a person to approve an action before doing it. The rules may allow or deny it at once; otherwise this waits for the person's decision (up to a bound, default 50 s). Returns the status (approved/executed: go ahead; rejected/expired/denied: don't), who decided, their reason, and the handler's exit code and output if hitl ran the action. Still pending: returns the id and deadline; call wait_for_decision."
+        description = "Ask a person to approve an action before doing it. The rules may allow or deny it at once; otherwise this waits for the person's decision (up to a bound, default 50 s). Returns the status (approved or executed: go ahead; anything else, e.g. rejected (by a person, or denied by a rule) or expired: don't), who decided, their reason, and the handler's exit code and output if hitl ran the action. Still pending: returns the id and deadline; call wait_for_decision."
     )]
     async fn request_approval(
         &self,
@@ -193,7 +193,7 @@ impl Server {
         let submit = Submit {
             action: format!("claude.{}", p.tool_name),
             payload: p.input.clone(),
-            summary: Some(format!("Claude Code wants to use {}", p.tool_name)),
+            summary: Some(prompt_summary(&p.tool_name, &p.input)),
             rationale: p.tool_use_id.map(|id| format!("tool call {id}")),
             label: Some(label(&peer)),
             timeout_s: None,
@@ -237,6 +237,25 @@ impl ServerHandler for Server {
     }
 }
 
+/// The note's title for a tool call: the tool, and its command when it
+/// has one (a shell tool), cut to a line a person reads at a glance.
+fn prompt_summary(tool_name: &str, input: &Value) -> String {
+    const MAX: usize = 160;
+    let mut summary = format!("Claude Code wants to use {tool_name}");
+    if let Some(command) = input.get("command").and_then(Value::as_str) {
+        summary = format!("{summary}: {}", command.replace(['\n', '\r'], " "));
+    }
+    if summary.len() > MAX {
+        let mut end = MAX;
+        while !summary.is_char_boundary(end) {
+            end -= 1;
+        }
+        summary.truncate(end);
+        summary.push('…');
+    }
+    summary
+}
+
 /// An absent payload is an empty object, as on the command line.
 fn object_or_empty(payload: Value) -> Value {
     match payload {
@@ -272,5 +291,27 @@ fn log_answer(tool: &str, result: &Result<Waited, DaemonError>) {
             tracing::info!(tool, request = %o.id, status = %o.status, "mcp: still open")
         }
         Err(e) => tracing::warn!(tool, error = %e, "mcp: no answer"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_tool_calls_summary_shows_its_command_on_one_short_line() {
+        let s = prompt_summary("Bash", &json!({"command": "git push --force\nrm -rf /"}));
+        assert_eq!(
+            s,
+            "Claude Code wants to use Bash: git push --force rm -rf /"
+        );
+        assert_eq!(
+            prompt_summary("Read", &json!({"file_path": "/etc/hosts"})),
+            "Claude Code wants to use Read"
+        );
+        let long = prompt_summary("Bash", &json!({"command": "é".repeat(500)}));
+        assert!(long.len() <= 160 + '…'.len_utf8(), "{}", long.len());
+        assert!(long.ends_with('…'));
     }
 }
