@@ -237,53 +237,34 @@ mod tests {
         let no_daemon = tempfile::tempdir().unwrap();
         for h in HARNESSES {
             let good = sample(h);
-            let cases: Vec<(&str, Vec<u8>, OnTimeout, Result<Setup, String>)> = vec![
-                (
-                    "not json",
-                    b"{oops".to_vec(),
-                    OnTimeout::Deny,
-                    setup(no_daemon.path()),
-                ),
-                (
-                    "not an object",
-                    b"[1]".to_vec(),
-                    OnTimeout::Deny,
-                    setup(no_daemon.path()),
-                ),
-                (
-                    "empty",
-                    Vec::new(),
-                    OnTimeout::Deny,
-                    setup(no_daemon.path()),
-                ),
+            let cases: Vec<(&str, Vec<u8>, Result<Setup, String>)> = vec![
+                ("not json", b"{oops".to_vec(), setup(no_daemon.path())),
+                ("not an object", b"[1]".to_vec(), setup(no_daemon.path())),
+                ("empty", Vec::new(), setup(no_daemon.path())),
                 (
                     "unknown event",
                     br#"{"hook_event_name":"PostToolUse","tool_name":"Bash","tool_input":{}}"#
                         .to_vec(),
-                    OnTimeout::Deny,
                     setup(no_daemon.path()),
                 ),
                 (
                     "config error",
                     good.clone().into_bytes(),
-                    OnTimeout::Deny,
                     Err("config.yaml:1:1: bad".into()),
                 ),
                 (
                     "daemon down",
                     good.clone().into_bytes(),
-                    OnTimeout::Deny,
                     setup(no_daemon.path()),
                 ),
                 (
                     "too large",
                     vec![b' '; parse::MAX_INPUT + 1],
-                    OnTimeout::Deny,
                     setup(no_daemon.path()),
                 ),
             ];
-            for (what, input, on_timeout, setup) in cases {
-                let r = run(h, &input, &settings(on_timeout), setup);
+            for (what, input, setup) in cases {
+                let r = run(h, &input, &settings(OnTimeout::Deny), setup);
                 assert!(blocks(&r), "{} {what}: {r:?}", h.name);
                 assert!(
                     r.stderr.contains("hitl"),
