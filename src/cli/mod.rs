@@ -252,8 +252,8 @@ pub enum HookCmd {
 /// How the hook waits for a person.
 #[derive(Debug, clap::Args)]
 pub struct HookWait {
-    /// How long to wait for a decision, e.g. 5m
-    #[arg(long, value_parser = duration_arg, default_value = "5m")]
+    /// How long to wait for a decision (keep it below the harness's hook timeout; `hook install` sets that)
+    #[arg(long, value_parser = duration_arg, default_value = "50s")]
     pub wait: std::time::Duration,
     /// When no one decided in time: deny, ask (the harness asks its user),
     /// or defer (Claude Code -p: stop; resume once decided)

@@ -5,6 +5,11 @@
 //! with a reason; anything else is silence and Codex's approval policy goes
 //! on. Input unread (event unknown): exit 2 with the reason on stderr,
 //! which blocks in both.
+//!
+//! `hitl hook install codex` hooks `PreToolUse`, which fires whatever
+//! Codex's approval policy is (so it gates also in full-auto);
+//! `PermissionRequest` fires only where Codex would ask, and suits those who
+//! want hitl to answer Codex's prompts instead (docs/agents.md).
 
 use serde_json::{Value, json};
 
@@ -19,7 +24,7 @@ pub(super) const HARNESS: Harness = Harness {
     render,
     settings: SettingsFile {
         path: ".codex/hooks.json",
-        entries: &[("PermissionRequest", Some("Bash|mcp__.*"))],
+        entries: &[("PreToolUse", Some("Bash|mcp__.*"))],
         timeout_unit: TimeoutUnit::Seconds,
         versioned: false,
         flat: false,

@@ -39,7 +39,7 @@ pub struct Setup {
 }
 
 /// How long `hitl hook` waits for a decision unless told otherwise.
-pub const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(50);
 
 /// How long a request made by a hook that may be killed at its own
 /// timeout stays open past the wait, at most.
@@ -56,7 +56,7 @@ pub fn run(h: &Harness, input: &[u8], s: &Settings, setup: Result<Setup, String>
             "hitl could not ask for approval, so the call is denied: {why}"
         ))
     });
-    tracing::info!(harness = h.name, event = ?event, answer = ?answer, "hook answered");
+    tracing::debug!(harness = h.name, event = ?event, answer = ?answer, "hook answered");
     (h.render)(event.as_deref(), &answer)
 }
 
