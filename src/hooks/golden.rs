@@ -145,7 +145,7 @@ fn install_merges_the_hook_into_each_settings_file_once_and_keeps_the_rest() {
     for h in HARNESSES {
         let path = settings_fixture(h);
         let old = std::fs::read_to_string(&path).unwrap();
-        let entry = Entry::new(h, Duration::from_secs(300), OnTimeout::Deny);
+        let entry = Entry::new(h, super::DEFAULT_WAIT, OnTimeout::Deny);
         let (once, changed) = merge(h, &path, Some(&old), &entry).unwrap();
         assert!(changed, "{}", h.name);
         let (twice, changed_again) = merge(h, &path, Some(&once), &entry).unwrap();
