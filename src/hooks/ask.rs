@@ -2,10 +2,11 @@
 //!
 //! [`ask`] is the one door: it submits (or, for a resumed call, finds the
 //! request made for it before), waits up to a bound, and returns the
-//! [`Outcome`]: the status, who decided and why. The socket's wait reply
-//! carries only the status, so the rest is read from the journal, the
-//! source of truth; when the daemon's reply carries the whole outcome, only
-//! [`outcome`] changes.
+//! [`Outcome`]: the status, who decided and why. The status is the
+//! daemon's reply; the socket's replies carry nothing more yet, so who
+//! decided and why are read from the journal, for the words only (the
+//! agent can write that file). When the daemon's reply carries the whole
+//! outcome, only [`outcome`] changes.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +17,6 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::ipc::{self, Command, Reply, Submit};
 use crate::machine::Machine;
-use crate::request::Request;
 
 /// How a request ended, as far as the asker needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub struct Outcome {
     pub decided_by: Option<String>,
     /// The decision's reason, if one was given.
     pub reason: Option<String>,
+    /// Settled when submitted: the rules decided, whatever the journal says.
+    pub at_submit: bool,
 }
 
 /// What asking came to.
@@ -63,8 +65,6 @@ pub enum AskError {
     Io(std::io::Error),
     #[error("reading the hitl journal: {0}")]
     Journal(String),
-    #[error("request {0} is not in the journal")]
-    Lost(String),
 }
 
 fn io(e: std::io::Error) -> AskError {
@@ -82,16 +82,19 @@ pub fn ask(state_dir: &Path, q: Question<'_>) -> Result<Asked, AskError> {
     } else {
         None
     };
+    // The status is always the daemon's word; the journal only words it.
     let (id, status) = match earlier {
-        Some(found) => found,
+        Some(id) => (id, "pending".to_string()),
         None => submit(state_dir, q.submit)?,
     };
     if status != "pending" {
-        return outcome(state_dir, q.config, &id).map(Asked::Settled);
+        let mut o = outcome(state_dir, q.config, &id, status);
+        o.at_submit = true;
+        return Ok(Asked::Settled(o));
     }
     let left = q.wait.saturating_sub(start.elapsed());
-    if wait(state_dir, &id, left)? {
-        return outcome(state_dir, q.config, &id).map(Asked::Settled);
+    if let Some(status) = wait(state_dir, &id, left)? {
+        return Ok(Asked::Settled(outcome(state_dir, q.config, &id, status)));
     }
     if !q.withdraw {
         return Ok(Asked::Undecided {
@@ -107,9 +110,18 @@ pub fn ask(state_dir: &Path, q: Question<'_>) -> Result<Asked, AskError> {
             })
         }
         // Decided in the meantime: that decision stands.
-        _ => outcome(state_dir, q.config, &id).map(Asked::Settled),
+        _ => match wait(state_dir, &id, SETTLED_REPLY)? {
+            Some(status) => Ok(Asked::Settled(outcome(state_dir, q.config, &id, status))),
+            None => Ok(Asked::Undecided {
+                id,
+                withdrawn: false,
+            }),
+        },
     }
 }
+
+/// How long a settled request's wait reply may take.
+const SETTLED_REPLY: Duration = Duration::from_secs(5);
 
 fn submit(state_dir: &Path, s: Submit) -> Result<(String, String), AskError> {
     let cmd = Command::Submit(s);
@@ -121,14 +133,14 @@ fn submit(state_dir: &Path, s: Submit) -> Result<(String, String), AskError> {
     }
 }
 
-/// Waits until the request settles: `true` if it did within `left`.
-fn wait(state_dir: &Path, id: &str, left: Duration) -> Result<bool, AskError> {
+/// Waits until the request settles: its status if it did within `left`.
+fn wait(state_dir: &Path, id: &str, left: Duration) -> Result<Option<String>, AskError> {
     if left.is_zero() {
-        return Ok(false);
+        return Ok(None);
     }
     let cmd = Command::Wait { id: id.to_string() };
     match ipc::call(state_dir, &cmd, Some(left)) {
-        Ok(Reply::Request { .. }) => Ok(true),
+        Ok(Reply::Request { status, .. }) => Ok(Some(status.unwrap_or_default())),
         Ok(r) => Err(AskError::Refused(r.refusal().unwrap_or_default())),
         Err(e)
             if matches!(
@@ -136,7 +148,7 @@ fn wait(state_dir: &Path, id: &str, left: Duration) -> Result<bool, AskError> {
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
             ) =>
         {
-            Ok(false)
+            Ok(None)
         }
         Err(e) => Err(io(e)),
     }
@@ -149,20 +161,20 @@ fn replay(state_dir: &Path, config: &Arc<Config>) -> Result<Machine, AskError> {
         .map_err(|e| AskError::Journal(e.to_string()))
 }
 
-/// The request's outcome, from the journal.
-pub fn outcome(state_dir: &Path, config: &Arc<Config>, id: &str) -> Result<Outcome, AskError> {
-    let m = replay(state_dir, config)?;
-    let r = m.get(id).ok_or_else(|| AskError::Lost(id.to_string()))?;
-    Ok(outcome_of(r))
-}
-
-fn outcome_of(r: &Request) -> Outcome {
-    let d = r.decision();
+/// The daemon's `status`, with who decided and why from the journal
+/// (words only: nothing is allowed or denied on what the journal says).
+pub fn outcome(state_dir: &Path, config: &Arc<Config>, id: &str, status: String) -> Outcome {
+    let decision = replay(state_dir, config).ok().and_then(|m| {
+        let d = m.get(id)?.decision()?.clone();
+        Some((d.by, d.reason))
+    });
+    let (decided_by, reason) = decision.unzip();
     Outcome {
-        id: r.id.clone(),
-        status: r.status.name().to_string(),
-        decided_by: d.map(|d| d.by.clone()),
-        reason: d.and_then(|d| d.reason.clone()),
+        id: id.to_string(),
+        status,
+        decided_by,
+        reason: reason.flatten(),
+        at_submit: false,
     }
 }
 
@@ -173,7 +185,7 @@ fn earlier_request(
     state_dir: &Path,
     config: &Arc<Config>,
     s: &Submit,
-) -> Result<Option<(String, String)>, AskError> {
+) -> Result<Option<String>, AskError> {
     if !s
         .payload
         .pointer("/_hook/call_id")
@@ -187,5 +199,5 @@ fn earlier_request(
         .values()
         .filter(|r| r.sub.action == s.action && r.sub.payload_sha256 == sha)
         .max_by_key(|r| r.sub.created)
-        .map(|r| (r.id.clone(), r.status.name().to_string())))
+        .map(|r| r.id.clone()))
 }

@@ -70,15 +70,18 @@ fn decide(
     supported(h, s.on_timeout).map_err(|e| e.to_string())?;
     let setup = setup?;
     let action = h.action(&call).map_err(|e| e.to_string())?;
+    let summary = summary(&call);
+    let payload = Value::Object(call.payload);
+    let allows = auto_allows(&setup.config, &action, &payload);
     let defer = s.on_timeout == OnTimeout::Defer;
     let submit = Submit {
-        summary: summary(&call),
+        summary,
         rationale: call.rationale.as_deref().map(|r| clip(r, 2000)),
         label: Some(h.name.to_string()),
         timeout_s: (!defer).then(|| (s.wait + GRACE_AFTER_WAIT).as_secs()),
         expires: None,
         action,
-        payload: Value::Object(call.payload),
+        payload,
     };
     let q = Question {
         submit,
@@ -89,7 +92,7 @@ fn decide(
     };
     Ok(
         match ask::ask(&setup.state_dir, q).map_err(|e| e.to_string())? {
-            Asked::Settled(o) => answer_for(&o, &setup.config),
+            Asked::Settled(o) => answer_for(&o, allows),
             Asked::Undecided { id, .. } => undecided(s, &id),
         },
     )
@@ -108,10 +111,28 @@ fn supported(h: &Harness, on_timeout: OnTimeout) -> Result<(), HookError> {
     })
 }
 
-/// The answer for a settled request.
-pub fn answer_for(o: &Outcome, config: &Config) -> Answer {
+/// Whether the rules let this call run with `hook: allow`. Read from the
+/// config here, not from the journal (which the agent can write): at worst
+/// a changed config makes an `auto` call "no opinion", never a `require`
+/// one "allow" (the daemon's status still has to say approved).
+fn auto_allows(config: &Config, action: &str, payload: &Value) -> bool {
+    let a = crate::rules::assess(&config.rules, config.default, &config.risk, action, payload);
+    a.verdict == crate::rules::Verdict::Auto
+        && config
+            .rules
+            .iter()
+            .any(|r| Some(&r.name) == a.rule.as_ref() && r.hook == HookAnswer::Allow)
+}
+
+/// The answer for a settled request; `auto_allows`: the deciding `auto`
+/// rule says `hook: allow`.
+pub fn answer_for(o: &Outcome, auto_allows: bool) -> Answer {
     let by = o.decided_by.as_deref().unwrap_or("hitl");
-    let rule = by.strip_prefix("rule:");
+    let rule = match by.strip_prefix("rule:") {
+        Some(name) => Some(name),
+        None if o.at_submit => Some("(at submission)"),
+        None => None,
+    };
     let because = o
         .reason
         .as_deref()
@@ -119,11 +140,7 @@ pub fn answer_for(o: &Outcome, config: &Config) -> Answer {
         .map_or_else(String::new, |r| format!(": {r}"));
     match (o.status.as_str(), rule) {
         ("approved" | "executing" | "executed", Some(name)) => {
-            let allows = config
-                .rules
-                .iter()
-                .any(|r| r.name == name && r.hook == HookAnswer::Allow);
-            if allows {
+            if auto_allows {
                 Answer::Allow(format!("allowed by hitl rule {name}"))
             } else {
                 Answer::NoOpinion
@@ -320,32 +337,43 @@ mod tests {
 
     #[test]
     fn outcomes_map_to_answers() {
-        let c = Config::builtin();
         let o = |status: &str, by: Option<&str>, reason: Option<&str>| Outcome {
             id: "a1b2c3d4e5f6".into(),
             status: status.into(),
             decided_by: by.map(String::from),
             reason: reason.map(String::from),
+            at_submit: false,
         };
         let table = [
-            (o("approved", Some("cli:alice"), None), "allow"),
-            (o("executed", Some("vault"), None), "allow"),
-            (o("approved", Some("rule:agent-reads"), None), "allow"),
-            (o("approved", Some("rule:agent-other-tools"), None), "none"),
-            (o("approved", Some("rule:gone-since"), None), "none"),
-            (o("rejected", Some("vault"), Some("not on main")), "deny"),
+            (o("approved", Some("cli:alice"), None), false, "allow"),
+            (o("executed", Some("vault"), None), false, "allow"),
+            (o("approved", Some("rule:agent-reads"), None), true, "allow"),
             (
-                o("rejected", Some("rule:x"), Some("denied by rule:x")),
+                o("approved", Some("rule:agent-other-tools"), None),
+                false,
+                "none",
+            ),
+            // The journal naming a rule never makes a deny an allow.
+            (o("rejected", Some("rule:agent-reads"), None), true, "deny"),
+            (
+                o("rejected", Some("vault"), Some("not on main")),
+                false,
                 "deny",
             ),
-            (o("expired", None, None), "deny"),
-            (o("cancelled", None, None), "deny"),
-            (o("failed", Some("vault"), None), "deny"),
-            (o("tampered", None, None), "deny"),
-            (o("unknown", Some("vault"), None), "deny"),
+            (
+                o("rejected", Some("rule:x"), Some("denied by rule:x")),
+                false,
+                "deny",
+            ),
+            (o("expired", None, None), true, "deny"),
+            (o("cancelled", None, None), true, "deny"),
+            (o("failed", Some("vault"), None), false, "deny"),
+            (o("tampered", None, None), false, "deny"),
+            (o("unknown", Some("vault"), None), false, "deny"),
+            (o("pending", None, None), true, "deny"),
         ];
-        for (outcome, want) in table {
-            let got = match answer_for(&outcome, &c) {
+        for (outcome, allows, want) in table {
+            let got = match answer_for(&outcome, allows) {
                 Answer::Allow(_) => "allow",
                 Answer::Deny(_) => "deny",
                 Answer::NoOpinion => "none",
@@ -353,8 +381,12 @@ mod tests {
             };
             assert_eq!(got, want, "{outcome:?}");
         }
-        let Answer::Deny(why) = answer_for(&o("rejected", Some("vault"), Some("not on main")), &c)
-        else {
+        // Settled at submission: a rule decided, whatever the journal says.
+        let mut auto = o("approved", Some("cli:forged"), None);
+        auto.at_submit = true;
+        assert_eq!(answer_for(&auto, false), Answer::NoOpinion);
+        let rejected = o("rejected", Some("vault"), Some("not on main"));
+        let Answer::Deny(why) = answer_for(&rejected, false) else {
             panic!()
         };
         assert!(
