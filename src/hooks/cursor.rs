@@ -30,7 +30,7 @@ pub(super) const HARNESS: Harness = Harness {
 fn read(v: &Value) -> Result<ToolCall, HookError> {
     let event = parse::string(v, "hook_event_name")?;
     HARNESS.check_event(&event)?;
-    let mut ctx = parse::context(&HARNESS, &event, v, "generation_id");
+    let mut ctx = parse::context(&HARNESS, &event, v, "tool_use_id");
     let (tool, mut payload) = if event == "beforeShellExecution" {
         let command = parse::string(v, "command")?;
         let mut p = Map::new();

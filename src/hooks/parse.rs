@@ -57,6 +57,7 @@ pub(super) fn context(h: &Harness, event: &str, v: &Value, call_id_key: &str) ->
         ("session", "session_id"),
         ("session", "conversation_id"),
         ("call_id", call_id_key),
+        ("generation", "generation_id"),
         ("cwd", "cwd"),
     ] {
         if let Some(s) = opt_string(v, from) {
