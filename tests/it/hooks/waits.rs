@@ -39,6 +39,18 @@ fn no_decision_within_the_wait_asks_where_the_harness_can() {
         out["reason"].as_str().unwrap().contains("no `ask`"),
         "{out}"
     );
+    assert!(
+        env.journal()
+            .iter()
+            .all(|e| e["details"]["action"] != "gemini.run_shell_command")
+    );
+    // Codex asks by saying nothing to its PermissionRequest: its own
+    // approval prompt shows; hitl's request is withdrawn.
+    let args = ["codex", "--wait", "1s", "--on-timeout", "ask"];
+    let (code, out, _) = run_hook(&env, &args, &sample("codex-permissionrequest-bash.json"));
+    assert_eq!((code, out), (0, serde_json::Value::Null));
+    let id = submitted(&env, "codex.Bash", 0);
+    assert_eq!(env.events(&id), ["submitted", "cancelled"]);
 }
 
 #[test]
