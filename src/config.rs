@@ -100,6 +100,8 @@ struct RawRule {
     decision: Verdict,
     timeout: Option<Spanned<String>>,
     reason: Option<ReasonPolicy>,
+    #[serde(default)]
+    hook: crate::rules::HookAnswer,
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,9 +252,26 @@ fn rules(origin: &str, raw: &[Spanned<RawRule>]) -> Result<Vec<Rule>, ConfigErro
                 decision: r.decision,
                 timeout,
                 reason: r.reason,
+                hook: hook_answer(origin, &field, r)?,
             })
         })
         .collect()
+}
+
+/// `hook: allow` only where the rule lets the action run.
+fn hook_answer(
+    origin: &str,
+    field: &str,
+    r: &RawRule,
+) -> Result<crate::rules::HookAnswer, ConfigError> {
+    if r.hook == crate::rules::HookAnswer::Allow && r.decision != Verdict::Auto {
+        return Err(invalid(
+            origin,
+            format!("{field}.hook"),
+            "`hook: allow` needs `decision: auto`",
+        ));
+    }
+    Ok(r.hook)
 }
 
 fn risk(origin: &str, raw: &[Spanned<RawRisk>]) -> Result<Vec<RiskSignal>, ConfigError> {

@@ -65,6 +65,10 @@
 //! [`dashboard`] renders `Approvals.md`, the person's overview page, from
 //! the requests (pure; `hitl dashboard` writes it from the journal).
 //!
+//! [`hooks`] answers coding agents' tool-call hooks (Claude Code, Codex,
+//! Gemini CLI, Cursor): one table-driven adapter per harness, asking the
+//! daemon over the socket like the CLI, denying on every error.
+//!
 //! [`failpoints`] names the engine's crash points; a build with the
 //! `failpoints` feature (the tests') can be made to die at each one.
 
@@ -74,6 +78,7 @@ pub mod dashboard;
 pub mod engine;
 pub mod executor;
 pub mod failpoints;
+pub mod hooks;
 pub mod ipc;
 pub mod journal;
 pub mod machine;

@@ -94,7 +94,7 @@ fn default_config() -> Option<PathBuf> {
     directories::BaseDirs::new().map(|b| b.config_dir().join("hitl/config.yaml"))
 }
 
-fn place(cli: &Cli) -> Result<Place> {
+pub(super) fn place(cli: &Cli) -> Result<Place> {
     let base = directories::BaseDirs::new();
     let config_path = cli
         .config
@@ -151,6 +151,7 @@ fn uses_rules(cmd: &Cmd) -> bool {
             | Cmd::Service { .. }
             | Cmd::Config { .. }
             | Cmd::Notify { .. }
+            | Cmd::Hook(_)
     )
 }
 
@@ -168,6 +169,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
                     wait_action,
                 },
         } => return super::notify::test(cli.config.or_else(default_config), channel, wait_action),
+        Cmd::Hook(ref args) => return Ok(super::hook::hook(&cli, args)),
         _ => {}
     }
     let p = place(&cli)?;

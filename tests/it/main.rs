@@ -10,6 +10,7 @@ mod dash;
 mod edges;
 mod exec;
 mod failpoints;
+mod hooks;
 mod invariants;
 mod journal;
 mod mcp;
