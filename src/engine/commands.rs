@@ -115,6 +115,7 @@ impl Engine {
                 file_name: None,
                 source: via.source(),
                 drop_in_sha256: None,
+                notify_requester: s.notify_requester,
             }),
             Command::Decide {
                 id,
@@ -138,7 +139,7 @@ impl Engine {
                 reason,
                 by,
             },
-            Command::Wait { .. } | Command::Status => {
+            Command::Wait { .. } | Command::Status | Command::NotifyTest { .. } => {
                 return Err(crate::machine::Refusal::NotAChange);
             }
         })

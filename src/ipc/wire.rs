@@ -33,6 +33,11 @@ pub enum Command {
         id: String,
     },
     Status,
+    /// `hitl notify test [CHANNEL]` through the daemon's config.
+    NotifyTest {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<String>,
+    },
 }
 
 /// A request as a client submits it.
@@ -58,6 +63,9 @@ pub struct Submit {
     /// not when the daemon does); capped like `timeout_s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<Timestamp>,
+    /// An http(s) URL the outcome is POSTed to once the request settles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_requester: Option<String>,
 }
 
 /// A file in the state folder's inbox: a command left while the daemon was
@@ -91,6 +99,8 @@ pub enum WireError {
     BadLabel,
     #[error("the {what} is longer than {max} bytes")]
     TooLong { what: &'static str, max: usize },
+    #[error("--notify: {0}")]
+    BadNotifyUrl(String),
     #[error("`{0}` is a query, not a change; it can't be queued in the inbox")]
     NotQueueable(&'static str),
 }
@@ -109,7 +119,7 @@ impl Command {
                 text("reason", Some(reason), MAX_TEXT)
             }
             Command::Cancel { id } | Command::Wait { id } => id_prefix(id),
-            Command::Status => Ok(()),
+            Command::Status | Command::NotifyTest { .. } => Ok(()),
         }
     }
 
@@ -121,6 +131,7 @@ impl Command {
             Command::Resolve { .. } => "resolve",
             Command::Wait { .. } => "wait",
             Command::Status => "status",
+            Command::NotifyTest { .. } => "notify_test",
         }
     }
 }
@@ -135,6 +146,10 @@ impl Submit {
                 return Err(WireError::BadLabel);
             }
         }
+        if let Some(url) = &self.notify_requester {
+            text("notify URL", Some(url), MAX_SUMMARY)?;
+            crate::notify::webhook::check_url(url).map_err(WireError::BadNotifyUrl)?;
+        }
         Ok(())
     }
 }
@@ -145,7 +160,10 @@ impl InboxEntry {
         if !is_id(&self.id) {
             return Err(WireError::BadId(self.id.clone()));
         }
-        if matches!(self.command, Command::Wait { .. } | Command::Status) {
+        if matches!(
+            self.command,
+            Command::Wait { .. } | Command::Status | Command::NotifyTest { .. }
+        ) {
             return Err(WireError::NotQueueable(self.command.name()));
         }
         self.command.validate()
