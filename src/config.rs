@@ -201,7 +201,8 @@ impl Config {
             risk: risk(origin, &raw_risk)?,
             handlers: handlers(origin, raw.handlers)?,
             notify: {
-                let mut n = crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?;
+                let mut n =
+                    crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?;
                 crate::notify::config::route_rules(origin, &raw_rules, rule_notify, &mut n)?;
                 n
             },

@@ -40,6 +40,10 @@ impl Engine {
         let mut steps = Vec::new();
         let mut replies = Vec::new();
         for (cmd, caller, reply) in cmds {
+            if let Command::NotifyTest { channel } = cmd {
+                self.notify_test(channel, reply);
+                continue;
+            }
             match self.command(cmd, &caller, now) {
                 Ok((step, waiter_id)) => {
                     if let Some(id) = waiter_id {

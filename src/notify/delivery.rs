@@ -251,7 +251,11 @@ pub fn start_with(
 
 /// Hands a notice to each channel that routes it; a full channel queue is
 /// reported as a failure with no attempt.
-fn dispatch(lanes: &[(ChannelConfig, mpsc::Sender<Notice>)], n: Notice, out: &mpsc::Sender<Outcome>) {
+fn dispatch(
+    lanes: &[(ChannelConfig, mpsc::Sender<Notice>)],
+    n: Notice,
+    out: &mpsc::Sender<Outcome>,
+) {
     for (c, lane) in lanes {
         if c.routes(&n) && lane.try_send(n.clone()).is_err() {
             let _ = out.try_send(outcome(
@@ -279,7 +283,9 @@ async fn tell_requester(
     .await;
     match &error {
         None => tracing::info!(request = %id, attempts, "requester told the outcome"),
-        Some(e) => tracing::warn!(request = %id, attempts, error = %e, "telling the requester failed"),
+        Some(e) => {
+            tracing::warn!(request = %id, attempts, error = %e, "telling the requester failed")
+        }
     }
     let _ = out
         .send(Outcome {

@@ -170,7 +170,10 @@ pub async fn post_json(
     let status = resp.status();
     if !status.is_success() {
         let message = format!("POST {shown}: HTTP {}", status.as_u16());
-        return Err(fail(message, status.is_server_error() || status.as_u16() == 429));
+        return Err(fail(
+            message,
+            status.is_server_error() || status.as_u16() == 429,
+        ));
     }
     Ok(())
 }

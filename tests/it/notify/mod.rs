@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use crate::util::BIN;
 
 mod desktop;
+mod engine;
 mod webhook;
 
 pub const PASSWORD: &str = "known-secret-pw-7f3a";
