@@ -135,7 +135,7 @@ fn pending_request_is_pushed_to_ntfy_with_the_note_link_and_journaled() {
     let decided = wait_hit(&hits, |h| {
         h.header("title").is_some_and(|t| t.starts_with("Decided"))
     });
-    let by = format!("approved by cli:{}", me());
+    let by = format!("approved by {}", me());
     assert!(decided.body.contains(&by), "{}", decided.body);
     assert!(decided.body.contains("invoice ok"), "{}", decided.body);
     wait_hit(&hits, |h| {
@@ -299,7 +299,7 @@ fn requester_is_told_the_outcome_at_its_notify_url() {
     assert!(hit.head.starts_with("POST /outcome "), "{}", hit.head);
     let v: Value = serde_json::from_str(&hit.body).unwrap();
     assert_eq!(v["status"], "executed");
-    assert_eq!(v["decided_by"], format!("cli:{}", me()));
+    assert_eq!(v["decided_by"], me());
     assert_eq!(v["reason"], "fine");
     assert_eq!(v["exit_code"], 0);
     assert!(
