@@ -1,0 +1,74 @@
+//! Notices from journaled events, and their events' replay.
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::request::apply;
+
+fn ev(kind: EventKind) -> Event {
+    Event {
+        time: "2026-11-26T05:00:00Z".parse().unwrap(),
+        request: "c3adb486466f".into(),
+        actor: Actor::Hitl,
+        kind,
+    }
+}
+
+fn submitted() -> Event {
+    let line = r#"{"action":"payment","payload":{},"payload_sha256":"x","summary":"s","requested_by":"cli:a","created":"2026-11-26T05:00:00Z","expires":"2026-11-26T06:00:00Z","risk":"high","signals":[],"rule":null,"file_name":"p.md","source":"cli"}"#;
+    ev(EventKind::Submitted(Box::new(
+        serde_json::from_str(line).unwrap(),
+    )))
+}
+
+#[test]
+fn notification_events_replay_after_any_state_and_show_in_history() {
+    let mut requests = BTreeMap::new();
+    let failed = EventKind::NotifyFailed {
+        channel: "phone".into(),
+        event: "decided".into(),
+        attempts: 5,
+        error: "POST https://n.example/t: HTTP 500".into(),
+    };
+    let journaled = serde_json::to_value(&failed).unwrap();
+    for e in [
+        submitted(),
+        ev(EventKind::Reminded),
+        ev(EventKind::Cancelled),
+        ev(failed),
+    ] {
+        apply(&mut requests, &e).unwrap();
+    }
+    let req = &requests["c3adb486466f"];
+    assert_eq!(req.status, Status::Cancelled);
+    let history: Vec<&str> = req.history.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(history[1], "reminder sent: the deadline is near");
+    assert_eq!(
+        history[3],
+        "notification on phone failed (decided, 5 attempts): POST https://n.example/t: HTTP 500"
+    );
+    // The journal's form: the fields `dash` reads.
+    assert_eq!(journaled["event"], "notify_failed");
+    assert_eq!(journaled["details"]["channel"], "phone");
+    assert_eq!(journaled["details"]["attempts"], 5);
+}
+
+#[test]
+fn a_rule_decided_request_is_told_only_when_its_run_goes_wrong() {
+    let mut requests = BTreeMap::new();
+    apply(&mut requests, &submitted()).unwrap();
+    let mut approved = ev(EventKind::Approved {
+        reason: None,
+        gesture: crate::request::Gesture::Rule,
+        runs_handler: true,
+    });
+    approved.actor = Actor::Rule("small".into());
+    apply(&mut requests, &approved).unwrap();
+    let req = requests["c3adb486466f"].clone();
+    assert_eq!(notice_kind(&req, &submitted()), None);
+    assert_eq!(notice_kind(&req, &approved), None);
+    let unknown = ev(EventKind::Unknown { why: "lost".into() });
+    assert_eq!(
+        notice_kind(&req, &unknown).map(|(k, _)| k),
+        Some(NoticeKind::Result)
+    );
+}
