@@ -72,3 +72,21 @@ fn a_rule_decided_request_is_told_only_when_its_run_goes_wrong() {
         Some(NoticeKind::Result)
     );
 }
+
+#[tokio::test]
+async fn errors_journaled_never_hold_a_channel_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "tok-known-secret-55\n").unwrap();
+    let yaml = format!(
+        "notify:\n  - {{ name: phone, kind: webhook, url: \"https://n.example/t\", token_file: {} }}\n",
+        file.display()
+    );
+    let config = crate::config::Config::parse(&yaml, "c.yaml").unwrap();
+    let notices = Notices::start(&config.notify, &[], dir.path());
+    let error = "server said: bad token tok-known-secret-55 (tok-known-secret-55)";
+    assert_eq!(
+        notices.scrub(error),
+        "server said: bad token <hidden> (<hidden>)"
+    );
+}

@@ -419,3 +419,40 @@ fn pending_request_is_emailed_through_starttls_and_auth() {
     env.stop();
     super::no_secret(&[&env.log()]);
 }
+
+#[test]
+fn a_rules_notify_list_sends_its_requests_only_to_those_channels() {
+    let (a, a_hits) = hook(200);
+    let (b, b_hits) = hook(200);
+    let rules = "rules:\n  - name: big\n    when: { type: payment, amount: { gte: 500 } }\n    decision: require\n    notify: [phone]\n  - name: small\n    when: { type: payment }\n    decision: require\n";
+    let mut env = Env::new(&format!(
+        "{rules}notify:\n{}{}",
+        ntfy("phone", &a, ""),
+        ntfy("other", &b, "")
+    ));
+    env.start();
+    let big = env.pay(1500);
+    let small = env.pay(100);
+    // Each channel sends in order: once `other` has sent the second
+    // request, it would have sent the first before it.
+    wait_for("the small request on both channels", || {
+        let d = deliveries(&env, &small, "notified");
+        d.iter().any(|d| d["channel"] == "other") && d.iter().any(|d| d["channel"] == "phone")
+    });
+    wait_for("the big request on phone", || {
+        !deliveries(&env, &big, "notified").is_empty()
+    });
+    let big_channels: Vec<Value> = deliveries(&env, &big, "notified")
+        .iter()
+        .map(|d| d["channel"].clone())
+        .collect();
+    assert_eq!(big_channels, ["phone"]);
+    assert!(
+        b_hits
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|h| !h.body.contains(&big))
+    );
+    assert!(a_hits.lock().unwrap().iter().any(|h| h.body.contains(&big)));
+}
