@@ -13,6 +13,7 @@ use crate::util::BIN;
 
 mod desktop;
 mod engine;
+mod hook;
 mod webhook;
 
 pub const PASSWORD: &str = "known-secret-pw-7f3a";
