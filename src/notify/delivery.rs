@@ -119,7 +119,9 @@ impl Transport {
 /// Sends `msg` once on the channel `c`, directly (no queue, no retry, no
 /// journal): `hitl notify test`, and any caller that must know at once.
 pub async fn send_once(c: &ChannelConfig, msg: &Message) -> Result<(), SendError> {
-    Transport::new(c, None).send(msg, Options::default().digest_top).await
+    Transport::new(c, None)
+        .send(msg, Options::default().digest_top)
+        .await
 }
 
 fn render(msg: &Message, clock: &Clock, limit: usize, top: usize) -> Text {
