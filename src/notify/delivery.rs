@@ -117,7 +117,7 @@ impl Transport {
 }
 
 /// Sends `msg` once on the channel `c`, directly (no queue, no retry, no
-/// journal): `hitl notify test`, and any caller that must know at once.
+/// journal), for a caller that must know at once (e.g. approval codes).
 pub async fn send_once(c: &ChannelConfig, msg: &Message) -> Result<(), SendError> {
     Transport::new(c, None)
         .send(msg, Options::default().digest_top)
