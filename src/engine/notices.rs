@@ -48,7 +48,15 @@ impl Notices {
         records: &[Record],
         vault: &std::path::Path,
     ) -> Self {
-        let opts = Options::default();
+        Notices::with_options(config, records, vault, Options::default())
+    }
+
+    fn with_options(
+        config: &NotifyConfig,
+        records: &[Record],
+        vault: &std::path::Path,
+        opts: Options,
+    ) -> Self {
         let (out_tx, outcomes) = mpsc::channel(opts.queue);
         let (actions_tx, actions) = mpsc::unbounded_channel();
         let notifier = delivery::start_with(config, opts, Some(actions_tx.clone()), out_tx.clone());

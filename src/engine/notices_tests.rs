@@ -90,3 +90,26 @@ async fn errors_journaled_never_hold_a_channel_secret() {
         "server said: bad token <hidden> (<hidden>)"
     );
 }
+
+#[tokio::test]
+async fn a_full_queue_never_blocks_and_comes_back_as_a_failure_to_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        queue: 1,
+        ..Options::default()
+    };
+    let mut notices = Notices::with_options(&NotifyConfig::default(), &[], dir.path(), opts);
+    let (n, _) = crate::notify::text::fixed();
+    // The delivery task can't run before this test yields: the second
+    // notice finds the queue full.
+    notices.queue(Job::Notice(Box::new(n.clone())));
+    notices.queue(Job::Notice(Box::new(n.clone())));
+    assert_eq!(notices.dropped, 1);
+    let o = notices.outcomes.recv().await.unwrap();
+    assert_eq!(
+        (o.channel.as_str(), o.event.as_str(), o.attempts),
+        ("queue", "pending", 0)
+    );
+    assert_eq!(o.ids, [n.id]);
+    assert_eq!(o.error.as_deref(), Some("the notification queue was full"));
+}
