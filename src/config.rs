@@ -102,6 +102,8 @@ struct RawRule {
     reason: Option<ReasonPolicy>,
     #[serde(default)]
     hook: crate::rules::HookAnswer,
+    /// The notify channels for this rule's requests, instead of all.
+    notify: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,7 +213,12 @@ impl Config {
             rules: rules(origin, &raw_rules)?,
             risk: risk(origin, &raw_risk)?,
             handlers: handlers(origin, raw.handlers)?,
-            notify: crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?,
+            notify: {
+                let mut n =
+                    crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?;
+                crate::notify::config::route_rules(origin, &raw_rules, rule_notify, &mut n)?;
+                n
+            },
             mcp_wait_bound: dur(
                 "mcp.wait_bound",
                 &raw.mcp.wait_bound,
@@ -227,6 +234,11 @@ fn invalid(origin: &str, field: impl Into<String>, problem: impl Into<String>) -
         field: field.into(),
         problem: problem.into(),
     }
+}
+
+/// A rule's name and its `notify:` channels.
+fn rule_notify(r: &RawRule) -> (&str, Option<&Vec<String>>) {
+    (r.name.as_str(), r.notify.as_ref())
 }
 
 fn rules(origin: &str, raw: &[Spanned<RawRule>]) -> Result<Vec<Rule>, ConfigError> {

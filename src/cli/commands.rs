@@ -165,10 +165,14 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::Notify {
             what:
                 NotifyCmd::Test {
-                    channel,
+                    ref channel,
                     wait_action,
                 },
-        } => return super::notify::test(cli.config.or_else(default_config), channel, wait_action),
+        } => {
+            let state = place(&cli).ok().map(|p| p.state_dir);
+            let config = cli.config.clone().or_else(default_config);
+            return super::notify::test(config, state, channel.clone(), wait_action);
+        }
         Cmd::Hook(ref args) => return Ok(super::hook::hook(&cli, args)),
         _ => {}
     }

@@ -330,6 +330,9 @@ pub struct RequestArgs {
     /// A label for who asks (the journal records the real user)
     #[arg(long)]
     pub requested_by: Option<String>,
+    /// POST the outcome (JSON) to this http(s) URL once the request is settled
+    #[arg(long = "notify", value_name = "URL")]
+    pub notify: Option<String>,
     /// Block until the request is settled; the exit code tells how
     #[arg(long)]
     pub wait: bool,

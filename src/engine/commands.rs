@@ -41,6 +41,10 @@ impl Engine {
         let mut steps = Vec::new();
         let mut replies = Vec::new();
         for (cmd, caller, reply) in cmds {
+            if let Command::NotifyTest { channel } = cmd {
+                self.notify_test(channel, reply);
+                continue;
+            }
             match self.command(cmd, &caller, now) {
                 Ok((step, waiter_id)) => {
                     if let Some(id) = waiter_id {
@@ -120,6 +124,7 @@ impl Engine {
                 file_name: None,
                 source: via.source(),
                 drop_in_sha256: None,
+                notify_requester: s.notify_requester,
             }),
             Command::Decide {
                 id,
@@ -143,7 +148,10 @@ impl Engine {
                 reason,
                 by,
             },
-            Command::Wait { .. } | Command::Get { .. } | Command::Status => {
+            Command::Wait { .. }
+            | Command::Get { .. }
+            | Command::Status
+            | Command::NotifyTest { .. } => {
                 return Err(crate::machine::Refusal::NotAChange);
             }
         })

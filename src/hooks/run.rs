@@ -80,6 +80,7 @@ fn decide(
         label: Some(h.name.to_string()),
         timeout_s: (!defer).then(|| (s.wait + GRACE_AFTER_WAIT).as_secs()),
         expires: None,
+        notify_requester: None,
         action,
         payload,
     };

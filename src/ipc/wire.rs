@@ -37,6 +37,11 @@ pub enum Command {
         id: String,
     },
     Status,
+    /// `hitl notify test [CHANNEL]` through the daemon's config.
+    NotifyTest {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<String>,
+    },
 }
 
 /// A request as a client submits it.
@@ -62,6 +67,9 @@ pub struct Submit {
     /// not when the daemon does); capped like `timeout_s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<Timestamp>,
+    /// An http(s) URL the outcome is POSTed to once the request settles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_requester: Option<String>,
 }
 
 /// A file in the state folder's inbox: a command left while the daemon was
@@ -95,6 +103,8 @@ pub enum WireError {
     BadLabel,
     #[error("the {what} is longer than {max} bytes")]
     TooLong { what: &'static str, max: usize },
+    #[error("--notify: {0}")]
+    BadNotifyUrl(String),
     #[error("`{0}` is a query, not a change; it can't be queued in the inbox")]
     NotQueueable(&'static str),
 }
@@ -113,7 +123,7 @@ impl Command {
                 text("reason", Some(reason), MAX_TEXT)
             }
             Command::Cancel { id } | Command::Wait { id } | Command::Get { id } => id_prefix(id),
-            Command::Status => Ok(()),
+            Command::Status | Command::NotifyTest { .. } => Ok(()),
         }
     }
 
@@ -126,6 +136,7 @@ impl Command {
             Command::Wait { .. } => "wait",
             Command::Get { .. } => "get",
             Command::Status => "status",
+            Command::NotifyTest { .. } => "notify_test",
         }
     }
 }
@@ -140,6 +151,10 @@ impl Submit {
                 return Err(WireError::BadLabel);
             }
         }
+        if let Some(url) = &self.notify_requester {
+            text("notify URL", Some(url), MAX_SUMMARY)?;
+            crate::notify::webhook::check_url(url).map_err(WireError::BadNotifyUrl)?;
+        }
         Ok(())
     }
 }
@@ -152,7 +167,10 @@ impl InboxEntry {
         }
         if matches!(
             self.command,
-            Command::Wait { .. } | Command::Get { .. } | Command::Status
+            Command::Wait { .. }
+                | Command::Get { .. }
+                | Command::Status
+                | Command::NotifyTest { .. }
         ) {
             return Err(WireError::NotQueueable(self.command.name()));
         }

@@ -39,5 +39,17 @@ pub fn line(ev: &Event) -> String {
             let word = if *executed { "executed" } else { "failed" };
             format!("resolved as {word} by {by}: {reason}")
         }
+        EventKind::Notified {
+            channel,
+            event,
+            attempts,
+        } => format!("notified on {channel} ({event}, attempt {attempts})"),
+        EventKind::NotifyFailed {
+            channel,
+            event,
+            attempts,
+            error,
+        } => format!("notification on {channel} failed ({event}, {attempts} attempts): {error}"),
+        EventKind::Reminded => "reminder sent: the deadline is near".into(),
     }
 }
