@@ -85,6 +85,7 @@ fn generate(n: usize, state: &Path, vault: &Path) -> Result<Vec<Request>> {
             file_name: format!("payment-{id}.md"),
             source: Source::Cli,
             drop_in_sha256: None,
+            notify_requester: None,
         };
         let decided = if i % 5 == 0 {
             EventKind::Rejected {

@@ -16,14 +16,18 @@ use crate::request::{Id, Request};
 
 /// Writes `Approvals.md` at the vault root (atomically), or prints it.
 pub(super) fn dashboard(p: &Place, stdout: bool) -> Result<()> {
-    let m = replay(p)?;
+    let records = journal::read(&p.state_dir.join("journal.jsonl"))?;
+    let m =
+        crate::machine::Machine::replay(p.config.clone().into(), records.iter().map(|r| &r.event))?;
+    let failures: Vec<_> =
+        crate::dashboard::failures(&m, records.iter().map(|r| &r.event)).collect();
     let tz = if super::style::utc() {
         TimeZone::UTC
     } else {
         TimeZone::system()
     };
     let entries: Vec<Entry> = m.requests().values().map(Entry::from).collect();
-    let page = crate::dashboard::render(&entries, &[], Timestamp::now(), &tz);
+    let page = crate::dashboard::render(&entries, &failures, Timestamp::now(), &tz);
     if stdout {
         print!("{page}");
         return Ok(());

@@ -108,3 +108,39 @@ pub struct NotifyFailure {
     pub attempts: u32,
     pub error: String,
 }
+
+impl NotifyFailure {
+    /// The failure a journaled `notify_failed` event records, if `ev` is
+    /// one; `stem` is the request's note, when known.
+    pub fn from_event(ev: &crate::request::Event, stem: Option<String>) -> Option<NotifyFailure> {
+        let crate::request::EventKind::NotifyFailed {
+            channel,
+            event,
+            attempts,
+            error,
+        } = &ev.kind
+        else {
+            return None;
+        };
+        Some(NotifyFailure {
+            request: ev.request.clone(),
+            stem,
+            at: ev.time,
+            channel: channel.clone(),
+            event: event.clone(),
+            attempts: *attempts,
+            error: error.clone(),
+        })
+    }
+}
+
+/// The undelivered notifications among `events`, with their notes.
+pub fn failures<'a>(
+    machine: &'a crate::machine::Machine,
+    events: impl IntoIterator<Item = &'a crate::request::Event> + 'a,
+) -> impl Iterator<Item = NotifyFailure> + 'a {
+    events.into_iter().filter_map(move |ev| {
+        let stem = machine.get(&ev.request).map(|r| Entry::from(r).stem);
+        NotifyFailure::from_event(ev, stem)
+    })
+}

@@ -22,7 +22,7 @@ use jiff::tz::TimeZone;
 
 use crate::note::{inline, local};
 
-pub use entry::{Entry, NotifyFailure};
+pub use entry::{Entry, NotifyFailure, failures};
 pub use writer::{Pace, Writer};
 
 /// The dashboard's file name, at the vault root.

@@ -17,26 +17,33 @@ use crate::vault::Vault;
 pub(super) fn start(
     vault: &Vault,
     machine: &Machine,
+    events: &[&Event],
     clock: &Clock,
     tz: &TimeZone,
     config: &Arc<Config>,
 ) -> Writer {
     let entries = machine.requests().values().map(Entry::from).collect();
     let clock = clock.clone();
-    Writer::spawn(
+    let writer = Writer::spawn(
         vault.root.join(FILE_NAME),
         entries,
         move || clock.now(),
         tz.clone(),
         Pace::daemon(config.dashboard_refresh),
-    )
+    );
+    for f in crate::dashboard::failures(machine, events.iter().copied()) {
+        writer.notify_failed(f);
+    }
+    writer
 }
 
 impl Engine {
-    /// Hands the page the requests `events` changed (journaled already).
-    /// (The journal's `notify_failed` events, once the notification wiring
-    /// journals them, go to `self.dashboard.notify_failed` from here.)
+    /// Hands the page the requests `events` changed (journaled already),
+    /// and the notifications they record as undelivered.
     pub(super) fn show_on_dashboard(&self, events: &[Event]) {
+        for f in crate::dashboard::failures(&self.machine, events) {
+            self.dashboard.notify_failed(f);
+        }
         let mut ids: Vec<&str> = events.iter().map(|e| e.request.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();

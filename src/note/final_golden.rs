@@ -51,6 +51,7 @@ fn request(events: Vec<(&str, EventKind)>) -> Request {
         file_name: format!("payment-{id}.md"),
         source: Source::Cli,
         drop_in_sha256: None,
+        notify_requester: None,
     }));
     let mut all = BTreeMap::new();
     let events = std::iter::once(("cli:agent", submitted)).chain(events);

@@ -40,6 +40,18 @@ pub fn line(ev: &Event) -> String {
             format!("resolved as {word} by {by}: {reason}")
         }
         EventKind::Filed { folder } => format!("{FILED} {folder}/ (the history is kept by month)"),
+        EventKind::Notified {
+            channel,
+            event,
+            attempts,
+        } => format!("notified on {channel} ({event}, attempt {attempts})"),
+        EventKind::NotifyFailed {
+            channel,
+            event,
+            attempts,
+            error,
+        } => format!("notification on {channel} failed ({event}, {attempts} attempts): {error}"),
+        EventKind::Reminded => "reminder sent: the deadline is near".into(),
     }
 }
 
