@@ -171,6 +171,7 @@ mod tests {
                 file_name: "x.md".into(),
                 source: Source::Cli,
                 drop_in_sha256: None,
+                key: None,
             },
             status,
             attempts: 0,

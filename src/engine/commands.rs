@@ -120,6 +120,7 @@ impl Engine {
                 file_name: None,
                 source: via.source(),
                 drop_in_sha256: None,
+                key: s.key,
             }),
             Command::Decide {
                 id,

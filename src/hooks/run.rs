@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::ask::{self, Asked, Outcome, Question};
-use super::{Answer, Harness, HookError, Rendered, ToolCall, parse};
+use super::ask::{self, Asked, Question};
+use super::{Answer, CONTEXT_KEY, Harness, HookError, Rendered, ToolCall, parse};
 use crate::config::Config;
 use crate::ipc::Submit;
+use crate::outcome::RequestOutcome;
 use crate::rules::HookAnswer;
 
 /// What to answer when no one decided within the wait.
@@ -74,21 +75,23 @@ fn decide(
     let payload = Value::Object(call.payload);
     let allows = auto_allows(&setup.config, &action, &payload);
     let defer = s.on_timeout == OnTimeout::Defer;
+    // A deferred call is asked again when its session resumes: the key
+    // lets the daemon answer that call with the request made for it.
+    let key = defer.then(|| key(h, &action, &payload)).flatten();
     let submit = Submit {
         summary,
         rationale: call.rationale.as_deref().map(|r| clip(r, 2000)),
         label: Some(h.name.to_string()),
         timeout_s: (!defer).then(|| (s.wait + GRACE_AFTER_WAIT).as_secs()),
         expires: None,
+        key,
         action,
         payload,
     };
     let q = Question {
         submit,
         wait: s.wait,
-        resume: defer,
         withdraw: !defer,
-        config: &setup.config,
     };
     Ok(
         match ask::ask(&setup.state_dir, q).map_err(|e| e.to_string())? {
@@ -96,6 +99,24 @@ fn decide(
             Asked::Undecided { id, .. } => undecided(s, &id),
         },
     )
+}
+
+/// The idempotency key of a tool call: the harness, the session and the
+/// call's id with a hash of the action and the payload (which holds them
+/// too). `None` without a call id: such a call can't be found again.
+fn key(h: &Harness, action: &str, payload: &Value) -> Option<String> {
+    let context = payload.get(CONTEXT_KEY)?;
+    let call_id = context.get("call_id")?.as_str()?;
+    let session = context.get("session").and_then(Value::as_str);
+    let what = serde_json::json!([
+        h.name,
+        session,
+        call_id,
+        action,
+        crate::payload::sha256(payload)
+    ]);
+    let digest = crate::payload::sha256(&what);
+    Some(format!("hook:{}:{digest}", h.name))
 }
 
 /// `ask` and `defer` only where the harness has them.
@@ -126,13 +147,9 @@ fn auto_allows(config: &Config, action: &str, payload: &Value) -> bool {
 
 /// The answer for a settled request; `auto_allows`: the deciding `auto`
 /// rule says `hook: allow`.
-pub fn answer_for(o: &Outcome, auto_allows: bool) -> Answer {
+pub fn answer_for(o: &RequestOutcome, auto_allows: bool) -> Answer {
     let by = o.decided_by.as_deref().unwrap_or("hitl");
-    let rule = match by.strip_prefix("rule:") {
-        Some(name) => Some(name),
-        None if o.at_submit => Some("(at submission)"),
-        None => None,
-    };
+    let rule = by.strip_prefix("rule:");
     let because = o
         .reason
         .as_deref()

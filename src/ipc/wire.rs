@@ -62,6 +62,13 @@ pub struct Submit {
     /// not when the daemon does); capped like `timeout_s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<Timestamp>,
+    /// An idempotency key: a submit with a key the daemon already has, from
+    /// the same requester with the same action and payload, is answered
+    /// with that request instead of a new one (a resumed hook call finds
+    /// its request this way); with another payload or from another
+    /// requester it is refused. Not queueable in the inbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// A file in the state folder's inbox: a command left while the daemon was
@@ -82,6 +89,8 @@ pub const MAX_LABEL: usize = 64;
 pub const MAX_SUMMARY: usize = 1000;
 /// Longest rationale or reason, in bytes.
 pub const MAX_TEXT: usize = 16 * 1024;
+/// Longest idempotency key, in characters.
+pub const MAX_KEY: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum WireError {
@@ -97,6 +106,10 @@ pub enum WireError {
     TooLong { what: &'static str, max: usize },
     #[error("`{0}` is a query, not a change; it can't be queued in the inbox")]
     NotQueueable(&'static str),
+    #[error("the key must be 1 to {MAX_KEY} characters, letters, digits and `._:-` only")]
+    BadKey,
+    #[error("a keyed submit is answered with an earlier request; it can't be queued in the inbox")]
+    KeyNotQueueable,
 }
 
 impl Command {
@@ -140,6 +153,16 @@ impl Submit {
                 return Err(WireError::BadLabel);
             }
         }
+        if let Some(key) = &self.key {
+            let ok = !key.is_empty()
+                && key.len() <= MAX_KEY
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+            if !ok {
+                return Err(WireError::BadKey);
+            }
+        }
         Ok(())
     }
 }
@@ -155,6 +178,9 @@ impl InboxEntry {
             Command::Wait { .. } | Command::Get { .. } | Command::Status
         ) {
             return Err(WireError::NotQueueable(self.command.name()));
+        }
+        if matches!(&self.command, Command::Submit(s) if s.key.is_some()) {
+            return Err(WireError::KeyNotQueueable);
         }
         self.command.validate()
     }

@@ -31,6 +31,8 @@ pub struct NewRequest {
     pub source: crate::request::Source,
     /// For a drop-in: the fingerprint of the note it was taken from.
     pub drop_in_sha256: Option<String>,
+    /// The requester's idempotency key, checked by the machine.
+    pub key: Option<String>,
 }
 
 pub use crate::vault::Folder;

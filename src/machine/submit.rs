@@ -23,6 +23,9 @@ impl Machine {
         if payload::depth(&nr.payload) > payload::MAX_DEPTH {
             return Err(Refusal::TooDeep(payload::MAX_DEPTH));
         }
+        if let Some(id) = self.keyed(&nr)? {
+            return Ok(id);
+        }
         if self.requests.contains_key(&nr.id) {
             return Err(Refusal::IdTaken(nr.id));
         }
@@ -55,7 +58,11 @@ impl Machine {
             rule: a.rule.clone(),
             source: nr.source,
             drop_in_sha256: nr.drop_in_sha256,
+            key: nr.key.clone(),
         };
+        if let Some(key) = nr.key {
+            self.keys.insert(key, id.clone());
+        }
         self.push(
             step,
             now,
@@ -82,6 +89,36 @@ impl Machine {
             adopt,
         });
         Ok(id)
+    }
+}
+
+impl Machine {
+    /// The request a keyed submit is answered with: the one its key names,
+    /// if it is the same requester's, with the same action and payload.
+    /// Nothing else may take the key (an agent can't borrow another
+    /// request's decision by naming its key); `None`: the key is new.
+    fn keyed(&self, nr: &NewRequest) -> Result<Option<Id>, Refusal> {
+        let Some(key) = &nr.key else {
+            return Ok(None);
+        };
+        let Some(r) = self.keys.get(key).and_then(|id| self.requests.get(id)) else {
+            return Ok(None);
+        };
+        let why = if r.sub.requested_by != nr.requested_by {
+            "another requester made"
+        } else if r.sub.action != nr.action {
+            "is for another action"
+        } else if r.sub.payload_sha256 != payload::sha256(&nr.payload) {
+            "has another payload"
+        } else {
+            tracing::info!(request = %r.id, key, "keyed submit answered with its earlier request");
+            return Ok(Some(r.id.clone()));
+        };
+        tracing::warn!(request = %r.id, key, why, "keyed submit refused");
+        Err(Refusal::KeyTaken {
+            id: r.id.clone(),
+            why,
+        })
     }
 }
 

@@ -153,6 +153,7 @@ impl Server {
             label: Some(label(&peer)),
             timeout_s: timeout.map(|t| t.as_secs().max(1)),
             expires: None,
+            key: None,
         };
         let result = self.submit_and_wait(submit, self.wait_bound).await;
         log_answer("request_approval", &result);
@@ -198,6 +199,7 @@ impl Server {
             label: Some(label(&peer)),
             timeout_s: None,
             expires: None,
+            key: None,
         };
         let result = self.submit_and_wait(submit, self.wait_bound).await;
         log_answer("permission_prompt", &result);
