@@ -16,6 +16,7 @@ mod codex;
 mod cursor;
 mod gemini;
 pub mod install;
+mod ordered;
 pub mod parse;
 mod run;
 
