@@ -136,7 +136,7 @@ fn supported(h: &Harness, on_timeout: OnTimeout) -> Result<(), HookError> {
 /// config here, not from the journal (which the agent can write): at worst
 /// a changed config makes an `auto` call "no opinion", never a `require`
 /// one "allow" (the daemon's status still has to say approved).
-fn auto_allows(config: &Config, action: &str, payload: &Value) -> bool {
+pub fn auto_allows(config: &Config, action: &str, payload: &Value) -> bool {
     let a = crate::rules::assess(&config.rules, config.default, &config.risk, action, payload);
     a.verdict == crate::rules::Verdict::Auto
         && config

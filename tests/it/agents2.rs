@@ -127,3 +127,21 @@ fn a_hook_calls_key_cannot_be_taken_with_another_payload_or_by_another_requester
         1
     );
 }
+
+#[test]
+fn explain_shows_a_rules_hook_allow() {
+    // A config without rules: the shipped ones, whose read rule says
+    // `hook: allow`.
+    let env = Env::new("");
+    let (code, out, err) = env.hitl(&["explain", "claude-code.Read", "--set", "file_path=a.rs"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("auto") && out.contains("hook: allow"), "{out}");
+    let (_, out, _) = env.hitl(&["explain", "claude-code.Bash", "--set", "command=cargo test"]);
+    assert!(
+        out.contains("auto") && !out.contains("hook: allow"),
+        "{out}"
+    );
+    let (_, out, _) = env.hitl(&["explain", "claude-code.Read", "--json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["hook_allow"], true, "{out}");
+}
