@@ -72,7 +72,7 @@ pub fn ask(state_dir: &Path, q: Question) -> Result<Asked, AskError> {
         });
     }
     let cancel = Command::Cancel { id: id.clone() };
-    match ipc::call(state_dir, &cancel, None).map_err(io)? {
+    match ipc::call(state_dir, &cancel, Some(QUICK)).map_err(io)? {
         Reply::Request { status, .. } if status.as_deref() == Some("cancelled") => {
             Ok(Asked::Undecided {
                 id,
@@ -91,7 +91,11 @@ pub fn ask(state_dir: &Path, q: Question) -> Result<Asked, AskError> {
 }
 
 /// How long a settled request's wait reply may take.
-const SETTLED_REPLY: Duration = Duration::from_secs(5);
+const SETTLED_REPLY: Duration = Duration::from_secs(4);
+
+/// How long a command answered at once (submit, cancel) may take: a
+/// daemon that doesn't answer (stopped, stuck) is an error, which denies.
+const QUICK: Duration = Duration::from_secs(4);
 
 /// The outcome in the daemon's reply about a request.
 fn outcome(reply: Reply) -> Result<RequestOutcome, AskError> {
@@ -108,7 +112,7 @@ fn submit(state_dir: &Path, s: Submit) -> Result<RequestOutcome, AskError> {
     let cmd = Command::Submit(s);
     cmd.validate()
         .map_err(|e| AskError::Refused(e.to_string()))?;
-    outcome(ipc::call(state_dir, &cmd, None).map_err(io)?)
+    outcome(ipc::call(state_dir, &cmd, Some(QUICK)).map_err(io)?)
 }
 
 /// Waits until the request settles: its outcome if it did within `left`.

@@ -23,7 +23,9 @@ mod run;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use run::{DEFAULT_WAIT, OnTimeout, Settings, Setup, answer_for, auto_allows, run};
+pub use run::{
+    DEFAULT_WAIT, GUARD_MARGIN, OnTimeout, Settings, Setup, answer_for, auto_allows, run,
+};
 
 /// One tool call, as a harness's hook announced it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -42,6 +42,11 @@ pub struct Setup {
 /// How long `hitl hook` waits for a decision unless told otherwise.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(50);
 
+/// How long past its wait `hitl hook` may take before it denies whatever
+/// it is waiting on: below the margin `hook install` gives the harness's
+/// own hook timeout. Each daemon call is bounded well inside it.
+pub const GUARD_MARGIN: Duration = Duration::from_secs(15);
+
 /// How long a request made by a hook that may be killed at its own
 /// timeout stays open past the wait, at most.
 const GRACE_AFTER_WAIT: Duration = Duration::from_secs(60);

@@ -145,3 +145,79 @@ fn explain_shows_a_rules_hook_allow() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["hook_allow"], true, "{out}");
 }
+
+/// `hitl hook ARGS` with a piped stdin that the caller keeps.
+fn spawn_hook(env: &Env, args: &[&str]) -> std::process::Child {
+    env.cmd()
+        .arg("hook")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_stopped_daemon_cannot_make_the_hook_outlive_the_harness_timeout() {
+    let env = started();
+    // The agent, same uid, stops the daemon: it still accepts connections
+    // (the kernel does) but never answers.
+    env.signal(libc::SIGSTOP);
+    let start = std::time::Instant::now();
+    let (code, out, _) = run_hook(
+        &env,
+        &["claude-code", "--wait", "1s"],
+        &sample("claude-code-pretooluse-bash.json"),
+    );
+    env.signal(libc::SIGCONT);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out["hookSpecificOutput"]["permissionDecision"], "deny",
+        "{out}"
+    );
+    // `hook install` gives the harness wait + 30 s.
+    assert!(start.elapsed().as_secs() < 30, "{:?}", start.elapsed());
+}
+
+#[test]
+fn a_hook_whose_stdin_never_ends_denies_before_the_harness_timeout() {
+    let env = Env::new("");
+    let mut child = spawn_hook(&env, &["claude-code", "--wait", "1s"]);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(br#"{"hook_event_name":"PreToolUse","#)
+        .unwrap();
+    // stdin stays open: the guard answers.
+    let start = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(v["hookSpecificOutput"]["permissionDecision"], "deny", "{v}");
+    assert!(
+        v["hookSpecificOutput"]["permissionDecisionReason"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer"),
+        "{v}"
+    );
+    assert!(start.elapsed().as_secs() < 30, "{:?}", start.elapsed());
+}
+
+#[test]
+fn a_hook_whose_stdout_is_closed_blocks_with_exit_2_not_a_crash() {
+    // No daemon: the hook denies at once, into a closed pipe.
+    let env = Env::new("");
+    let mut child = spawn_hook(&env, &["claude-code"]);
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(sample("claude-code-pretooluse-bash.json").as_bytes())
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    // 101 (a panic on the broken pipe) is a non-blocking error: the call
+    // would run. 2 blocks it.
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
