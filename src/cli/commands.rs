@@ -218,7 +218,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let payload = build_payload(payload.as_deref(), &set)?;
             let c = &p.config;
             let a = crate::rules::assess(&c.rules, c.default, &c.risk, &action, &payload);
-            let hook_allow = crate::hooks::auto_allows(c, &action, &payload);
+            let hook_allow = crate::hooks::auto_allows(c, &action, &payload).is_some();
             let facts = output::Explained {
                 has_handler: c.handlers.contains_key(&action),
                 hook_allow,

@@ -100,7 +100,15 @@ fn decide(
     };
     Ok(
         match ask::ask(&setup.state_dir, q).map_err(|e| e.to_string())? {
-            Asked::Settled(o) => answer_for(&o, allows),
+            Asked::Settled(o) => {
+                let by_that_rule = allows.is_some_and(|rule| {
+                    o.decided_by
+                        .as_deref()
+                        .and_then(|b| b.strip_prefix("rule:"))
+                        == Some(&rule)
+                });
+                answer_for(&o, by_that_rule)
+            }
             Asked::Undecided { id, .. } => undecided(s, &id),
         },
     )
@@ -137,17 +145,21 @@ fn supported(h: &Harness, on_timeout: OnTimeout) -> Result<(), HookError> {
     })
 }
 
-/// Whether the rules let this call run with `hook: allow`. Read from the
-/// config here, not from the journal (which the agent can write): at worst
-/// a changed config makes an `auto` call "no opinion", never a `require`
-/// one "allow" (the daemon's status still has to say approved).
-pub fn auto_allows(config: &Config, action: &str, payload: &Value) -> bool {
+/// The `auto` rule that lets this call run with `hook: allow`, if one
+/// decides it. Read from the config the hook loaded; the answer allows only
+/// if the daemon's decision names the same rule, so a config changed since
+/// the daemon loaded it makes an `auto` call "no opinion", never a
+/// `require` one "allow" (the daemon's status still has to say approved).
+pub fn auto_allows(config: &Config, action: &str, payload: &Value) -> Option<String> {
     let a = crate::rules::assess(&config.rules, config.default, &config.risk, action, payload);
-    a.verdict == crate::rules::Verdict::Auto
-        && config
-            .rules
-            .iter()
-            .any(|r| Some(&r.name) == a.rule.as_ref() && r.hook == HookAnswer::Allow)
+    let name = a
+        .rule
+        .filter(|_| a.verdict == crate::rules::Verdict::Auto)?;
+    config
+        .rules
+        .iter()
+        .any(|r| r.name == name && r.hook == HookAnswer::Allow)
+        .then_some(name)
 }
 
 /// The answer for a settled request; `auto_allows`: the deciding `auto`

@@ -221,3 +221,25 @@ fn a_hook_whose_stdout_is_closed_blocks_with_exit_2_not_a_crash() {
     // would run. 2 blocks it.
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+#[test]
+fn a_config_changed_behind_the_daemons_back_cannot_turn_a_hook_answer_into_allow() {
+    let mut env = Env::new(
+        "rules:\n  - { name: quiet-reads, when: { type: claude-code.Read }, decision: auto }\n",
+    );
+    env.start();
+    // The config file now says reads are allowed outright; the daemon has
+    // not loaded it (no reload), and decides by its own rules.
+    env.set_config(
+        "rules:\n  - { name: loud-reads, when: { type: claude-code.Read }, decision: auto, hook: allow }\n",
+    );
+    let (code, out, err) = run_hook(
+        &env,
+        &["claude-code"],
+        &sample("claude-code-pretooluse-read.json"),
+    );
+    let id = submitted(&env, "claude-code.Read", 0);
+    assert_eq!(env.events(&id)[..2], ["submitted", "approved"]);
+    // No opinion (the harness's own permission flow goes on), not allow.
+    assert_eq!((code, out), (0, Value::Null), "{err}");
+}
