@@ -270,4 +270,22 @@ mod tests {
         };
         assert!(get.validate().is_err());
     }
+
+    #[test]
+    fn a_key_is_short_plain_text_and_a_keyed_submit_is_never_queued() {
+        let submit = |key: &str| Submit {
+            action: "claude-code.Bash".into(),
+            key: Some(key.into()),
+            ..Submit::default()
+        };
+        assert!(submit("hook:claude-code:ab12").validate().is_ok());
+        for bad in ["", "a\nb", "../x", "k y", &"k".repeat(MAX_KEY + 1)] {
+            assert_eq!(submit(bad).validate(), Err(WireError::BadKey), "{bad:?}");
+        }
+        let queued = InboxEntry {
+            id: "a1b2c3d4e5f6".into(),
+            command: Command::Submit(submit("hook:claude-code:ab12")),
+        };
+        assert_eq!(queued.validate(), Err(WireError::KeyNotQueueable));
+    }
 }
