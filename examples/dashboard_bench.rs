@@ -86,6 +86,7 @@ fn generate(n: usize, state: &Path, vault: &Path) -> Result<Vec<Request>> {
             source: Source::Cli,
             drop_in_sha256: None,
             notify_requester: None,
+            key: None,
         };
         let decided = if i % 5 == 0 {
             EventKind::Rejected {

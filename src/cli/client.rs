@@ -25,6 +25,7 @@ pub(super) fn request(p: &Place, args: RequestArgs) -> Result<u8> {
         timeout_s: timeout.map(|t| t.as_secs().max(1)),
         expires: None,
         notify_requester: args.notify,
+        key: None,
     };
     let cmd = Command::Submit(submit);
     cmd.validate()?;

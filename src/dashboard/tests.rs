@@ -34,6 +34,7 @@ fn request(id: &str, created: i64, summary: &str) -> Request {
             source: Source::Cli,
             drop_in_sha256: None,
             notify_requester: None,
+            key: None,
         },
         status: Status::Pending,
         attempts: 0,

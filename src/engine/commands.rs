@@ -125,6 +125,7 @@ impl Engine {
                 source: via.source(),
                 drop_in_sha256: None,
                 notify_requester: s.notify_requester,
+                key: s.key,
             }),
             Command::Decide {
                 id,

@@ -50,6 +50,8 @@ pub struct Machine {
     /// How many requests are not final, kept as events apply: the status
     /// reply and the logs show it after every batch.
     open: usize,
+    /// Requests by their requester's idempotency key.
+    keys: HashMap<String, Id>,
 }
 
 impl Machine {
@@ -68,6 +70,10 @@ impl Machine {
             .map(|r| (r.sub.expires, r.id.clone()))
             .collect();
         let open = requests.values().filter(|r| !r.status.is_final()).count();
+        let keys = requests
+            .values()
+            .filter_map(|r| Some((r.sub.key.clone()?, r.id.clone())))
+            .collect();
         Ok(Machine {
             config,
             requests,
@@ -75,6 +81,7 @@ impl Machine {
             warnings: HashMap::new(),
             tz: TimeZone::system(),
             open,
+            keys,
         })
     }
 

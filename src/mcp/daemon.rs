@@ -35,6 +35,16 @@ pub enum DaemonError {
     NotARequest,
 }
 
+/// A connection the daemon cut (it stopped or was killed mid-call) is
+/// [`DaemonError::Closed`], whichever way the cut showed.
+fn cut(e: std::io::Error) -> DaemonError {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    match e.kind() {
+        BrokenPipe | ConnectionReset | ConnectionAborted => DaemonError::Closed,
+        _ => DaemonError::Io(e),
+    }
+}
+
 /// The daemon at a state folder.
 #[derive(Debug, Clone)]
 pub struct Daemon {
@@ -72,11 +82,12 @@ impl Daemon {
             })?;
             let mut line = serde_json::to_string(cmd).expect("commands serialise");
             line.push('\n');
-            stream.write_all(line.as_bytes()).await?;
+            stream.write_all(line.as_bytes()).await.map_err(cut)?;
             let mut answer = String::new();
             BufReader::new(stream.take(ipc::MAX_LINE as u64))
                 .read_line(&mut answer)
-                .await?;
+                .await
+                .map_err(cut)?;
             if answer.is_empty() {
                 return Err(DaemonError::Closed);
             }

@@ -52,6 +52,7 @@ fn request(events: Vec<(&str, EventKind)>) -> Request {
         source: Source::Cli,
         drop_in_sha256: None,
         notify_requester: None,
+        key: None,
     }));
     let mut all = BTreeMap::new();
     let events = std::iter::once(("cli:agent", submitted)).chain(events);

@@ -54,6 +54,11 @@ pub struct Submission {
     /// absent in journals written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_requester: Option<String>,
+    /// The requester's idempotency key: a second submit with it, from the
+    /// same requester with the same action and payload, is answered with
+    /// this request ([`crate::ipc::Submit::key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// Where a request came from; journaled as `cli`, `inbox` or `drop-in`.
