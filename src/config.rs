@@ -62,6 +62,7 @@ struct RawConfig {
     reconcile_every: Option<Spanned<String>>,
     /// Journal events between two checkpoints of the engine's state.
     checkpoint_every: Option<u64>,
+    dashboard_refresh: Option<Spanned<String>>,
     shutdown_grace: Option<Spanned<String>>,
     max_note_bytes: Option<u64>,
     /// Absent: the built-in rules. `[]`: no rules.
@@ -73,6 +74,15 @@ struct RawConfig {
     #[serde(default)]
     notify: Vec<Spanned<crate::notify::config::RawChannel>>,
     reminder_before: Option<Spanned<String>>,
+    #[serde(default)]
+    mcp: RawMcp,
+}
+
+/// `mcp:`, the MCP server's settings.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMcp {
+    wait_bound: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -93,6 +103,10 @@ struct RawRule {
     decision: Verdict,
     timeout: Option<Spanned<String>>,
     reason: Option<ReasonPolicy>,
+    #[serde(default)]
+    hook: crate::rules::HookAnswer,
+    /// The notify channels for this rule's requests, instead of all.
+    notify: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +141,9 @@ pub struct Config {
     /// How many journal events between two checkpoints (0: only at a clean
     /// shutdown), so a start-up replays only the tail.
     pub checkpoint_every: u64,
+    /// How often `Approvals.md` is rendered again while requests wait (its
+    /// ages and "expires in" move); written only if what it shows changed.
+    pub dashboard_refresh: Duration,
     /// How long running handlers may finish when hitl stops.
     pub shutdown_grace: Duration,
     pub max_note_bytes: u64,
@@ -134,6 +151,8 @@ pub struct Config {
     pub risk: Vec<RiskSignal>,
     pub handlers: BTreeMap<String, Handler>,
     pub notify: crate::notify::NotifyConfig,
+    /// How long `hitl mcp` waits for a decision within one tool call.
+    pub mcp_wait_bound: Duration,
 }
 
 impl Config {
@@ -195,6 +214,11 @@ impl Config {
                 Duration::from_secs(60),
             )?,
             checkpoint_every: raw.checkpoint_every.unwrap_or(50_000),
+            dashboard_refresh: dur(
+                "dashboard_refresh",
+                &raw.dashboard_refresh,
+                Duration::from_secs(60),
+            )?,
             shutdown_grace: dur(
                 "shutdown_grace",
                 &raw.shutdown_grace,
@@ -204,7 +228,17 @@ impl Config {
             rules: rules(origin, &raw_rules)?,
             risk: risk(origin, &raw_risk)?,
             handlers: handlers(origin, raw.handlers)?,
-            notify: crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?,
+            notify: {
+                let mut n =
+                    crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?;
+                crate::notify::config::route_rules(origin, &raw_rules, rule_notify, &mut n)?;
+                n
+            },
+            mcp_wait_bound: dur(
+                "mcp.wait_bound",
+                &raw.mcp.wait_bound,
+                Duration::from_secs(50),
+            )?,
         })
     }
 }
@@ -215,6 +249,11 @@ fn invalid(origin: &str, field: impl Into<String>, problem: impl Into<String>) -
         field: field.into(),
         problem: problem.into(),
     }
+}
+
+/// A rule's name and its `notify:` channels.
+fn rule_notify(r: &RawRule) -> (&str, Option<&Vec<String>>) {
+    (r.name.as_str(), r.notify.as_ref())
 }
 
 fn rules(origin: &str, raw: &[Spanned<RawRule>]) -> Result<Vec<Rule>, ConfigError> {
@@ -240,9 +279,26 @@ fn rules(origin: &str, raw: &[Spanned<RawRule>]) -> Result<Vec<Rule>, ConfigErro
                 decision: r.decision,
                 timeout,
                 reason: r.reason,
+                hook: hook_answer(origin, &field, r)?,
             })
         })
         .collect()
+}
+
+/// `hook: allow` only where the rule lets the action run.
+fn hook_answer(
+    origin: &str,
+    field: &str,
+    r: &RawRule,
+) -> Result<crate::rules::HookAnswer, ConfigError> {
+    if r.hook == crate::rules::HookAnswer::Allow && r.decision != Verdict::Auto {
+        return Err(invalid(
+            origin,
+            format!("{field}.hook"),
+            "`hook: allow` needs `decision: auto`",
+        ));
+    }
+    Ok(r.hook)
 }
 
 fn risk(origin: &str, raw: &[Spanned<RawRisk>]) -> Result<Vec<RiskSignal>, ConfigError> {
@@ -309,6 +365,15 @@ mod tests {
         assert!(!c.risk.is_empty());
         let c = Config::parse("rules: []\nrisk: []\n", "c").unwrap();
         assert!(c.rules.is_empty() && c.risk.is_empty());
+    }
+
+    #[test]
+    fn the_mcp_wait_bound_is_configurable_and_checked() {
+        assert_eq!(Config::builtin().mcp_wait_bound, Duration::from_secs(50));
+        let c = Config::parse("mcp: { wait_bound: 2m }\n", "c").unwrap();
+        assert_eq!(c.mcp_wait_bound, Duration::from_secs(120));
+        let e = Config::parse("mcp: { wait_bound: soon }\n", "c").unwrap_err();
+        assert!(e.to_string().contains("mcp.wait_bound"), "{e}");
     }
 
     #[test]

@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use crate::config::Folders;
 
 mod batch;
+mod months;
 mod names;
 mod read;
 pub use batch::{move_notes, write_atomic_all};
+pub use months::month_of;
 use names::temp_name;
 pub use names::{MAX_NOTE_NAME, note_name, second_name};
 

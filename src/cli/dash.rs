@@ -10,18 +10,21 @@ use jiff::tz::TimeZone;
 
 use super::place::{Place, replay, resolve};
 use super::{ExportFormat, HistoryArgs, output};
+use crate::dashboard::Entry;
 use crate::journal::{self, Record};
 use crate::request::{Id, Request};
 
 /// Writes `Approvals.md` at the vault root (atomically), or prints it.
 pub(super) fn dashboard(p: &Place, stdout: bool) -> Result<()> {
     let m = replay(p)?;
+    let failures = crate::dashboard::failures(&m);
     let tz = if super::style::utc() {
         TimeZone::UTC
     } else {
         TimeZone::system()
     };
-    let page = crate::dashboard::render(m.requests().values(), Timestamp::now(), &tz);
+    let entries: Vec<Entry> = m.requests().values().map(Entry::from).collect();
+    let page = crate::dashboard::render(&entries, &failures, Timestamp::now(), &tz);
     if stdout {
         print!("{page}");
         return Ok(());

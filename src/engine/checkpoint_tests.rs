@@ -35,6 +35,8 @@ fn submitted(id: &str, t: u64) -> Event {
             file_name: format!("payment-{id}.md"),
             source: Source::Cli,
             drop_in_sha256: None,
+            notify_requester: None,
+            key: None,
         })),
     }
 }

@@ -117,6 +117,8 @@ impl Engine {
         };
         self.reconcile_at_start().await?;
         self.after_start_reconcile(effects);
+        self.file_done_by_month()?;
+        self.schedule_all_reminders();
         Ok(())
     }
 
@@ -163,6 +165,7 @@ impl Engine {
             .flat_map(|s| s.events.iter().cloned())
             .collect();
         self.journal.append(&events)?;
+        self.show_on_dashboard(&events);
         // Only now may the inbox files of this batch go.
         self.remove_taken_inbox();
         self.since_checkpoint += events.len() as u64;
@@ -170,6 +173,7 @@ impl Engine {
             log_event(ev);
             self.last_event = Some(ev.time);
         }
+        self.notices_for(&events);
         Ok(steps.into_iter().flat_map(|s| s.effects).collect())
     }
 }

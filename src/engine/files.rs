@@ -28,14 +28,23 @@ impl Engine {
         if about_folders {
             self.check_vault()?;
         }
-        let new_month = evs
+        let new_months: Vec<PathBuf> = evs
             .iter()
-            .any(|ev| matches!(ev, WatchEvent::Path(p) if self.vault.is_done_subfolder(p)));
-        if new_month && !self.vault_missing {
-            // A new subfolder of Done/ gets its own watch; what was written
-            // there before the watch is read by the reconcile.
+            .filter_map(|ev| match ev {
+                WatchEvent::Path(p) if self.vault.is_done_subfolder(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut evs = evs;
+        if !new_months.is_empty() && !self.vault_missing {
+            // A new month of Done/ gets its own watch first; then what was
+            // put there before it is read as if each file had changed (no
+            // full reconcile: that would read every settled note again).
             self.arm_watcher()?;
-            return self.reconcile();
+            for dir in new_months {
+                tracing::debug!(folder = %dir.display(), "watching a new folder of Done/");
+                evs.extend(vault::list_dir(&dir).into_iter().map(WatchEvent::Path));
+            }
         }
         let now = self.clock.now();
         let mut seen = HashSet::new();
@@ -256,6 +265,17 @@ impl Engine {
     /// Re-renders a request's note, keeping the human's text, and moves it
     /// to the folder its state belongs in.
     pub(super) fn write_note(&mut self, id: &str, adopt: Option<(PathBuf, Vec<String>)>) {
+        self.write_note_into(id, adopt, None);
+    }
+
+    /// [`Engine::write_note`], into the folder `into` when given (a note
+    /// filed under its month of `Done/`).
+    pub(super) fn write_note_into(
+        &mut self,
+        id: &str,
+        adopt: Option<(PathBuf, Vec<String>)>,
+        into: Option<PathBuf>,
+    ) {
         if self.vault_missing {
             self.files.owe(id); // written when the vault is back
             return;
@@ -283,13 +303,18 @@ impl Engine {
             .filter(|_| existing_text.is_some())
             .and_then(|p| self.vault.folder_of(p));
         let folder = note_folder(&req.status, now_in);
+        let folder_dir = match folder {
+            Folder::Done => self.done_dir(id, req.settled_at()),
+            f => self.vault.dir(f),
+        };
         let (dir, name) = note_place(
             current.as_deref(),
             now_in,
             folder,
-            self.vault.dir(folder),
+            folder_dir,
             &req.sub.file_name,
         );
+        let dir = into.unwrap_or(dir);
         let own = dir.join(&name);
         let taken = Some(&own) != current.as_ref()
             && (self.writes.takes(&own) || std::fs::symlink_metadata(&own).is_ok());

@@ -9,11 +9,15 @@ pub mod checkpoint;
 mod clock;
 mod commands;
 mod commit;
+mod dashboard;
 mod files;
 mod handlers;
 mod inbox;
 mod lock;
+mod months;
 mod note_index;
+mod notice_cmds;
+mod notices;
 mod outage;
 mod placement;
 mod reads;
@@ -156,6 +160,14 @@ pub async fn run(
     tokio::spawn(socket::serve(listener, cmd_tx));
 
     let clock = settings.clock;
+    let tz = jiff::tz::TimeZone::system();
+    let machine_reminded: std::collections::BTreeSet<crate::request::Id> = machine
+        .requests()
+        .values()
+        .filter(|r| r.reminded)
+        .map(|r| r.id.clone())
+        .collect();
+    let dashboard = dashboard::start(&vault, &machine, &clock, &tz, &config);
     let mut engine = Engine {
         config_loaded_at: clock.now(),
         started: clock.now(),
@@ -167,7 +179,8 @@ pub async fn run(
         state_dir: state.clone(),
         inbox,
         inbox_taken: Vec::new(),
-        tz: jiff::tz::TimeZone::system(),
+        tz,
+        dashboard,
         files: note_index::NoteIndex::default(),
         suspects: HashMap::new(),
         retries: HashMap::new(),
@@ -189,6 +202,7 @@ pub async fn run(
         scan: Default::default(),
         writes: Default::default(),
         event_reads: None,
+        notices: notices::Notices::start(&config.notify, &machine_reminded, &settings.vault),
     };
     engine.remember_drop_ins();
     if engine.vault.unusable().is_none() {
@@ -219,6 +233,7 @@ pub async fn run(
     if result.is_ok() {
         engine.checkpoint();
     }
+    engine.dashboard.finish();
     if !engine.held.is_empty() {
         tracing::warn!(
             results = engine.held.len(),
@@ -254,6 +269,8 @@ pub(crate) struct Engine {
     inbox_taken: Vec<PathBuf>,
     /// The system's time zone, looked up once: notes show local times.
     tz: jiff::tz::TimeZone,
+    /// `Approvals.md`'s own thread, told about every journaled change.
+    dashboard: crate::dashboard::Writer,
     /// Where each request's note is, what the engine wrote where, which
     /// file problems were logged.
     files: note_index::NoteIndex,
@@ -306,6 +323,8 @@ pub(crate) struct Engine {
     writes: writes::WriteBatch,
     /// The notes file events named, being read off this thread.
     event_reads: Option<oneshot::Receiver<reads::EventReads>>,
+    /// Notifications: the delivery task's handle, outcomes, reminders.
+    notices: notices::Notices,
 }
 
 fn every(period: Duration) -> Interval {
@@ -333,6 +352,7 @@ impl Engine {
             // reconcile period (see `Clock::sleep_until`).
             let deadline = self.machine.next_deadline();
             let recheck = self.machine.config().reconcile_every;
+            let reminder = self.notices.next_reminder();
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(ev) = watch_rx.recv(), if self.outage.is_none() && self.event_reads.is_none() => {
@@ -362,6 +382,9 @@ impl Engine {
                     let step = self.machine.handle(Input::Tick, self.clock.now());
                     self.commit(vec![step], Vec::new())?;
                 }
+                _ = sleep_to(&self.clock, reminder, recheck), if self.outage.is_none() => self.send_reminders()?,
+                Some(o) = self.notices.outcomes.recv(), if self.outage.is_none() => self.on_delivery(o)?,
+                Some(a) = self.notices.actions.recv(), if self.outage.is_none() => self.on_desktop_action(a)?,
                 _ = reconcile.tick() => self.begin_reconcile(reconcile::Scope::Periodic)?,
                 scanned = reads::done(&mut self.scan.rx), if self.scan.rx.is_some() => {
                     self.reconcile_scanned(scanned)?;
@@ -408,6 +431,7 @@ impl Engine {
                     );
                     new.folders = old.folders.clone();
                 }
+                self.notices.reconfigure(&new.notify);
                 self.machine.set_config(Arc::new(new));
                 self.config_loaded_at = self.clock.now();
                 tracing::info!(rules = self.machine.config().rules.len(), "config reloaded");

@@ -19,7 +19,7 @@ fn ev(id: &str, kind: EventKind) -> Event {
 fn events() -> Vec<Event> {
     vec![
         ev("a", EventKind::Expired),
-        ev("b", EventKind::Cancelled),
+        ev("b", EventKind::Cancelled(None)),
         ev("c", EventKind::Expired),
     ]
 }
@@ -123,7 +123,7 @@ fn a_journal_from_before_the_key_is_upgraded_once_with_a_journaled_event() {
         kinds,
         events().into_iter().map(|e| e.kind).collect::<Vec<_>>()
     );
-    j.append(&[ev("d", EventKind::Cancelled)]).unwrap();
+    j.append(&[ev("d", EventKind::Cancelled(None))]).unwrap();
     drop(j);
     let v = verify(&path).unwrap();
     assert!(v.keyed);

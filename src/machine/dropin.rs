@@ -82,6 +82,8 @@ pub fn drop_in_request(
         file_name,
         source: crate::request::Source::DropIn,
         drop_in_sha256: Some(fingerprint(view)),
+        notify_requester: None,
+        key: None,
     };
     Ok((nr, consumed))
 }

@@ -17,6 +17,7 @@ use crate::request::{
 };
 
 pub mod dropin;
+mod filing;
 mod gesture;
 mod io;
 #[cfg(test)]
@@ -49,6 +50,8 @@ pub struct Machine {
     /// How many requests are not final, kept as events apply: the status
     /// reply and the logs show it after every batch.
     open: usize,
+    /// Requests by their requester's idempotency key.
+    keys: HashMap<String, Id>,
 }
 
 impl Machine {
@@ -73,6 +76,10 @@ impl Machine {
             .map(|r| (r.sub.expires, r.id.clone()))
             .collect();
         let open = requests.values().filter(|r| !r.status.is_final()).count();
+        let keys = requests
+            .values()
+            .filter_map(|r| Some((r.sub.key.clone()?, r.id.clone())))
+            .collect();
         Machine {
             config,
             requests,
@@ -80,6 +87,7 @@ impl Machine {
             warnings: HashMap::new(),
             tz: TimeZone::system(),
             open,
+            keys,
         }
     }
 
@@ -129,7 +137,9 @@ impl Machine {
             Input::Submit(nr) => step.reply = Some(self.submit(&mut step, nr, now, None)),
             Input::Note(seen) => self.observe(&mut step, seen, now),
             Input::Decide(d) => step.reply = Some(self.decide(&mut step, d, now)),
-            Input::Cancel { id, by } => step.reply = Some(self.cancel(&mut step, id, &by, now)),
+            Input::Cancel { id, by, reason } => {
+                step.reply = Some(self.cancel(&mut step, id, &by, reason, now))
+            }
             Input::Resolve {
                 id,
                 executed,
@@ -142,15 +152,32 @@ impl Machine {
         step
     }
 
+    /// An event that only records something about a request (a
+    /// notification, [`EventKind::is_record_only`]), and a note rewrite so
+    /// its History shows it. Nothing for an unknown request.
+    pub fn record(&mut self, now: Timestamp, id: &str, actor: &Actor, kind: EventKind) -> Step {
+        let mut step = Step::default();
+        if self.requests.contains_key(id) && kind.is_record_only() {
+            self.push(&mut step, now, id, actor, kind);
+            step.effects.push(Effect::WriteNote {
+                id: id.to_string(),
+                adopt: None,
+            });
+        }
+        step
+    }
+
     fn cancel(
         &mut self,
         step: &mut Step,
         id: Id,
         by: &Actor,
+        reason: Option<String>,
         now: Timestamp,
     ) -> Result<Id, Refusal> {
         self.require_pending(&id)?;
-        self.finish_pending(step, now, &id, by, EventKind::Cancelled);
+        let reason = reason.filter(|r| !r.trim().is_empty());
+        self.finish_pending(step, now, &id, by, EventKind::Cancelled(reason));
         Ok(id)
     }
 

@@ -40,10 +40,14 @@ fn request() -> Request {
             file_name: "payment-c3adb486466f.md".into(),
             source: crate::request::Source::Cli,
             drop_in_sha256: None,
+            notify_requester: None,
+            key: None,
         },
         status: Status::Pending,
         attempts: 0,
         history: vec![(t(0), "submitted by agent:books (rule large-payment)".into())],
+        reminded: false,
+        undelivered: Vec::new(),
     }
 }
 

@@ -23,7 +23,7 @@ pub fn line(ev: &Event) -> String {
             format!("rejected by {by} ({gesture}){}", why(reason))
         }
         EventKind::Expired => "expired: no decision before the deadline".into(),
-        EventKind::Cancelled => format!("cancelled by {by}"),
+        EventKind::Cancelled(reason) => format!("cancelled by {by}{}", why(reason)),
         EventKind::Tampered { changed, .. } if changed.is_empty() => {
             "tampered: the payload shown in the note no longer matches the journal".into()
         }
@@ -42,5 +42,26 @@ pub fn line(ev: &Event) -> String {
         EventKind::JournalKeyed { legacy_events, .. } => {
             format!("journal keyed: its first {legacy_events} events re-chained with HMACs")
         }
+        EventKind::Filed { folder } => format!("{FILED} {folder}/ (the history is kept by month)"),
+        EventKind::Notified {
+            channel,
+            event,
+            attempts,
+        } => format!("notified on {channel} ({event}, attempt {attempts})"),
+        EventKind::NotifyFailed {
+            channel,
+            event,
+            attempts,
+            error,
+        } => format!("notification on {channel} failed ({event}, {attempts} attempts): {error}"),
+        EventKind::Reminded => "reminder sent: the deadline is near".into(),
     }
+}
+
+/// How a filing's History line begins.
+const FILED: &str = "note moved into";
+
+/// Whether a History line is a note's filing, which changes no state.
+pub fn is_filing(line: &str) -> bool {
+    line.starts_with(FILED)
 }

@@ -50,6 +50,15 @@ pub struct Submission {
     /// taken twice, also after a restart, if its rewrite failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop_in_sha256: Option<String>,
+    /// Where the requester asked to be told the outcome (`--notify URL`);
+    /// absent in journals written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_requester: Option<String>,
+    /// The requester's idempotency key: a second submit with it, from the
+    /// same requester with the same action and payload, is answered with
+    /// this request ([`crate::ipc::Submit::key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// Where a request came from; journaled as `cli`, `inbox` or `drop-in`.
@@ -124,7 +133,9 @@ pub enum EventKind {
         gesture: Gesture,
     },
     Expired,
-    Cancelled,
+    /// Withdrawn by its requester; the details are the reason given, if
+    /// any (absent in journals written before cancel took a reason).
+    Cancelled(#[serde(default)] Option<String>),
     Tampered {
         found_sha256: Option<String>,
         /// What was changed where only hitl writes, in words. Absent in
@@ -152,6 +163,30 @@ pub enum EventKind {
         legacy_events: u64,
         legacy_head_sha256: Option<String>,
     },
+    /// A settled request's note was moved into the folder of its month
+    /// (`Done/2026-11`), from directly in `Done/`. Changes no state.
+    Filed {
+        folder: String,
+    },
+    /// A notification about the request was delivered on a channel. Only a
+    /// History line: no state change (see [`EventKind::is_record_only`]).
+    Notified {
+        channel: String,
+        /// `pending`, `reminder`, `decided`, `result`, `digest`, `outcome`.
+        event: String,
+        attempts: u32,
+    },
+    /// A notification could not be delivered after its last attempt; the
+    /// error never holds a secret. No state change.
+    NotifyFailed {
+        channel: String,
+        event: String,
+        attempts: u32,
+        error: String,
+    },
+    /// The reminder before the deadline went out (journaled before it is
+    /// sent, so a restart never repeats it). No state change.
+    Reminded,
 }
 
 /// The request id of events about the journal itself ([`EventKind::JournalKeyed`]);
@@ -190,7 +225,12 @@ pub enum Status {
         decision: Decision,
     },
     Expired,
-    Cancelled,
+    /// Withdrawn by its requester (`by`), with the reason given.
+    Cancelled {
+        by: String,
+        at: Timestamp,
+        reason: Option<String>,
+    },
     Tampered,
     /// A run whose outcome hitl can't know; a human resolves it.
     Unknown {
@@ -219,7 +259,7 @@ impl Status {
             Status::Failed(_) => "failed",
             Status::Rejected { .. } => "rejected",
             Status::Expired => "expired",
-            Status::Cancelled => "cancelled",
+            Status::Cancelled { .. } => "cancelled",
             Status::Tampered => "tampered",
             Status::Unknown { .. } => "unknown",
         }
@@ -245,7 +285,7 @@ impl Status {
             Status::Rejected { .. } => Some(3),
             Status::Expired => Some(4),
             Status::Failed(_) => Some(5),
-            Status::Cancelled | Status::Tampered | Status::Unknown { .. } => Some(6),
+            Status::Cancelled { .. } | Status::Tampered | Status::Unknown { .. } => Some(6),
         }
     }
 
@@ -258,7 +298,7 @@ impl Status {
             | Status::Rejected { decision }
             | Status::Unknown { decision, .. } => Some(decision),
             Status::Executed(e) | Status::Failed(e) => Some(&e.decision),
-            Status::Pending | Status::Expired | Status::Cancelled | Status::Tampered => None,
+            Status::Pending | Status::Expired | Status::Cancelled { .. } | Status::Tampered => None,
         }
     }
 }
@@ -281,6 +321,23 @@ pub struct Request {
     /// One line per journal event, for the note's History section
     /// (worded by [`crate::note::history`]).
     pub history: Vec<(Timestamp, String)>,
+    /// Whether the reminder before its deadline went out (`reminded`).
+    #[serde(default)]
+    pub reminded: bool,
+    /// Notifications about it given up on (`notify_failed`), for the
+    /// dashboard; kept here so a checkpoint keeps them too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undelivered: Vec<Undelivered>,
+}
+
+/// A notification given up on: a `notify_failed` event's details.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Undelivered {
+    pub at: Timestamp,
+    pub channel: String,
+    pub event: String,
+    pub attempts: u32,
+    pub error: String,
 }
 
 impl Request {
@@ -294,6 +351,16 @@ impl Request {
 
     pub fn decision(&self) -> Option<&Decision> {
         self.status.decision()
+    }
+
+    /// When it reached its current state: its last event that changed it
+    /// (a note's filing under its month changes nothing).
+    pub fn settled_at(&self) -> Timestamp {
+        self.history
+            .iter()
+            .rev()
+            .find(|(_, line)| !crate::note::history::is_filing(line))
+            .map_or(self.sub.created, |(t, _)| *t)
     }
 
     pub fn executed_at(&self) -> Option<Timestamp> {
@@ -322,7 +389,7 @@ impl EventKind {
             EventKind::Approved { .. } => "approved",
             EventKind::Rejected { .. } => "rejected",
             EventKind::Expired => "expired",
-            EventKind::Cancelled => "cancelled",
+            EventKind::Cancelled(_) => "cancelled",
             EventKind::Tampered { .. } => "tampered",
             EventKind::Executing { .. } => "executing",
             EventKind::Executed(_) => "executed",
@@ -330,7 +397,20 @@ impl EventKind {
             EventKind::Unknown { .. } => "unknown",
             EventKind::Resolved { .. } => "resolved",
             EventKind::JournalKeyed { .. } => "journal_keyed",
+            EventKind::Filed { .. } => "filed",
+            EventKind::Notified { .. } => "notified",
+            EventKind::NotifyFailed { .. } => "notify_failed",
+            EventKind::Reminded => "reminded",
         }
+    }
+
+    /// Events that only record something about a request (a notification)
+    /// and never change its state: they follow any state, final or not.
+    pub fn is_record_only(&self) -> bool {
+        matches!(
+            self,
+            EventKind::Notified { .. } | EventKind::NotifyFailed { .. } | EventKind::Reminded
+        )
     }
 }
 
@@ -351,6 +431,8 @@ pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), App
             status: Status::Pending,
             attempts: 0,
             history: vec![(ev.time, line)],
+            reminded: false,
+            undelivered: Vec::new(),
         };
         requests.insert(ev.request.clone(), req);
         return Ok(());
@@ -358,6 +440,26 @@ pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), App
     let req = requests
         .get_mut(&ev.request)
         .ok_or_else(|| ApplyError::UnknownRequest(ev.request.clone()))?;
+    if ev.kind.is_record_only() {
+        match &ev.kind {
+            EventKind::Reminded => req.reminded = true,
+            EventKind::NotifyFailed {
+                channel,
+                event,
+                attempts,
+                error,
+            } => req.undelivered.push(Undelivered {
+                at: ev.time,
+                channel: channel.clone(),
+                event: event.clone(),
+                attempts: *attempts,
+                error: error.clone(),
+            }),
+            _ => {}
+        }
+        req.history.push((ev.time, line));
+        return Ok(());
+    }
     req.status = next(&req.status, ev).map_err(|transition| ApplyError::BadTransition {
         id: req.id.clone(),
         transition,
@@ -385,6 +487,8 @@ pub fn apply_owned(requests: &mut BTreeMap<Id, Request>, ev: Event) -> Result<()
         status: Status::Pending,
         attempts: 0,
         history: vec![(ev.time, line)],
+        reminded: false,
+        undelivered: Vec::new(),
     };
     requests.insert(ev.request, req);
     Ok(())

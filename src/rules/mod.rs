@@ -61,6 +61,19 @@ pub struct Rule {
     pub timeout: Option<Duration>,
     /// This rule's reason policy; `None`: the config's.
     pub reason: Option<ReasonPolicy>,
+    /// What `hitl hook` answers when this `auto` rule lets a tool call run.
+    pub hook: HookAnswer,
+}
+
+/// What `hitl hook` tells the harness when an `auto` rule decided: by
+/// default nothing (the harness's own permission flow goes on); `allow`
+/// lets the call run without the harness asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HookAnswer {
+    #[default]
+    Abstain,
+    Allow,
 }
 
 #[derive(Debug, Clone)]
@@ -206,6 +219,7 @@ mod tests {
                 decision: Verdict::Deny,
                 timeout: None,
                 reason: None,
+                hook: HookAnswer::Abstain,
             },
             Rule {
                 name: "large".into(),
@@ -213,6 +227,7 @@ mod tests {
                 decision: Verdict::Require,
                 timeout: Some(Duration::from_secs(3600)),
                 reason: None,
+                hook: HookAnswer::Abstain,
             },
         ];
         let risk = vec![
