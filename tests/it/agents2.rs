@@ -22,21 +22,34 @@ fn socket(env: &Env, cmd: &Value) -> Value {
 }
 
 /// Rewrites the journal as a same-uid agent could: `edit` changes the
-/// events, and the hash chain is recomputed (it has no secret), so every
-/// reader of the file takes the forgery for the real thing.
+/// events, and the chain is recomputed with the journal's key (a same-uid
+/// agent can read it), so every reader of the file takes the forgery for
+/// the real thing.
 fn forge_journal(env: &Env, edit: impl Fn(&mut Vec<Value>)) {
     let path = env.state.join("journal.jsonl");
     let mut events = env.journal();
     edit(&mut events);
+    let key: [u8; 32] = std::fs::read(hitl::journal::key::key_path(&path))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let chain = hitl::journal::key::Chain::keyed(&key);
     let mut prev = "0".repeat(64);
     let mut text = String::new();
     for (i, e) in events.iter_mut().enumerate() {
+        // The journal's line format: the sequence number first, the
+        // event's fields, then `prev`; the MAC covers all of that.
         let o = e.as_object_mut().unwrap();
-        o.remove("hash");
-        o.insert("seq".into(), json!(i + 1));
-        o.insert("prev".into(), json!(prev));
-        let body = serde_json::to_string(o).unwrap();
-        prev = hitl::payload::hex_sha256(body.as_bytes());
+        for f in ["seq", "prev", "hash"] {
+            o.remove(f);
+        }
+        let fields = serde_json::to_string(o).unwrap();
+        let body = format!(
+            "{{\"seq\":{},{},\"prev\":\"{prev}\"}}",
+            i + 1,
+            &fields[1..fields.len() - 1]
+        );
+        prev = String::from_utf8(chain.hash(body.as_bytes()).to_vec()).unwrap();
         text.push_str(&format!(
             "{},\"hash\":\"{prev}\"}}\n",
             &body[..body.len() - 1]
