@@ -73,6 +73,7 @@ struct RawConfig {
     #[serde(default)]
     notify: Vec<Spanned<crate::notify::config::RawChannel>>,
     reminder_before: Option<Spanned<String>>,
+    audit_anchor: Option<Spanned<crate::notify::anchor::RawAnchor>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -134,6 +135,8 @@ pub struct Config {
     pub risk: Vec<RiskSignal>,
     pub handlers: BTreeMap<String, Handler>,
     pub notify: crate::notify::NotifyConfig,
+    /// Send the journal's head to a channel this often (`None`: never).
+    pub audit_anchor: Option<crate::notify::anchor::AnchorConfig>,
 }
 
 impl Config {
@@ -178,6 +181,7 @@ impl Config {
         let dur = |field: &str, v: &Option<Spanned<String>>, default: Duration| {
             duration(origin, field, v, default)
         };
+        let notify = crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?;
         Ok(Config {
             vault: raw.vault.map(|p| expand_home(&p)),
             state_dir: raw.state_dir.map(|p| expand_home(&p)),
@@ -204,7 +208,8 @@ impl Config {
             rules: rules(origin, &raw_rules)?,
             risk: risk(origin, &raw_risk)?,
             handlers: handlers(origin, raw.handlers)?,
-            notify: crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?,
+            audit_anchor: crate::notify::anchor::validate(origin, raw.audit_anchor, &notify)?,
+            notify,
         })
     }
 }

@@ -42,5 +42,17 @@ pub fn line(ev: &Event) -> String {
         EventKind::JournalKeyed { legacy_events, .. } => {
             format!("journal keyed: its first {legacy_events} events re-chained with HMACs")
         }
+        EventKind::Anchored {
+            seq,
+            mac,
+            channel,
+            error: None,
+        } => format!("journal anchored: head seq {seq}, mac {mac} sent to {channel}"),
+        EventKind::Anchored {
+            seq,
+            channel,
+            error: Some(e),
+            ..
+        } => format!("journal anchor (seq {seq}) not sent to {channel}: {e}"),
     }
 }
