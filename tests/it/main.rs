@@ -1,6 +1,7 @@
 //! One integration-test binary: the real `hitl` binary against real
 //! temporary vaults.
 
+mod anchor;
 mod bad_input;
 mod cli;
 mod cli_feel;
