@@ -68,7 +68,9 @@ async fn run(
     let mut retry = first_retry;
     loop {
         if let Some(t) = last {
-            sleep_until(&clock, t + cfg.every).await;
+            let due = t + cfg.every;
+            tracing::info!(last = %t, %due, "next journal anchor due");
+            sleep_until(&clock, due).await;
         }
         let (reply, head) = oneshot::channel();
         if tx.send(AnchorMsg::Due(reply)).await.is_err() {
