@@ -177,6 +177,31 @@ mod tests {
         assert_eq!(v["mac"], "ab".repeat(32));
     }
 
+    const HOOK: &str =
+        "notify:\n  - name: hook\n    kind: webhook\n    url: http://127.0.0.1:1/x\n";
+
+    #[test]
+    fn audit_anchor_every_defaults_to_a_day_and_must_be_a_duration() {
+        let parse = |extra: &str| crate::config::Config::parse(&format!("{HOOK}{extra}"), "c.yaml");
+        let c = parse("audit_anchor: { channel: hook }\n").unwrap();
+        assert_eq!(
+            c.audit_anchor,
+            Some(AnchorConfig {
+                channel: "hook".into(),
+                every: DEFAULT_EVERY
+            })
+        );
+        let c = parse("audit_anchor: { channel: hook, every: 1h }\n").unwrap();
+        assert_eq!(c.audit_anchor.unwrap().every, Duration::from_secs(3600));
+        let e = parse("audit_anchor: { channel: hook, every: often }\n").unwrap_err();
+        assert!(e.to_string().contains("audit_anchor.every"), "{e}");
+        let e = parse("audit_anchor: { channel: hook, every: 0s }\n").unwrap_err();
+        assert!(e.to_string().contains("audit_anchor.every"), "{e}");
+        let e = parse("audit_anchor: { channel: mail }\n").unwrap_err();
+        assert!(e.to_string().contains("no channel named \"mail\""), "{e}");
+        assert_eq!(parse("").unwrap().audit_anchor, None);
+    }
+
     #[test]
     fn anchor_text_says_how_to_check_it() {
         let t = text(&head());
