@@ -74,6 +74,7 @@ struct RawConfig {
     #[serde(default)]
     notify: Vec<Spanned<crate::notify::config::RawChannel>>,
     reminder_before: Option<Spanned<String>>,
+    audit_anchor: Option<Spanned<crate::notify::anchor::RawAnchor>>,
     #[serde(default)]
     mcp: RawMcp,
 }
@@ -153,6 +154,8 @@ pub struct Config {
     pub notify: crate::notify::NotifyConfig,
     /// How long `hitl mcp` waits for a decision within one tool call.
     pub mcp_wait_bound: Duration,
+    /// Send the journal's head to a channel this often (`None`: never).
+    pub audit_anchor: Option<crate::notify::anchor::AnchorConfig>,
 }
 
 impl Config {
@@ -197,6 +200,8 @@ impl Config {
         let dur = |field: &str, v: &Option<Spanned<String>>, default: Duration| {
             duration(origin, field, v, default)
         };
+        let mut notify = crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?;
+        crate::notify::config::route_rules(origin, &raw_rules, rule_notify, &mut notify)?;
         Ok(Config {
             vault: raw.vault.map(|p| expand_home(&p)),
             state_dir: raw.state_dir.map(|p| expand_home(&p)),
@@ -228,12 +233,8 @@ impl Config {
             rules: rules(origin, &raw_rules)?,
             risk: risk(origin, &raw_risk)?,
             handlers: handlers(origin, raw.handlers)?,
-            notify: {
-                let mut n =
-                    crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?;
-                crate::notify::config::route_rules(origin, &raw_rules, rule_notify, &mut n)?;
-                n
-            },
+            audit_anchor: crate::notify::anchor::validate(origin, raw.audit_anchor, &notify)?,
+            notify,
             mcp_wait_bound: dur(
                 "mcp.wait_bound",
                 &raw.mcp.wait_bound,

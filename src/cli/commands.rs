@@ -307,8 +307,14 @@ fn read_journal(p: &Place, cmd: Cmd) -> Result<u8> {
         }
         Cmd::History(args) => dash::history(p, args)?,
         Cmd::Audit {
-            what: AuditCmd::Verify { json },
-        } => return setup::audit_verify(&journal_path, json),
+            what: AuditCmd::Verify { json, anchor },
+        } => {
+            let code = setup::audit_verify(&journal_path, json)?;
+            return match anchor {
+                Some(a) if code == 0 => super::anchor::check(&journal_path, &a),
+                _ => Ok(code),
+            };
+        }
         Cmd::Audit {
             what: AuditCmd::Export { format },
         } => dash::export(&journal_path, format)?,

@@ -1,5 +1,6 @@
 //! The command line: argument definitions and where things live.
 
+mod anchor;
 mod client;
 mod commands;
 mod dash;
@@ -380,6 +381,10 @@ pub enum AuditCmd {
         /// Print the result as JSON
         #[arg(long)]
         json: bool,
+        /// Also check that line SEQ still has MAC, as an audit anchor sent
+        /// earlier said (exit 1 naming the line if not)
+        #[arg(long, value_name = "SEQ:MAC", value_parser = anchor::parse, conflicts_with = "json")]
+        anchor: Option<anchor::Anchor>,
     },
     /// Print the whole trail, one row per event (csv: with a header row)
     Export {

@@ -5,6 +5,7 @@
 //! journals the resulting events with one fsync per batch, and only then
 //! carries out the effects: note writes, handler starts, replies.
 
+mod anchor;
 pub mod checkpoint;
 mod clock;
 mod commands;
@@ -347,6 +348,7 @@ impl Engine {
         let mut watchdog = every(watchdog_period.unwrap_or(Duration::from_secs(3600)));
         let mut vault_retry = every(VAULT_RETRY);
         let mut journal_retry = every(outage::RETRY);
+        let mut anchor_rx = anchor::start(self);
         loop {
             // Sleep to the earliest deadline, re-checked at least once a
             // reconcile period (see `Clock::sleep_until`).
@@ -396,6 +398,7 @@ impl Engine {
                 _ = vault_retry.tick(), if self.vault_missing => self.check_vault()?,
                 _ = journal_retry.tick(), if self.outage.is_some() => self.try_resume()?,
                 _ = watchdog.tick(), if watchdog_period.is_some() => systemd::watchdog(),
+                Some(msg) = recv_opt(&mut anchor_rx), if self.outage.is_none() => self.on_anchor(msg)?,
                 Some(()) = reload.recv() => {
                     if self.reload() {
                         reconcile = every(self.machine.config().reconcile_every);
@@ -448,6 +451,13 @@ impl Engine {
             Effect::Annotate { path, warning } => self.annotate(&path, &warning),
             Effect::StartHandler { id, job } => self.start_handler(&id, job),
         }
+    }
+}
+
+async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -55,6 +55,18 @@ pub fn line(ev: &Event) -> String {
             error,
         } => format!("notification on {channel} failed ({event}, {attempts} attempts): {error}"),
         EventKind::Reminded => "reminder sent: the deadline is near".into(),
+        EventKind::Anchored {
+            seq,
+            mac,
+            channel,
+            error: None,
+        } => format!("journal anchored: head seq {seq}, mac {mac} sent to {channel}"),
+        EventKind::Anchored {
+            seq,
+            channel,
+            error: Some(e),
+            ..
+        } => format!("journal anchor (seq {seq}) not sent to {channel}: {e}"),
     }
 }
 

@@ -187,6 +187,16 @@ pub enum EventKind {
     /// The reminder before the deadline went out (journaled before it is
     /// sent, so a restart never repeats it). No state change.
     Reminded,
+    /// The journal itself (request [`JOURNAL_EVENTS`]): its head, the line
+    /// before this one (`seq`, `mac`), was sent to `channel` as the audit
+    /// anchor, or sending it failed (`error`; retried later).
+    Anchored {
+        seq: u64,
+        mac: String,
+        channel: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
 }
 
 /// The request id of events about the journal itself ([`EventKind::JournalKeyed`]);
@@ -401,6 +411,7 @@ impl EventKind {
             EventKind::Notified { .. } => "notified",
             EventKind::NotifyFailed { .. } => "notify_failed",
             EventKind::Reminded => "reminded",
+            EventKind::Anchored { .. } => "anchored",
         }
     }
 
@@ -417,7 +428,10 @@ impl EventKind {
 /// Applies one event to the set of requests: a new request for
 /// `submitted`, otherwise the transition [`next`] allows.
 pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), ApplyError> {
-    if matches!(ev.kind, EventKind::JournalKeyed { .. }) {
+    if matches!(
+        ev.kind,
+        EventKind::JournalKeyed { .. } | EventKind::Anchored { .. }
+    ) {
         return Ok(()); // about the journal, no request's state
     }
     let line = crate::note::history::line(ev);

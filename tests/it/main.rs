@@ -2,6 +2,7 @@
 //! temporary vaults.
 
 mod agents2;
+mod anchor;
 mod bad_input;
 mod cli;
 mod cli_feel;
