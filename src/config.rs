@@ -15,6 +15,7 @@ use crate::rules::{Condition, ReasonPolicy, Risk, RiskSignal, Rule, Verdict};
 
 pub(crate) mod fields;
 mod handler;
+pub mod trust;
 
 pub use fields::parse_duration;
 use fields::{duration, located, without_position};
@@ -71,6 +72,13 @@ struct RawConfig {
     #[serde(default)]
     notify: Vec<Spanned<crate::notify::config::RawChannel>>,
     reminder_before: Option<Spanned<String>>,
+    requesters: Option<Vec<trust::UserRef>>,
+    #[serde(default)]
+    approvers: Vec<Spanned<trust::RawApprover>>,
+    allow_self_approval: Option<bool>,
+    socket_group: Option<String>,
+    #[serde(default)]
+    code_via: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -91,6 +99,10 @@ struct RawRule {
     decision: Verdict,
     timeout: Option<Spanned<String>>,
     reason: Option<ReasonPolicy>,
+    approval: Option<trust::Approval>,
+    code_via: Option<Vec<String>>,
+    approvals: Option<u32>,
+    grace: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +141,8 @@ pub struct Config {
     pub risk: Vec<RiskSignal>,
     pub handlers: BTreeMap<String, Handler>,
     pub notify: crate::notify::NotifyConfig,
+    /// Who may submit and decide (DESIGN.md, "Trust").
+    pub access: trust::Access,
 }
 
 impl Config {
@@ -143,6 +157,14 @@ impl Config {
         rule.and_then(|name| self.rules.iter().find(|r| r.name == name))
             .and_then(|r| r.reason)
             .unwrap_or(self.reason)
+    }
+
+    /// The trust settings for a request decided by `rule` (by name; a rule
+    /// gone since, or none, asks nothing more than a gesture).
+    pub fn rule_trust(&self, rule: Option<&str>) -> trust::RuleTrust {
+        rule.and_then(|name| self.rules.iter().find(|r| r.name == name))
+            .map(|r| r.trust.clone())
+            .unwrap_or_default()
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -170,6 +192,8 @@ impl Config {
         let raw_risk = raw
             .risk
             .unwrap_or_else(|| builtin().risk.unwrap_or_default());
+        let notify = crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?;
+        let channels: Vec<&str> = notify.channels.iter().map(|c| c.name.as_str()).collect();
         let dur = |field: &str, v: &Option<Spanned<String>>, default: Duration| {
             duration(origin, field, v, default)
         };
@@ -195,10 +219,21 @@ impl Config {
                 Duration::from_secs(20),
             )?,
             max_note_bytes: raw.max_note_bytes.unwrap_or(1024 * 1024),
-            rules: rules(origin, &raw_rules)?,
+            rules: rules(origin, &raw_rules, &channels, &raw.code_via)?,
             risk: risk(origin, &raw_risk)?,
             handlers: handlers(origin, raw.handlers)?,
-            notify: crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?,
+            access: trust::access(
+                origin,
+                trust::RawAccess {
+                    requesters: raw.requesters,
+                    approvers: raw.approvers,
+                    allow_self_approval: raw.allow_self_approval,
+                    socket_group: raw.socket_group,
+                    code_via: raw.code_via,
+                },
+                &channels,
+            )?,
+            notify,
         })
     }
 }
@@ -211,7 +246,12 @@ fn invalid(origin: &str, field: impl Into<String>, problem: impl Into<String>) -
     }
 }
 
-fn rules(origin: &str, raw: &[Spanned<RawRule>]) -> Result<Vec<Rule>, ConfigError> {
+fn rules(
+    origin: &str,
+    raw: &[Spanned<RawRule>],
+    channels: &[&str],
+    code_via: &[String],
+) -> Result<Vec<Rule>, ConfigError> {
     raw.iter()
         .enumerate()
         .map(|(i, spanned)| {
@@ -228,12 +268,19 @@ fn rules(origin: &str, raw: &[Spanned<RawRule>]) -> Result<Vec<Rule>, ConfigErro
                     Duration::ZERO,
                 )?),
             };
+            let raw_trust = trust::RawRuleTrust {
+                approval: r.approval,
+                code_via: &r.code_via,
+                approvals: r.approvals,
+                grace: &r.grace,
+            };
             Ok(Rule {
                 name: r.name.clone(),
                 when,
                 decision: r.decision,
                 timeout,
                 reason: r.reason,
+                trust: trust::rule_trust(origin, &field, raw_trust, channels, code_via)?,
             })
         })
         .collect()

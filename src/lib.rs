@@ -75,6 +75,7 @@ pub mod notify;
 pub mod payload;
 pub mod request;
 pub mod rules;
+pub mod trust;
 pub mod vault;
 pub mod watcher;
 pub mod yaml;

@@ -61,6 +61,8 @@ pub struct Rule {
     pub timeout: Option<Duration>,
     /// This rule's reason policy; `None`: the config's.
     pub reason: Option<ReasonPolicy>,
+    /// Its approval code, quorum and undo window.
+    pub trust: crate::config::trust::RuleTrust,
 }
 
 #[derive(Debug, Clone)]
@@ -206,6 +208,7 @@ mod tests {
                 decision: Verdict::Deny,
                 timeout: None,
                 reason: None,
+                trust: Default::default(),
             },
             Rule {
                 name: "large".into(),
@@ -213,6 +216,7 @@ mod tests {
                 decision: Verdict::Require,
                 timeout: Some(Duration::from_secs(3600)),
                 reason: None,
+                trust: Default::default(),
             },
         ];
         let risk = vec![
