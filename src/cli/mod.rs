@@ -11,6 +11,7 @@ mod place;
 mod service;
 mod setup;
 mod style;
+mod totp;
 mod waiting;
 
 use std::path::PathBuf;
@@ -102,7 +103,8 @@ pub enum Cmd {
         /// Why, kept in the journal and the note
         #[arg(long)]
         reason: Option<String>,
-        /// An approval code (not supported yet)
+        /// The approval code, for a rule with `approval: code` (sent to you,
+        /// or from your authenticator app)
         #[arg(long)]
         code: Option<String>,
         /// Print the result as JSON
@@ -212,6 +214,22 @@ pub enum Cmd {
     Notify {
         #[command(subcommand)]
         what: NotifyCmd,
+    },
+    /// Authenticator app codes: `hitl totp enroll`
+    Totp {
+        #[command(subcommand)]
+        what: TotpCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TotpCmd {
+    /// Make the authenticator secret (0600 in the state folder) and print
+    /// its otpauth:// URI and QR code to scan
+    Enroll {
+        /// Make a new secret even if one exists (old codes stop working)
+        #[arg(long)]
+        force: bool,
     },
 }
 

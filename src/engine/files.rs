@@ -245,6 +245,11 @@ impl Engine {
             return;
         };
         let req = self.machine.get(id).expect("checked above");
+        let mut drop_keys = drop_keys;
+        if self.machine.code_spent(id) || req.status != crate::request::Status::Pending {
+            // A used approval code does not linger in the note.
+            drop_keys.push("code".into());
+        }
         if current.is_some() && existing_text.is_none() && !req.status.is_final() {
             // The note just moved, vanished or can't be read: the watcher
             // reports where it went and a reconcile regenerates a missing

@@ -19,6 +19,7 @@ mod reconcile;
 mod runs;
 mod socket;
 mod systemd;
+mod trust;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -127,7 +128,12 @@ pub async fn run(
         );
     }
     let config = Arc::new(settings.config);
-    let machine = Machine::replay(config.clone(), records.iter().map(|r| &r.event))?;
+    let mut machine = Machine::replay(config.clone(), records.iter().map(|r| &r.event))?;
+    let keys = crate::trust::Keys::load(&state).map_err(|e| DaemonError::Io {
+        what: "approval code keys".into(),
+        error: std::io::Error::other(e.to_string()),
+    })?;
+    machine.set_keys(Arc::new(keys));
     let vault = Vault::new(settings.vault.clone(), config.folders.clone());
     std::fs::create_dir_all(&vault.root).map_err(io(format!("vault {}", vault.root.display())))?;
     let vault_lock = VaultLock::acquire(&vault.root).map_err(DaemonError::Locked)?;
@@ -377,6 +383,7 @@ impl Engine {
             Effect::WriteNote { id, adopt } => self.write_note(&id, adopt),
             Effect::Annotate { path, warning } => self.annotate(&path, &warning),
             Effect::StartHandler { id, job } => self.start_handler(&id, job),
+            Effect::SendCodes { id, codes } => self.send_codes(&id, codes),
         }
     }
 }

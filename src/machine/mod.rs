@@ -30,6 +30,7 @@ mod refusal;
 mod submit;
 #[cfg(test)]
 mod tests;
+mod trust;
 
 pub use dropin::drop_in_request;
 pub use io::{Decide, Effect, Folder, HandlerJob, Input, NewRequest, SeenNote, Step};
@@ -49,6 +50,12 @@ pub struct Machine {
     /// How many requests are not final, kept as events apply: the status
     /// reply and the logs show it after every batch.
     open: usize,
+    /// Approvals counted, wrong codes, authenticator steps used, undo
+    /// windows: a fold over the journal, like the requests.
+    ledger: trust::Ledger,
+    /// The secrets approval codes are checked with; until the engine gives
+    /// them, no code matches.
+    keys: Option<Arc<crate::trust::Keys>>,
 }
 
 impl Machine {
@@ -58,14 +65,17 @@ impl Machine {
         events: impl IntoIterator<Item = &'a Event>,
     ) -> Result<Machine, ApplyError> {
         let mut requests = BTreeMap::new();
+        let mut ledger = trust::Ledger::default();
         for ev in events {
             apply(&mut requests, ev)?;
+            ledger.absorb(ev);
         }
-        let deadlines = requests
+        let mut deadlines: BTreeSet<(Timestamp, Id)> = requests
             .values()
             .filter(|r: &&Request| r.status == Status::Pending)
             .map(|r| (r.sub.expires, r.id.clone()))
             .collect();
+        deadlines.extend(ledger.windows());
         let open = requests.values().filter(|r| !r.status.is_final()).count();
         Ok(Machine {
             config,
@@ -74,7 +84,14 @@ impl Machine {
             warnings: HashMap::new(),
             tz: TimeZone::system(),
             open,
+            ledger,
+            keys: None,
         })
+    }
+
+    /// The secrets approval codes are checked with.
+    pub fn set_keys(&mut self, keys: Arc<crate::trust::Keys>) {
+        self.keys = Some(keys);
     }
 
     /// The zone notes are rendered in (the system's by default).
@@ -143,6 +160,15 @@ impl Machine {
         by: &Actor,
         now: Timestamp,
     ) -> Result<Id, Refusal> {
+        if self.in_window(&id) {
+            let kind = EventKind::Revoked {
+                reason: None,
+                gesture: Gesture::CommandLine,
+                cancelled: true,
+            };
+            self.revoke(step, now, &id, by, kind);
+            return Ok(id);
+        }
         self.require_pending(&id)?;
         self.finish_pending(step, now, &id, by, EventKind::Cancelled);
         Ok(id)
@@ -205,6 +231,18 @@ impl Machine {
             if at > now {
                 break;
             }
+            if self.in_window(&id) {
+                self.release(step, now, &id);
+                continue;
+            }
+            if self
+                .requests
+                .get(&id)
+                .is_none_or(|r| r.status != Status::Pending)
+            {
+                self.deadlines.remove(&(at, id)); // a window that ended otherwise
+                continue;
+            }
             self.finish_pending(step, now, &id, &Actor::Hitl, EventKind::Expired);
         }
     }
@@ -227,8 +265,18 @@ impl Machine {
             reason,
             by,
             gesture,
+            code,
         } = d;
         let (id, by, gesture) = (id.as_str(), &by, &gesture);
+        if !approve && self.in_window(id) {
+            let kind = EventKind::Revoked {
+                reason,
+                gesture: gesture.clone(),
+                cancelled: false,
+            };
+            self.revoke(step, now, id, by, kind);
+            return Ok(id.to_string());
+        }
         let expires = self.require_pending(id)?.sub.expires;
         if now >= expires {
             // The deadline binds whenever the engine gets to a decision.
@@ -240,6 +288,11 @@ impl Machine {
             return Err(Refusal::ReasonRequired { approve });
         }
         if approve {
+            if let trust::Gate::Hold(refusal) =
+                self.gate(step, now, id, by, gesture, code.as_deref())
+            {
+                return Err(refusal);
+            }
             self.approve(step, now, id, by, reason, gesture);
         } else {
             let kind = EventKind::Rejected {
@@ -281,7 +334,7 @@ impl Machine {
             runs_handler,
         };
         self.push(step, now, id, by, kind);
-        if runs_handler {
+        if runs_handler && !self.hold(step, now, id) {
             self.start_handler(step, now, id);
         }
     }
@@ -361,6 +414,7 @@ impl Machine {
         };
         let was_open = self.requests.get(id).is_some_and(|r| !r.status.is_final());
         apply(&mut self.requests, &ev).expect("the machine only makes valid transitions");
+        self.ledger.absorb(&ev);
         let open = self.requests.get(id).is_some_and(|r| !r.status.is_final());
         match (was_open, open) {
             (false, true) => self.open += 1,

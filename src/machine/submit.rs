@@ -66,7 +66,11 @@ impl Machine {
         self.deadlines.insert((expires, id.clone()));
         let rule_actor = Actor::Rule(a.rule.clone().unwrap_or_else(|| "default".into()));
         match a.verdict {
-            Verdict::Require => {}
+            Verdict::Require => {
+                if let Some(send) = self.codes_to_send(&id) {
+                    step.effects.push(send);
+                }
+            }
             Verdict::Deny => {
                 let reason = Some(format!("denied by {rule_actor}"));
                 let kind = EventKind::Rejected {

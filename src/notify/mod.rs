@@ -10,6 +10,7 @@
 //!   backoff and the storm digest; every delivery and final failure comes
 //!   back as a [`delivery::Outcome`] for the engine to journal.
 
+pub mod code;
 pub mod config;
 pub mod delivery;
 pub mod desktop;

@@ -137,6 +137,7 @@ pub(in crate::machine) fn cli_decision(id: &str, approve: bool) -> Input {
         reason: None,
         by: "cli".into(),
         gesture: "cli".into(),
+        code: None,
     })
 }
 
@@ -197,6 +198,7 @@ fn effect(e: &Effect) -> (&'static str, String) {
         Effect::WriteNote { id, adopt: Some(_) } => ("adopt", id.clone()),
         Effect::Annotate { path, .. } => ("annotate", path.display().to_string()),
         Effect::StartHandler { id, .. } => ("start", id.clone()),
+        Effect::SendCodes { id, .. } => ("codes", id.clone()),
     }
 }
 

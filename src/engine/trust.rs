@@ -1,0 +1,82 @@
+//! The engine's side of trust: who may submit or approve by CLI (checked
+//! at the edge, where the caller's uid is known), and sending a request's
+//! approval codes after its submission is journaled.
+
+use super::Engine;
+use crate::ipc::Caller;
+use crate::machine::Refusal;
+use crate::notify::code::CodeMessage;
+use crate::trust::{access, code};
+
+impl Engine {
+    pub(super) fn may_submit(&self, caller: &Caller) -> Result<(), Refusal> {
+        let access = &self.machine.config().access;
+        access::may_submit(access, caller.uid, &caller.name).map_err(|e| {
+            tracing::warn!(uid = caller.uid, user = %caller.name, "submission refused: {e}");
+            Refusal::Denied(e)
+        })
+    }
+
+    pub(super) fn may_approve(&self, caller: &Caller, id: &str) -> Result<(), Refusal> {
+        let access = &self.machine.config().access;
+        let requested_by = self
+            .machine
+            .get(id)
+            .map(|r| r.sub.requested_by.as_str())
+            .unwrap_or_default();
+        access::may_approve(access, caller.uid, &caller.name, requested_by).map_err(|e| {
+            tracing::warn!(request = %id, uid = caller.uid, user = %caller.name, "approval refused: {e}");
+            Refusal::Denied(e)
+        })
+    }
+}
+
+impl Engine {
+    /// Derives a new request's codes and sends each on its channels, in a
+    /// task of its own; only the outcome (never the code) is logged.
+    pub(super) fn send_codes(&self, id: &str, codes: Vec<(Option<String>, Vec<String>)>) {
+        let (Some(keys), Some(req)) = (self.machine.keys(), self.machine.get(id)) else {
+            return;
+        };
+        let config = self.machine.config();
+        let mut sends = Vec::new();
+        for (approver, channels) in codes {
+            let message = CodeMessage {
+                id: id.to_string(),
+                action: req.sub.action.clone(),
+                summary: req.sub.summary.clone(),
+                code: code::derive(
+                    &keys.codes,
+                    id,
+                    &req.sub.payload_sha256,
+                    approver.as_deref(),
+                ),
+                approver,
+                expires: req.sub.expires,
+                risk: req.sub.risk,
+            };
+            for name in channels {
+                match config.notify.channels.iter().find(|c| c.name == name) {
+                    Some(c) => sends.push((c.clone(), message.clone())),
+                    None => {
+                        tracing::error!(request = %id, channel = %name, "no such channel for an approval code")
+                    }
+                }
+            }
+        }
+        tokio::spawn(async move {
+            for (channel, message) in sends {
+                let result = crate::notify::code::send(&channel, &message).await;
+                let approver = message.approver.as_deref().unwrap_or("-");
+                match result {
+                    Ok(()) => {
+                        tracing::info!(request = %message.id, channel = %channel.name, approver, "approval code sent")
+                    }
+                    Err(error) => {
+                        tracing::error!(request = %message.id, channel = %channel.name, approver, %error, "approval code not sent")
+                    }
+                }
+            }
+        });
+    }
+}

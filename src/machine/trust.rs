@@ -1,0 +1,352 @@
+//! The trust gate on approvals (DESIGN.md, "Trust"): approval codes,
+//! authenticator codes accepted once, quorums, and the undo window. What it
+//! remembers ([`Ledger`]) is a fold over the journal like the requests
+//! themselves, so it survives a restart.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use jiff::Timestamp;
+
+use super::{Effect, Machine, Refusal, Step};
+use crate::config::trust::{Approval, MAX_WRONG_CODES, RuleTrust};
+use crate::request::{Actor, Event, EventKind, Gesture, Id, Status};
+use crate::trust::{code, totp};
+
+/// What the trust gate knows, rebuilt from the journal.
+#[derive(Debug, Default, Clone)]
+pub struct Ledger {
+    /// Who has approved each pending request so far, in order.
+    endorsers: HashMap<Id, Vec<String>>,
+    /// Wrong codes given per request.
+    wrong: HashMap<Id, u32>,
+    /// Authenticator time steps taken: each opens one request only.
+    totp_steps: BTreeSet<u64>,
+    /// Approved requests waiting out their undo window, until when.
+    held: HashMap<Id, Timestamp>,
+    /// Requests whose note's `code` was read and used (or refused): the
+    /// next rewrite clears it. Not journaled: it describes the note.
+    spent: HashSet<Id>,
+    /// The last wrong code per request, so a note read twice before its
+    /// rewrite lands does not count the same guess twice. Not journaled.
+    last_wrong: HashMap<Id, String>,
+}
+
+impl Ledger {
+    /// Takes in one journaled event (live or replayed).
+    pub fn absorb(&mut self, ev: &Event) {
+        let id = &ev.request;
+        match &ev.kind {
+            EventKind::Endorsed {
+                approver,
+                totp_step,
+                ..
+            } => {
+                self.endorsers
+                    .entry(id.clone())
+                    .or_default()
+                    .push(approver.clone());
+                self.totp_steps.extend(totp_step);
+            }
+            EventKind::WrongCode { count, .. } => {
+                self.wrong.insert(id.clone(), *count);
+            }
+            EventKind::Held { until } => {
+                self.held.insert(id.clone(), *until);
+            }
+            EventKind::Executing { .. } | EventKind::Revoked { .. } => {
+                self.held.remove(id);
+            }
+            _ => {}
+        }
+    }
+
+    /// When an approved request's undo window ends, while it lasts.
+    pub fn held_until(&self, id: &str) -> Option<Timestamp> {
+        self.held.get(id).copied()
+    }
+
+    /// Pending-request deadlines that are undo windows, for a replay.
+    pub fn windows(&self) -> impl Iterator<Item = (Timestamp, Id)> + '_ {
+        self.held.iter().map(|(id, t)| (*t, id.clone()))
+    }
+
+    fn so_far(&self, id: &str) -> String {
+        match self.endorsers.get(id) {
+            Some(list) if !list.is_empty() => list.join(", "),
+            _ => "nobody".into(),
+        }
+    }
+}
+
+/// A code that matched: whose it is, and the authenticator step it used.
+struct Matched {
+    approver: Option<String>,
+    totp_step: Option<u64>,
+}
+
+/// What the gate says about one approval gesture.
+pub(super) enum Gate {
+    /// Approve now (the events before it are already pushed).
+    Approve,
+    /// No approval now; the reason is the caller's reply or the note's
+    /// warning. Events (a counted approval, a wrong code) may be pushed.
+    Hold(Refusal),
+}
+
+impl Machine {
+    /// The note's `code` was used: its next rewrite clears it.
+    pub fn code_spent(&self, id: &str) -> bool {
+        self.ledger.spent.contains(id)
+    }
+
+    /// The note shows no code any more: nothing to clear.
+    pub(super) fn code_cleared(&mut self, id: &str) {
+        self.ledger.spent.remove(id);
+    }
+
+    pub fn keys(&self) -> Option<&std::sync::Arc<crate::trust::Keys>> {
+        self.keys.as_ref()
+    }
+
+    /// The codes a new request's rule asks to send: its own code to the
+    /// rule's channels, and each approver's to theirs (for a rule that
+    /// asks for a code or a quorum).
+    pub(super) fn codes_to_send(&self, id: &str) -> Option<Effect> {
+        let rule = self.requests[id].sub.rule.clone();
+        let trust = self.config.rule_trust(rule.as_deref());
+        if trust.is_plain() {
+            return None;
+        }
+        let own: Vec<String> = trust
+            .code_via
+            .iter()
+            .filter(|c| *c != crate::config::trust::TOTP)
+            .cloned()
+            .collect();
+        let mut codes = Vec::new();
+        if !own.is_empty() {
+            codes.push((None, own));
+        }
+        for a in &self.config.access.approvers {
+            if !a.code_via.is_empty() {
+                codes.push((Some(a.user.label()), a.code_via.clone()));
+            }
+        }
+        (!codes.is_empty()).then(|| Effect::SendCodes {
+            id: id.to_string(),
+            codes,
+        })
+    }
+
+    /// Checks an approval against its rule's code and quorum; counts it.
+    pub(super) fn gate(
+        &mut self,
+        step: &mut Step,
+        now: Timestamp,
+        id: &str,
+        by: &Actor,
+        gesture: &Gesture,
+        given: Option<&str>,
+    ) -> Gate {
+        let rule = self.requests[id].sub.rule.clone();
+        let trust = self.config.rule_trust(rule.as_deref());
+        if trust.is_plain() {
+            return Gate::Approve;
+        }
+        let given = given.map(code::normalize).filter(|c| !c.is_empty());
+        if given.is_some() {
+            self.ledger.spent.insert(id.to_string());
+        }
+        let matched = match (&given, trust.approval) {
+            (None, Approval::Code) => {
+                let via = trust.code_via.join(", ");
+                return Gate::Hold(Refusal::CodeNeeded { via });
+            }
+            (None, Approval::Gesture) => None,
+            (Some(c), _) => match self.match_code(id, &trust, c, now) {
+                Some(m) => Some(m),
+                None => return self.wrong_code(step, now, id, by, gesture, c),
+            },
+        };
+        let approver = match (&matched, by) {
+            (
+                Some(Matched {
+                    approver: Some(a), ..
+                }),
+                _,
+            ) => a.clone(),
+            (_, Actor::Cli { user, .. }) => user.clone(),
+            _ => "vault".to_string(),
+        };
+        let need = trust.approvals;
+        if self
+            .ledger
+            .endorsers
+            .get(id)
+            .is_some_and(|l| l.contains(&approver))
+        {
+            let so_far = self.ledger.so_far(id);
+            return Gate::Hold(Refusal::AlreadyCounted {
+                who: approver,
+                need,
+                so_far,
+            });
+        }
+        let kind = EventKind::Endorsed {
+            approver,
+            gesture: gesture.clone(),
+            totp_step: matched.and_then(|m| m.totp_step),
+            of: need,
+        };
+        self.push(step, now, id, by, kind);
+        let have = self.ledger.endorsers.get(id).map_or(0, Vec::len);
+        if have >= need as usize {
+            return Gate::Approve;
+        }
+        step.effects.push(Effect::WriteNote {
+            id: id.to_string(),
+            adopt: None,
+        });
+        let so_far = self.ledger.so_far(id);
+        Gate::Hold(Refusal::Counted { have, need, so_far })
+    }
+
+    /// The code's owner, if `given` is one of this request's codes.
+    fn match_code(
+        &self,
+        id: &str,
+        trust: &RuleTrust,
+        given: &str,
+        now: Timestamp,
+    ) -> Option<Matched> {
+        let keys = self.keys.as_ref()?;
+        let sha = &self.requests[id].sub.payload_sha256;
+        let own = |approver: Option<&str>| {
+            code::same(&code::derive(&keys.codes, id, sha, approver), given)
+        };
+        for a in &self.config.access.approvers {
+            let label = a.user.label();
+            if !a.code_via.is_empty() && own(Some(&label)) {
+                return Some(Matched {
+                    approver: Some(label),
+                    totp_step: None,
+                });
+            }
+        }
+        let mailed = trust
+            .code_via
+            .iter()
+            .any(|c| c != crate::config::trust::TOTP);
+        if mailed && own(None) {
+            return Some(Matched {
+                approver: None,
+                totp_step: None,
+            });
+        }
+        let secret = keys.totp.as_deref().filter(|_| trust.totp())?;
+        let step = totp::matching_step(secret, given, now.as_second())?;
+        // A step already taken is a replay: refused like a wrong code.
+        (!self.ledger.totp_steps.contains(&step)).then_some(Matched {
+            approver: None,
+            totp_step: Some(step),
+        })
+    }
+
+    fn wrong_code(
+        &mut self,
+        step: &mut Step,
+        now: Timestamp,
+        id: &str,
+        by: &Actor,
+        gesture: &Gesture,
+        given: &str,
+    ) -> Gate {
+        let count = self.ledger.wrong.get(id).copied().unwrap_or(0);
+        if self.ledger.last_wrong.get(id).is_some_and(|w| w == given) {
+            // The same guess read again (its note not rewritten yet).
+            let max = MAX_WRONG_CODES;
+            return Gate::Hold(Refusal::WrongCode { count, max });
+        }
+        self.ledger
+            .last_wrong
+            .insert(id.to_string(), given.to_string());
+        let count = count + 1;
+        tracing::warn!(request = %id, by = %by, count, "wrong approval code");
+        let kind = EventKind::WrongCode {
+            gesture: gesture.clone(),
+            count,
+        };
+        self.push(step, now, id, by, kind);
+        if count >= MAX_WRONG_CODES {
+            let reason = Some(format!("{count} wrong approval codes"));
+            let kind = EventKind::Rejected {
+                reason,
+                gesture: Gesture::Named("wrong codes".into()),
+            };
+            self.finish_pending(step, now, id, &Actor::Hitl, kind);
+        } else {
+            step.effects.push(Effect::WriteNote {
+                id: id.to_string(),
+                adopt: None,
+            });
+        }
+        Gate::Hold(Refusal::WrongCode {
+            count,
+            max: MAX_WRONG_CODES,
+        })
+    }
+
+    /// After an approval whose handler will run: hold it for the rule's
+    /// undo window, if it has one. `true`: held (the handler waits).
+    pub(super) fn hold(&mut self, step: &mut Step, now: Timestamp, id: &str) -> bool {
+        let rule = self.requests[id].sub.rule.clone();
+        let grace = self.config.rule_trust(rule.as_deref()).grace;
+        if grace.is_zero() {
+            return false;
+        }
+        let d = jiff::SignedDuration::try_from(grace).unwrap_or(jiff::SignedDuration::MAX);
+        let until = now.checked_add(d).unwrap_or(Timestamp::MAX);
+        self.push(step, now, id, &Actor::Hitl, EventKind::Held { until });
+        self.deadlines.insert((until, id.to_string()));
+        true
+    }
+
+    /// An approved request in its undo window, if `id` is one.
+    pub(super) fn in_window(&self, id: &str) -> bool {
+        matches!(
+            self.requests.get(id).map(|r| &r.status),
+            Some(Status::ApprovedToRun { .. })
+        ) && self.ledger.held_until(id).is_some()
+    }
+
+    /// Reverses an approval in its undo window: the handler never runs.
+    pub(super) fn revoke(
+        &mut self,
+        step: &mut Step,
+        now: Timestamp,
+        id: &str,
+        by: &Actor,
+        kind: EventKind,
+    ) {
+        if let Some(until) = self.ledger.held_until(id) {
+            self.deadlines.remove(&(until, id.to_string()));
+        }
+        self.push(step, now, id, by, kind);
+        step.effects.push(Effect::WriteNote {
+            id: id.to_string(),
+            adopt: None,
+        });
+    }
+
+    /// An undo window ended: the handler starts.
+    pub(super) fn release(&mut self, step: &mut Step, now: Timestamp, id: &str) {
+        if let Some(until) = self.ledger.held_until(id) {
+            self.deadlines.remove(&(until, id.to_string()));
+        }
+        self.start_handler(step, now, id);
+        step.effects.push(Effect::WriteNote {
+            id: id.to_string(),
+            adopt: None,
+        });
+    }
+}
