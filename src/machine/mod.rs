@@ -31,6 +31,8 @@ mod submit;
 #[cfg(test)]
 mod tests;
 mod trust;
+#[cfg(test)]
+mod trust_tests;
 
 pub use dropin::drop_in_request;
 pub use io::{Decide, Effect, Folder, HandlerJob, Input, NewRequest, SeenNote, Step};
