@@ -247,9 +247,12 @@ impl Engine {
         let req = self.machine.get(id).expect("checked above");
         let mut drop_keys = drop_keys;
         if self.machine.code_spent(id) || req.status != crate::request::Status::Pending {
-            // A used approval code does not linger in the note.
+            // A used approval code does not linger in the note; only this
+            // write drops it, not a code typed after it.
             drop_keys.push("code".into());
+            self.machine.code_cleared(id);
         }
+        let req = self.machine.get(id).expect("checked above");
         if current.is_some() && existing_text.is_none() && !req.status.is_final() {
             // The note just moved, vanished or can't be read: the watcher
             // reports where it went and a reconcile regenerates a missing

@@ -178,10 +178,13 @@ impl Machine {
         } else {
             self.warnings.insert(id.to_string(), warnings);
         }
-        step.effects.push(Effect::WriteNote {
+        let rewrite = Effect::WriteNote {
             id: id.to_string(),
             adopt: None,
-        });
+        };
+        if !step.effects.contains(&rewrite) {
+            step.effects.push(rewrite);
+        }
     }
 
     fn ingest(

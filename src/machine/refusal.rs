@@ -33,9 +33,9 @@ pub enum Refusal {
     #[error("the payload nests deeper than {0} levels")]
     TooDeep(usize),
     #[error(
-        "this request needs the code sent to {via}: put it in the note's `code` property (or `hitl approve ID --code CODE`); nothing changed"
+        "this request needs the code sent to {via} ({gesture} without a code): put it in the note's `code` property (or `hitl approve ID --code CODE`); nothing changed"
     )]
-    CodeNeeded { via: String },
+    CodeNeeded { via: String, gesture: String },
     #[error("wrong approval code ({count} of {max} allowed); nothing changed")]
     WrongCode { count: u32, max: u32 },
     #[error(

@@ -99,8 +99,8 @@ impl Machine {
         self.ledger.spent.contains(id)
     }
 
-    /// The note shows no code any more: nothing to clear.
-    pub(super) fn code_cleared(&mut self, id: &str) {
+    /// The note shows no code any more (or its rewrite drops it).
+    pub fn code_cleared(&mut self, id: &str) {
         self.ledger.spent.remove(id);
     }
 
@@ -160,7 +160,8 @@ impl Machine {
         let matched = match (&given, trust.approval) {
             (None, Approval::Code) => {
                 let via = trust.code_via.join(", ");
-                return Gate::Hold(Refusal::CodeNeeded { via });
+                let gesture = gesture.to_string();
+                return Gate::Hold(Refusal::CodeNeeded { via, gesture });
             }
             (None, Approval::Gesture) => None,
             (Some(c), _) => match self.match_code(id, &trust, c, now) {
@@ -285,10 +286,13 @@ impl Machine {
             };
             self.finish_pending(step, now, id, &Actor::Hitl, kind);
         } else {
-            step.effects.push(Effect::WriteNote {
+            let rewrite = Effect::WriteNote {
                 id: id.to_string(),
                 adopt: None,
-            });
+            };
+            if !step.effects.contains(&rewrite) {
+                step.effects.push(rewrite);
+            }
         }
         Gate::Hold(Refusal::WrongCode {
             count,

@@ -18,5 +18,6 @@ mod redteam;
 mod service;
 mod shell;
 mod shell_faults;
+mod trust;
 mod util;
 mod vault;
