@@ -28,7 +28,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
@@ -145,11 +144,10 @@ pub async fn run(
     runs::prepare(&state).map_err(io("runs folder"))?;
 
     let (watch_tx, watch_rx) = mpsc::channel(1024);
-    let sock = ipc::socket_path(&state);
-    let _ = std::fs::remove_file(&sock); // stale: we hold the lock
-    let listener = UnixListener::bind(&sock).map_err(io(format!("socket {}", sock.display())))?;
+    let (listener, sock) = trust::bind_socket(&state, config.access.socket_group.as_deref())?;
     let (cmd_tx, cmd_rx) = mpsc::channel::<CommandMsg>(256);
-    tokio::spawn(socket::serve(listener, cmd_tx));
+    let shared = config.access.socket_group.is_some();
+    tokio::spawn(socket::serve(listener, cmd_tx, shared));
 
     let clock = settings.clock;
     let mut engine = Engine {

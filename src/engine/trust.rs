@@ -80,3 +80,32 @@ impl Engine {
         });
     }
 }
+
+/// Binds the CLI's socket: in the state folder, or, with a `socket_group`,
+/// beside it, shared with that group (`ipc::shared`). A stale socket of
+/// ours is removed first (we hold the state lock).
+pub(super) fn bind_socket(
+    state: &std::path::Path,
+    group: Option<&str>,
+) -> Result<(tokio::net::UnixListener, std::path::PathBuf), super::DaemonError> {
+    use crate::ipc::{self, shared};
+    let io = |what: String| move |error| super::DaemonError::Io { what, error };
+    let private = ipc::socket_path(state);
+    let _ = std::fs::remove_file(&private);
+    let _ = std::fs::remove_file(shared::socket_path(state));
+    let sock = match group {
+        None => private,
+        Some(g) => {
+            let gid = shared::group_id(g).map_err(io(format!("socket_group {g}")))?;
+            shared::prepare(state, gid).map_err(io(format!("socket folder for group {g}")))?
+        }
+    };
+    let listener =
+        tokio::net::UnixListener::bind(&sock).map_err(io(format!("socket {}", sock.display())))?;
+    if let Some(g) = group {
+        let gid = shared::group_id(g).map_err(io(format!("socket_group {g}")))?;
+        shared::share(&sock, gid).map_err(io(format!("socket {}", sock.display())))?;
+        tracing::info!(socket = %sock.display(), group = g, "the socket is shared with a group");
+    }
+    Ok((listener, sock))
+}
