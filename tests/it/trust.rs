@@ -362,3 +362,61 @@ fn an_agent_of_its_own_uid_submits_and_waits_but_cannot_approve_or_read_the_stat
     env.wait_note(&id, "Done", "executed");
     assert_eq!(env.runs().len(), 1);
 }
+
+#[test]
+fn each_approver_gets_their_own_code_and_one_code_counts_once() {
+    let (port, rx) = webhook_server();
+    let url = format!("http://127.0.0.1:{port}/codes");
+    let mut env = Env::new(&format!(
+        "notify:\n  - {{ name: ann-phone, kind: webhook, url: \"{url}\" }}\n  - {{ name: ben-phone, kind: webhook, url: \"{url}\" }}\napprovers:\n  - {{ user: ann, code_via: [ann-phone] }}\n  - {{ user: ben, code_via: [ben-phone] }}\nrules:\n  - {{ name: two, when: {{ type: payment }}, decision: require, approval: code, code_via: [ann-phone], approvals: 2 }}\n"
+    ));
+    env.start();
+    let id = env.pay(1500);
+    env.wait_note(&id, "Pending_Approval", "pending");
+    let mut codes = std::collections::BTreeMap::new();
+    while codes.len() < 3 {
+        let v = wait_for_some("the codes", || {
+            rx.recv_timeout(std::time::Duration::from_millis(100)).ok()
+        });
+        if v["event"] == "code" && v["request"]["id"] == id.as_str() {
+            let who = v["approver"].as_str().unwrap_or("request").to_string();
+            codes.insert(who, v["code"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(codes.len(), 3, "{codes:?}");
+    env.edit(&id, |t| with_code(&codes["ann"])(tick(t)));
+    wait_for("ann counted", || {
+        env.note(&id).contains("approval counted for ann")
+    });
+    // Ann's code again, as if another person: still Ann, counted once.
+    env.edit(&id, |t| with_code(&codes["ann"])(t));
+    wait_for("ann refused twice", || {
+        env.note(&id).contains("ann already approved this request")
+    });
+    assert_eq!(env.events(&id), ["submitted", "endorsed"]);
+    assert!(env.runs().is_empty());
+    env.edit(&id, |t| with_code(&codes["ben"])(t));
+    env.wait_note(&id, "Done", "executed");
+    assert_eq!(env.runs().len(), 1);
+}
+
+#[test]
+fn ticking_reject_in_the_undo_window_revokes_the_approval() {
+    let mut env = Env::new(
+        "rules:\n  - { name: later, when: { type: payment }, decision: require, grace: 1h }\n",
+    );
+    env.start();
+    let id = env.pay(1500);
+    let (code, _, err) = env.hitl(&["approve", &id]);
+    assert_eq!(code, 0, "{err}");
+    wait_for("the window in the note", || {
+        env.note(&id).contains("unless rejected or cancelled")
+    });
+    env.edit(&id, |t| t.replace("- [ ] Reject", "- [x] Reject"));
+    env.wait_note(&id, "Done", "rejected");
+    assert_eq!(
+        env.events(&id),
+        ["submitted", "approved", "held", "revoked"]
+    );
+    assert!(env.runs().is_empty());
+}
