@@ -154,7 +154,8 @@ impl Machine {
             return Gate::Approve;
         }
         let given = given.map(code::normalize).filter(|c| !c.is_empty());
-        if given.is_some() {
+        if given.is_some() && *by == Actor::Vault {
+            // The note's code is used up, right or wrong.
             self.ledger.spent.insert(id.to_string());
         }
         let matched = match (&given, trust.approval) {
