@@ -91,11 +91,6 @@ impl Machine {
         })
     }
 
-    /// The secrets approval codes are checked with.
-    pub fn set_keys(&mut self, keys: Arc<crate::trust::Keys>) {
-        self.keys = Some(keys);
-    }
-
     /// The zone notes are rendered in (the system's by default).
     pub fn set_time_zone(&mut self, tz: TimeZone) {
         self.tz = tz;
@@ -163,13 +158,7 @@ impl Machine {
         now: Timestamp,
     ) -> Result<Id, Refusal> {
         if self.in_window(&id) {
-            let kind = EventKind::Revoked {
-                reason: None,
-                gesture: Gesture::CommandLine,
-                cancelled: true,
-            };
-            self.revoke(step, now, &id, by, kind);
-            return Ok(id);
+            return Ok(self.revoke(step, now, id, by, None, Gesture::CommandLine));
         }
         self.require_pending(&id)?;
         self.finish_pending(step, now, &id, by, EventKind::Cancelled);
@@ -233,16 +222,7 @@ impl Machine {
             if at > now {
                 break;
             }
-            if self.in_window(&id) {
-                self.release(step, now, &id);
-                continue;
-            }
-            if self
-                .requests
-                .get(&id)
-                .is_none_or(|r| r.status != Status::Pending)
-            {
-                self.deadlines.remove(&(at, id)); // a window that ended otherwise
+            if self.window_ended(step, now, at, &id) {
                 continue;
             }
             self.finish_pending(step, now, &id, &Actor::Hitl, EventKind::Expired);
@@ -271,13 +251,8 @@ impl Machine {
         } = d;
         let (id, by, gesture) = (id.as_str(), &by, &gesture);
         if !approve && self.in_window(id) {
-            let kind = EventKind::Revoked {
-                reason,
-                gesture: gesture.clone(),
-                cancelled: false,
-            };
-            self.revoke(step, now, id, by, kind);
-            return Ok(id.to_string());
+            let (id, gesture) = (id.to_string(), gesture.clone());
+            return Ok(self.revoke(step, now, id, by, Some(reason), gesture));
         }
         let expires = self.require_pending(id)?.sub.expires;
         if now >= expires {

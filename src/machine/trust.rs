@@ -104,6 +104,11 @@ impl Machine {
         self.ledger.spent.remove(id);
     }
 
+    /// The secrets approval codes are checked with.
+    pub fn set_keys(&mut self, keys: std::sync::Arc<crate::trust::Keys>) {
+        self.keys = Some(keys);
+    }
+
     pub fn keys(&self) -> Option<&std::sync::Arc<crate::trust::Keys>> {
         self.keys.as_ref()
     }
@@ -324,23 +329,56 @@ impl Machine {
         ) && self.ledger.held_until(id).is_some()
     }
 
-    /// Reverses an approval in its undo window: the handler never runs.
+    /// Reverses an approval in its undo window: the handler never runs. A
+    /// rejection carries its reason (`Some`); a cancel has none.
     pub(super) fn revoke(
         &mut self,
         step: &mut Step,
         now: Timestamp,
-        id: &str,
+        id: Id,
         by: &Actor,
-        kind: EventKind,
-    ) {
-        if let Some(until) = self.ledger.held_until(id) {
-            self.deadlines.remove(&(until, id.to_string()));
+        rejection: Option<Option<String>>,
+        gesture: Gesture,
+    ) -> Id {
+        if let Some(until) = self.ledger.held_until(&id) {
+            self.deadlines.remove(&(until, id.clone()));
         }
-        self.push(step, now, id, by, kind);
+        let kind = EventKind::Revoked {
+            cancelled: rejection.is_none(),
+            reason: rejection.flatten(),
+            gesture,
+        };
+        self.push(step, now, &id, by, kind);
         step.effects.push(Effect::WriteNote {
-            id: id.to_string(),
+            id: id.clone(),
             adopt: None,
         });
+        id
+    }
+
+    /// A deadline `at` that is an undo window's, not an expiry: `true` when
+    /// it was handled here (the handler starts, or the window had ended
+    /// otherwise and its entry goes).
+    pub(super) fn window_ended(
+        &mut self,
+        step: &mut Step,
+        now: Timestamp,
+        at: Timestamp,
+        id: &str,
+    ) -> bool {
+        if self.in_window(id) {
+            self.release(step, now, id);
+            return true;
+        }
+        if self
+            .requests
+            .get(id)
+            .is_none_or(|r| r.status != Status::Pending)
+        {
+            self.deadlines.remove(&(at, id.to_string()));
+            return true;
+        }
+        false
     }
 
     /// An undo window ended: the handler starts.
