@@ -226,6 +226,48 @@ pub(super) fn access(
 mod tests {
     use super::*;
 
+    fn parse(extra: &str) -> Result<crate::config::Config, String> {
+        let notify = "notify:\n  - { name: phone, kind: webhook, url: \"http://127.0.0.1:9/x\" }\n";
+        crate::config::Config::parse(&format!("{notify}{extra}"), "c").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn trust_settings_are_validated_once() {
+        let c = parse("requesters: [agent, 990]\napprovers: [alice, { user: bob, code_via: [phone] }]\nrules:\n  - { name: r, when: {}, decision: require, approval: code, code_via: [phone, totp], approvals: 2, grace: 30s }\n").unwrap();
+        let t = c.rule_trust(Some("r"));
+        assert_eq!(t.approval, Approval::Code);
+        assert!(t.totp());
+        assert_eq!((t.approvals, t.grace), (2, Duration::from_secs(30)));
+        assert!(
+            !c.access.allow_self_approval,
+            "off by default with requesters"
+        );
+        assert_eq!(c.access.approvers[1].code_via, ["phone"]);
+        assert_eq!(c.rule_trust(Some("gone")), RuleTrust::default());
+        assert!(parse("").unwrap().access.allow_self_approval);
+        for (bad, says) in [
+            (
+                "rules:\n  - { name: r, when: {}, decision: require, approval: code }\n",
+                "needs `code_via`",
+            ),
+            (
+                "rules:\n  - { name: r, when: {}, decision: require, code_via: [pager] }\n",
+                "`pager` is not a channel",
+            ),
+            (
+                "rules:\n  - { name: r, when: {}, decision: require, approvals: 0 }\n",
+                "at least 1",
+            ),
+            (
+                "approvers: [{ user: bob, code_via: [pager] }]\n",
+                "`pager` is not a channel",
+            ),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
     #[test]
     fn users_match_by_name_or_by_uid() {
         assert!(UserRef::Name("alice".into()).is(1000, "alice"));

@@ -261,3 +261,38 @@ fn an_undo_window_survives_a_restart_and_then_runs() {
     );
     assert_eq!(back.next_deadline(), None);
 }
+
+#[test]
+fn the_trust_events_read_back_from_json_and_replay() {
+    let mut m = machine();
+    let mut journal = submit(&mut m, "q", "two").events;
+    journal.extend(approve(&mut m, "q", "alice", Some("12345678"), 1).events);
+    journal.extend(approve(&mut m, "q", "alice", None, 2).events);
+    journal.extend(approve(&mut m, "q", "carol", None, 3).events);
+    let mut more = submit(&mut m, "g", "slow").events;
+    more.extend(approve(&mut m, "g", "alice", None, 4).events);
+    let cancel = Input::Cancel {
+        id: "g".into(),
+        by: "cli:alice".into(),
+    };
+    more.extend(m.handle(cancel, t(5)).events);
+    journal.extend(more);
+    let kinds: Vec<&str> = journal.iter().map(|e| e.kind.name()).collect();
+    for want in ["wrong_code", "endorsed", "held", "revoked"] {
+        assert!(kinds.contains(&want), "{kinds:?}");
+    }
+    for ev in &journal {
+        let json = serde_json::to_value(&ev.kind).unwrap();
+        let back: EventKind = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, ev.kind, "{json}");
+    }
+    let back = Machine::replay(m.config().clone(), &journal).unwrap();
+    assert_eq!(back.get("q").unwrap().status.name(), "executing");
+    assert!(
+        back.get("q")
+            .unwrap()
+            .history
+            .iter()
+            .any(|(_, l)| l.contains("approval counted for carol"))
+    );
+}
