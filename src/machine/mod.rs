@@ -16,6 +16,7 @@ use crate::request::{
     Actor, ApplyError, Event, EventKind, Gesture, Id, Outcome, Ran, Request, Status, apply,
 };
 
+mod codes;
 pub mod dropin;
 mod gesture;
 mod io;

@@ -7,10 +7,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use jiff::Timestamp;
 
+use super::codes::Matched;
 use super::{Effect, Machine, Refusal, Step};
-use crate::config::trust::{Approval, MAX_WRONG_CODES, RuleTrust};
+use crate::config::trust::Approval;
 use crate::request::{Actor, Event, EventKind, Gesture, Id, Status};
-use crate::trust::{code, totp};
+use crate::trust::code;
 
 /// What the trust gate knows, rebuilt from the journal.
 #[derive(Debug, Default, Clone)]
@@ -18,9 +19,9 @@ pub struct Ledger {
     /// Who has approved each pending request so far, in order.
     endorsers: HashMap<Id, Vec<String>>,
     /// Wrong codes given per request.
-    wrong: HashMap<Id, u32>,
+    pub(super) wrong: HashMap<Id, u32>,
     /// Authenticator time steps taken: each opens one request only.
-    totp_steps: BTreeSet<u64>,
+    pub(super) totp_steps: BTreeSet<u64>,
     /// Approved requests waiting out their undo window, until when.
     held: HashMap<Id, Timestamp>,
     /// Requests whose note's `code` was read and used (or refused): the
@@ -28,7 +29,7 @@ pub struct Ledger {
     spent: HashSet<Id>,
     /// The last wrong code per request, so a note read twice before its
     /// rewrite lands does not count the same guess twice. Not journaled.
-    last_wrong: HashMap<Id, String>,
+    pub(super) last_wrong: HashMap<Id, String>,
 }
 
 impl Ledger {
@@ -78,14 +79,8 @@ impl Ledger {
     }
 }
 
-/// A code that matched: whose it is, and the authenticator step it used.
-struct Matched {
-    approver: Option<String>,
-    totp_step: Option<u64>,
-}
-
 /// What the gate says about one approval gesture.
-pub(super) enum Gate {
+pub(in crate::machine) enum Gate {
     /// Approve now (the events before it are already pushed).
     Approve,
     /// No approval now; the reason is the caller's reply or the note's
@@ -111,36 +106,6 @@ impl Machine {
 
     pub fn keys(&self) -> Option<&std::sync::Arc<crate::trust::Keys>> {
         self.keys.as_ref()
-    }
-
-    /// The codes a new request's rule asks to send: its own code to the
-    /// rule's channels, and each approver's to theirs (for a rule that
-    /// asks for a code or a quorum).
-    pub(super) fn codes_to_send(&self, id: &str) -> Option<Effect> {
-        let rule = self.requests[id].sub.rule.clone();
-        let trust = self.config.rule_trust(rule.as_deref());
-        if trust.is_plain() {
-            return None;
-        }
-        let own: Vec<String> = trust
-            .code_via
-            .iter()
-            .filter(|c| *c != crate::config::trust::TOTP)
-            .cloned()
-            .collect();
-        let mut codes = Vec::new();
-        if !own.is_empty() {
-            codes.push((None, own));
-        }
-        for a in &self.config.access.approvers {
-            if !a.code_via.is_empty() {
-                codes.push((Some(a.user.label()), a.code_via.clone()));
-            }
-        }
-        (!codes.is_empty()).then(|| Effect::SendCodes {
-            id: id.to_string(),
-            codes,
-        })
     }
 
     /// Checks an approval against its rule's code and quorum; counts it.
@@ -185,24 +150,42 @@ impl Machine {
             (_, Actor::Cli { user, .. }) => user.clone(),
             _ => "vault".to_string(),
         };
-        let need = trust.approvals;
-        if self
-            .ledger
-            .endorsers
-            .get(id)
-            .is_some_and(|l| l.contains(&approver))
-        {
+        let totp_step = matched.and_then(|m| m.totp_step);
+        self.count(
+            step,
+            now,
+            id,
+            by,
+            gesture,
+            approver,
+            totp_step,
+            trust.approvals,
+        )
+    }
+
+    /// Counts `approver` toward the `need`ed approvals, once.
+    #[allow(clippy::too_many_arguments)]
+    fn count(
+        &mut self,
+        step: &mut Step,
+        now: Timestamp,
+        id: &str,
+        by: &Actor,
+        gesture: &Gesture,
+        approver: String,
+        totp_step: Option<u64>,
+        need: u32,
+    ) -> Gate {
+        let counted = self.ledger.endorsers.get(id);
+        if counted.is_some_and(|l| l.contains(&approver)) {
             let so_far = self.ledger.so_far(id);
-            return Gate::Hold(Refusal::AlreadyCounted {
-                who: approver,
-                need,
-                so_far,
-            });
+            let who = approver;
+            return Gate::Hold(Refusal::AlreadyCounted { who, need, so_far });
         }
         let kind = EventKind::Endorsed {
             approver,
             gesture: gesture.clone(),
-            totp_step: matched.and_then(|m| m.totp_step),
+            totp_step,
             of: need,
         };
         self.push(step, now, id, by, kind);
@@ -216,94 +199,6 @@ impl Machine {
         });
         let so_far = self.ledger.so_far(id);
         Gate::Hold(Refusal::Counted { have, need, so_far })
-    }
-
-    /// The code's owner, if `given` is one of this request's codes.
-    fn match_code(
-        &self,
-        id: &str,
-        trust: &RuleTrust,
-        given: &str,
-        now: Timestamp,
-    ) -> Option<Matched> {
-        let keys = self.keys.as_ref()?;
-        let sha = &self.requests[id].sub.payload_sha256;
-        let own = |approver: Option<&str>| {
-            code::same(&code::derive(&keys.codes, id, sha, approver), given)
-        };
-        for a in &self.config.access.approvers {
-            let label = a.user.label();
-            if !a.code_via.is_empty() && own(Some(&label)) {
-                return Some(Matched {
-                    approver: Some(label),
-                    totp_step: None,
-                });
-            }
-        }
-        let mailed = trust
-            .code_via
-            .iter()
-            .any(|c| c != crate::config::trust::TOTP);
-        if mailed && own(None) {
-            return Some(Matched {
-                approver: None,
-                totp_step: None,
-            });
-        }
-        let secret = keys.totp.as_deref().filter(|_| trust.totp())?;
-        let step = totp::matching_step(secret, given, now.as_second())?;
-        // A step already taken is a replay: refused like a wrong code.
-        (!self.ledger.totp_steps.contains(&step)).then_some(Matched {
-            approver: None,
-            totp_step: Some(step),
-        })
-    }
-
-    fn wrong_code(
-        &mut self,
-        step: &mut Step,
-        now: Timestamp,
-        id: &str,
-        by: &Actor,
-        gesture: &Gesture,
-        given: &str,
-    ) -> Gate {
-        let count = self.ledger.wrong.get(id).copied().unwrap_or(0);
-        if self.ledger.last_wrong.get(id).is_some_and(|w| w == given) {
-            // The same guess read again (its note not rewritten yet).
-            let max = MAX_WRONG_CODES;
-            return Gate::Hold(Refusal::WrongCode { count, max });
-        }
-        self.ledger
-            .last_wrong
-            .insert(id.to_string(), given.to_string());
-        let count = count + 1;
-        tracing::warn!(request = %id, by = %by, count, "wrong approval code");
-        let kind = EventKind::WrongCode {
-            gesture: gesture.clone(),
-            count,
-        };
-        self.push(step, now, id, by, kind);
-        if count >= MAX_WRONG_CODES {
-            let reason = Some(format!("{count} wrong approval codes"));
-            let kind = EventKind::Rejected {
-                reason,
-                gesture: Gesture::Named("wrong codes".into()),
-            };
-            self.finish_pending(step, now, id, &Actor::Hitl, kind);
-        } else {
-            let rewrite = Effect::WriteNote {
-                id: id.to_string(),
-                adopt: None,
-            };
-            if !step.effects.contains(&rewrite) {
-                step.effects.push(rewrite);
-            }
-        }
-        Gate::Hold(Refusal::WrongCode {
-            count,
-            max: MAX_WRONG_CODES,
-        })
     }
 
     /// After an approval whose handler will run: hold it for the rule's
