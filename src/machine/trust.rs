@@ -99,6 +99,12 @@ impl Machine {
         self.ledger.spent.remove(id);
     }
 
+    /// When an approved request in its undo window will run (for the
+    /// approval's notification), while the window lasts.
+    pub fn runs_at(&self, id: &str) -> Option<Timestamp> {
+        self.ledger.held_until(id)
+    }
+
     /// The secrets approval codes are checked with.
     pub fn set_keys(&mut self, keys: std::sync::Arc<crate::trust::Keys>) {
         self.keys = Some(keys);

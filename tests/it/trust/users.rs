@@ -27,19 +27,26 @@ fn agent_user() {
 
 /// `hitl ARGS` run as the agent's user, as `hitl` (exit code, stdout, stderr).
 fn as_agent(env: &Env, args: &[&str]) -> (i32, String, String) {
-    let mut c = env.cmd();
-    let prog = c.get_program().to_owned();
+    use std::os::unix::fs::PermissionsExt;
+    // The agent runs its own copy of the binary: the build folder may be
+    // one it can't enter.
+    let bin = env.dir.path().join("hitl-for-agent");
+    if !bin.exists() {
+        std::fs::copy(crate::util::BIN, &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let c = env.cmd();
     let mut wrapped = std::process::Command::new("setpriv");
     wrapped
         .args(["--reuid", AGENT, "--regid", AGENT, "--init-groups"])
-        .arg(prog)
-        .args(args);
+        .arg(&bin)
+        .args(args)
+        .stdin(std::process::Stdio::null());
     for (k, v) in c.get_envs() {
         if let Some(v) = v {
             wrapped.env(k, v);
         }
     }
-    let _ = &mut c;
     let out = wrapped.output().unwrap();
     (
         out.status.code().unwrap_or(-1),

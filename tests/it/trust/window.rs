@@ -53,7 +53,7 @@ fn a_rejection_in_the_undo_window_stops_the_run() {
 }
 
 #[test]
-fn an_undo_window_survives_a_restart_and_then_runs() {
+fn an_undo_window_survives_a_crash_and_then_runs() {
     let mut env = Env::new(
         "rules:\n  - { name: later, when: { type: payment }, decision: require, grace: 3s }\n",
     );
@@ -61,7 +61,7 @@ fn an_undo_window_survives_a_restart_and_then_runs() {
     let id = env.pay(1500);
     let (code, _, err) = env.hitl(&["approve", &id]);
     assert_eq!(code, 0, "{err}");
-    env.stop();
+    env.kill9();
     assert!(env.runs().is_empty());
     env.start();
     env.wait_note(&id, "Done", "executed");
