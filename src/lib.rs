@@ -55,6 +55,11 @@
 //!   [`notify::Notice`] and sent by their own task (bounded queue, retries,
 //!   storm digest); outcomes come back as values for the engine to journal.
 //!
+//! - [`trust`]: approval codes (derived under a key in the state folder,
+//!   sent only to the named channels), authenticator codes, and who may
+//!   submit or approve by uid; the machine's gate for codes, quorums and
+//!   undo windows is `machine/trust.rs`.
+//!
 //! [`dashboard`] renders `Approvals.md`, the person's overview page, from
 //! the requests (pure; `hitl dashboard` writes it from the journal).
 //!
