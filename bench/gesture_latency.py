@@ -2,11 +2,18 @@
 """Gesture → journaled decision and gesture → handler started, measured on the
 real release binary with a real vault. Prints percentiles; asserts nothing.
 
-    cargo build --release && python3 bench/gesture_latency.py [N]
-"""
-import json, os, subprocess, sys, tempfile, time
+    cargo build --release && python3 bench/gesture_latency.py [N] [--storm [--slow-webhook]]
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+--storm: other requests arrive all the while (a `hitl request` loop in the
+background). --slow-webhook: and every request is notified to a webhook
+that takes 2 s to answer each POST (digest after 1000, so one message per
+request): notification load must not move the gesture latency.
+"""
+import http.server, json, os, subprocess, sys, tempfile, threading, time
+
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+STORM, SLOW = "--storm" in sys.argv, "--slow-webhook" in sys.argv
+N = int(args[0]) if args else 100
 BIN = os.path.join(os.path.dirname(__file__), "..", "target", "release", "hitl")
 tmp = tempfile.mkdtemp()
 vault, state = os.path.join(tmp, "vault"), os.path.join(tmp, "state")
@@ -16,8 +23,23 @@ handler = os.path.join(tmp, "h.sh")
 with open(handler, "w") as f:
     f.write(f'#!/bin/sh\necho "$HITL_REQUEST_ID $(date +%s.%N)" >> {starts}\ncat >/dev/null\n')
 cfg = os.path.join(tmp, "config.yaml")
+hook_hits = [0]
+if SLOW:
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            time.sleep(2)
+            hook_hits[0] += 1
+            self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+        def log_message(self, *a):
+            pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
 with open(cfg, "w") as f:
     f.write(f"handlers:\n  payment: {{ command: [/bin/sh, {handler}] }}\n")
+    if SLOW:
+        f.write(f"notify:\n  - {{ name: slow, kind: webhook, url: 'http://127.0.0.1:{srv.server_port}/t', "
+                "flavor: ntfy, digest_after: 1000, max_attempts: 1 }\n")
 env = dict(os.environ, HITL_VAULT=vault, HITL_STATE_DIR=state, HITL_CONFIG=cfg, RUST_LOG="hitl=warn")
 daemon = subprocess.Popen([BIN, "run"], env=env, stderr=subprocess.DEVNULL)
 while subprocess.run([BIN, "status"], env=env, capture_output=True).returncode != 0:
@@ -32,6 +54,15 @@ def ts(s):  # 2026-11-25T08:05:42.316422123Z -> epoch seconds
     base, frac = s.rstrip("Z").split(".") if "." in s else (s.rstrip("Z"), "0")
     t = datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
     return t + float("0." + frac)
+
+stop = threading.Event()
+storm_count = [0]
+def storm():
+    while not stop.is_set():
+        subprocess.run([BIN, "request", "transfer", "--set", "amount=5000"], env=env, capture_output=True)
+        storm_count[0] += 1
+if STORM:
+    threading.Thread(target=storm, daemon=True).start()
 
 decided, started = [], []
 for i in range(N):
@@ -58,7 +89,11 @@ for i in range(N):
             started.append(mine[0] - t0)
             break
         time.sleep(0.002)
+stop.set()
 daemon.terminate(); daemon.wait()
+notified = sum(1 for e in journal() if e["event"] == "notified")
+print(f"mode: storm={STORM} slow_webhook={SLOW}; storm requests={storm_count[0]}, "
+      f"webhook POSTs answered={hook_hits[0]}, notified events={notified}")
 
 def pct(xs, p):
     xs = sorted(xs); return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] * 1000

@@ -79,6 +79,15 @@ struct RawConfig {
     socket_group: Option<String>,
     #[serde(default)]
     code_via: Vec<String>,
+    #[serde(default)]
+    mcp: RawMcp,
+}
+
+/// `mcp:`, the MCP server's settings.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMcp {
+    wait_bound: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -103,6 +112,10 @@ struct RawRule {
     code_via: Option<Vec<String>>,
     approvals: Option<u32>,
     grace: Option<Spanned<String>>,
+    #[serde(default)]
+    hook: crate::rules::HookAnswer,
+    /// The notify channels for this rule's requests, instead of all.
+    notify: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,6 +156,8 @@ pub struct Config {
     pub notify: crate::notify::NotifyConfig,
     /// Who may submit and decide (DESIGN.md, "Trust").
     pub access: trust::Access,
+    /// How long `hitl mcp` waits for a decision within one tool call.
+    pub mcp_wait_bound: Duration,
 }
 
 impl Config {
@@ -192,7 +207,8 @@ impl Config {
         let raw_risk = raw
             .risk
             .unwrap_or_else(|| builtin().risk.unwrap_or_default());
-        let notify = crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?;
+        let mut notify = crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?;
+        crate::notify::config::route_rules(origin, &raw_rules, rule_notify, &mut notify)?;
         let channels: Vec<&str> = notify.channels.iter().map(|c| c.name.as_str()).collect();
         let dur = |field: &str, v: &Option<Spanned<String>>, default: Duration| {
             duration(origin, field, v, default)
@@ -234,6 +250,11 @@ impl Config {
                 &channels,
             )?,
             notify,
+            mcp_wait_bound: dur(
+                "mcp.wait_bound",
+                &raw.mcp.wait_bound,
+                Duration::from_secs(50),
+            )?,
         })
     }
 }
@@ -244,6 +265,11 @@ fn invalid(origin: &str, field: impl Into<String>, problem: impl Into<String>) -
         field: field.into(),
         problem: problem.into(),
     }
+}
+
+/// A rule's name and its `notify:` channels.
+fn rule_notify(r: &RawRule) -> (&str, Option<&Vec<String>>) {
+    (r.name.as_str(), r.notify.as_ref())
 }
 
 fn rules(
@@ -281,9 +307,26 @@ fn rules(
                 timeout,
                 reason: r.reason,
                 trust: trust::rule_trust(origin, &field, raw_trust, channels, code_via)?,
+                hook: hook_answer(origin, &field, r)?,
             })
         })
         .collect()
+}
+
+/// `hook: allow` only where the rule lets the action run.
+fn hook_answer(
+    origin: &str,
+    field: &str,
+    r: &RawRule,
+) -> Result<crate::rules::HookAnswer, ConfigError> {
+    if r.hook == crate::rules::HookAnswer::Allow && r.decision != Verdict::Auto {
+        return Err(invalid(
+            origin,
+            format!("{field}.hook"),
+            "`hook: allow` needs `decision: auto`",
+        ));
+    }
+    Ok(r.hook)
 }
 
 fn risk(origin: &str, raw: &[Spanned<RawRisk>]) -> Result<Vec<RiskSignal>, ConfigError> {
@@ -350,6 +393,15 @@ mod tests {
         assert!(!c.risk.is_empty());
         let c = Config::parse("rules: []\nrisk: []\n", "c").unwrap();
         assert!(c.rules.is_empty() && c.risk.is_empty());
+    }
+
+    #[test]
+    fn the_mcp_wait_bound_is_configurable_and_checked() {
+        assert_eq!(Config::builtin().mcp_wait_bound, Duration::from_secs(50));
+        let c = Config::parse("mcp: { wait_bound: 2m }\n", "c").unwrap();
+        assert_eq!(c.mcp_wait_bound, Duration::from_secs(120));
+        let e = Config::parse("mcp: { wait_bound: soon }\n", "c").unwrap_err();
+        assert!(e.to_string().contains("mcp.wait_bound"), "{e}");
     }
 
     #[test]

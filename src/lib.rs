@@ -54,14 +54,24 @@
 //! - [`notify`]: email, desktop and webhook/ntfy channels, rendered from a
 //!   [`notify::Notice`] and sent by their own task (bounded queue, retries,
 //!   storm digest); outcomes come back as values for the engine to journal.
-//!
 //! - [`trust`]: approval codes (derived under a key in the state folder,
 //!   sent only to the named channels), authenticator codes, and who may
 //!   submit or approve by uid; the machine's gate for codes, quorums and
 //!   undo windows is `machine/trust.rs`.
 //!
+//! [`outcome`] is what a requester learns of its request (status, who
+//! decided and why, the handler's exit code and output head), the one
+//! shape `hitl wait`, the socket's replies and the [`mcp`] server return.
+//!
+//! [`mcp`] is `hitl mcp`, the MCP server on stdio for agents: a client of
+//! the daemon's socket like the CLI, answering with the outcome.
+//!
 //! [`dashboard`] renders `Approvals.md`, the person's overview page, from
 //! the requests (pure; `hitl dashboard` writes it from the journal).
+//!
+//! [`hooks`] answers coding agents' tool-call hooks (Claude Code, Codex,
+//! Gemini CLI, Cursor): one table-driven adapter per harness, asking the
+//! daemon over the socket like the CLI, denying on every error.
 //!
 //! [`failpoints`] names the engine's crash points; a build with the
 //! `failpoints` feature (the tests') can be made to die at each one.
@@ -72,11 +82,14 @@ pub mod dashboard;
 pub mod engine;
 pub mod executor;
 pub mod failpoints;
+pub mod hooks;
 pub mod ipc;
 pub mod journal;
 pub mod machine;
+pub mod mcp;
 pub mod note;
 pub mod notify;
+pub mod outcome;
 pub mod payload;
 pub mod request;
 pub mod rules;

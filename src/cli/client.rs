@@ -24,6 +24,7 @@ pub(super) fn request(p: &Place, args: RequestArgs) -> Result<u8> {
         label: args.requested_by,
         timeout_s: timeout.map(|t| t.as_secs().max(1)),
         expires: None,
+        notify_requester: args.notify,
     };
     let cmd = Command::Submit(submit);
     cmd.validate()?;

@@ -94,7 +94,7 @@ fn default_config() -> Option<PathBuf> {
     directories::BaseDirs::new().map(|b| b.config_dir().join("hitl/config.yaml"))
 }
 
-fn place(cli: &Cli) -> Result<Place> {
+pub(super) fn place(cli: &Cli) -> Result<Place> {
     let base = directories::BaseDirs::new();
     let config_path = cli
         .config
@@ -151,6 +151,7 @@ fn uses_rules(cmd: &Cmd) -> bool {
             | Cmd::Service { .. }
             | Cmd::Config { .. }
             | Cmd::Notify { .. }
+            | Cmd::Hook(_)
     )
 }
 
@@ -164,10 +165,15 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::Notify {
             what:
                 NotifyCmd::Test {
-                    channel,
+                    ref channel,
                     wait_action,
                 },
-        } => return super::notify::test(cli.config.or_else(default_config), channel, wait_action),
+        } => {
+            let state = place(&cli).ok().map(|p| p.state_dir);
+            let config = cli.config.clone().or_else(default_config);
+            return super::notify::test(config, state, channel.clone(), wait_action);
+        }
+        Cmd::Hook(ref args) => return Ok(super::hook::hook(&cli, args)),
         _ => {}
     }
     let p = place(&cli)?;
@@ -182,6 +188,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             what: TotpCmd::Enroll { force },
         } => super::totp::enroll(&p.state_dir, force),
         Cmd::Log { id, follow } => extra::log(&p, &id, follow),
+        Cmd::Mcp { wait_bound } => super::mcp::serve(&p, wait_bound),
         Cmd::Service {
             what: ServiceCmd::Install { force, json },
         } => {

@@ -4,6 +4,8 @@ mod client;
 mod commands;
 mod dash;
 mod extra;
+mod hook;
+mod mcp;
 mod notify;
 mod obsidian;
 mod output;
@@ -210,6 +212,12 @@ pub enum Cmd {
     },
     /// Print the manual page (roff), e.g. `hitl man | man -l -`
     Man,
+    /// An MCP server on stdio, for agents (a client of the running daemon)
+    Mcp {
+        /// How long one tool call waits for a decision [default: the config's mcp.wait_bound, else 50s]
+        #[arg(long, value_parser = duration_arg)]
+        wait_bound: Option<std::time::Duration>,
+    },
     /// Notifications: `hitl notify test [CHANNEL]`
     Notify {
         #[command(subcommand)]
@@ -220,6 +228,9 @@ pub enum Cmd {
         #[command(subcommand)]
         what: TotpCmd,
     },
+    /// A coding agent's tool-call hook (JSON on stdin) answered from hitl;
+    /// `hitl hook install HARNESS` sets it up (docs/agents.md)
+    Hook(HookArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,6 +242,48 @@ pub enum TotpCmd {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// `hitl hook HARNESS` or `hitl hook install HARNESS`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct HookArgs {
+    #[command(subcommand)]
+    pub install: Option<HookCmd>,
+    /// The harness: claude-code, codex, gemini or cursor
+    #[arg(required = true)]
+    pub harness: Option<String>,
+    #[command(flatten)]
+    pub wait: HookWait,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCmd {
+    /// Write the hook into the harness's settings file (other settings kept)
+    Install {
+        /// The harness: claude-code, codex, gemini or cursor
+        harness: String,
+        /// The project folder [default: the home folder, for every project]
+        #[arg(long)]
+        project: Option<PathBuf>,
+        /// Print the file as it would be written, and write nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        wait: HookWait,
+    },
+}
+
+/// How the hook waits for a person.
+#[derive(Debug, clap::Args)]
+pub struct HookWait {
+    /// How long to wait for a decision (keep it below the harness's hook timeout; `hook install` sets that)
+    #[arg(long, value_parser = duration_arg, default_value = "50s")]
+    pub wait: std::time::Duration,
+    /// When no one decided in time: deny, ask (the harness asks its user),
+    /// or defer (Claude Code -p: stop; resume once decided)
+    #[arg(long, value_enum, default_value = "deny")]
+    pub on_timeout: crate::hooks::OnTimeout,
 }
 
 #[derive(Debug, Subcommand)]
@@ -295,6 +348,9 @@ pub struct RequestArgs {
     /// A label for who asks (the journal records the real user)
     #[arg(long)]
     pub requested_by: Option<String>,
+    /// POST the outcome (JSON) to this http(s) URL once the request is settled
+    #[arg(long = "notify", value_name = "URL")]
+    pub notify: Option<String>,
     /// Block until the request is settled; the exit code tells how
     #[arg(long)]
     pub wait: bool,

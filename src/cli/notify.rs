@@ -1,6 +1,7 @@
 //! `hitl notify test [CHANNEL]`: one test notice through each configured
-//! channel (or the named one), sent directly, one attempt each; prints ok or
-//! the exact error per channel, exit 1 if any failed.
+//! channel (or the named one), one attempt each, by the running daemon with
+//! its config when it is up, else directly with the config file; prints ok
+//! or the exact error per channel, exit 1 if any failed.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,10 +11,55 @@ use tokio::sync::mpsc;
 
 use super::place::ERROR;
 use crate::config::Config;
+use crate::ipc::{self, Command, Reply};
 use crate::notify::Notice;
 use crate::notify::delivery::{Message, Transport};
 
 pub fn test(
+    config: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    only: Option<String>,
+    wait_action: Option<Duration>,
+) -> Result<u8> {
+    if let Some(state) = state_dir {
+        let cmd = Command::NotifyTest {
+            channel: only.clone(),
+        };
+        match ipc::call(&state, &cmd, Some(Duration::from_secs(300))) {
+            Ok(reply) => return Ok(print_daemons(reply)),
+            Err(e) if ipc::is_down(&e) => {}
+            Err(e) => return Err(e).context("talking to the daemon"),
+        }
+    }
+    direct(config, only, wait_action)
+}
+
+/// Prints what the daemon sent, channel by channel; the exit code.
+fn print_daemons(reply: Reply) -> u8 {
+    let results = match reply {
+        Reply::Status(info) => info["notify_test"].as_array().cloned().unwrap_or_default(),
+        other => {
+            let why = other.refusal().unwrap_or_else(|| "no answer".into());
+            eprintln!("hitl: {why}");
+            return ERROR;
+        }
+    };
+    let mut failed = false;
+    for r in results {
+        let name = r["channel"].as_str().unwrap_or("?");
+        match r["error"].as_str() {
+            None => println!("{name}: ok (sent by the daemon)"),
+            Some(e) => {
+                println!("{name}: error: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed { ERROR } else { 0 }
+}
+
+/// Sends with the config file, the daemon being down.
+fn direct(
     config: Option<PathBuf>,
     only: Option<String>,
     wait_action: Option<Duration>,

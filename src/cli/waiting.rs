@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use super::place::{ERROR, Place, WAIT_TIMED_OUT, replay, resolve};
 use super::{output, style};
 use crate::ipc::{self, Command};
+use crate::outcome::RequestOutcome;
 
 /// What is known of the request before waiting.
 struct Known {
@@ -52,19 +53,16 @@ pub(crate) fn wait(p: &Place, prefix: &str, timeout: Option<Duration>, json: boo
     bar.finish_and_clear();
     match ended? {
         Ended::Reply(r) => {
-            let (id, status, code) = match &r {
-                ipc::Reply::Request {
-                    id,
-                    status,
-                    exit_code,
-                } => (id.clone(), status.clone().unwrap_or_default(), *exit_code),
-                _ => (known.id.clone(), String::new(), None),
+            let code = match &r {
+                ipc::Reply::Request { exit_code, .. } => exit_code.unwrap_or(1),
+                _ => 1,
             };
-            let code = code.unwrap_or(1);
             if json {
                 println!("{}", serde_json::to_string(&r)?);
+            } else if let Some(o) = r.outcome() {
+                print_outcome(o);
             } else {
-                eprintln!("{id}: {status}");
+                eprintln!("{}: settled", known.id);
             }
             Ok(u8::try_from(code).unwrap_or(ERROR))
         }
@@ -79,6 +77,21 @@ fn denied(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
     }) || e.to_string().contains("Permission denied")
+}
+
+/// The outcome for a person, on stderr: one line, then the head of the
+/// handler's output.
+fn print_outcome(o: &RequestOutcome) {
+    eprintln!("{}", o.line());
+    if let Some(head) = &o.output_head {
+        eprintln!("output:");
+        for line in head.lines() {
+            eprintln!("  {}", output::shown(line));
+        }
+        if o.output_truncated {
+            eprintln!("  ... (the whole of it: hitl log {})", o.id);
+        }
+    }
 }
 
 /// Asks the daemon to answer when the request settles; with the daemon
@@ -162,18 +175,32 @@ fn look_up(p: &Place, prefix: &str) -> Result<Known> {
     }
 }
 
+/// The request as the journal has it: its outcome.
+fn journal_outcome(p: &Place, id: &str) -> Option<RequestOutcome> {
+    let m = replay(p).ok()?;
+    m.requests().get(id).map(RequestOutcome::of)
+}
+
+/// Settled while the daemon was down: the outcome from the journal, in the
+/// shape the daemon's reply has.
 fn report_settled(p: &Place, id: &str, code: u8, json: bool) -> u8 {
-    let status = replay(p)
-        .ok()
-        .and_then(|m| m.requests().get(id).map(|r| r.status.name()))
-        .unwrap_or("settled");
+    let outcome = journal_outcome(p, id);
     if json {
+        let reply = ipc::Reply::Request {
+            id: id.to_string(),
+            status: outcome.as_ref().map(|o| o.status.clone()),
+            exit_code: Some(i32::from(code)),
+            outcome: outcome.map(Box::new),
+        };
         println!(
             "{}",
-            serde_json::json!({ "ok": true, "id": id, "status": status, "exit_code": code })
+            serde_json::to_string(&reply).expect("replies serialise")
         );
     } else {
-        eprintln!("{id}: {status}");
+        match &outcome {
+            Some(o) => print_outcome(o),
+            None => eprintln!("{id}: settled"),
+        }
     }
     code
 }
@@ -181,16 +208,17 @@ fn report_settled(p: &Place, id: &str, code: u8, json: bool) -> u8 {
 /// The wait's own timeout passed; the request is still open. The JSON
 /// names the wait's outcome apart from the request's status.
 fn timed_out(p: &Place, id: &str, json: bool) -> u8 {
-    let status = replay(p)
-        .ok()
-        .and_then(|m| m.requests().get(id).map(|r| r.status.name()))
-        .unwrap_or("pending");
+    let outcome = journal_outcome(p, id);
     if json {
-        println!(
-            "{}",
-            serde_json::json!({ "id": id, "status": status, "wait": "timed_out", "exit_code": WAIT_TIMED_OUT })
-        );
+        let mut doc = outcome
+            .as_ref()
+            .and_then(|o| serde_json::to_value(o).ok())
+            .unwrap_or_else(|| serde_json::json!({ "id": id, "status": "pending" }));
+        doc["wait"] = "timed_out".into();
+        doc["exit_code"] = WAIT_TIMED_OUT.into();
+        println!("{doc}");
     } else {
+        let status = outcome.as_ref().map_or("pending", |o| o.status.as_str());
         eprintln!("{id}: still {status}; the wait timed out");
     }
     WAIT_TIMED_OUT

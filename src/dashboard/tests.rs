@@ -33,6 +33,7 @@ fn request(id: &str, created: i64, summary: &str) -> Request {
             file_name: format!("payment-{id}.md"),
             source: Source::Cli,
             drop_in_sha256: None,
+            notify_requester: None,
         },
         status: Status::Pending,
         attempts: 0,

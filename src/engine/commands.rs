@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use super::{CommandMsg, DaemonError, Engine};
 use crate::ipc::{Caller, Command, Reply};
 use crate::machine::{Input, NewRequest, Step};
+use crate::outcome::RequestOutcome;
 use crate::request::{Gesture, Id, Source};
 
 /// Which edge a command came in by.
@@ -40,6 +41,10 @@ impl Engine {
         let mut steps = Vec::new();
         let mut replies = Vec::new();
         for (cmd, caller, reply) in cmds {
+            if let Command::NotifyTest { channel } = cmd {
+                self.notify_test(channel, reply);
+                continue;
+            }
             match self.command(cmd, &caller, now) {
                 Ok((step, waiter_id)) => {
                     if let Some(id) = waiter_id {
@@ -76,6 +81,10 @@ impl Engine {
                     .map_err(|e| Reply::error(e.to_string()))?;
                 Ok((Step::default(), Some(id)))
             }
+            Command::Get { id } => Err(self
+                .machine
+                .resolve_id(&id)
+                .map_or_else(|e| Reply::error(e.to_string()), |id| self.reply_for(&id))),
             Command::Status => Err(self.status_reply()),
             _ if self.outage.is_some() => {
                 let why = self.outage_reason().unwrap_or_default();
@@ -116,6 +125,7 @@ impl Engine {
                 file_name: None,
                 source: via.source(),
                 drop_in_sha256: None,
+                notify_requester: s.notify_requester,
             }),
             Command::Decide {
                 id,
@@ -147,7 +157,10 @@ impl Engine {
                 reason,
                 by,
             },
-            Command::Wait { .. } | Command::Status => {
+            Command::Wait { .. }
+            | Command::Get { .. }
+            | Command::Status
+            | Command::NotifyTest { .. } => {
                 return Err(crate::machine::Refusal::NotAChange);
             }
         })
@@ -193,6 +206,7 @@ impl Engine {
             id: id.to_string(),
             status: req.map(|r| r.status.name().to_string()),
             exit_code: req.and_then(|r| r.status.exit_code()),
+            outcome: req.map(|r| Box::new(RequestOutcome::of(r))),
         }
     }
 

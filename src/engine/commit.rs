@@ -115,6 +115,7 @@ impl Engine {
             log_event(ev);
             self.last_event = Some(ev.time);
         }
+        self.notices_for(&events);
         Ok(steps.into_iter().flat_map(|s| s.effects).collect())
     }
 }

@@ -13,6 +13,8 @@ mod handlers;
 mod inbox;
 mod lock;
 mod note_index;
+mod notice_cmds;
+mod notices;
 mod outage;
 mod placement;
 mod reconcile;
@@ -179,6 +181,7 @@ pub async fn run(
         outage: None,
         recovered: false,
         held: Vec::new(),
+        notices: notices::Notices::start(&config.notify, &records, &settings.vault),
     };
     engine.remember_drop_ins();
     if engine.vault.unusable().is_none() {
@@ -187,6 +190,7 @@ pub async fn run(
         engine.arm_watcher()?;
     }
     engine.recover_and_reconcile()?;
+    engine.schedule_all_reminders();
     tracing::info!(vault = %settings.vault.display(), open = engine.open_count(), "hitl is ready");
     engine.last_status = engine.status_line();
     systemd::ready(&engine.last_status);
@@ -270,6 +274,8 @@ pub(crate) struct Engine {
     /// Handler results that came while the journal could not be written;
     /// journaled when it can be again.
     held: Vec<(Id, Ran)>,
+    /// Notifications: the delivery task's handle, outcomes, reminders.
+    notices: notices::Notices,
 }
 
 fn every(period: Duration) -> Interval {
@@ -297,6 +303,7 @@ impl Engine {
             // reconcile period (see `Clock::sleep_until`).
             let deadline = self.machine.next_deadline();
             let recheck = self.machine.config().reconcile_every;
+            let reminder = self.notices.next_reminder();
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(ev) = watch_rx.recv(), if self.outage.is_none() => {
@@ -326,6 +333,9 @@ impl Engine {
                     let step = self.machine.handle(Input::Tick, self.clock.now());
                     self.commit(vec![step], Vec::new())?;
                 }
+                _ = sleep_to(&self.clock, reminder, recheck), if self.outage.is_none() => self.send_reminders()?,
+                Some(o) = self.notices.outcomes.recv(), if self.outage.is_none() => self.on_delivery(o)?,
+                Some(a) = self.notices.actions.recv(), if self.outage.is_none() => self.on_desktop_action(a)?,
                 _ = reconcile.tick() => self.reconcile_all(reconcile::Scope::Periodic)?,
                 _ = sleep_until_opt(self.files_due) => self.on_files_due()?,
                 _ = vault_retry.tick(), if self.vault_missing => self.check_vault()?,
@@ -366,6 +376,7 @@ impl Engine {
                     );
                     new.folders = old.folders.clone();
                 }
+                self.notices.reconfigure(&new.notify);
                 self.machine.set_config(Arc::new(new));
                 self.config_loaded_at = self.clock.now();
                 tracing::info!(rules = self.machine.config().rules.len(), "config reloaded");

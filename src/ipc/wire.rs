@@ -35,7 +35,16 @@ pub enum Command {
     Wait {
         id: String,
     },
+    /// Answered at once with the request as it stands.
+    Get {
+        id: String,
+    },
     Status,
+    /// `hitl notify test [CHANNEL]` through the daemon's config.
+    NotifyTest {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<String>,
+    },
 }
 
 /// A request as a client submits it.
@@ -61,6 +70,9 @@ pub struct Submit {
     /// not when the daemon does); capped like `timeout_s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<Timestamp>,
+    /// An http(s) URL the outcome is POSTed to once the request settles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_requester: Option<String>,
 }
 
 /// A file in the state folder's inbox: a command left while the daemon was
@@ -94,6 +106,8 @@ pub enum WireError {
     BadLabel,
     #[error("the {what} is longer than {max} bytes")]
     TooLong { what: &'static str, max: usize },
+    #[error("--notify: {0}")]
+    BadNotifyUrl(String),
     #[error("`{0}` is a query, not a change; it can't be queued in the inbox")]
     NotQueueable(&'static str),
 }
@@ -114,8 +128,8 @@ impl Command {
                 id_prefix(id)?;
                 text("reason", Some(reason), MAX_TEXT)
             }
-            Command::Cancel { id } | Command::Wait { id } => id_prefix(id),
-            Command::Status => Ok(()),
+            Command::Cancel { id } | Command::Wait { id } | Command::Get { id } => id_prefix(id),
+            Command::Status | Command::NotifyTest { .. } => Ok(()),
         }
     }
 
@@ -126,7 +140,9 @@ impl Command {
             Command::Cancel { .. } => "cancel",
             Command::Resolve { .. } => "resolve",
             Command::Wait { .. } => "wait",
+            Command::Get { .. } => "get",
             Command::Status => "status",
+            Command::NotifyTest { .. } => "notify_test",
         }
     }
 }
@@ -141,6 +157,10 @@ impl Submit {
                 return Err(WireError::BadLabel);
             }
         }
+        if let Some(url) = &self.notify_requester {
+            text("notify URL", Some(url), MAX_SUMMARY)?;
+            crate::notify::webhook::check_url(url).map_err(WireError::BadNotifyUrl)?;
+        }
         Ok(())
     }
 }
@@ -151,7 +171,13 @@ impl InboxEntry {
         if !is_id(&self.id) {
             return Err(WireError::BadId(self.id.clone()));
         }
-        if matches!(self.command, Command::Wait { .. } | Command::Status) {
+        if matches!(
+            self.command,
+            Command::Wait { .. }
+                | Command::Get { .. }
+                | Command::Status
+                | Command::NotifyTest { .. }
+        ) {
             return Err(WireError::NotQueueable(self.command.name()));
         }
         self.command.validate()
@@ -236,5 +262,10 @@ mod tests {
             command: Command::Status,
         };
         assert!(wait.validate().is_err());
+        let get = InboxEntry {
+            id: "a1b2c3d4e5f6".into(),
+            command: Command::Get { id: "a1".into() },
+        };
+        assert!(get.validate().is_err());
     }
 }

@@ -82,6 +82,7 @@ pub fn drop_in_request(
         file_name,
         source: crate::request::Source::DropIn,
         drop_in_sha256: Some(fingerprint(view)),
+        notify_requester: None,
     };
     Ok((nr, consumed))
 }

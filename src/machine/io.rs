@@ -31,6 +31,8 @@ pub struct NewRequest {
     pub source: crate::request::Source,
     /// For a drop-in: the fingerprint of the note it was taken from.
     pub drop_in_sha256: Option<String>,
+    /// The requester's `--notify` URL (checked at the edge: http or https).
+    pub notify_requester: Option<String>,
 }
 
 pub use crate::vault::Folder;

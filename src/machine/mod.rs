@@ -151,6 +151,21 @@ impl Machine {
         step
     }
 
+    /// An event that only records something about a request (a
+    /// notification, [`EventKind::is_record_only`]), and a note rewrite so
+    /// its History shows it. Nothing for an unknown request.
+    pub fn record(&mut self, now: Timestamp, id: &str, actor: &Actor, kind: EventKind) -> Step {
+        let mut step = Step::default();
+        if self.requests.contains_key(id) && kind.is_record_only() {
+            self.push(&mut step, now, id, actor, kind);
+            step.effects.push(Effect::WriteNote {
+                id: id.to_string(),
+                adopt: None,
+            });
+        }
+        step
+    }
+
     fn cancel(
         &mut self,
         step: &mut Step,

@@ -55,6 +55,7 @@ impl Machine {
             rule: a.rule.clone(),
             source: nr.source,
             drop_in_sha256: nr.drop_in_sha256,
+            notify_requester: nr.notify_requester,
         };
         self.push(
             step,

@@ -58,6 +58,7 @@ fn submit(m: &mut Machine, id: &str, action: &str) -> Step {
             file_name: None,
             source: Source::Cli,
             drop_in_sha256: None,
+            notify_requester: None,
         }),
         t(0),
     );

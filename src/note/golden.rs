@@ -40,6 +40,7 @@ fn request() -> Request {
             file_name: "payment-c3adb486466f.md".into(),
             source: crate::request::Source::Cli,
             drop_in_sha256: None,
+            notify_requester: None,
         },
         status: Status::Pending,
         attempts: 0,

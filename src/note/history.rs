@@ -66,5 +66,17 @@ pub fn line(ev: &Event) -> String {
             "revoked by {by} ({gesture}) in the undo window{}",
             why(reason)
         ),
+        EventKind::Notified {
+            channel,
+            event,
+            attempts,
+        } => format!("notified on {channel} ({event}, attempt {attempts})"),
+        EventKind::NotifyFailed {
+            channel,
+            event,
+            attempts,
+            error,
+        } => format!("notification on {channel} failed ({event}, {attempts} attempts): {error}"),
+        EventKind::Reminded => "reminder sent: the deadline is near".into(),
     }
 }

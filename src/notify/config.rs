@@ -82,6 +82,9 @@ pub struct NotifyConfig {
     pub channels: Vec<ChannelConfig>,
     /// How long before a deadline the reminder goes out.
     pub reminder_before: Duration,
+    /// Rules that name their own channels (`notify: [...]` on a rule), by
+    /// rule name.
+    pub rule_channels: std::collections::HashMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +106,16 @@ impl ChannelConfig {
     /// below `min_risk` are not told on it at all (nor their outcome).
     pub fn wants(&self, kind: EventKind, risk: Risk) -> bool {
         self.events.contains(&kind) && risk >= self.min_risk
+    }
+
+    /// Whether this channel sends `n`: when its rule names channels, only
+    /// those do (for the events they take, whatever the risk); otherwise
+    /// every channel that [`wants`](Self::wants) it.
+    pub fn routes(&self, n: &super::Notice) -> bool {
+        match &n.channels {
+            Some(names) => names.contains(&self.name) && self.events.contains(&n.kind),
+            None => self.wants(n.kind, n.risk),
+        }
     }
 }
 
@@ -161,7 +174,32 @@ pub(crate) fn validate(
     Ok(NotifyConfig {
         channels,
         reminder_before,
+        rule_channels: Default::default(),
     })
+}
+
+/// Takes each rule's `notify: [...]` (read by `get`: the rule's name and
+/// its list); a channel the config doesn't have is an error naming the rule.
+pub(crate) fn route_rules<T>(
+    origin: &str,
+    rules: &[Spanned<T>],
+    get: impl Fn(&T) -> (&str, Option<&Vec<String>>),
+    config: &mut NotifyConfig,
+) -> Result<(), ConfigError> {
+    for (i, spanned) in rules.iter().enumerate() {
+        let (name, Some(list)) = get(&spanned.value) else {
+            continue;
+        };
+        let field = format!("rules[{i}] ({name}).notify");
+        for channel in list {
+            if !config.channels.iter().any(|c| &c.name == channel) {
+                let problem = format!("no notify channel named `{channel}`");
+                return Err(located(origin, spanned, &field, problem));
+            }
+        }
+        config.rule_channels.insert(name.to_string(), list.clone());
+    }
+    Ok(())
 }
 
 fn channel(
@@ -351,3 +389,7 @@ mod tests {
         assert!(super::is_loopback("localhost") && !super::is_loopback("10.0.0.1"));
     }
 }
+
+#[cfg(test)]
+#[path = "routing_tests.rs"]
+mod routing_tests;

@@ -29,8 +29,11 @@ pub struct Outcome {
     pub channel: String,
     /// The requests it was about (several for a digest).
     pub ids: Vec<String>,
-    /// `None` for a digest.
+    /// `None` for a digest or a requester's outcome.
     pub kind: Option<EventKind>,
+    /// What it was, as journaled: the kind's name, `digest`, or `outcome`
+    /// (the requester's `--notify` URL).
+    pub event: String,
     pub attempts: u32,
     /// `None`: delivered. `Some`: the last error, secrets never in it.
     pub error: Option<String>,
@@ -113,6 +116,14 @@ impl Transport {
     }
 }
 
+/// Sends `msg` once on the channel `c`, directly (no queue, no retry, no
+/// journal), for a caller that must know at once (e.g. approval codes).
+pub async fn send_once(c: &ChannelConfig, msg: &Message) -> Result<(), SendError> {
+    Transport::new(c, None)
+        .send(msg, Options::default().digest_top)
+        .await
+}
+
 fn render(msg: &Message, clock: &Clock, limit: usize, top: usize) -> Text {
     match msg {
         Message::One(n) => text::notice(n, clock, limit),
@@ -127,9 +138,23 @@ pub async fn deliver(
     max_attempts: u32,
     opts: &Options,
 ) -> (u32, Option<String>) {
+    with_retries(max_attempts, opts, || t.send(msg, opts.digest_top)).await
+}
+
+/// Tries `send` up to `max_attempts` times, backing off exponentially
+/// between tries; returns the attempts made and the last error.
+pub async fn with_retries<F, Fut>(
+    max_attempts: u32,
+    opts: &Options,
+    mut send: F,
+) -> (u32, Option<String>)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), SendError>>,
+{
     let mut wait = opts.first_backoff;
     for attempt in 1..=max_attempts {
-        match t.send(msg, opts.digest_top).await {
+        match send().await {
             Ok(()) => return (attempt, None),
             Err(e) if !e.retryable || attempt == max_attempts => {
                 return (attempt, Some(e.message));
@@ -144,16 +169,38 @@ pub async fn deliver(
     (max_attempts, Some("no attempt made".into()))
 }
 
+/// What the engine hands to the delivery task.
+#[derive(Debug, Clone)]
+pub enum Job {
+    /// A notice for the channels that want it.
+    Notice(Box<Notice>),
+    /// A settled request's outcome, POSTed as JSON to the URL its requester
+    /// gave (`hitl request --notify URL`).
+    Requester {
+        id: String,
+        url: String,
+        body: serde_json::Value,
+    },
+}
+
+/// How many times a requester's URL is tried.
+pub const REQUESTER_ATTEMPTS: u32 = 3;
+
 /// The engine's handle: never waits.
 #[derive(Clone)]
 pub struct Notifier {
-    tx: mpsc::Sender<Notice>,
+    tx: mpsc::Sender<Job>,
 }
 
 impl Notifier {
     /// Queues a notice; `false` (and a warning) when the queue is full.
     pub fn notify(&self, n: Notice) -> bool {
-        match self.tx.try_send(n) {
+        self.queue(Job::Notice(Box::new(n)))
+    }
+
+    /// Queues a job; `false` (and a warning) when the queue is full.
+    pub fn queue(&self, job: Job) -> bool {
+        match self.tx.try_send(job) {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(error = %e, "notification queue full or closed: notice dropped");
@@ -169,8 +216,19 @@ pub fn start(
     opts: Options,
     actions: Option<mpsc::UnboundedSender<DesktopAction>>,
 ) -> (Notifier, mpsc::Receiver<Outcome>) {
-    let (tx, mut rx) = mpsc::channel::<Notice>(opts.queue);
     let (out_tx, out_rx) = mpsc::channel(opts.queue);
+    (start_with(config, opts, actions, out_tx), out_rx)
+}
+
+/// [`start`], sending outcomes to `out_tx` (kept across config reloads:
+/// the old tasks finish what they hold and report there too).
+pub fn start_with(
+    config: &NotifyConfig,
+    opts: Options,
+    actions: Option<mpsc::UnboundedSender<DesktopAction>>,
+    out_tx: mpsc::Sender<Outcome>,
+) -> Notifier {
+    let (tx, mut rx) = mpsc::channel::<Job>(opts.queue);
     let mut lanes = Vec::new();
     for c in &config.channels {
         let (ltx, lrx) = mpsc::channel(opts.queue);
@@ -184,21 +242,69 @@ pub fn start(
         ));
         lanes.push((c.clone(), ltx));
     }
+    let client = webhook::client();
     tokio::spawn(async move {
-        while let Some(n) = rx.recv().await {
-            for (c, lane) in &lanes {
-                if c.wants(n.kind, n.risk) && lane.try_send(n.clone()).is_err() {
-                    let _ = out_tx.try_send(outcome(
-                        &c.name,
-                        &Message::One(Box::new(n.clone())),
-                        0,
-                        Some("channel queue full".into()),
-                    ));
+        while let Some(job) = rx.recv().await {
+            match job {
+                Job::Notice(n) => dispatch(&lanes, *n, &out_tx),
+                Job::Requester { id, url, body } => {
+                    let (client, out, opts) = (client.clone(), out_tx.clone(), opts.clone());
+                    tokio::spawn(tell_requester(client, id, url, body, out, opts));
                 }
             }
         }
     });
-    (Notifier { tx }, out_rx)
+    Notifier { tx }
+}
+
+/// Hands a notice to each channel that routes it; a full channel queue is
+/// reported as a failure with no attempt.
+fn dispatch(
+    lanes: &[(ChannelConfig, mpsc::Sender<Notice>)],
+    n: Notice,
+    out: &mpsc::Sender<Outcome>,
+) {
+    for (c, lane) in lanes {
+        if c.routes(&n) && lane.try_send(n.clone()).is_err() {
+            let _ = out.try_send(outcome(
+                &c.name,
+                &Message::One(Box::new(n.clone())),
+                0,
+                Some("channel queue full".into()),
+            ));
+        }
+    }
+}
+
+/// POSTs a settled request's outcome to its requester's URL, with retries.
+async fn tell_requester(
+    client: reqwest::Client,
+    id: String,
+    url: String,
+    body: serde_json::Value,
+    out: mpsc::Sender<Outcome>,
+    opts: Options,
+) {
+    let (attempts, error) = with_retries(REQUESTER_ATTEMPTS, &opts, || {
+        webhook::post_json(&client, &url, &body)
+    })
+    .await;
+    match &error {
+        None => tracing::info!(request = %id, attempts, "requester told the outcome"),
+        Some(e) => {
+            tracing::warn!(request = %id, attempts, error = %e, "telling the requester failed")
+        }
+    }
+    let _ = out
+        .send(Outcome {
+            channel: "requester".into(),
+            ids: vec![id],
+            kind: None,
+            event: "outcome".into(),
+            attempts,
+            error,
+        })
+        .await;
 }
 
 fn outcome(channel: &str, msg: &Message, attempts: u32, error: Option<String>) -> Outcome {
@@ -210,6 +316,7 @@ fn outcome(channel: &str, msg: &Message, attempts: u32, error: Option<String>) -
         channel: channel.to_string(),
         ids,
         kind,
+        event: kind.map_or("digest", EventKind::as_str).to_string(),
         attempts,
         error,
     }

@@ -60,6 +60,7 @@ fn channel(url: &str, max_attempts: u32, digest_after: usize) -> NotifyConfig {
             digest_window: Duration::from_secs(1),
         }],
         reminder_before: Duration::from_secs(600),
+        ..NotifyConfig::default()
     }
 }
 

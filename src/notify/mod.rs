@@ -78,6 +78,9 @@ pub struct Notice {
     pub note: String,
     /// For `decided`/`result`: how it ended, who and why, in a line.
     pub outcome: Option<String>,
+    /// The channels the deciding rule names (`notify: [...]` on a rule):
+    /// these instead of every channel; `None`: every channel that wants it.
+    pub channels: Option<Vec<String>>,
 }
 
 impl Notice {
@@ -96,6 +99,7 @@ impl Notice {
             vault: "vault".into(),
             note: "test.md".into(),
             outcome: None,
+            channels: None,
         }
     }
 }

@@ -169,6 +169,7 @@ pub(crate) fn fixed() -> (Notice, Clock) {
         vault: "My Vault".into(),
         note: "Pending_Approval/payment 3adb6f0e.md".into(),
         outcome: None,
+        channels: None,
     };
     // A POSIX rule, not the tz database: the same on a machine without tzdata.
     let tz = TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap();

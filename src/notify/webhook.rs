@@ -148,6 +148,45 @@ pub async fn send(
     Ok(())
 }
 
+/// POSTs `body` as JSON to `url` once (a requester's `--notify` URL).
+pub async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<(), super::delivery::SendError> {
+    let shown = redacted(url);
+    let fail = |message: String, retryable: bool| super::delivery::SendError { message, retryable };
+    let resp = client
+        .post(url)
+        .timeout(Duration::from_secs(30))
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| {
+            let error = super::email::error_chain(&e.without_url());
+            fail(format!("POST {shown}: {error}"), true)
+        })?;
+    let status = resp.status();
+    if !status.is_success() {
+        let message = format!("POST {shown}: HTTP {}", status.as_u16());
+        return Err(fail(
+            message,
+            status.is_server_error() || status.as_u16() == 429,
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `url` may be a requester's `--notify` URL: http or https.
+pub fn check_url(url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(_) => Err(format!("`{}` is not an http or https URL", redacted(url))),
+        Err(e) => Err(format!("not a URL: {e}")),
+    }
+}
+
 /// The URL without userinfo or query (either may hold a token).
 fn redacted(url: &str) -> String {
     match reqwest::Url::parse(url) {

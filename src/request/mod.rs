@@ -50,6 +50,10 @@ pub struct Submission {
     /// taken twice, also after a restart, if its rewrite failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop_in_sha256: Option<String>,
+    /// Where the requester asked to be told the outcome (`--notify URL`);
+    /// absent in journals written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_requester: Option<String>,
 }
 
 /// Where a request came from; journaled as `cli`, `inbox` or `drop-in`.
@@ -175,6 +179,25 @@ pub enum EventKind {
         #[serde(default)]
         cancelled: bool,
     },
+    /// A notification about the request was delivered on a channel. Only a
+    /// History line: no state change (see [`EventKind::is_record_only`]).
+    Notified {
+        channel: String,
+        /// `pending`, `reminder`, `decided`, `result`, `digest`, `outcome`.
+        event: String,
+        attempts: u32,
+    },
+    /// A notification could not be delivered after its last attempt; the
+    /// error never holds a secret. No state change.
+    NotifyFailed {
+        channel: String,
+        event: String,
+        attempts: u32,
+        error: String,
+    },
+    /// The reminder before the deadline went out (journaled before it is
+    /// sent, so a restart never repeats it). No state change.
+    Reminded,
 }
 
 /// One journal event, before the journal adds its sequence number and hashes.
@@ -352,7 +375,19 @@ impl EventKind {
             EventKind::WrongCode { .. } => "wrong_code",
             EventKind::Held { .. } => "held",
             EventKind::Revoked { .. } => "revoked",
+            EventKind::Notified { .. } => "notified",
+            EventKind::NotifyFailed { .. } => "notify_failed",
+            EventKind::Reminded => "reminded",
         }
+    }
+
+    /// Events that only record something about a request (a notification)
+    /// and never change its state: they follow any state, final or not.
+    pub fn is_record_only(&self) -> bool {
+        matches!(
+            self,
+            EventKind::Notified { .. } | EventKind::NotifyFailed { .. } | EventKind::Reminded
+        )
     }
 }
 
@@ -377,6 +412,10 @@ pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), App
     let req = requests
         .get_mut(&ev.request)
         .ok_or_else(|| ApplyError::UnknownRequest(ev.request.clone()))?;
+    if ev.kind.is_record_only() {
+        req.history.push((ev.time, line));
+        return Ok(());
+    }
     req.status = next(&req.status, ev).map_err(|transition| ApplyError::BadTransition {
         id: req.id.clone(),
         transition,

@@ -63,6 +63,19 @@ pub struct Rule {
     pub reason: Option<ReasonPolicy>,
     /// Its approval code, quorum and undo window.
     pub trust: crate::config::trust::RuleTrust,
+    /// What `hitl hook` answers when this `auto` rule lets a tool call run.
+    pub hook: HookAnswer,
+}
+
+/// What `hitl hook` tells the harness when an `auto` rule decided: by
+/// default nothing (the harness's own permission flow goes on); `allow`
+/// lets the call run without the harness asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HookAnswer {
+    #[default]
+    Abstain,
+    Allow,
 }
 
 #[derive(Debug, Clone)]
@@ -209,6 +222,7 @@ mod tests {
                 timeout: None,
                 reason: None,
                 trust: Default::default(),
+                hook: HookAnswer::Abstain,
             },
             Rule {
                 name: "large".into(),
@@ -217,6 +231,7 @@ mod tests {
                 timeout: Some(Duration::from_secs(3600)),
                 reason: None,
                 trust: Default::default(),
+                hook: HookAnswer::Abstain,
             },
         ];
         let risk = vec![

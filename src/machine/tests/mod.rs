@@ -60,6 +60,7 @@ pub(super) fn new(id: &str, action: &str, payload: serde_json::Value) -> NewRequ
         file_name: None,
         source: crate::request::Source::Cli,
         drop_in_sha256: None,
+        notify_requester: None,
     }
 }
 

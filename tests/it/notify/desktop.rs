@@ -142,3 +142,60 @@ fn desktop_notification_offers_approve_and_reports_the_click() {
     hitl_out.read_to_string(&mut stdout).unwrap();
     assert_eq!(stdout, "desk: ok\ndesk: action Approve on test\n");
 }
+
+#[test]
+fn desktop_approve_click_approves_the_pending_request_through_the_daemon() {
+    let Some((_bus, address)) = private_bus() else {
+        println!("SKIPPED desktop action test: no dbus-daemon (.ci/run installs dbus)");
+        return;
+    };
+    let seen = Seen::default();
+    let server = Notifications { seen: seen.clone() };
+    let conn = zbus::blocking::connection::Builder::address(address.as_str())
+        .unwrap()
+        .name("org.freedesktop.Notifications")
+        .unwrap()
+        .serve_at("/org/freedesktop/Notifications", server)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut env = crate::util::Env::new("notify:\n  - { name: desk, kind: desktop }\n");
+    env.start_env(&[("DBUS_SESSION_BUS_ADDRESS", &address)]);
+    let id = env.pay(1500);
+    wait_for("the notification on the test server", || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|(_, body, _)| body.contains(&id))
+    });
+    let (summary, _, actions) = seen.lock().unwrap()[0].clone();
+    assert!(summary.starts_with("Approval needed: payment"), "{summary}");
+    assert_eq!(actions, ["approve", "Approve", "reject", "Reject"]);
+    let iface = conn
+        .object_server()
+        .interface::<_, Notifications>("/org/freedesktop/Notifications")
+        .unwrap();
+    // The daemon listens for clicks once the notification is shown: click
+    // until the request is decided.
+    wait_for("the click to approve the request", || {
+        zbus::block_on(Notifications::action_invoked(
+            iface.signal_emitter(),
+            7,
+            "approve",
+        ))
+        .unwrap();
+        env.events(&id).contains(&"approved".to_string())
+    });
+    let approved = env
+        .journal()
+        .into_iter()
+        .find(|e| e["request"] == id && e["event"] == "approved")
+        .unwrap();
+    assert_eq!(approved["actor"], "desktop:desk");
+    assert_eq!(
+        approved["details"]["gesture"],
+        "Approve on the desktop notification"
+    );
+    env.wait_note(&id, "Done", "executed");
+    assert_eq!(env.runs().len(), 1);
+}

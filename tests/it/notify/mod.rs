@@ -12,6 +12,8 @@ use std::process::{Child, Command, Stdio};
 use crate::util::BIN;
 
 mod desktop;
+mod engine;
+mod hook;
 mod webhook;
 
 pub const PASSWORD: &str = "known-secret-pw-7f3a";
