@@ -18,6 +18,7 @@ mod notices;
 mod outage;
 mod placement;
 mod reconcile;
+mod rewrite;
 mod runs;
 mod socket;
 mod systemd;

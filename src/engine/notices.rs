@@ -223,6 +223,7 @@ impl Engine {
         if steps.is_empty() {
             return Ok(());
         }
+        self.hold_history(&mut steps);
         self.commit(steps, Vec::new())
     }
 
@@ -255,6 +256,7 @@ impl Engine {
                 steps.push(self.machine.record(now, id, &Actor::Hitl, kind));
             }
         }
+        self.hold_history(&mut steps);
         self.commit(steps, Vec::new())
     }
 

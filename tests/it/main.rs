@@ -2,6 +2,7 @@
 //! temporary vaults.
 
 mod bad_input;
+mod cas;
 mod cli;
 mod cli_feel;
 mod cli_feel_more;

@@ -1,6 +1,7 @@
 //! The strong setup: the agent as its own system user, on a socket shared
 //! with its group; it submits and waits, but can't approve or read the state.
 
+use super::decisions;
 use crate::util::Env;
 
 /// The agent's system user (made here if `.ci/run` did not).
@@ -91,7 +92,7 @@ fn an_agent_of_its_own_uid_submits_and_waits_but_cannot_approve_or_read_the_stat
     let (code, _, err) = env.hitl(&["request", "payment", "--payload", payload]);
     assert_ne!(code, 0);
     assert!(err.contains("not in `requesters:`"), "{err}");
-    assert_eq!(env.events(&id), ["submitted"]);
+    assert_eq!(decisions(&env, &id), ["submitted"]);
     assert!(env.runs().is_empty());
 
     let (code, _, err) = env.hitl(&["approve", &id]);

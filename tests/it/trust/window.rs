@@ -1,7 +1,7 @@
 //! Quorums (distinct approvers, each approver's own code) and the undo
 //! window (held, revoked, surviving a restart).
 
-use super::{tick, webhook_server, with_code};
+use super::{decisions, tick, webhook_server, with_code};
 use crate::util::{Env, wait_for, wait_for_some};
 
 #[test]
@@ -17,7 +17,7 @@ fn a_quorum_counts_the_same_person_once() {
     let (code, _, err) = env.hitl(&["approve", &id]);
     assert_ne!(code, 0);
     assert!(err.contains("already approved"), "{err}");
-    assert_eq!(env.events(&id), ["submitted", "endorsed"]);
+    assert_eq!(decisions(&env, &id), ["submitted", "endorsed"]);
     assert!(env.runs().is_empty());
     // The note shows who approved so far.
     wait_for("the approver in the history", || {
@@ -38,7 +38,7 @@ fn a_rejection_in_the_undo_window_stops_the_run() {
     let id = env.pay(1500);
     let (code, _, err) = env.hitl(&["approve", &id]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(env.events(&id), ["submitted", "approved", "held"]);
+    assert_eq!(decisions(&env, &id), ["submitted", "approved", "held"]);
     wait_for("the window in the note", || {
         env.note(&id).contains("unless rejected or cancelled")
     });
@@ -46,7 +46,7 @@ fn a_rejection_in_the_undo_window_stops_the_run() {
     assert_eq!(code, 0, "{err}");
     env.wait_note(&id, "Done", "rejected");
     assert_eq!(
-        env.events(&id),
+        decisions(&env, &id),
         ["submitted", "approved", "held", "revoked"]
     );
     assert!(env.runs().is_empty());
@@ -66,7 +66,7 @@ fn an_undo_window_survives_a_crash_and_then_runs() {
     env.start();
     env.wait_note(&id, "Done", "executed");
     assert_eq!(
-        env.events(&id),
+        decisions(&env, &id),
         ["submitted", "approved", "held", "executing", "executed"]
     );
 }
@@ -101,7 +101,7 @@ fn each_approver_gets_their_own_code_and_one_code_counts_once() {
     wait_for("ann refused twice", || {
         env.note(&id).contains("ann already approved this request")
     });
-    assert_eq!(env.events(&id), ["submitted", "endorsed"]);
+    assert_eq!(decisions(&env, &id), ["submitted", "endorsed"]);
     assert!(env.runs().is_empty());
     env.edit(&id, |t| with_code(&codes["ben"])(t));
     env.wait_note(&id, "Done", "executed");
@@ -123,7 +123,7 @@ fn ticking_reject_in_the_undo_window_revokes_the_approval() {
     env.edit(&id, |t| t.replace("- [ ] Reject", "- [x] Reject"));
     env.wait_note(&id, "Done", "rejected");
     assert_eq!(
-        env.events(&id),
+        decisions(&env, &id),
         ["submitted", "approved", "held", "revoked"]
     );
     assert!(env.runs().is_empty());
