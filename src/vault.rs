@@ -299,6 +299,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_rewrite_over_a_note_saved_since_its_read_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let note = dir.path().join("pay.md");
+        fs::write(&note, "old").unwrap();
+        let read = stamp(&note);
+        fs::write(&note, "the person's save").unwrap();
+        assert!(!write_atomic_if(&note, "rendered", Some(read)).unwrap());
+        assert_eq!(fs::read_to_string(&note).unwrap(), "the person's save");
+        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "the temp file stays: {left:?}");
+        let read = stamp(&note);
+        assert!(write_atomic_if(&note, "rendered", Some(read)).unwrap());
+        assert_eq!(fs::read_to_string(&note).unwrap(), "rendered");
+    }
+
+    #[test]
     fn classify_names() {
         assert_eq!(classify("pay.md"), Kind::Note);
         assert_eq!(classify(".hidden.md"), Kind::Ignored);

@@ -196,6 +196,21 @@ mod tests {
     }
 
     #[test]
+    fn a_note_changed_since_the_machine_read_it_holds_an_unread_change() {
+        let mut ix = NoteIndex::default();
+        let at = p("/v/a.md");
+        assert!(
+            !ix.unread_change(&at, "anything"),
+            "never read: the start read it"
+        );
+        ix.wrote(&at, "ours", Some("a"));
+        assert!(!ix.unread_change(&at, "ours"));
+        ix.saw(&at, "ticked");
+        assert!(!ix.unread_change(&at, "ticked"));
+        assert!(ix.unread_change(&at, "ticked, and a code"));
+    }
+
+    #[test]
     fn a_moved_note_is_known_only_at_its_new_path() {
         let mut ix = NoteIndex::default();
         ix.track("a", p("/v/Pending/a.md"));

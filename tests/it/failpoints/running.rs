@@ -58,8 +58,8 @@ fn crash_before_a_note_rewrite_is_renamed_over_the_note_loses_nothing() {
         "note-before-rename",
         Scenario {
             before: one_pending,
-            armed: approve_by_status,
-            ends: Some("executed"),
+            armed: reject_by_tick,
+            ends: Some("rejected"),
         },
     );
 }
