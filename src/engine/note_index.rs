@@ -85,6 +85,7 @@ impl NoteIndex {
     /// (what the engine wrote there stays, to recognise a move back).
     pub(crate) fn gone(&mut self, path: &Path) {
         self.reported.remove(path);
+        self.seen.remove(path);
         if let Some(id) = self.by_path.remove(path) {
             self.notes.remove(&id);
         }

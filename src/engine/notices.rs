@@ -282,6 +282,9 @@ impl Engine {
             vault: self.notices.vault_name.clone(),
             note: format!("{folder}/{}", req.sub.file_name),
             outcome,
+            runs_at: matches!(kind, NoticeKind::Decided)
+                .then(|| self.machine.runs_at(&req.id))
+                .flatten(),
             channels: rule.and_then(|r| config.notify.rule_channels.get(&r).cloned()),
         }
     }

@@ -49,3 +49,30 @@ fn notification_deliveries_show_in_the_history_of_the_note() {
         note.contains("notified on phone") && note.contains("notified on pager")
     });
 }
+
+#[test]
+fn the_approval_notification_says_when_a_held_request_runs() {
+    let (port, rx) = webhook_server();
+    let mut env = Env::new(&format!(
+        "notify:\n  - {{ name: phone, kind: webhook, url: \"http://127.0.0.1:{port}/a\" }}\nrules:\n  - {{ name: later, when: {{ type: payment }}, decision: require, grace: 1h }}\n"
+    ));
+    env.start();
+    let id = env.pay(1500);
+    let (code, _, err) = env.hitl(&["approve", &id]);
+    assert_eq!(code, 0, "{err}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let decided = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let body = rx
+            .recv_timeout(left)
+            .expect("no approval notification")
+            .to_string();
+        if body.contains("Decided") && body.contains(&id) {
+            break body;
+        }
+    };
+    assert!(
+        decided.contains("Runs at: ") && decided.contains("unless rejected or cancelled before"),
+        "{decided}"
+    );
+}
