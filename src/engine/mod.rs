@@ -192,6 +192,7 @@ pub async fn run(
     }
     engine.recover_and_reconcile()?;
     engine.schedule_all_reminders();
+    engine.resend_codes(&records);
     tracing::info!(vault = %settings.vault.display(), open = engine.open_count(), "hitl is ready");
     engine.last_status = engine.status_line();
     systemd::ready(&engine.last_status);

@@ -94,6 +94,11 @@ impl Notices {
         self.reminders.first().map(|(t, _)| *t)
     }
 
+    /// Where a delivery's outcome goes to be journaled.
+    pub(super) fn outcome_sender(&self) -> mpsc::Sender<Outcome> {
+        self.out_tx.clone()
+    }
+
     pub(super) fn actions_sender(&self) -> mpsc::UnboundedSender<DesktopAction> {
         self.actions_tx.clone()
     }

@@ -2,10 +2,15 @@
 //! at the edge, where the caller's uid is known), and sending a request's
 //! approval codes after its submission is journaled.
 
+use std::collections::HashSet;
+
 use super::Engine;
 use crate::ipc::Caller;
-use crate::machine::Refusal;
+use crate::journal::Record;
+use crate::machine::{Effect, Refusal};
 use crate::notify::code::CodeMessage;
+use crate::notify::delivery::Outcome;
+use crate::request::{EventKind, Id, Status};
 use crate::trust::{access, code};
 
 impl Engine {
@@ -33,7 +38,8 @@ impl Engine {
 
 impl Engine {
     /// Derives a new request's codes and sends each on its channels, in a
-    /// task of its own; only the outcome (never the code) is logged.
+    /// task of its own; each delivery's outcome is journaled (never the
+    /// code), so a restart knows which codes still have to go.
     pub(super) fn send_codes(&self, id: &str, codes: Vec<(Option<String>, Vec<String>)>) {
         let (Some(keys), Some(req)) = (self.machine.keys(), self.machine.get(id)) else {
             return;
@@ -64,11 +70,12 @@ impl Engine {
                 }
             }
         }
+        let outcomes = self.notices.outcome_sender();
         tokio::spawn(async move {
             for (channel, message) in sends {
-                let result = crate::notify::code::send(&channel, &message).await;
+                let (attempts, result) = crate::notify::code::send(&channel, &message).await;
                 let approver = message.approver.as_deref().unwrap_or("-");
-                match result {
+                match &result {
                     Ok(()) => {
                         tracing::info!(request = %message.id, channel = %channel.name, approver, "approval code sent")
                     }
@@ -76,8 +83,69 @@ impl Engine {
                         tracing::error!(request = %message.id, channel = %channel.name, approver, %error, "approval code not sent")
                     }
                 }
+                let outcome = Outcome {
+                    channel: channel.name.clone(),
+                    ids: vec![message.id.clone()],
+                    kind: None,
+                    event: code_event(message.approver.as_deref()),
+                    attempts,
+                    // The code never goes into the journal, even quoted.
+                    error: result.err().map(|e| e.replace(&message.code, "[code]")),
+                };
+                let _ = outcomes.send(outcome).await;
             }
         });
+    }
+
+    /// At start: the codes of pending requests that were not journaled as
+    /// delivered (the daemon stopped before, or a channel failed) are sent
+    /// again. Codes are derived, so they are the same ones.
+    pub(super) fn resend_codes(&mut self, records: &[Record]) {
+        let delivered: HashSet<(&str, &str, &str)> = records
+            .iter()
+            .filter_map(|r| match &r.event.kind {
+                EventKind::Notified { channel, event, .. } => {
+                    Some((r.event.request.as_str(), event.as_str(), channel.as_str()))
+                }
+                _ => None,
+            })
+            .collect();
+        let pending: Vec<Id> = self
+            .machine
+            .requests()
+            .values()
+            .filter(|r| r.status == Status::Pending)
+            .map(|r| r.id.clone())
+            .collect();
+        for id in pending {
+            let Some(Effect::SendCodes { codes, .. }) = self.machine.codes_to_send(&id) else {
+                continue;
+            };
+            let owed: Vec<(Option<String>, Vec<String>)> = codes
+                .into_iter()
+                .map(|(approver, channels)| {
+                    let event = code_event(approver.as_deref());
+                    let left = channels
+                        .into_iter()
+                        .filter(|c| !delivered.contains(&(id.as_str(), event.as_str(), c.as_str())))
+                        .collect();
+                    (approver, left)
+                })
+                .filter(|(_, channels): &(_, Vec<String>)| !channels.is_empty())
+                .collect();
+            if !owed.is_empty() {
+                tracing::info!(request = %id, codes = owed.len(), "approval codes not journaled as delivered; sending them again");
+                self.send_codes(&id, owed);
+            }
+        }
+    }
+}
+
+/// How a code's delivery is journaled: `code`, or `code for <approver>`.
+fn code_event(approver: Option<&str>) -> String {
+    match approver {
+        None => "code".into(),
+        Some(a) => format!("code for {a}"),
     }
 }
 

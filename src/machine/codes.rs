@@ -19,8 +19,8 @@ impl Machine {
     /// The codes a new request's rule asks to send: its own code to the
     /// rule's channels, and each approver's to theirs (for a rule that
     /// asks for a code or a quorum).
-    pub(super) fn codes_to_send(&self, id: &str) -> Option<Effect> {
-        let rule = self.requests[id].sub.rule.clone();
+    pub fn codes_to_send(&self, id: &str) -> Option<Effect> {
+        let rule = self.requests.get(id)?.sub.rule.clone();
         let trust = self.config.rule_trust(rule.as_deref());
         if trust.is_plain() {
             return None;

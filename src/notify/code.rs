@@ -56,19 +56,20 @@ impl CodeMessage {
     }
 }
 
-/// Sends `m` on `channel`, up to three tries.
-pub async fn send(channel: &ChannelConfig, m: &CodeMessage) -> Result<(), String> {
+/// Sends `m` on `channel`, up to three tries; how many it took, and the
+/// last error if none went through.
+pub async fn send(channel: &ChannelConfig, m: &CodeMessage) -> (u32, Result<(), String>) {
     let mut last = String::new();
     for attempt in 0..3u32 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await;
         }
         match send_once(channel, m).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => return (attempt + 1, Ok(())),
             Err(e) => last = e,
         }
     }
-    Err(last)
+    (3, Err(last))
 }
 
 async fn send_once(channel: &ChannelConfig, m: &CodeMessage) -> Result<(), String> {

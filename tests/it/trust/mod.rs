@@ -11,13 +11,19 @@ use serde_json::Value;
 
 use crate::util::{Env, wait_for, wait_for_some};
 
+mod resend;
 mod users;
 mod window;
 
 /// A webhook server that answers 200 to every POST and hands each JSON body
 /// over.
 pub(super) fn webhook_server() -> (u16, mpsc::Receiver<Value>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    webhook_server_on(0)
+}
+
+/// [`webhook_server`] on a given port (0: any free one).
+pub(super) fn webhook_server_on(port: u16) -> (u16, mpsc::Receiver<Value>) {
+    let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
     let port = l.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -70,7 +76,7 @@ fn coded(rule_extra: &str) -> (Env, mpsc::Receiver<Value>) {
 }
 
 /// The code the channel got for request `id`.
-fn code_for(rx: &mpsc::Receiver<Value>, id: &str) -> String {
+pub(super) fn code_for(rx: &mpsc::Receiver<Value>, id: &str) -> String {
     wait_for_some("the approval code on the webhook", || {
         let v = rx
             .recv_timeout(std::time::Duration::from_millis(100))
