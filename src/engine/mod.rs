@@ -193,6 +193,7 @@ pub async fn run(
     engine.recover_and_reconcile()?;
     engine.schedule_all_reminders();
     engine.resend_codes(&records);
+    engine.owe_history_at_start(&records);
     tracing::info!(vault = %settings.vault.display(), open = engine.open_count(), "hitl is ready");
     engine.last_status = engine.status_line();
     systemd::ready(&engine.last_status);
@@ -351,6 +352,7 @@ impl Engine {
             }
         }
         systemd::stopping();
+        self.write_all_history();
         self.finish_handlers().await
     }
 

@@ -2,6 +2,7 @@
 //! never over a change the machine has not read, and History lines of
 //! record-only events (notification deliveries) written together, later.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use tokio::time::Instant;
 
 use super::placement::{note_folder, note_place};
 use super::{Engine, reconcile};
+use crate::journal::Record;
 use crate::machine::{Effect, Step};
 use crate::note::{self, Existing};
 use crate::vault::{self, Stamp};
@@ -241,6 +243,34 @@ impl Engine {
         for id in due {
             tracing::debug!(request = %id, "writing the History of notification deliveries");
             self.write_note(&id, None);
+        }
+        self.schedule_history();
+    }
+
+    /// Writes every owed History now (hitl is stopping).
+    pub(super) fn write_all_history(&mut self) {
+        let far = Instant::now() + HISTORY_QUIET * 2;
+        for id in self.files.history_due(far) {
+            self.write_note(&id, None);
+        }
+    }
+
+    /// At start: an open request whose last journaled event is record-only
+    /// may have crashed before its note showed it; its History is owed now.
+    /// (Not for settled ones: nearly all end with their result's delivery,
+    /// and a start does not rewrite every note of `Done/`; a clean stop
+    /// writes what it owes.)
+    pub(super) fn owe_history_at_start(&mut self, records: &[Record]) {
+        let mut last: HashMap<&str, bool> = HashMap::new();
+        for r in records {
+            last.insert(r.event.request.as_str(), r.event.kind.is_record_only());
+        }
+        let now = Instant::now();
+        for (id, record_only) in last {
+            let open = self.machine.get(id).is_some_and(|r| !r.status.is_final());
+            if record_only && open {
+                self.files.owe_history(id, now);
+            }
         }
         self.schedule_history();
     }
