@@ -96,21 +96,10 @@ impl Engine {
             tracing::debug!(request = %id, "note not at its last known path; not rewritten now");
             return Rewrite::Done;
         }
-        let now_in = current
-            .as_ref()
-            .filter(|_| existing_text.is_some())
-            .and_then(|p| self.vault.folder_of(p));
-        let folder = note_folder(&req.status, now_in);
-        let (dir, name) = note_place(
-            current.as_deref(),
-            now_in,
-            folder,
-            self.vault.dir(folder),
-            &req.sub.file_name,
-        );
-        let own = dir.join(&name);
-        let taken = Some(&own) != current.as_ref() && std::fs::symlink_metadata(&own).is_ok();
-        let target = dir.join(vault::note_name(&name, id, taken));
+        let target = self.target_of(id, current.as_ref(), existing_text.is_some());
+        let Some(req) = self.machine.get(id) else {
+            return Rewrite::Done;
+        };
         let existing = existing_text.as_deref().map(|text| Existing {
             text,
             drop_keys: &drop_keys,
@@ -133,6 +122,28 @@ impl Engine {
         } else {
             Rewrite::Changed
         }
+    }
+
+    /// Where the note of `id` belongs: the folder of its state (or where
+    /// the person put it), under its own name unless that is taken.
+    fn target_of(&self, id: &str, current: Option<&PathBuf>, read: bool) -> PathBuf {
+        let Some(req) = self.machine.get(id) else {
+            return current.cloned().unwrap_or_default();
+        };
+        let now_in = current
+            .filter(|_| read)
+            .and_then(|p| self.vault.folder_of(p));
+        let folder = note_folder(&req.status, now_in);
+        let (dir, name) = note_place(
+            current.map(PathBuf::as_path),
+            now_in,
+            folder,
+            self.vault.dir(folder),
+            &req.sub.file_name,
+        );
+        let own = dir.join(&name);
+        let taken = Some(&own) != current && std::fs::symlink_metadata(&own).is_ok();
+        dir.join(vault::note_name(&name, id, taken))
     }
 
     /// The text of a request's note at `current`, to keep the person's part
