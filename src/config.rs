@@ -61,6 +61,7 @@ struct RawConfig {
     reject_reason_required: bool,
     reason: Option<ReasonPolicy>,
     reconcile_every: Option<Spanned<String>>,
+    dashboard_refresh: Option<Spanned<String>>,
     shutdown_grace: Option<Spanned<String>>,
     max_note_bytes: Option<u64>,
     /// Absent: the built-in rules. `[]`: no rules.
@@ -147,6 +148,9 @@ pub struct Config {
     /// When a decision needs a reason, unless its rule says otherwise.
     pub reason: ReasonPolicy,
     pub reconcile_every: Duration,
+    /// How often `Approvals.md` is rendered again while requests wait (its
+    /// ages and "expires in" move); written only if what it shows changed.
+    pub dashboard_refresh: Duration,
     /// How long running handlers may finish when hitl stops.
     pub shutdown_grace: Duration,
     pub max_note_bytes: u64,
@@ -227,6 +231,11 @@ impl Config {
             reconcile_every: dur(
                 "reconcile_every",
                 &raw.reconcile_every,
+                Duration::from_secs(60),
+            )?,
+            dashboard_refresh: dur(
+                "dashboard_refresh",
+                &raw.dashboard_refresh,
                 Duration::from_secs(60),
             )?,
             shutdown_grace: dur(

@@ -59,6 +59,10 @@
 //!   submit or approve by uid; the machine's gate for codes, quorums and
 //!   undo windows is `machine/trust.rs`.
 //!
+//! [`dashboard`] renders `Approvals.md`, the person's overview page (pure),
+//! and keeps it up to date from a thread of its own that the engine tells
+//! about each journaled change (coalesced, written only when it changed);
+//! `hitl dashboard` writes it from the journal with the daemon down.
 //! [`outcome`] is what a requester learns of its request (status, who
 //! decided and why, the handler's exit code and output head), the one
 //! shape `hitl wait`, the socket's replies and the [`mcp`] server return.

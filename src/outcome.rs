@@ -172,6 +172,7 @@ mod tests {
                 source: Source::Cli,
                 drop_in_sha256: None,
                 notify_requester: None,
+                key: None,
             },
             status,
             attempts: 0,

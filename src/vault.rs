@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Folders;
 
+mod months;
 mod names;
 mod read;
+pub use months::month_of;
 use names::temp_name;
 pub use names::{MAX_NOTE_NAME, note_name, second_name};
 

@@ -25,6 +25,7 @@ pub(super) fn request(p: &Place, args: RequestArgs) -> Result<u8> {
         timeout_s: timeout.map(|t| t.as_secs().max(1)),
         expires: None,
         notify_requester: args.notify,
+        key: None,
     };
     let cmd = Command::Submit(submit);
     cmd.validate()?;
@@ -96,7 +97,8 @@ fn refused(p: &Place, cmd: &Command, error: Option<String>) -> anyhow::Error {
     if !error.contains("more than one") {
         return anyhow::anyhow!(error);
     }
-    let (Command::Decide { id, .. } | Command::Cancel { id } | Command::Resolve { id, .. }) = cmd
+    let (Command::Decide { id, .. } | Command::Cancel { id, .. } | Command::Resolve { id, .. }) =
+        cmd
     else {
         return anyhow::anyhow!(error);
     };
@@ -109,7 +111,7 @@ fn refused(p: &Place, cmd: &Command, error: Option<String>) -> anyhow::Error {
 /// With no daemon: refuses now what the daemon would refuse at start, and
 /// leaves the rest in the inbox.
 fn queue_decision(p: &Place, cmd: Command, json: bool) -> Result<u8> {
-    let (Command::Decide { id, .. } | Command::Cancel { id }) = &cmd else {
+    let (Command::Decide { id, .. } | Command::Cancel { id, .. }) = &cmd else {
         unreachable!("only decisions and cancels are queued")
     };
     let m = replay(p)?;

@@ -225,7 +225,12 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let payload = build_payload(payload.as_deref(), &set)?;
             let c = &p.config;
             let a = crate::rules::assess(&c.rules, c.default, &c.risk, &action, &payload);
-            output::explain(&action, &a, c.handlers.contains_key(&action), json);
+            let hook_allow = crate::hooks::auto_allows(c, &action, &payload).is_some();
+            let facts = output::Explained {
+                has_handler: c.handlers.contains_key(&action),
+                hook_allow,
+            };
+            output::explain(&action, &a, facts, json);
             Ok(0)
         }
         cmd @ (Cmd::List { .. }
@@ -266,7 +271,7 @@ fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
             },
             json,
         ),
-        Cmd::Cancel { id, json } => decide(p, Command::Cancel { id }, json),
+        Cmd::Cancel { id, reason, json } => decide(p, Command::Cancel { id, reason }, json),
         Cmd::Resolve {
             id,
             executed,

@@ -10,18 +10,24 @@ use jiff::tz::TimeZone;
 
 use super::place::{Place, replay, resolve};
 use super::{ExportFormat, HistoryArgs, output};
+use crate::dashboard::Entry;
 use crate::journal::{self, Record};
 use crate::request::{Id, Request};
 
 /// Writes `Approvals.md` at the vault root (atomically), or prints it.
 pub(super) fn dashboard(p: &Place, stdout: bool) -> Result<()> {
-    let m = replay(p)?;
+    let records = journal::read(&p.state_dir.join("journal.jsonl"))?;
+    let m =
+        crate::machine::Machine::replay(p.config.clone().into(), records.iter().map(|r| &r.event))?;
+    let failures: Vec<_> =
+        crate::dashboard::failures(&m, records.iter().map(|r| &r.event)).collect();
     let tz = if super::style::utc() {
         TimeZone::UTC
     } else {
         TimeZone::system()
     };
-    let page = crate::dashboard::render(m.requests().values(), Timestamp::now(), &tz);
+    let entries: Vec<Entry> = m.requests().values().map(Entry::from).collect();
+    let page = crate::dashboard::render(&entries, &failures, Timestamp::now(), &tz);
     if stdout {
         print!("{page}");
         return Ok(());

@@ -128,6 +128,9 @@ pub enum Cmd {
     Cancel {
         #[arg(help = ID_HELP)]
         id: String,
+        /// Why, kept in the journal and the note
+        #[arg(long)]
+        reason: Option<String>,
         /// Print the result as JSON
         #[arg(long)]
         json: bool,

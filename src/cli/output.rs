@@ -184,19 +184,33 @@ pub fn history<'a>(records: impl Iterator<Item = &'a Record>, as_json: bool) {
                 json!({"seq": r.seq, "time": e.time.to_string(), "request": e.request, "event": e.kind.name(), "actor": e.actor, "details": e.kind})
             );
         } else {
+            // The note's History wording carries the reason and the result.
             println!(
-                "{:>6}  {}  {}  {:<10}  {}",
+                "{:>6}  {}  {}  {:<10}  {:<12}  {}",
                 r.seq,
                 style::time(e.time),
                 shown(&e.request),
                 e.kind.name(),
-                shown(&e.actor.to_string())
+                shown(&e.actor.to_string()),
+                shown(&crate::note::history::line(e))
             );
         }
     }
 }
 
-pub fn explain(action: &str, a: &Assessment, has_handler: bool, as_json: bool) {
+/// What `hitl explain` shows beside the rules' assessment.
+pub struct Explained {
+    pub has_handler: bool,
+    /// The deciding `auto` rule says `hook: allow`: `hitl hook` lets the
+    /// tool call run without the harness asking.
+    pub hook_allow: bool,
+}
+
+pub fn explain(action: &str, a: &Assessment, facts: Explained, as_json: bool) {
+    let Explained {
+        has_handler,
+        hook_allow,
+    } = facts;
     let verdict = format!("{:?}", a.verdict).to_lowercase();
     if as_json {
         let signals: Vec<Value> = a
@@ -206,7 +220,7 @@ pub fn explain(action: &str, a: &Assessment, has_handler: bool, as_json: bool) {
             .collect();
         println!(
             "{}",
-            json!({"action": action, "rule": a.rule, "decision": verdict, "risk": a.risk.as_str(), "signals": signals, "handler": has_handler, "timeout_s": a.timeout.map(|t| t.as_secs())})
+            json!({"action": action, "rule": a.rule, "decision": verdict, "risk": a.risk.as_str(), "signals": signals, "handler": has_handler, "hook_allow": hook_allow, "timeout_s": a.timeout.map(|t| t.as_secs())})
         );
         return;
     }
@@ -223,6 +237,9 @@ pub fn explain(action: &str, a: &Assessment, has_handler: bool, as_json: bool) {
     println!("risk: {}", a.risk.as_str());
     for (level, says) in &a.signals {
         println!("  - {says} ({})", level.as_str());
+    }
+    if hook_allow {
+        println!("hook: allow: `hitl hook` lets this tool call run without the harness asking");
     }
     if !has_handler {
         println!("no handler for `{action}`: approval-only, the requester acts itself");

@@ -5,39 +5,46 @@
 use std::fmt::Write;
 
 use jiff::Timestamp;
-use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
+use super::Entry;
 use super::stats::{DAY, waits};
-use crate::request::{Request, Status};
 
 const DAYS: i64 = 30;
 
 /// The outcome a request counts under on the day it happened: a
 /// decision, or its deadline passing.
-fn outcome(r: &Request) -> Option<(Timestamp, usize)> {
-    match (&r.status, r.decision()) {
-        (_, Some(d)) => Some((d.at, if d.approved { 0 } else { 1 })),
-        (Status::Expired, None) => Some((r.sub.expires, 2)),
-        _ => None,
+fn outcome(e: &Entry) -> Option<(Timestamp, usize)> {
+    match &e.decision {
+        Some(d) => Some((d.at, if d.approved { 0 } else { 1 })),
+        None if e.status == "expired" => Some((e.expires, 2)),
+        None => None,
     }
 }
 
-pub(super) fn per_day(out: &mut String, all: &[&Request], now: Timestamp, tz: &TimeZone) {
+pub(super) fn per_day(out: &mut String, all: &[&Entry], now: Timestamp, tz: &TimeZone) {
     let today = tz.to_datetime(now).date();
     let first = today
         .checked_sub(jiff::Span::new().days(DAYS - 1))
         .unwrap_or(today);
     let mut series = [[0u64; DAYS as usize]; 3];
-    for r in all {
-        let Some((at, which)) = outcome(r) else {
+    // Where each local day starts, looked up once: an outcome's day is a
+    // binary search, not a time zone lookup per request.
+    let starts: Vec<Timestamp> = (0..=DAYS)
+        .filter_map(|i| first.checked_add(jiff::Span::new().days(i)).ok())
+        .filter_map(|d| {
+            tz.to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
+                .ok()
+        })
+        .collect();
+    for e in all {
+        let Some((at, which)) = outcome(e) else {
             continue;
         };
         if at > now {
             continue;
         }
-        let day = tz.to_datetime(at).date();
-        if let Some(i) = day_index(first, day) {
+        if let Some(i) = day_of(&starts, at) {
             series[which][i] += 1;
         }
     }
@@ -65,9 +72,10 @@ pub(super) fn per_day(out: &mut String, all: &[&Request], now: Timestamp, tz: &T
     out.push_str("```\n\n");
 }
 
-fn day_index(first: Date, day: Date) -> Option<usize> {
-    let days = first.until(day).ok()?.get_days();
-    (0..DAYS as i32).contains(&days).then_some(days as usize)
+/// Which of the days starting at `starts` holds `at`, if any.
+fn day_of(starts: &[Timestamp], at: Timestamp) -> Option<usize> {
+    let i = starts.partition_point(|s| *s <= at).checked_sub(1)?;
+    (i + 1 < starts.len()).then_some(i)
 }
 
 /// Upper bounds (seconds, exclusive) of the time-to-decision buckets.
@@ -81,7 +89,7 @@ const BUCKETS: &[(i64, &str)] = &[
     (i64::MAX, "> 1d"),
 ];
 
-pub(super) fn time_to_decision(out: &mut String, all: &[&Request], now: Timestamp) {
+pub(super) fn time_to_decision(out: &mut String, all: &[&Entry], now: Timestamp) {
     let mut counts = [0u64; BUCKETS.len()];
     for w in waits(all, now, DAYS) {
         let i = BUCKETS

@@ -6,21 +6,21 @@ use std::fmt::Write;
 
 use jiff::{SignedDuration, Timestamp};
 
+use super::Entry;
 use super::span;
-use crate::request::Request;
 
 pub(super) const DAY: i64 = 86_400;
 
 /// Seconds from submission to a person's decision, for the decisions
 /// taken in the `days` before `now`.
-pub(super) fn waits(all: &[&Request], now: Timestamp, days: i64) -> Vec<i64> {
+pub(super) fn waits(all: &[&Entry], now: Timestamp, days: i64) -> Vec<i64> {
     let from = now - SignedDuration::from_secs(days * DAY);
     all.iter()
-        .filter_map(|r| {
-            let d = r.decision()?;
+        .filter_map(|e| {
+            let d = e.decision.as_ref()?;
             let by_person = !d.by.starts_with("rule:");
             (by_person && d.at > from && d.at <= now)
-                .then(|| d.at.duration_since(r.sub.created).as_secs().max(0))
+                .then(|| d.at.duration_since(e.created).as_secs().max(0))
         })
         .collect()
 }
@@ -35,7 +35,7 @@ pub(super) fn percentile(values: &mut [i64], p: usize) -> Option<i64> {
     Some(values[rank - 1])
 }
 
-pub(super) fn time_to_decision(out: &mut String, all: &[&Request], now: Timestamp) {
+pub(super) fn time_to_decision(out: &mut String, all: &[&Entry], now: Timestamp) {
     out.push_str("## Time to a decision\n\n");
     out.push_str("| Window | Decisions | Median | p90 |\n|---|---|---|---|\n");
     for days in [7, 30] {

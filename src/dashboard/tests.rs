@@ -4,7 +4,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::json;
 
-use super::render;
+use super::{Entry, NotifyFailure, render};
 use crate::request::{Decision, Ended, Request, RunResult, Source, Status, Submission};
 use crate::rules::Risk;
 
@@ -34,6 +34,7 @@ fn request(id: &str, created: i64, summary: &str) -> Request {
             source: Source::Cli,
             drop_in_sha256: None,
             notify_requester: None,
+            key: None,
         },
         status: Status::Pending,
         attempts: 0,
@@ -85,6 +86,12 @@ fn vault() -> Vec<Request> {
         .push((t(-2 * day + 40), "failed: exit code 2".into()));
     let mut expired = request("e00000000001", -3 * day, "Old refund");
     expired.status = Status::Expired;
+    let mut cancelled = request("c00000000001", -2 * day, "Duplicate payment");
+    cancelled.status = Status::Cancelled {
+        by: "cli:agent".into(),
+        at: t(-2 * day + 300),
+        reason: Some("sent twice".into()),
+    };
     vec![
         request("a00000000002", -600, "Pay <b>vendor</b> | [[Secret]] %%x%%"),
         request("a00000000001", -60, "Pay invoice 1234"),
@@ -111,23 +118,64 @@ fn vault() -> Vec<Request> {
         ),
         failed,
         expired,
+        cancelled,
     ]
+}
+
+/// The page for `reqs` at `t(0)`, in UTC.
+fn page(reqs: &[Request]) -> String {
+    let entries: Vec<Entry> = reqs.iter().map(Entry::from).collect();
+    render(&entries, &[], t(0), &TimeZone::UTC)
+}
+
+fn undelivered() -> NotifyFailure {
+    NotifyFailure {
+        request: "a00000000001".into(),
+        stem: Some("payment-a00000000001".into()),
+        at: t(-30),
+        channel: "phone".into(),
+        event: "pending".into(),
+        attempts: 5,
+        error: "HTTP 503 | <b>down</b>".into(),
+    }
 }
 
 #[test]
 fn dashboard() {
-    let reqs = vault();
-    insta::assert_snapshot!(render(&reqs, t(0), &TimeZone::UTC));
+    let entries: Vec<Entry> = vault().iter().map(Entry::from).collect();
+    insta::assert_snapshot!(render(&entries, &[undelivered()], t(0), &TimeZone::UTC));
+}
+
+#[test]
+fn an_unchanged_state_renders_the_same_body_within_a_minute() {
+    let entries: Vec<Entry> = vault().iter().map(Entry::from).collect();
+    let all: Vec<&Entry> = entries.iter().collect();
+    let body = |at| super::body(&all, &[], at, &TimeZone::UTC);
+    // No age or time left crosses a whole minute between these two.
+    assert_eq!(body(t(10)), body(t(20)), "seconds don't show");
+    assert_ne!(body(t(10)), body(t(70)), "ages move by the minute");
+}
+
+#[test]
+fn undelivered_notifications_need_a_look() {
+    let entries: Vec<Entry> = vault().iter().map(Entry::from).collect();
+    let page = render(&entries, &[undelivered()], t(0), &TimeZone::UTC);
+    let row = page.lines().find(|l| l.contains("| phone |")).unwrap();
+    assert!(
+        row.contains("[[payment-a00000000001]]") && row.contains("| 5 |"),
+        "{row}"
+    );
+    assert!(!row.contains("<b>"), "{row}");
 }
 
 #[test]
 fn empty_dashboard() {
-    insta::assert_snapshot!(render(&[], t(0), &TimeZone::UTC));
+    insta::assert_snapshot!(page(&[]));
 }
 
 #[test]
 fn requester_text_cannot_break_the_table_or_hide_rows() {
-    let page = render(&vault(), t(0), &TimeZone::UTC);
+    let page = page(&vault());
     let row = page.lines().find(|l| l.contains("a00000000002")).unwrap();
     assert_eq!(row.matches('|').count(), 8, "{row}");
     assert!(!page.contains("[[Secret]]") && !page.contains("%%x%%") && !page.contains("<b>"));
@@ -135,7 +183,7 @@ fn requester_text_cannot_break_the_table_or_hide_rows() {
 
 #[test]
 fn open_requests_are_sorted_by_deadline() {
-    let page = render(&vault(), t(0), &TimeZone::UTC);
+    let page = page(&vault());
     let first = page.find("payment-a00000000002").unwrap();
     let second = page.find("payment-a00000000001").unwrap();
     assert!(first < second);
@@ -154,7 +202,7 @@ fn only_the_last_50_decisions_are_listed_newest_first() {
             )
         })
         .collect();
-    let page = render(&reqs, t(0), &TimeZone::UTC);
+    let page = page(&reqs);
     let listed: Vec<&str> = page
         .lines()
         .filter(|l| l.contains("| approved | vault |"))

@@ -126,6 +126,7 @@ impl Engine {
                 source: via.source(),
                 drop_in_sha256: None,
                 notify_requester: s.notify_requester,
+                key: s.key,
             }),
             Command::Decide {
                 id,
@@ -146,7 +147,11 @@ impl Engine {
                     code,
                 })
             }
-            Command::Cancel { id } => Input::Cancel { id: full(&id)?, by },
+            Command::Cancel { id, reason } => Input::Cancel {
+                id: full(&id)?,
+                by,
+                reason,
+            },
             Command::Resolve {
                 id,
                 executed,

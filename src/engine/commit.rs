@@ -109,6 +109,7 @@ impl Engine {
             .flat_map(|s| s.events.iter().cloned())
             .collect();
         self.journal.append(&events)?;
+        self.show_on_dashboard(&events);
         // Only now may the inbox files of this batch go.
         self.remove_taken_inbox();
         for ev in &events {

@@ -11,7 +11,7 @@ use super::{DaemonError, Engine, SETTLE};
 use crate::machine::{Input, Step, dropin};
 use crate::note;
 use crate::request::{Id, new_id};
-use crate::vault::{Folder, Kind, classify};
+use crate::vault::{self, Folder, Kind, classify};
 use crate::watcher::{self, WatchEvent};
 
 impl Engine {
@@ -26,14 +26,23 @@ impl Engine {
         if about_folders {
             self.check_vault()?;
         }
-        let new_month = evs
+        let new_months: Vec<PathBuf> = evs
             .iter()
-            .any(|ev| matches!(ev, WatchEvent::Path(p) if self.vault.is_done_subfolder(p)));
-        if new_month && !self.vault_missing {
-            // A new subfolder of Done/ gets its own watch; what was written
-            // there before the watch is read by the reconcile.
+            .filter_map(|ev| match ev {
+                WatchEvent::Path(p) if self.vault.is_done_subfolder(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut evs = evs;
+        if !new_months.is_empty() && !self.vault_missing {
+            // A new month of Done/ gets its own watch first; then what was
+            // put there before it is read as if each file had changed (no
+            // full reconcile: that would read every settled note again).
             self.arm_watcher()?;
-            return self.reconcile();
+            for dir in new_months {
+                tracing::debug!(folder = %dir.display(), "watching a new folder of Done/");
+                evs.extend(vault::list_dir(&dir).into_iter().map(WatchEvent::Path));
+            }
         }
         let now = self.clock.now();
         let mut seen = HashSet::new();

@@ -8,10 +8,12 @@
 mod clock;
 mod commands;
 mod commit;
+mod dashboard;
 mod files;
 mod handlers;
 mod inbox;
 mod lock;
+mod months;
 mod note_index;
 mod notice_cmds;
 mod notices;
@@ -153,6 +155,13 @@ pub async fn run(
     tokio::spawn(socket::serve(listener, cmd_tx, shared));
 
     let clock = settings.clock;
+    let tz = jiff::tz::TimeZone::system();
+    let failed: Vec<&crate::request::Event> = records
+        .iter()
+        .map(|r| &r.event)
+        .filter(|e| matches!(e.kind, crate::request::EventKind::NotifyFailed { .. }))
+        .collect();
+    let dashboard = dashboard::start(&vault, &machine, &failed, &clock, &tz, &config);
     let mut engine = Engine {
         config_loaded_at: clock.now(),
         started: clock.now(),
@@ -164,7 +173,8 @@ pub async fn run(
         state_dir: state.clone(),
         inbox,
         inbox_taken: Vec::new(),
-        tz: jiff::tz::TimeZone::system(),
+        tz,
+        dashboard,
         files: note_index::NoteIndex::default(),
         suspects: HashMap::new(),
         retries: HashMap::new(),
@@ -191,6 +201,7 @@ pub async fn run(
         engine.arm_watcher()?;
     }
     engine.recover_and_reconcile()?;
+    engine.file_done_by_month()?;
     engine.schedule_all_reminders();
     engine.resend_codes(&records);
     engine.owe_history_at_start(&records);
@@ -198,6 +209,7 @@ pub async fn run(
     engine.last_status = engine.status_line();
     systemd::ready(&engine.last_status);
     let result = engine.run_loop(watch_rx, cmd_rx, reload, shutdown).await;
+    engine.dashboard.finish();
     if !engine.held.is_empty() {
         tracing::warn!(
             results = engine.held.len(),
@@ -233,6 +245,8 @@ pub(crate) struct Engine {
     inbox_taken: Vec<PathBuf>,
     /// The system's time zone, looked up once: notes show local times.
     tz: jiff::tz::TimeZone,
+    /// `Approvals.md`'s own thread, told about every journaled change.
+    dashboard: crate::dashboard::Writer,
     /// Where each request's note is, what the engine wrote where, which
     /// file problems were logged.
     files: note_index::NoteIndex,

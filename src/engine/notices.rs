@@ -309,7 +309,7 @@ fn notice_kind(req: &Request, ev: &Event) -> Option<(NoticeKind, Option<String>)
         EventKind::Approved { .. }
         | EventKind::Rejected { .. }
         | EventKind::Expired
-        | EventKind::Cancelled
+        | EventKind::Cancelled(_)
         | EventKind::Tampered { .. } => Some((NoticeKind::Decided, line())),
         EventKind::Executed(_) | EventKind::Resolved { .. } if by_rule => None,
         EventKind::Executed(_)

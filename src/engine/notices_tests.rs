@@ -33,13 +33,13 @@ fn notification_events_replay_after_any_state_and_show_in_history() {
     for e in [
         submitted(),
         ev(EventKind::Reminded),
-        ev(EventKind::Cancelled),
+        ev(EventKind::Cancelled(None)),
         ev(failed),
     ] {
         apply(&mut requests, &e).unwrap();
     }
     let req = &requests["c3adb486466f"];
-    assert_eq!(req.status, Status::Cancelled);
+    assert!(matches!(req.status, Status::Cancelled { .. }));
     let history: Vec<&str> = req.history.iter().map(|(_, l)| l.as_str()).collect();
     assert_eq!(history[1], "reminder sent: the deadline is near");
     assert_eq!(

@@ -81,7 +81,15 @@ mod tests {
             (approved_only, Some(Approved), Done),
             (rejected, Some(Rejected), Done),
             (Status::Expired, None, Done),
-            (Status::Cancelled, Some(Done), Done),
+            (
+                Status::Cancelled {
+                    by: "cli:alice".into(),
+                    at: Timestamp::UNIX_EPOCH,
+                    reason: None,
+                },
+                Some(Done),
+                Done,
+            ),
         ];
         for (status, now_in, want) in table {
             assert_eq!(note_folder(&status, now_in), want, "{status:?} {now_in:?}");

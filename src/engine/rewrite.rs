@@ -13,7 +13,7 @@ use super::{Engine, reconcile};
 use crate::journal::Record;
 use crate::machine::{Effect, Step};
 use crate::note::{self, Existing};
-use crate::vault::{self, Stamp};
+use crate::vault::{self, Folder, Stamp};
 
 /// How often a rewrite is redone from a fresh read when the note changed
 /// under it; then it waits for the change's file event.
@@ -39,6 +39,17 @@ impl Engine {
     /// to the folder its state belongs in. The note is never replaced by a
     /// version rendered from older text than is there.
     pub(super) fn write_note(&mut self, id: &str, adopt: Option<(PathBuf, Vec<String>)>) {
+        self.write_note_into(id, adopt, None);
+    }
+
+    /// [`Engine::write_note`], into the folder `into` when given (a note
+    /// filed under its month of `Done/`).
+    pub(super) fn write_note_into(
+        &mut self,
+        id: &str,
+        adopt: Option<(PathBuf, Vec<String>)>,
+        into: Option<PathBuf>,
+    ) {
         if self.vault_missing {
             self.files.owe(id); // written when the vault is back
             return;
@@ -47,7 +58,7 @@ impl Engine {
             return;
         }
         for attempt in 1..=REWRITE_TRIES {
-            match self.try_write_note(id, adopt.clone()) {
+            match self.try_write_note(id, adopt.clone(), into.clone()) {
                 Rewrite::Done => return,
                 Rewrite::Deferred => {
                     tracing::debug!(request = %id, "note holds a change not read yet; rewritten once it is");
@@ -63,7 +74,12 @@ impl Engine {
         self.files.defer(id);
     }
 
-    fn try_write_note(&mut self, id: &str, adopt: Option<(PathBuf, Vec<String>)>) -> Rewrite {
+    fn try_write_note(
+        &mut self,
+        id: &str,
+        adopt: Option<(PathBuf, Vec<String>)>,
+        into: Option<PathBuf>,
+    ) -> Rewrite {
         let (current, mut drop_keys, from_drop_in) = match adopt {
             Some((path, keys)) => (Some(path), keys, true),
             None => (self.files.path_of(id).cloned(), Vec::new(), false),
@@ -96,7 +112,7 @@ impl Engine {
             tracing::debug!(request = %id, "note not at its last known path; not rewritten now");
             return Rewrite::Done;
         }
-        let target = self.target_of(id, current.as_ref(), existing_text.is_some());
+        let target = self.target_of(id, current.as_ref(), existing_text.is_some(), into);
         let Some(req) = self.machine.get(id) else {
             return Rewrite::Done;
         };
@@ -126,7 +142,13 @@ impl Engine {
 
     /// Where the note of `id` belongs: the folder of its state (or where
     /// the person put it), under its own name unless that is taken.
-    fn target_of(&self, id: &str, current: Option<&PathBuf>, read: bool) -> PathBuf {
+    fn target_of(
+        &self,
+        id: &str,
+        current: Option<&PathBuf>,
+        read: bool,
+        into: Option<PathBuf>,
+    ) -> PathBuf {
         let Some(req) = self.machine.get(id) else {
             return current.cloned().unwrap_or_default();
         };
@@ -134,13 +156,18 @@ impl Engine {
             .filter(|_| read)
             .and_then(|p| self.vault.folder_of(p));
         let folder = note_folder(&req.status, now_in);
+        let folder_dir = match folder {
+            Folder::Done => self.done_dir(id, req.settled_at()),
+            f => self.vault.dir(f),
+        };
         let (dir, name) = note_place(
             current.map(PathBuf::as_path),
             now_in,
             folder,
-            self.vault.dir(folder),
+            folder_dir,
             &req.sub.file_name,
         );
+        let dir = into.unwrap_or(dir);
         let own = dir.join(&name);
         let taken = Some(&own) != current && std::fs::symlink_metadata(&own).is_ok();
         dir.join(vault::note_name(&name, id, taken))

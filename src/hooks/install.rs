@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use super::ordered::Ordered;
 use super::{Harness, OnTimeout, TimeoutUnit};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +75,8 @@ pub fn merge(
     old: Option<&str>,
     entry: &Entry,
 ) -> Result<(String, bool), InstallError> {
+    // The file's own key order, to write it back in.
+    let order = old.and_then(|o| serde_json::from_str::<Ordered>(o).ok());
     let mut root = match old.map(str::trim) {
         None | Some("") => Map::new(),
         Some(text) => match serde_json::from_str::<Value>(text) {
@@ -91,7 +94,8 @@ pub fn merge(
         remove_ours(list, h);
         list.push(hook_entry(h, entry, *matcher));
     }
-    let mut text = serde_json::to_string_pretty(&Value::Object(root)).expect("JSON serialises");
+    let arranged = Ordered::arrange(&Value::Object(root), order.as_ref());
+    let mut text = serde_json::to_string_pretty(&arranged).expect("JSON serialises");
     text.push('\n');
     let changed = old
         .is_none_or(|o| serde_json::from_str::<Value>(o).ok() != serde_json::from_str(&text).ok());
@@ -209,4 +213,30 @@ pub fn install(
         std::fs::rename(&tmp, &path).map_err(io)?;
     }
     Ok((path, text, changed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_install_keeps_the_settings_files_key_order() {
+        let h = crate::hooks::harness("claude-code").unwrap();
+        let old = r#"{"zebra": 1, "hooks": {"Stop": [], "PreToolUse": [{"matcher": "Edit", "hooks": []}]}, "alpha": {"y": 1, "x": 2}}"#;
+        let entry = Entry::new(h, Duration::from_secs(50), OnTimeout::Deny);
+        let (text, changed) = merge(h, Path::new("s.json"), Some(old), &entry).unwrap();
+        assert!(changed);
+        let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("{s}: {text}"));
+        assert!(at("\"zebra\"") < at("\"hooks\"") && at("\"hooks\"") < at("\"alpha\""));
+        assert!(at("\"Stop\"") < at("\"PreToolUse\""), "{text}");
+        assert!(at("\"y\"") < at("\"x\""), "{text}");
+        assert!(
+            at("\"matcher\": \"Edit\"") < at("hitl hook claude-code"),
+            "{text}"
+        );
+        // Installing again changes nothing.
+        let (again, changed) = merge(h, Path::new("s.json"), Some(&text), &entry).unwrap();
+        assert!(!changed);
+        assert_eq!(again, text);
+    }
 }

@@ -16,13 +16,16 @@ mod codex;
 mod cursor;
 mod gemini;
 pub mod install;
+mod ordered;
 pub mod parse;
 mod run;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use run::{DEFAULT_WAIT, OnTimeout, Settings, Setup, answer_for, run};
+pub use run::{
+    DEFAULT_WAIT, GUARD_MARGIN, OnTimeout, Settings, Setup, answer_for, auto_allows, run,
+};
 
 /// One tool call, as a harness's hook announced it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

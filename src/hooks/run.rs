@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::ask::{self, Asked, Outcome, Question};
-use super::{Answer, Harness, HookError, Rendered, ToolCall, parse};
+use super::ask::{self, Asked, Question};
+use super::{Answer, CONTEXT_KEY, Harness, HookError, Rendered, ToolCall, parse};
 use crate::config::Config;
 use crate::ipc::Submit;
+use crate::outcome::RequestOutcome;
 use crate::rules::HookAnswer;
 
 /// What to answer when no one decided within the wait.
@@ -40,6 +41,11 @@ pub struct Setup {
 
 /// How long `hitl hook` waits for a decision unless told otherwise.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(50);
+
+/// How long past its wait `hitl hook` may take before it denies whatever
+/// it is waiting on: below the margin `hook install` gives the harness's
+/// own hook timeout. Each daemon call is bounded well inside it.
+pub const GUARD_MARGIN: Duration = Duration::from_secs(15);
 
 /// How long a request made by a hook that may be killed at its own
 /// timeout stays open past the wait, at most.
@@ -74,6 +80,9 @@ fn decide(
     let payload = Value::Object(call.payload);
     let allows = auto_allows(&setup.config, &action, &payload);
     let defer = s.on_timeout == OnTimeout::Defer;
+    // A deferred call is asked again when its session resumes: the key
+    // lets the daemon answer that call with the request made for it.
+    let key = defer.then(|| key(h, &action, &payload)).flatten();
     let submit = Submit {
         summary,
         rationale: call.rationale.as_deref().map(|r| clip(r, 2000)),
@@ -81,22 +90,47 @@ fn decide(
         timeout_s: (!defer).then(|| (s.wait + GRACE_AFTER_WAIT).as_secs()),
         expires: None,
         notify_requester: None,
+        key,
         action,
         payload,
     };
     let q = Question {
         submit,
         wait: s.wait,
-        resume: defer,
         withdraw: !defer,
-        config: &setup.config,
     };
     Ok(
         match ask::ask(&setup.state_dir, q).map_err(|e| e.to_string())? {
-            Asked::Settled(o) => answer_for(&o, allows),
+            Asked::Settled(o) => {
+                let by_that_rule = allows.is_some_and(|rule| {
+                    o.decided_by
+                        .as_deref()
+                        .and_then(|b| b.strip_prefix("rule:"))
+                        == Some(&rule)
+                });
+                answer_for(&o, by_that_rule)
+            }
             Asked::Undecided { id, .. } => undecided(s, &id),
         },
     )
+}
+
+/// The idempotency key of a tool call: the harness, the session and the
+/// call's id with a hash of the action and the payload (which holds them
+/// too). `None` without a call id: such a call can't be found again.
+fn key(h: &Harness, action: &str, payload: &Value) -> Option<String> {
+    let context = payload.get(CONTEXT_KEY)?;
+    let call_id = context.get("call_id")?.as_str()?;
+    let session = context.get("session").and_then(Value::as_str);
+    let what = serde_json::json!([
+        h.name,
+        session,
+        call_id,
+        action,
+        crate::payload::sha256(payload)
+    ]);
+    let digest = crate::payload::sha256(&what);
+    Some(format!("hook:{}:{digest}", h.name))
 }
 
 /// `ask` and `defer` only where the harness has them.
@@ -112,28 +146,28 @@ fn supported(h: &Harness, on_timeout: OnTimeout) -> Result<(), HookError> {
     })
 }
 
-/// Whether the rules let this call run with `hook: allow`. Read from the
-/// config here, not from the journal (which the agent can write): at worst
-/// a changed config makes an `auto` call "no opinion", never a `require`
-/// one "allow" (the daemon's status still has to say approved).
-fn auto_allows(config: &Config, action: &str, payload: &Value) -> bool {
+/// The `auto` rule that lets this call run with `hook: allow`, if one
+/// decides it. Read from the config the hook loaded; the answer allows only
+/// if the daemon's decision names the same rule, so a config changed since
+/// the daemon loaded it makes an `auto` call "no opinion", never a
+/// `require` one "allow" (the daemon's status still has to say approved).
+pub fn auto_allows(config: &Config, action: &str, payload: &Value) -> Option<String> {
     let a = crate::rules::assess(&config.rules, config.default, &config.risk, action, payload);
-    a.verdict == crate::rules::Verdict::Auto
-        && config
-            .rules
-            .iter()
-            .any(|r| Some(&r.name) == a.rule.as_ref() && r.hook == HookAnswer::Allow)
+    let name = a
+        .rule
+        .filter(|_| a.verdict == crate::rules::Verdict::Auto)?;
+    config
+        .rules
+        .iter()
+        .any(|r| r.name == name && r.hook == HookAnswer::Allow)
+        .then_some(name)
 }
 
 /// The answer for a settled request; `auto_allows`: the deciding `auto`
 /// rule says `hook: allow`.
-pub fn answer_for(o: &Outcome, auto_allows: bool) -> Answer {
+pub fn answer_for(o: &RequestOutcome, auto_allows: bool) -> Answer {
     let by = o.decided_by.as_deref().unwrap_or("hitl");
-    let rule = match by.strip_prefix("rule:") {
-        Some(name) => Some(name),
-        None if o.at_submit => Some("(at submission)"),
-        None => None,
-    };
+    let rule = by.strip_prefix("rule:");
     let because = o
         .reason
         .as_deref()

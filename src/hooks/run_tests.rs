@@ -119,12 +119,16 @@ fn a_tool_name_that_cannot_be_an_action_denies() {
 
 #[test]
 fn outcomes_map_to_answers() {
-    let o = |status: &str, by: Option<&str>, reason: Option<&str>| Outcome {
+    let o = |status: &str, by: Option<&str>, reason: Option<&str>| RequestOutcome {
         id: "a1b2c3d4e5f6".into(),
         status: status.into(),
         decided_by: by.map(String::from),
         reason: reason.map(String::from),
-        at_submit: false,
+        handler_exit_code: None,
+        handler_error: None,
+        output_head: None,
+        output_truncated: false,
+        deadline: None,
     };
     let table = [
         (o("approved", Some("cli:alice"), None), false, "allow"),
@@ -135,7 +139,7 @@ fn outcomes_map_to_answers() {
             false,
             "none",
         ),
-        // The journal naming a rule never makes a deny an allow.
+        // A rule's name never makes a deny an allow.
         (o("rejected", Some("rule:agent-reads"), None), true, "deny"),
         (
             o("rejected", Some("vault"), Some("not on main")),
@@ -163,10 +167,6 @@ fn outcomes_map_to_answers() {
         };
         assert_eq!(got, want, "{outcome:?}");
     }
-    // Settled at submission: a rule decided, whatever the journal says.
-    let mut auto = o("approved", Some("cli:forged"), None);
-    auto.at_submit = true;
-    assert_eq!(answer_for(&auto, false), Answer::NoOpinion);
     let rejected = o("rejected", Some("vault"), Some("not on main"));
     let Answer::Deny(why) = answer_for(&rejected, false) else {
         panic!()

@@ -25,6 +25,8 @@ pub enum Command {
     },
     Cancel {
         id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     Resolve {
         id: String,
@@ -73,6 +75,13 @@ pub struct Submit {
     /// An http(s) URL the outcome is POSTed to once the request settles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_requester: Option<String>,
+    /// An idempotency key: a submit with a key the daemon already has, from
+    /// the same requester with the same action and payload, is answered
+    /// with that request instead of a new one (a resumed hook call finds
+    /// its request this way); with another payload or from another
+    /// requester it is refused. Not queueable in the inbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// A file in the state folder's inbox: a command left while the daemon was
@@ -93,6 +102,8 @@ pub const MAX_LABEL: usize = 64;
 pub const MAX_SUMMARY: usize = 1000;
 /// Longest rationale or reason, in bytes.
 pub const MAX_TEXT: usize = 16 * 1024;
+/// Longest idempotency key, in characters.
+pub const MAX_KEY: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum WireError {
@@ -110,6 +121,10 @@ pub enum WireError {
     BadNotifyUrl(String),
     #[error("`{0}` is a query, not a change; it can't be queued in the inbox")]
     NotQueueable(&'static str),
+    #[error("the key must be 1 to {MAX_KEY} characters, letters, digits and `._:-` only")]
+    BadKey,
+    #[error("a keyed submit is answered with an earlier request; it can't be queued in the inbox")]
+    KeyNotQueueable,
 }
 
 impl Command {
@@ -128,7 +143,11 @@ impl Command {
                 id_prefix(id)?;
                 text("reason", Some(reason), MAX_TEXT)
             }
-            Command::Cancel { id } | Command::Wait { id } | Command::Get { id } => id_prefix(id),
+            Command::Cancel { id, reason } => {
+                id_prefix(id)?;
+                text("reason", reason.as_deref(), MAX_TEXT)
+            }
+            Command::Wait { id } | Command::Get { id } => id_prefix(id),
             Command::Status | Command::NotifyTest { .. } => Ok(()),
         }
     }
@@ -161,6 +180,16 @@ impl Submit {
             text("notify URL", Some(url), MAX_SUMMARY)?;
             crate::notify::webhook::check_url(url).map_err(WireError::BadNotifyUrl)?;
         }
+        if let Some(key) = &self.key {
+            let ok = !key.is_empty()
+                && key.len() <= MAX_KEY
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+            if !ok {
+                return Err(WireError::BadKey);
+            }
+        }
         Ok(())
     }
 }
@@ -179,6 +208,9 @@ impl InboxEntry {
                 | Command::NotifyTest { .. }
         ) {
             return Err(WireError::NotQueueable(self.command.name()));
+        }
+        if matches!(&self.command, Command::Submit(s) if s.key.is_some()) {
+            return Err(WireError::KeyNotQueueable);
         }
         self.command.validate()
     }
@@ -252,7 +284,10 @@ mod tests {
     fn inbox_entries_need_an_id_in_the_daemons_format() {
         let entry = |id: &str| InboxEntry {
             id: id.into(),
-            command: Command::Cancel { id: "a1".into() },
+            command: Command::Cancel {
+                id: "a1".into(),
+                reason: None,
+            },
         };
         assert!(entry("../../x").validate().is_err());
         assert!(entry("/tmp/x").validate().is_err());
@@ -267,5 +302,23 @@ mod tests {
             command: Command::Get { id: "a1".into() },
         };
         assert!(get.validate().is_err());
+    }
+
+    #[test]
+    fn a_key_is_short_plain_text_and_a_keyed_submit_is_never_queued() {
+        let submit = |key: &str| Submit {
+            action: "claude-code.Bash".into(),
+            key: Some(key.into()),
+            ..Submit::default()
+        };
+        assert!(submit("hook:claude-code:ab12").validate().is_ok());
+        for bad in ["", "a\nb", "../x", "k y", &"k".repeat(MAX_KEY + 1)] {
+            assert_eq!(submit(bad).validate(), Err(WireError::BadKey), "{bad:?}");
+        }
+        let queued = InboxEntry {
+            id: "a1b2c3d4e5f6".into(),
+            command: Command::Submit(submit("hook:claude-code:ab12")),
+        };
+        assert_eq!(queued.validate(), Err(WireError::KeyNotQueueable));
     }
 }

@@ -16,8 +16,11 @@ fn sample(dir: &Path) -> PathBuf {
     let path = dir.join("journal.jsonl");
     let (mut j, records, torn) = Journal::open(&path).unwrap();
     assert!(records.is_empty() && torn.is_none());
-    j.append(&[ev("a", EventKind::Expired), ev("b", EventKind::Cancelled)])
-        .unwrap();
+    j.append(&[
+        ev("a", EventKind::Expired),
+        ev("b", EventKind::Cancelled(None)),
+    ])
+    .unwrap();
     j.append(&[ev(
         "c",
         EventKind::Unknown {

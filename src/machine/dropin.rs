@@ -83,6 +83,7 @@ pub fn drop_in_request(
         source: crate::request::Source::DropIn,
         drop_in_sha256: Some(fingerprint(view)),
         notify_requester: None,
+        key: None,
     };
     Ok((nr, consumed))
 }

@@ -33,6 +33,8 @@ pub struct NewRequest {
     pub drop_in_sha256: Option<String>,
     /// The requester's `--notify` URL (checked at the edge: http or https).
     pub notify_requester: Option<String>,
+    /// The requester's idempotency key, checked by the machine.
+    pub key: Option<String>,
 }
 
 pub use crate::vault::Folder;
@@ -46,6 +48,7 @@ pub enum Input {
     Cancel {
         id: Id,
         by: Actor,
+        reason: Option<String>,
     },
     Resolve {
         id: Id,

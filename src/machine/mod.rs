@@ -18,6 +18,7 @@ use crate::request::{
 
 mod codes;
 pub mod dropin;
+mod filing;
 mod gesture;
 mod io;
 #[cfg(test)]
@@ -59,6 +60,8 @@ pub struct Machine {
     /// The secrets approval codes are checked with; until the engine gives
     /// them, no code matches.
     keys: Option<Arc<crate::trust::Keys>>,
+    /// Requests by their requester's idempotency key.
+    idem_keys: HashMap<String, Id>,
 }
 
 impl Machine {
@@ -80,6 +83,10 @@ impl Machine {
             .collect();
         deadlines.extend(ledger.windows());
         let open = requests.values().filter(|r| !r.status.is_final()).count();
+        let keys = requests
+            .values()
+            .filter_map(|r| Some((r.sub.key.clone()?, r.id.clone())))
+            .collect();
         Ok(Machine {
             config,
             requests,
@@ -89,6 +96,7 @@ impl Machine {
             open,
             ledger,
             keys: None,
+            idem_keys: keys,
         })
     }
 
@@ -138,7 +146,9 @@ impl Machine {
             Input::Submit(nr) => step.reply = Some(self.submit(&mut step, nr, now, None)),
             Input::Note(seen) => self.observe(&mut step, seen, now),
             Input::Decide(d) => step.reply = Some(self.decide(&mut step, d, now)),
-            Input::Cancel { id, by } => step.reply = Some(self.cancel(&mut step, id, &by, now)),
+            Input::Cancel { id, by, reason } => {
+                step.reply = Some(self.cancel(&mut step, id, &by, reason, now))
+            }
             Input::Resolve {
                 id,
                 executed,
@@ -171,13 +181,15 @@ impl Machine {
         step: &mut Step,
         id: Id,
         by: &Actor,
+        reason: Option<String>,
         now: Timestamp,
     ) -> Result<Id, Refusal> {
         if self.in_window(&id) {
             return Ok(self.revoke(step, now, id, by, None, Gesture::CommandLine));
         }
         self.require_pending(&id)?;
-        self.finish_pending(step, now, &id, by, EventKind::Cancelled);
+        let reason = reason.filter(|r| !r.trim().is_empty());
+        self.finish_pending(step, now, &id, by, EventKind::Cancelled(reason));
         Ok(id)
     }
 

@@ -134,7 +134,14 @@ impl World {
             }
             Op::Cancel(i) => {
                 let (id, by) = (self.target(i), "cli:a".into());
-                self.m.handle(Input::Cancel { id, by }, t(self.now))
+                self.m.handle(
+                    Input::Cancel {
+                        id,
+                        by,
+                        reason: None,
+                    },
+                    t(self.now),
+                )
             }
             Op::Resolve(i, executed) => {
                 let input = Input::Resolve {

@@ -54,6 +54,12 @@ pub enum Refusal {
     },
     #[error("{0}")]
     Denied(#[from] crate::trust::access::Denied),
+    /// A key already given to another request, with another action or
+    /// payload, or by another requester.
+    #[error(
+        "the key is already request {id}'s, which {why}; a key names one request of one requester"
+    )]
+    KeyTaken { id: Id, why: &'static str },
     /// A query (`status`, `wait`) where only a change can be taken.
     #[error("a query, not a change; it can't be queued")]
     NotAChange,

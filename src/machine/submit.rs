@@ -23,6 +23,9 @@ impl Machine {
         if payload::depth(&nr.payload) > payload::MAX_DEPTH {
             return Err(Refusal::TooDeep(payload::MAX_DEPTH));
         }
+        if let Some(id) = self.keyed(&nr)? {
+            return Ok(id);
+        }
         if self.requests.contains_key(&nr.id) {
             return Err(Refusal::IdTaken(nr.id));
         }
@@ -56,7 +59,11 @@ impl Machine {
             source: nr.source,
             drop_in_sha256: nr.drop_in_sha256,
             notify_requester: nr.notify_requester,
+            key: nr.key.clone(),
         };
+        if let Some(key) = nr.key {
+            self.idem_keys.insert(key, id.clone());
+        }
         self.push(
             step,
             now,
@@ -87,6 +94,36 @@ impl Machine {
             adopt,
         });
         Ok(id)
+    }
+}
+
+impl Machine {
+    /// The request a keyed submit is answered with: the one its key names,
+    /// if it is the same requester's, with the same action and payload.
+    /// Nothing else may take the key (an agent can't borrow another
+    /// request's decision by naming its key); `None`: the key is new.
+    fn keyed(&self, nr: &NewRequest) -> Result<Option<Id>, Refusal> {
+        let Some(key) = &nr.key else {
+            return Ok(None);
+        };
+        let Some(r) = self.idem_keys.get(key).and_then(|id| self.requests.get(id)) else {
+            return Ok(None);
+        };
+        let why = if r.sub.requested_by != nr.requested_by {
+            "another requester made"
+        } else if r.sub.action != nr.action {
+            "is for another action"
+        } else if r.sub.payload_sha256 != payload::sha256(&nr.payload) {
+            "has another payload"
+        } else {
+            tracing::info!(request = %r.id, key, "keyed submit answered with its earlier request");
+            return Ok(Some(r.id.clone()));
+        };
+        tracing::warn!(request = %r.id, key, why, "keyed submit refused");
+        Err(Refusal::KeyTaken {
+            id: r.id.clone(),
+            why,
+        })
     }
 }
 
@@ -156,5 +193,79 @@ mod tests {
                 "{timeout:?} {expires:?}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use serde_json::json;
+
+    use super::super::tests::{machine, names, new, t};
+    use super::*;
+    use crate::machine::Input;
+
+    fn keyed(id: &str, payload: serde_json::Value, by: &str) -> Input {
+        let mut nr = new(id, "claude-code.Bash", payload);
+        nr.key = Some("hook:claude-code:k1".into());
+        nr.requested_by = by.into();
+        Input::Submit(nr)
+    }
+
+    #[test]
+    fn a_keyed_resubmit_is_answered_with_its_request_also_after_a_restart() {
+        let mut m = machine();
+        let first = m.handle(
+            keyed("a00000000001", json!({"command": "ls"}), "cli:me"),
+            t(0),
+        );
+        assert_eq!(first.reply, Some(Ok("a00000000001".into())));
+        let again = m.handle(
+            keyed("a00000000002", json!({"command": "ls"}), "cli:me"),
+            t(1),
+        );
+        assert_eq!(again.reply, Some(Ok("a00000000001".into())));
+        assert!(names(&again).is_empty() && again.effects.is_empty());
+        // The key is journaled with the submission: a replay knows it.
+        let events: Vec<_> = first.events.clone();
+        let mut m = Machine::replay(m.config().clone(), &events).unwrap();
+        let again = m.handle(
+            keyed("a00000000003", json!({"command": "ls"}), "cli:me"),
+            t(2),
+        );
+        assert_eq!(again.reply, Some(Ok("a00000000001".into())));
+        // An old journal line without a key still loads.
+        let mut line = serde_json::to_value(&events[0].kind).unwrap();
+        line["details"].as_object_mut().unwrap().remove("key");
+        let kind: crate::request::EventKind = serde_json::from_value(line).unwrap();
+        let EventKind::Submitted(sub) = kind else {
+            panic!()
+        };
+        assert_eq!(sub.key, None);
+    }
+
+    #[test]
+    fn a_key_reused_with_another_payload_action_or_requester_is_refused() {
+        let mut m = machine();
+        m.handle(
+            keyed("a00000000001", json!({"command": "ls"}), "cli:me"),
+            t(0),
+        );
+        let other_payload = keyed("a00000000002", json!({"command": "rm -rf /"}), "cli:me");
+        let other_requester = keyed("a00000000003", json!({"command": "ls"}), "cli:eve");
+        let Input::Submit(mut nr) = keyed("a00000000004", json!({"command": "ls"}), "cli:me")
+        else {
+            panic!()
+        };
+        nr.action = "claude-code.Write".into();
+        for input in [other_payload, other_requester, Input::Submit(nr)] {
+            let step = m.handle(input, t(1));
+            assert!(
+                matches!(step.reply, Some(Err(Refusal::KeyTaken { ref id, .. })) if id == "a00000000001"),
+                "{:?}",
+                step.reply
+            );
+            assert!(step.events.is_empty());
+        }
+        assert_eq!(m.requests().len(), 1);
     }
 }

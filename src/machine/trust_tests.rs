@@ -59,6 +59,7 @@ fn submit(m: &mut Machine, id: &str, action: &str) -> Step {
             source: Source::Cli,
             drop_in_sha256: None,
             notify_requester: None,
+            key: None,
         }),
         t(0),
     );
@@ -235,6 +236,7 @@ fn an_undo_window_holds_the_handler_and_a_rejection_in_it_revokes() {
         Input::Cancel {
             id: "h".into(),
             by: "cli:alice".into(),
+            reason: None,
         },
         t(5),
     );
@@ -275,6 +277,7 @@ fn the_trust_events_read_back_from_json_and_replay() {
     let cancel = Input::Cancel {
         id: "g".into(),
         by: "cli:alice".into(),
+        reason: None,
     };
     more.extend(m.handle(cancel, t(5)).events);
     journal.extend(more);

@@ -35,6 +35,16 @@ pub enum DaemonError {
     NotARequest,
 }
 
+/// A connection the daemon cut (it stopped or was killed mid-call) is
+/// [`DaemonError::Closed`], whichever way the cut showed.
+fn cut(e: std::io::Error) -> DaemonError {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    match e.kind() {
+        BrokenPipe | ConnectionReset | ConnectionAborted => DaemonError::Closed,
+        _ => DaemonError::Io(e),
+    }
+}
+
 /// The daemon at a state folder.
 #[derive(Debug, Clone)]
 pub struct Daemon {
@@ -72,11 +82,12 @@ impl Daemon {
             })?;
             let mut line = serde_json::to_string(cmd).expect("commands serialise");
             line.push('\n');
-            stream.write_all(line.as_bytes()).await?;
+            stream.write_all(line.as_bytes()).await.map_err(cut)?;
             let mut answer = String::new();
             BufReader::new(stream.take(ipc::MAX_LINE as u64))
                 .read_line(&mut answer)
-                .await?;
+                .await
+                .map_err(cut)?;
             if answer.is_empty() {
                 return Err(DaemonError::Closed);
             }
@@ -131,7 +142,10 @@ impl Daemon {
 
     /// Withdraws a request nobody waits for any more.
     pub async fn cancel(&self, id: &str) -> Result<(), DaemonError> {
-        let cmd = Command::Cancel { id: id.to_string() };
+        let cmd = Command::Cancel {
+            id: id.to_string(),
+            reason: Some("withdrawn: the MCP client stopped waiting for a decision".into()),
+        };
         Self::waited(self.call(&cmd, QUICK).await?).map(|_| ())
     }
 }

@@ -154,6 +154,7 @@ impl Server {
             timeout_s: timeout.map(|t| t.as_secs().max(1)),
             expires: None,
             notify_requester: None,
+            key: None,
         };
         let result = self.submit_and_wait(submit, self.wait_bound).await;
         log_answer("request_approval", &result);
@@ -200,6 +201,7 @@ impl Server {
             timeout_s: None,
             expires: None,
             notify_requester: None,
+            key: None,
         };
         let result = self.submit_and_wait(submit, self.wait_bound).await;
         log_answer("permission_prompt", &result);

@@ -41,6 +41,7 @@ fn request() -> Request {
             source: crate::request::Source::Cli,
             drop_in_sha256: None,
             notify_requester: None,
+            key: None,
         },
         status: Status::Pending,
         attempts: 0,

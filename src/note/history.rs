@@ -23,7 +23,7 @@ pub fn line(ev: &Event) -> String {
             format!("rejected by {by} ({gesture}){}", why(reason))
         }
         EventKind::Expired => "expired: no decision before the deadline".into(),
-        EventKind::Cancelled => format!("cancelled by {by}"),
+        EventKind::Cancelled(reason) => format!("cancelled by {by}{}", why(reason)),
         EventKind::Tampered { changed, .. } if changed.is_empty() => {
             "tampered: the payload shown in the note no longer matches the journal".into()
         }
@@ -66,6 +66,7 @@ pub fn line(ev: &Event) -> String {
             "revoked by {by} ({gesture}) in the undo window{}",
             why(reason)
         ),
+        EventKind::Filed { folder } => format!("{FILED} {folder}/ (the history is kept by month)"),
         EventKind::Notified {
             channel,
             event,
@@ -79,4 +80,12 @@ pub fn line(ev: &Event) -> String {
         } => format!("notification on {channel} failed ({event}, {attempts} attempts): {error}"),
         EventKind::Reminded => "reminder sent: the deadline is near".into(),
     }
+}
+
+/// How a filing's History line begins.
+const FILED: &str = "note moved into";
+
+/// Whether a History line is a note's filing, which changes no state.
+pub fn is_filing(line: &str) -> bool {
+    line.starts_with(FILED)
 }

@@ -278,4 +278,6 @@ mod tests {
 }
 
 #[cfg(test)]
+mod final_golden;
+#[cfg(test)]
 mod golden;

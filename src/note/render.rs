@@ -364,6 +364,13 @@ fn result(req: &Request, tz: &TimeZone) -> String {
                 req.id
             );
         }
+        Status::Cancelled { by, reason, .. } => {
+            let why = reason
+                .as_deref()
+                .map(|r| format!(": {}", inline(r)))
+                .unwrap_or_default();
+            let _ = writeln!(out, "_Not run: cancelled by {}{why}._", inline(by));
+        }
         other => {
             let _ = writeln!(out, "_Not run: the request is {}._", other.name());
         }

@@ -54,6 +54,11 @@ pub struct Submission {
     /// absent in journals written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_requester: Option<String>,
+    /// The requester's idempotency key: a second submit with it, from the
+    /// same requester with the same action and payload, is answered with
+    /// this request ([`crate::ipc::Submit::key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// Where a request came from; journaled as `cli`, `inbox` or `drop-in`.
@@ -128,7 +133,9 @@ pub enum EventKind {
         gesture: Gesture,
     },
     Expired,
-    Cancelled,
+    /// Withdrawn by its requester; the details are the reason given, if
+    /// any (absent in journals written before cancel took a reason).
+    Cancelled(#[serde(default)] Option<String>),
     Tampered {
         found_sha256: Option<String>,
         /// What was changed where only hitl writes, in words. Absent in
@@ -178,6 +185,11 @@ pub enum EventKind {
         /// By `hitl cancel` rather than a rejection.
         #[serde(default)]
         cancelled: bool,
+    },
+    /// A settled request's note was moved into the folder of its month
+    /// (`Done/2026-11`), from directly in `Done/`. Changes no state.
+    Filed {
+        folder: String,
     },
     /// A notification about the request was delivered on a channel. Only a
     /// History line: no state change (see [`EventKind::is_record_only`]).
@@ -232,7 +244,12 @@ pub enum Status {
         decision: Decision,
     },
     Expired,
-    Cancelled,
+    /// Withdrawn by its requester (`by`), with the reason given.
+    Cancelled {
+        by: String,
+        at: Timestamp,
+        reason: Option<String>,
+    },
     Tampered,
     /// A run whose outcome hitl can't know; a human resolves it.
     Unknown {
@@ -261,7 +278,7 @@ impl Status {
             Status::Failed(_) => "failed",
             Status::Rejected { .. } => "rejected",
             Status::Expired => "expired",
-            Status::Cancelled => "cancelled",
+            Status::Cancelled { .. } => "cancelled",
             Status::Tampered => "tampered",
             Status::Unknown { .. } => "unknown",
         }
@@ -287,7 +304,7 @@ impl Status {
             Status::Rejected { .. } => Some(3),
             Status::Expired => Some(4),
             Status::Failed(_) => Some(5),
-            Status::Cancelled | Status::Tampered | Status::Unknown { .. } => Some(6),
+            Status::Cancelled { .. } | Status::Tampered | Status::Unknown { .. } => Some(6),
         }
     }
 
@@ -300,7 +317,7 @@ impl Status {
             | Status::Rejected { decision }
             | Status::Unknown { decision, .. } => Some(decision),
             Status::Executed(e) | Status::Failed(e) => Some(&e.decision),
-            Status::Pending | Status::Expired | Status::Cancelled | Status::Tampered => None,
+            Status::Pending | Status::Expired | Status::Cancelled { .. } | Status::Tampered => None,
         }
     }
 }
@@ -338,6 +355,16 @@ impl Request {
         self.status.decision()
     }
 
+    /// When it reached its current state: its last event that changed it
+    /// (a note's filing under its month changes nothing).
+    pub fn settled_at(&self) -> Timestamp {
+        self.history
+            .iter()
+            .rev()
+            .find(|(_, line)| !crate::note::history::is_filing(line))
+            .map_or(self.sub.created, |(t, _)| *t)
+    }
+
     pub fn executed_at(&self) -> Option<Timestamp> {
         match &self.status {
             Status::Executed(e) | Status::Failed(e) => e.executed_at,
@@ -364,7 +391,7 @@ impl EventKind {
             EventKind::Approved { .. } => "approved",
             EventKind::Rejected { .. } => "rejected",
             EventKind::Expired => "expired",
-            EventKind::Cancelled => "cancelled",
+            EventKind::Cancelled(_) => "cancelled",
             EventKind::Tampered { .. } => "tampered",
             EventKind::Executing { .. } => "executing",
             EventKind::Executed(_) => "executed",
@@ -375,6 +402,7 @@ impl EventKind {
             EventKind::WrongCode { .. } => "wrong_code",
             EventKind::Held { .. } => "held",
             EventKind::Revoked { .. } => "revoked",
+            EventKind::Filed { .. } => "filed",
             EventKind::Notified { .. } => "notified",
             EventKind::NotifyFailed { .. } => "notify_failed",
             EventKind::Reminded => "reminded",

@@ -21,6 +21,20 @@ fn tampered_events_of_old_journals_still_read() {
 }
 
 #[test]
+fn cancelled_events_of_old_journals_still_read() {
+    let old = r#"{"event":"cancelled"}"#;
+    let kind: EventKind = serde_json::from_str(old).unwrap();
+    assert_eq!(kind, EventKind::Cancelled(None));
+    let with_reason = EventKind::Cancelled(Some("not needed".into()));
+    let line = serde_json::to_string(&with_reason).unwrap();
+    assert_eq!(line, r#"{"event":"cancelled","details":"not needed"}"#);
+    assert_eq!(
+        serde_json::from_str::<EventKind>(&line).unwrap(),
+        with_reason
+    );
+}
+
+#[test]
 fn ids_start_with_a_letter() {
     for _ in 0..200 {
         let id = super::new_id();
@@ -292,7 +306,15 @@ fn the_transition_table() {
             },
         ),
         (Status::Pending, EventKind::Expired, Status::Expired),
-        (Status::Pending, EventKind::Cancelled, Status::Cancelled),
+        (
+            Status::Pending,
+            EventKind::Cancelled(Some("not needed".into())),
+            Status::Cancelled {
+                by: "cli:a".into(),
+                at: t(1),
+                reason: Some("not needed".into()),
+            },
+        ),
         (Status::Pending, tampered, Status::Tampered),
         (to_run.clone(), executing_ev.clone(), executing.clone()),
         (unknown.clone(), executing_ev.clone(), executing.clone()),
@@ -327,7 +349,7 @@ fn the_transition_table() {
             },
         ),
         (to_run.clone(), approve(true)),
-        (to_run, EventKind::Cancelled),
+        (to_run, EventKind::Cancelled(None)),
         (executing.clone(), executing_ev.clone()),
         (executing, EventKind::Expired),
         (unknown, rejected),
@@ -344,4 +366,22 @@ fn the_transition_table() {
         let got = next(&from, &ev(kind.clone()));
         assert!(got.is_err(), "{from:?} + {} gave {got:?}", kind.name());
     }
+}
+
+#[test]
+fn a_filing_changes_no_state_and_only_a_settled_request_is_filed() {
+    let ev = Event {
+        time: Timestamp::from_second(1_800_000_000).unwrap(),
+        request: "r".into(),
+        actor: Actor::Hitl,
+        kind: EventKind::Filed {
+            folder: "Done/2026-11".into(),
+        },
+    };
+    assert_eq!(next(&Status::Expired, &ev), Ok(Status::Expired));
+    assert!(next(&Status::Pending, &ev).is_err());
+    let line = crate::note::history::line(&ev);
+    assert!(crate::note::history::is_filing(&line), "{line}");
+    let old = r#"{"event":"filed","details":{"folder":"Done/2026-11"}}"#;
+    assert_eq!(serde_json::to_string(&ev.kind).unwrap(), old);
 }

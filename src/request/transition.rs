@@ -69,14 +69,24 @@ pub fn next(status: &Status, ev: &Event) -> Result<Status, BadTransition> {
         (
             S::ApprovedToRun { .. },
             E::Revoked {
-                cancelled: true, ..
+                cancelled: true,
+                reason,
+                ..
             },
-        ) => S::Cancelled,
+        ) => S::Cancelled {
+            by: ev.actor.to_string(),
+            at: ev.time,
+            reason: reason.clone(),
+        },
         (S::ApprovedToRun { .. }, E::Revoked { reason, .. }) => S::Rejected {
             decision: decided(false, reason),
         },
         (S::Pending, E::Expired) => S::Expired,
-        (S::Pending, E::Cancelled) => S::Cancelled,
+        (S::Pending, E::Cancelled(reason)) => S::Cancelled {
+            by: ev.actor.to_string(),
+            at: ev.time,
+            reason: reason.clone(),
+        },
         (S::Pending, E::Tampered { .. }) => S::Tampered,
         (S::ApprovedToRun { decision } | S::Unknown { decision, .. }, E::Executing { .. }) => {
             S::Executing {
@@ -110,6 +120,7 @@ pub fn next(status: &Status, ev: &Event) -> Result<Status, BadTransition> {
                 S::Failed(settled)
             }
         }
+        (s, E::Filed { .. }) if s.is_final() => s.clone(),
         _ => {
             return Err(BadTransition {
                 event: ev.kind.name(),

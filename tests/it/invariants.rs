@@ -62,12 +62,13 @@ pub fn list(env: &Env) -> Vec<(String, String)> {
 /// Every note in the vault: `hitl_id` → `(folder, status)` per copy.
 pub fn notes(env: &Env) -> BTreeMap<String, Vec<(String, String)>> {
     let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for folder in ["Pending_Approval", "Approved", "Rejected", "Done"] {
-        for e in std::fs::read_dir(env.folder(folder))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+    for dir in env.note_dirs() {
+        // A month of Done/ counts as Done/.
+        let folder = match dir.parent() {
+            Some(p) if p == env.folder("Done") => "Done".to_string(),
+            _ => dir.file_name().unwrap().to_string_lossy().into_owned(),
+        };
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             if !e.file_name().to_string_lossy().ends_with(".md") {
                 continue;
             }
@@ -79,9 +80,7 @@ pub fn notes(env: &Env) -> BTreeMap<String, Vec<(String, String)>> {
             };
             if let Some(id) = prop("hitl_id") {
                 let status = prop("status").unwrap_or_default();
-                out.entry(id)
-                    .or_default()
-                    .push((folder.to_string(), status));
+                out.entry(id).or_default().push((folder.clone(), status));
             }
         }
     }

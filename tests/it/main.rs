@@ -1,6 +1,7 @@
 //! One integration-test binary: the real `hitl` binary against real
 //! temporary vaults.
 
+mod agents2;
 mod bad_input;
 mod cas;
 mod cli;
@@ -8,6 +9,8 @@ mod cli_feel;
 mod cli_feel_more;
 mod crash;
 mod dash;
+mod dashboard;
+mod done_by_month;
 mod edges;
 mod exec;
 mod failpoints;

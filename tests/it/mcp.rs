@@ -19,9 +19,15 @@ const RULES: &str = "rules:
 
 /// Runs the script's scenario `group`; its results by scenario name.
 fn run_client(env: &Env, group: &str) -> BTreeMap<String, Value> {
+    run_client_with(env, group, &[])
+}
+
+/// [`run_client`] with extra environment variables for the script.
+fn run_client_with(env: &Env, group: &str, extra: &[(&str, String)]) -> BTreeMap<String, Value> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/client.py");
     let out = Command::new("python3")
         .args([script, group])
+        .envs(extra.iter().map(|(k, v)| (*k, v)))
         .env("HITL_BIN", BIN)
         .env("HITL_VAULT", &env.vault)
         .env("HITL_STATE_DIR", &env.state)
@@ -173,4 +179,27 @@ fn with_the_daemon_down_an_mcp_tool_call_is_a_quick_clear_error() {
             .contains("daemon is not running"),
         "{prompt}"
     );
+}
+
+#[test]
+fn an_mcp_call_waiting_when_the_daemon_is_killed_ends_in_a_clear_tool_error() {
+    let mut env = Env::new(RULES);
+    for group in ["killed_request", "killed_wait"] {
+        env.start();
+        let pid = [("HITL_DAEMON_PID", env.pid().to_string())];
+        let r = run_client_with(&env, group, &pid);
+        // The script killed it; reap it before the next start.
+        env.kill9();
+        let killed = &r[group];
+        assert_eq!(killed["is_error"], true, "{killed}");
+        let text = killed["text"].as_str().unwrap();
+        // Cut mid-wait, or (killed before the wait reached it) gone.
+        assert!(
+            text.contains("daemon closed the connection without an answer")
+                || text.contains("daemon is not running"),
+            "{killed}"
+        );
+        // Well before the call's own bound (40 s, 25 s): no hang.
+        assert!(killed["seconds"].as_f64().unwrap() < 15.0, "{killed}");
+    }
 }

@@ -176,12 +176,8 @@ impl Env {
 
     /// The path of the note carrying `hitl_id: id`, in any folder.
     pub fn note_path(&self, id: &str) -> Option<PathBuf> {
-        for f in ["Pending_Approval", "Approved", "Rejected", "Done"] {
-            for e in std::fs::read_dir(self.folder(f))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
+        for dir in self.note_dirs() {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                 if !e.file_type().is_ok_and(|t| t.is_file()) {
                     continue; // a FIFO would block this read
                 }
@@ -214,7 +210,11 @@ impl Env {
         loop {
             let found = self.note_path(id).and_then(|p| {
                 let text = std::fs::read_to_string(&p).ok()?;
-                (p.parent()? == self.folder(folder) && text.contains(&want)).then_some(text)
+                // Done/ holds its notes in a folder per month.
+                let dir = p.parent()?;
+                let inside = dir == self.folder(folder)
+                    || (folder == "Done" && dir.parent()? == self.folder(folder));
+                (inside && text.contains(&want)).then_some(text)
             });
             if let Some(text) = found {
                 return text;
@@ -356,4 +356,22 @@ pub fn running(action: &str) -> (Env, String) {
     env.hitl(&["approve", &id]);
     wait_for("handler started", || env.runs().len() == 1);
     (env, id)
+}
+
+impl Env {
+    /// The folders notes can be in: the four, and each month of Done/.
+    pub fn note_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = ["Pending_Approval", "Approved", "Rejected", "Done"]
+            .iter()
+            .map(|f| self.folder(f))
+            .collect();
+        let months = std::fs::read_dir(self.folder("Done")).into_iter().flatten();
+        dirs.extend(
+            months
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path()),
+        );
+        dirs
+    }
 }

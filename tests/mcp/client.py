@@ -158,8 +158,52 @@ async def down_session(s):
     report("down_prompt", o)
 
 
+async def pending_note(action):
+    """Waits until the daemon has written `action`'s pending note."""
+    pending = VAULT / "Pending_Approval"
+    deadline = time.monotonic() + STEP
+    while time.monotonic() < deadline:
+        for note in sorted(pending.glob("*.md")) if pending.is_dir() else []:
+            try:
+                if f"\naction: {action}\n" in note.read_text():
+                    return
+            except OSError:
+                continue
+        await asyncio.sleep(0.05)
+    check(False, f"no pending note for {action} in {pending}")
+
+
+async def killed_while(name, waiting):
+    """Kills the daemon (SIGKILL) while the tool call `waiting` waits; the
+    call must end with a tool error soon after, not hang to its bound."""
+    import signal
+
+    os.kill(int(os.environ["HITL_DAEMON_PID"]), signal.SIGKILL)
+    killed = time.monotonic()
+    result = await asyncio.wait_for(waiting, STEP)
+    seconds = round(time.monotonic() - killed, 1)
+    text = result.content[0].text
+    report(name, {"is_error": bool(field(result, "is_error", "isError")), "text": text, "seconds": seconds})
+
+
+async def killed_request_session(s):
+    payment = {"amount": 2600, "recipient": "vendor@example.com", "currency": "USD"}
+    waiting = asyncio.create_task(call(s, "request_approval", {"action": "payment", "payload": payment}))
+    await pending_note("payment")
+    await killed_while("killed_request", waiting)
+
+
+async def killed_wait_session(s):
+    payment = {"amount": 2700, "recipient": "vendor@example.com", "currency": "USD"}
+    pending, _ = outcome(await call(s, "request_approval", {"action": "payment", "payload": payment}))
+    check(pending["status"] == "pending", f"pending first: {pending}")
+    waiting = asyncio.create_task(call(s, "wait_for_decision", {"id": pending["id"], "timeout": 25}))
+    await killed_while("killed_wait", waiting)
+
+
 async def main(groups):
-    """Runs the named groups of scenarios: main, pending, down."""
+    """Runs the named groups of scenarios: main, pending, down,
+    killed_request, killed_wait (these two kill HITL_DAEMON_PID)."""
     for group in groups:
         if group == "main":
             await session("20s", main_session)
@@ -167,6 +211,10 @@ async def main(groups):
             await session("1s", pending_session)
         elif group == "down":
             await session("20s", down_session)
+        elif group == "killed_request":
+            await session("40s", killed_request_session)
+        elif group == "killed_wait":
+            await session("1s", killed_wait_session)
         else:
             check(False, f"no scenario group {group}")
     print("DONE", flush=True)

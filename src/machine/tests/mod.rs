@@ -61,6 +61,7 @@ pub(super) fn new(id: &str, action: &str, payload: serde_json::Value) -> NewRequ
         source: crate::request::Source::Cli,
         drop_in_sha256: None,
         notify_requester: None,
+        key: None,
     }
 }
 

@@ -103,15 +103,26 @@ fn failing_channel_ends_in_notify_failed_in_journal_and_history_without_secrets(
         env.note(&id)
             .contains("notification on phone failed (pending, 2 attempts): POST")
     });
+    // The dashboard lists what was not delivered, the daemon's page and
+    // the one `hitl dashboard` makes from the journal alike.
+    let dashboard = env.vault.join("Approvals.md");
+    let page = || std::fs::read_to_string(&dashboard).unwrap_or_default();
+    wait_for("the dashboard lists the failure", || {
+        page().contains("Notifications not delivered:")
+            && page().contains("| phone | pending | 2 |")
+    });
     let (_, status, _) = env.hitl(&["status", "--json"]);
     env.stop();
+    let (code, printed, err) = env.hitl(&["dashboard", "--stdout"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(printed.contains("| mail | pending | 1 |"), "{printed}");
     let journal = std::fs::read_to_string(env.state.join("journal.jsonl")).unwrap();
     let notes: String = ["Pending_Approval", "Done"]
         .iter()
         .flat_map(|f| std::fs::read_dir(env.folder(f)).unwrap().flatten())
         .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
         .collect();
-    super::no_secret(&[&journal, &notes, &env.log(), &status]);
+    super::no_secret(&[&journal, &notes, &env.log(), &status, &page(), &printed]);
 }
 
 /// Queues `n` payment requests in the inbox, as `hitl request` does with

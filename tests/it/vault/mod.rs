@@ -29,12 +29,8 @@ pub(super) fn wait_reconciles(env: &Env, n: usize) {
 /// Every regular file in the vault's folders that carries `hitl_id: id`.
 pub(super) fn notes_of(env: &Env, id: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for f in ["Pending_Approval", "Approved", "Rejected", "Done"] {
-        for e in std::fs::read_dir(env.folder(f))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+    for dir in env.note_dirs() {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             if e.file_type().is_ok_and(|t| t.is_file())
                 && std::fs::read_to_string(e.path())
                     .unwrap_or_default()

@@ -1,0 +1,146 @@
+//! What the page shows of one request ([`Entry`]) and of one notification
+//! that could not be delivered ([`NotifyFailure`]): small copies, so the
+//! daemon's dashboard keeps one per request (100,000 of them) apart from
+//! the engine's state, and the engine hands over only those that changed.
+
+use jiff::Timestamp;
+
+use crate::request::{Decision, Id, Request, Status};
+use crate::rules::Risk;
+
+/// One request as the page shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub id: Id,
+    /// The note's unique file name without `.md`: the wikilink's target.
+    pub stem: String,
+    pub action: String,
+    /// Kept only while the page lists it (open, or needing a look).
+    pub summary: String,
+    pub risk: Risk,
+    /// Kept only while the request is open.
+    pub requested_by: String,
+    pub created: Timestamp,
+    pub expires: Timestamp,
+    pub status: &'static str,
+    /// Failed, unknown or tampered: listed under "Needs a look".
+    pub needs_look: bool,
+    pub decision: Option<Decision>,
+    /// Who withdrew it, when, and why (a cancelled request).
+    pub cancelled: Option<Decision>,
+    /// When it reached its current state (its last journal event).
+    pub settled_at: Timestamp,
+    /// Its last History line, kept only while it needs a look.
+    pub last_line: String,
+}
+
+impl From<&Request> for Entry {
+    fn from(r: &Request) -> Entry {
+        let open = matches!(r.status, Status::Pending);
+        let needs_look = matches!(
+            r.status,
+            Status::Failed(_) | Status::Unknown { .. } | Status::Tampered
+        );
+        let listed = |text: &str| {
+            if open || needs_look {
+                text.to_string()
+            } else {
+                String::new()
+            }
+        };
+        let cancelled = match &r.status {
+            Status::Cancelled { by, at, reason } => Some(Decision {
+                approved: false,
+                by: by.clone(),
+                at: *at,
+                reason: reason.clone(),
+            }),
+            _ => None,
+        };
+        let last = r
+            .history
+            .iter()
+            .rev()
+            .find(|(_, l)| !crate::note::history::is_filing(l));
+        Entry {
+            id: r.id.clone(),
+            stem: r
+                .sub
+                .file_name
+                .strip_suffix(".md")
+                .unwrap_or(&r.sub.file_name)
+                .to_string(),
+            action: r.sub.action.clone(),
+            summary: listed(&r.sub.summary),
+            risk: r.sub.risk,
+            requested_by: if open {
+                r.sub.requested_by.clone()
+            } else {
+                String::new()
+            },
+            created: r.sub.created,
+            expires: r.sub.expires,
+            status: r.status.name(),
+            needs_look,
+            decision: r.decision().cloned(),
+            cancelled,
+            settled_at: r.settled_at(),
+            last_line: if needs_look {
+                last.map(|(_, l)| l.clone()).unwrap_or_default()
+            } else {
+                String::new()
+            },
+        }
+    }
+}
+
+/// A notification given up on after its retries: the shape of the
+/// journal's `notify_failed` event {channel, event, attempts, error}, with
+/// the request it was about and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifyFailure {
+    pub request: Id,
+    /// The request's note (its wikilink's target), if the page knows it.
+    pub stem: Option<String>,
+    pub at: Timestamp,
+    pub channel: String,
+    pub event: String,
+    pub attempts: u32,
+    pub error: String,
+}
+
+impl NotifyFailure {
+    /// The failure a journaled `notify_failed` event records, if `ev` is
+    /// one; `stem` is the request's note, when known.
+    pub fn from_event(ev: &crate::request::Event, stem: Option<String>) -> Option<NotifyFailure> {
+        let crate::request::EventKind::NotifyFailed {
+            channel,
+            event,
+            attempts,
+            error,
+        } = &ev.kind
+        else {
+            return None;
+        };
+        Some(NotifyFailure {
+            request: ev.request.clone(),
+            stem,
+            at: ev.time,
+            channel: channel.clone(),
+            event: event.clone(),
+            attempts: *attempts,
+            error: error.clone(),
+        })
+    }
+}
+
+/// The undelivered notifications among `events`, with their notes.
+pub fn failures<'a>(
+    machine: &'a crate::machine::Machine,
+    events: impl IntoIterator<Item = &'a crate::request::Event> + 'a,
+) -> impl Iterator<Item = NotifyFailure> + 'a {
+    events.into_iter().filter_map(move |ev| {
+        let stem = machine.get(&ev.request).map(|r| Entry::from(r).stem);
+        NotifyFailure::from_event(ev, stem)
+    })
+}

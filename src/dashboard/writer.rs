@@ -1,0 +1,276 @@
+//! The daemon's `Approvals.md`. A thread of its own keeps the page's copy
+//! of every request ([`Entry`]); the engine hands it the entries of the
+//! requests each journaled batch changed, and never waits for it. The
+//! thread writes the page:
+//!
+//! - coalesced: at most one write per [`Pace::min_gap`], however many
+//!   changes come in between (a burst of 1,000 decisions is a few writes);
+//! - only when what it shows changed: the page below its "as of" line is
+//!   compared with the last one written (ages are in whole minutes, so an
+//!   unchanged state renders the same bytes);
+//! - atomically (temp file, fsync, rename), never reading or following what
+//!   is at the path: a FIFO, a symlink or a huge file an agent left there is
+//!   replaced, not opened;
+//! - again every [`Pace::refresh`] while a request waits (its age and time
+//!   left move), and every hour otherwise (the 7- and 30-day windows and
+//!   the chart's days move too).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use super::{Entry, NotifyFailure, body, header};
+use crate::request::Id;
+
+/// How often the page may be written, and how often it is looked at again.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// The least time between two renders of a changing page.
+    pub min_gap: Duration,
+    /// How often it is rendered again while a request waits.
+    pub refresh: Duration,
+}
+
+/// How often a page with nothing waiting is rendered again.
+const IDLE_REFRESH: Duration = Duration::from_secs(3600);
+/// How many undelivered notifications the page remembers.
+const KEPT_FAILURES: usize = 200;
+
+impl Pace {
+    /// The daemon's pace: at most two writes a second.
+    pub fn daemon(refresh: Duration) -> Pace {
+        Pace {
+            min_gap: Duration::from_millis(500),
+            refresh,
+        }
+    }
+}
+
+enum Msg {
+    Changed(Vec<Entry>),
+    NotifyFailed(NotifyFailure),
+}
+
+/// The handle the engine holds. Dropping it (or [`Writer::finish`]) writes
+/// the last changes and ends the thread.
+pub struct Writer {
+    tx: Option<Sender<Msg>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the thread with every request's entry; it writes the page
+    /// at once, then after changes.
+    pub fn spawn(
+        path: PathBuf,
+        entries: Vec<Entry>,
+        now: impl Fn() -> Timestamp + Send + 'static,
+        tz: TimeZone,
+        pace: Pace,
+    ) -> Writer {
+        let page = Page {
+            path,
+            entries: entries.into_iter().map(|e| (e.id.clone(), e)).collect(),
+            failures: Vec::new(),
+            now: Box::new(now),
+            tz,
+            shown: None,
+            open: false,
+        };
+        // Unbounded: the engine must never wait here, and what it sends is
+        // bounded by what it journals; the thread drains it all at once.
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("hitl-dashboard".into())
+            .spawn(move || run(page, rx, pace))
+            .map_err(|e| tracing::error!(error = %e, "the dashboard thread could not start; Approvals.md is not kept up to date"))
+            .ok();
+        Writer {
+            tx: Some(tx),
+            thread,
+        }
+    }
+
+    /// The entries of requests that changed (or are new).
+    pub fn changed(&self, entries: Vec<Entry>) {
+        if !entries.is_empty() {
+            self.send(Msg::Changed(entries));
+        }
+    }
+
+    /// A notification given up on, for "Needs a look".
+    pub fn notify_failed(&self, failure: NotifyFailure) {
+        self.send(Msg::NotifyFailed(failure));
+    }
+
+    fn send(&self, msg: Msg) {
+        if let Some(tx) = &self.tx {
+            // A send fails only once the thread is gone; the page then
+            // stays as it was, which its "as of" line says.
+            let _ = tx.send(msg);
+        }
+    }
+
+    /// Writes what changed last and waits for the thread to end.
+    pub fn finish(&mut self) {
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The page's state, owned by its thread.
+struct Page {
+    path: PathBuf,
+    entries: HashMap<Id, Entry>,
+    failures: Vec<NotifyFailure>,
+    now: Box<dyn Fn() -> Timestamp + Send>,
+    tz: TimeZone,
+    /// The body last written; `None` before the first write.
+    shown: Option<String>,
+    /// Whether a request was waiting at the last render.
+    open: bool,
+}
+
+fn run(mut page: Page, rx: Receiver<Msg>, pace: Pace) {
+    let start = Instant::now();
+    let mut last = start.checked_sub(pace.min_gap).unwrap_or(start);
+    let mut dirty = true;
+    let due = |last: Instant, dirty: bool, open: bool| match (dirty, open) {
+        (true, _) => last + pace.min_gap,
+        (false, true) => last + pace.refresh,
+        (false, false) => last + IDLE_REFRESH,
+    };
+    loop {
+        let wait = due(last, dirty, page.open).saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(msg) => {
+                page.apply(msg);
+                while let Ok(more) = rx.try_recv() {
+                    page.apply(more);
+                }
+                dirty = true;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                if dirty {
+                    page.render();
+                }
+                return;
+            }
+        }
+        if Instant::now() >= due(last, dirty, page.open) {
+            page.render();
+            last = Instant::now();
+            dirty = false;
+        }
+    }
+}
+
+impl Page {
+    fn apply(&mut self, msg: Msg) {
+        match msg {
+            Msg::Changed(entries) => {
+                for e in entries {
+                    self.entries.insert(e.id.clone(), e);
+                }
+            }
+            Msg::NotifyFailed(mut f) => {
+                f.stem = f
+                    .stem
+                    .or_else(|| self.entries.get(&f.request).map(|e| e.stem.clone()));
+                self.failures.push(f);
+                if self.failures.len() > KEPT_FAILURES {
+                    self.failures.remove(0);
+                }
+            }
+        }
+    }
+
+    /// Renders the page and writes it if what it shows changed.
+    fn render(&mut self) {
+        let started = Instant::now();
+        let now = (self.now)();
+        let all: Vec<&Entry> = self.entries.values().collect();
+        self.open = all.iter().any(|e| e.status == "pending");
+        let body = body(&all, &self.failures, now, &self.tz);
+        let took_ms = started.elapsed().as_millis() as u64;
+        if self.shown.as_deref() == Some(body.as_str()) {
+            tracing::debug!(
+                requests = all.len(),
+                took_ms,
+                "dashboard unchanged; not written"
+            );
+            return;
+        }
+        let page = header(now, &self.tz) + &body;
+        match crate::vault::write_atomic(&self.path, &page) {
+            Ok(()) => {
+                tracing::debug!(path = %self.path.display(), requests = all.len(), took_ms, "dashboard written");
+                self.shown = Some(body);
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "dashboard not written");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, status: &'static str) -> Entry {
+        let at = Timestamp::from_second(1_795_000_000).expect("a valid time");
+        Entry {
+            id: id.into(),
+            stem: format!("ship-{id}"),
+            action: "ship".into(),
+            summary: "Ship it".into(),
+            risk: crate::rules::Risk::Low,
+            requested_by: "cli:agent".into(),
+            created: at,
+            expires: at,
+            status,
+            needs_look: false,
+            decision: None,
+            cancelled: None,
+            settled_at: at,
+            last_line: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_last_change_before_the_daemon_stops_reaches_the_page() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("Approvals.md");
+        let pace = Pace {
+            min_gap: Duration::from_secs(3600),
+            refresh: Duration::from_secs(3600),
+        };
+        let now = || Timestamp::from_second(1_795_000_100).expect("a valid time");
+        let mut writer = Writer::spawn(path.clone(), vec![], now, TimeZone::UTC, pace);
+        for i in 0..1000 {
+            writer.changed(vec![entry(&format!("a{i:011}"), "pending")]);
+        }
+        writer.changed(vec![entry("a00000000007", "expired")]);
+        // Within the hour's gap nothing more is written, but stopping
+        // writes what changed.
+        writer.finish();
+        let page = std::fs::read_to_string(&path).expect("the page");
+        assert!(page.contains("## Waiting for you (999)"), "{page}");
+        assert!(page.contains("| expired | 1 |"), "{page}");
+    }
+}
