@@ -179,6 +179,8 @@ mod tests {
             history: Vec::new(),
             reminded: false,
             undelivered: Vec::new(),
+            codes_delivered: Vec::new(),
+            last_record_only: false,
         }
     }
 

@@ -11,10 +11,12 @@ mod batch;
 mod months;
 mod names;
 mod read;
-pub use batch::{move_notes, write_atomic_all};
+mod stamp;
+pub use batch::{BatchWrite, move_notes, write_atomic_all};
 pub use months::month_of;
 use names::temp_name;
 pub use names::{MAX_NOTE_NAME, note_name, second_name};
+pub use stamp::{Stamp, stamp};
 
 /// A folder of the vault a request's note can be in; where it is says
 /// what the person did (moved it to `Approved/`...) or that it is settled.
@@ -202,6 +204,19 @@ fn check_folder(root: &Path, dir: &Path) -> Result<(), String> {
 /// Replaces `path` atomically: a temp file in the same folder, fsync,
 /// rename, fsync of the folder.
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
+    write_atomic_if(path, contents, None).map(|_| ())
+}
+
+/// Writes `contents` at `path` atomically, like [`write_atomic`], but only
+/// if the file there is still the version `read` (its stamp taken before
+/// it was read): compare-and-swap, so a person's save between the read and
+/// the rename is never overwritten. `Ok(false)`: it changed, nothing was
+/// written. `read: None` writes whatever is there.
+pub fn write_atomic_if(
+    path: &Path,
+    contents: &str,
+    read: Option<Option<Stamp>>,
+) -> std::io::Result<bool> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -214,8 +229,13 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(contents.as_bytes())?;
         f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        // A window stays between the stamp's check and the rename, but
+        // microseconds wide, not the whole render and fsync.
+        if !batch::rename_if(&tmp, path, read)? {
+            return Ok(false);
+        }
+        File::open(dir)?.sync_all()?;
+        Ok(true)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -252,6 +272,22 @@ pub fn annotate(text: &str, warning: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rewrite_over_a_note_saved_since_its_read_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let note = dir.path().join("pay.md");
+        fs::write(&note, "old").unwrap();
+        let read = stamp(&note);
+        fs::write(&note, "the person's save").unwrap();
+        assert!(!write_atomic_if(&note, "rendered", Some(read)).unwrap());
+        assert_eq!(fs::read_to_string(&note).unwrap(), "the person's save");
+        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "the temp file stays: {left:?}");
+        let read = stamp(&note);
+        assert!(write_atomic_if(&note, "rendered", Some(read)).unwrap());
+        assert_eq!(fs::read_to_string(&note).unwrap(), "rendered");
+    }
 
     #[test]
     fn classify_names() {

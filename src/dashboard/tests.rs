@@ -41,6 +41,8 @@ fn request(id: &str, created: i64, summary: &str) -> Request {
         history: vec![(t(created), "submitted by cli:agent".into())],
         reminded: false,
         undelivered: Vec::new(),
+        codes_delivered: Vec::new(),
+        last_record_only: false,
     }
 }
 

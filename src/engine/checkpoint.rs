@@ -24,8 +24,8 @@ use super::DaemonError;
 use crate::config::Config;
 use crate::journal::key::{Chain, StreamMac};
 use crate::journal::{Journal, Resume, TornTail};
-use crate::machine::Machine;
-use crate::request::{ApplyError, Id, Request, apply_owned};
+use crate::machine::{Ledger, Machine};
+use crate::request::{ApplyError, Event, Id, Request, apply_owned};
 
 pub const FILE: &str = "checkpoint";
 const MAGIC: &[u8] = b"hitl checkpoint v1\n";
@@ -37,6 +37,10 @@ struct Header {
     journal: Resume,
     last_event: Option<Timestamp>,
     requests: usize,
+    /// The trust gate's journaled memory (authenticator steps taken, undo
+    /// windows, approvals counted, wrong codes); absent before there was one.
+    #[serde(default)]
+    ledger: Ledger,
 }
 
 /// The journal and the state rebuilt from it at start-up.
@@ -56,27 +60,23 @@ pub(super) fn replay(state: &Path, config: Arc<Config>) -> Result<Replayed, Daem
     let chain = Journal::prepare(&path)?;
     match from_checkpoint(state, &chain) {
         Ok(Some(r)) => {
-            let mut requests = r.requests;
-            let mut last_event = r.last_event;
-            let tail = open_and_apply(
-                &path,
-                &chain,
-                Some(&r.resume),
-                &mut requests,
-                &mut last_event,
-            );
+            let mut folded = Folded {
+                requests: r.requests,
+                ledger: r.ledger,
+                last_event: r.last_event,
+            };
+            let tail = open_and_apply(&path, &chain, Some(&r.resume), &mut folded);
             match tail {
                 Ok((journal, torn)) => {
                     tracing::info!(
                         seq = r.resume.seq,
                         "state loaded from the checkpoint; replayed the journal's tail after it"
                     );
-                    let machine = Machine::from_requests(config, requests);
                     return Ok(Replayed {
                         journal,
-                        machine,
+                        last_event: folded.last_event,
+                        machine: folded.into_machine(config),
                         torn,
-                        last_event,
                         from_checkpoint: true,
                     });
                 }
@@ -88,18 +88,17 @@ pub(super) fn replay(state: &Path, config: Arc<Config>) -> Result<Replayed, Daem
         Ok(None) => tracing::info!("no checkpoint: replaying the whole journal"),
         Err(why) => tracing::warn!(%why, "the checkpoint is damaged: replaying the whole journal"),
     }
-    let (mut requests, mut last_event) = (BTreeMap::new(), None);
-    let (journal, torn) = open_and_apply(&path, &chain, None, &mut requests, &mut last_event)
-        .map_err(|e| match e {
+    let mut folded = Folded::default();
+    let (journal, torn) =
+        open_and_apply(&path, &chain, None, &mut folded).map_err(|e| match e {
             Tail::Journal(e) => DaemonError::from(e),
             Tail::Apply(e) => DaemonError::from(e),
         })?;
-    let machine = Machine::from_requests(config, requests);
     Ok(Replayed {
         journal,
-        machine,
+        last_event: folded.last_event,
+        machine: folded.into_machine(config),
         torn,
-        last_event,
         from_checkpoint: false,
     })
 }
@@ -111,27 +110,31 @@ pub fn read_state(state: &Path, config: Arc<Config>) -> Result<Machine, DaemonEr
     let path = state.join("journal.jsonl");
     let chain = crate::journal::chain_for(&path)?;
     if let Ok(Some(r)) = from_checkpoint(state, &chain) {
-        let mut requests = r.requests;
+        let mut folded = Folded {
+            requests: r.requests,
+            ledger: r.ledger,
+            last_event: r.last_event,
+        };
         let mut bad = None;
         let tail = crate::journal::for_each_after(&path, &r.resume, |rec| {
             if bad.is_none() {
-                bad = apply_owned(&mut requests, rec.event).err();
+                bad = folded.take(rec.event).err();
             }
         });
         if tail.is_ok() && bad.is_none() {
-            return Ok(Machine::from_requests(config, requests));
+            return Ok(folded.into_machine(config));
         }
     }
-    let mut requests = BTreeMap::new();
+    let mut folded = Folded::default();
     let mut bad = None;
     crate::journal::for_each(&path, |rec| {
         if bad.is_none() {
-            bad = apply_owned(&mut requests, rec.event).err();
+            bad = folded.take(rec.event).err();
         }
     })?;
     match bad {
         Some(e) => Err(e.into()),
-        None => Ok(Machine::from_requests(config, requests)),
+        None => Ok(folded.into_machine(config)),
     }
 }
 
@@ -143,18 +146,39 @@ enum Tail {
     Apply(#[from] ApplyError),
 }
 
+/// What a replay folds the journal into, one event at a time (no records
+/// are kept): the requests, the trust ledger, the last event's time.
+#[derive(Default)]
+struct Folded {
+    requests: BTreeMap<Id, Request>,
+    ledger: Ledger,
+    last_event: Option<Timestamp>,
+}
+
+impl Folded {
+    fn take(&mut self, event: Event) -> Result<(), ApplyError> {
+        self.last_event = Some(event.time);
+        self.ledger.absorb(&event);
+        apply_owned(&mut self.requests, event)
+    }
+
+    fn into_machine(self, config: Arc<Config>) -> Machine {
+        Machine::from_requests(config, self.requests, self.ledger)
+    }
+}
+
 fn open_and_apply(
     path: &Path,
     chain: &Chain,
     from: Option<&Resume>,
-    requests: &mut BTreeMap<Id, Request>,
-    last_event: &mut Option<Timestamp>,
+    folded: &mut Folded,
 ) -> Result<(Journal, Option<TornTail>), Tail> {
     let mut bad = None;
     let opened = Journal::open_after(path, chain.clone(), from, |r| {
-        *last_event = Some(r.event.time);
         if bad.is_none() {
-            bad = apply_owned(requests, r.event).err();
+            bad = folded.take(r.event).err();
+        } else {
+            folded.last_event = Some(r.event.time);
         }
     })?;
     match bad {
@@ -167,6 +191,7 @@ struct Loaded {
     resume: Resume,
     last_event: Option<Timestamp>,
     requests: BTreeMap<Id, Request>,
+    ledger: Ledger,
 }
 
 /// Why a checkpoint can't be used.
@@ -221,6 +246,7 @@ fn from_checkpoint(state: &Path, chain: &Chain) -> Result<Option<Loaded>, Unusab
         resume: header.journal,
         last_event: header.last_event,
         requests,
+        ledger: header.ledger,
     }))
 }
 
@@ -254,8 +280,9 @@ pub(super) fn write(
     state: &Path,
     journal: &Journal,
     last_event: Option<Timestamp>,
-    requests: &BTreeMap<Id, Request>,
+    machine: &Machine,
 ) -> Result<(), std::io::Error> {
+    let requests = machine.requests();
     let (Some(resume), Some(mac)) = (journal.resume_point(), journal.chain().mac()) else {
         return Ok(()); // nothing journaled yet, or no key
     };
@@ -275,6 +302,7 @@ pub(super) fn write(
         journal: resume,
         last_event,
         requests: requests.len(),
+        ledger: machine.ledger().clone(),
     };
     serde_json::to_writer(&mut out, &header)?;
     out.write_all(b"\n")?;

@@ -60,7 +60,7 @@ fn setup(state: &Path) -> BTreeMap<Id, Request> {
     j.append(&[submitted("a1", 1), submitted("b2", 2), rejected("a1", 3)])
         .unwrap();
     let m = Machine::replay(config(), &journal_events(&path)).unwrap();
-    write(state, &j, Some(at(3)), m.requests()).unwrap();
+    write(state, &j, Some(at(3)), &m).unwrap();
     j.append(&[submitted("c3", 4), rejected("b2", 5)]).unwrap();
     full(state)
 }

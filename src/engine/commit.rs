@@ -73,7 +73,7 @@ impl Engine {
             &self.state_dir,
             &self.journal,
             self.last_event,
-            self.machine.requests(),
+            &self.machine,
         ) {
             Ok(()) => {
                 self.since_checkpoint = 0;
@@ -119,6 +119,8 @@ impl Engine {
         self.after_start_reconcile(effects);
         self.file_done_by_month()?;
         self.schedule_all_reminders();
+        self.resend_codes();
+        self.owe_history_at_start();
         Ok(())
     }
 

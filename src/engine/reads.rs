@@ -12,10 +12,10 @@ use tokio::time::Instant;
 
 use super::reconcile::Scope;
 use super::scan::{self, Seen};
-use super::stamp::FileStamp;
 use super::{DaemonError, Engine};
 use crate::machine::Input;
 use crate::vault::Folder;
+use crate::vault::Stamp;
 
 /// A scan running off the engine thread, whose result comes back to the
 /// loop as an input.
@@ -216,7 +216,7 @@ impl Engine {
         let Ok(Some(note)) = note else {
             return true;
         };
-        std::fs::symlink_metadata(path).map_or(true, |m| FileStamp::of(&m) != note.stamp)
+        std::fs::symlink_metadata(path).map_or(true, |m| Stamp::of(&m) != note.stamp)
     }
 
     /// Reads the notes file events named off this thread; the loop takes

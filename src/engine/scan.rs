@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use super::reconcile::{Scope, worth_reading};
-use super::stamp::FileStamp;
 use crate::note::{self, NoteError, NoteView};
 use crate::payload::hex_sha256;
+use crate::vault::Stamp;
 use crate::vault::{Folder, Kind, ReadError, Vault, classify};
 
 /// A note's text as read, with what the engine needs to decide on it.
@@ -25,7 +25,7 @@ pub(crate) struct NoteText {
     pub sha256: String,
     pub view: Result<NoteView, NoteError>,
     /// The file's stamp, taken on the descriptor before reading, and when.
-    pub stamp: FileStamp,
+    pub stamp: Stamp,
     pub at: SystemTime,
 }
 
@@ -41,7 +41,7 @@ pub(crate) fn read_note(vault: &Vault, path: &Path, cap: u64) -> NoteRead {
     Ok(Some(NoteText {
         sha256: hex_sha256(text.as_bytes()),
         view: note::parse(&text),
-        stamp: FileStamp::of(&meta),
+        stamp: Stamp::of(&meta),
         at,
         text,
     }))
@@ -59,7 +59,7 @@ pub(crate) enum Seen {
 
 /// The stamps the engine last saw, by path (as bytes: hashing a `Path`
 /// walks its components, which showed in profiles), and when each was taken.
-pub(crate) type Stamps = HashMap<OsString, (FileStamp, SystemTime)>;
+pub(crate) type Stamps = HashMap<OsString, (Stamp, SystemTime)>;
 
 /// What a scan needs, owned, so it can run on another thread.
 pub(crate) struct Plan {
@@ -139,7 +139,7 @@ fn look(plan: &Plan, path: PathBuf, folder: Option<Folder>) -> Option<Seen> {
     }
     if let Some((stamp, at)) = known
         && stamp.settled_at(*at)
-        && std::fs::symlink_metadata(&path).is_ok_and(|m| FileStamp::of(&m) == *stamp)
+        && std::fs::symlink_metadata(&path).is_ok_and(|m| Stamp::of(&m) == *stamp)
     {
         return None;
     }
@@ -189,7 +189,7 @@ mod tests {
         }
         std::fs::write(pending.join(".tmp"), "x").unwrap();
         let later = SystemTime::now() + Duration::from_secs(5);
-        let stamp = |f: &Path| (FileStamp::of(&std::fs::metadata(f).unwrap()), later);
+        let stamp = |f: &Path| (Stamp::of(&std::fs::metadata(f).unwrap()), later);
         let mut known = HashMap::new();
         known.insert(same.clone().into_os_string(), stamp(&same));
         known.insert(edited.clone().into_os_string(), stamp(&edited));

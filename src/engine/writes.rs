@@ -9,23 +9,32 @@ use std::path::PathBuf;
 use super::Engine;
 use crate::machine::Effect;
 use crate::request::Id;
-use crate::vault;
+use crate::vault::{self, Stamp};
 
-/// A note write planned while a batch is open.
-struct Planned {
-    id: Id,
-    text: String,
+/// One note rewrite, now or with the batch.
+pub(super) struct NoteWrite {
+    pub id: Id,
+    pub text: String,
     /// Written here first...
-    at: PathBuf,
+    pub at: PathBuf,
     /// ...then moved here (the same path when it stays).
-    to: PathBuf,
+    pub to: PathBuf,
+    /// The version of `at` the text was rendered from: it is replaced only
+    /// if still that one (see [`vault::write_atomic_if`]).
+    pub expect: Option<Option<Stamp>>,
+    /// The note's used approval code goes with this write.
+    pub clear_code: bool,
+    /// How it was asked for, to redo it from a fresh read if the note
+    /// changed before the batch's rename.
+    pub adopt: Option<(PathBuf, Vec<String>)>,
+    pub into: Option<PathBuf>,
 }
 
 /// The writes of the batch being carried out.
 #[derive(Default)]
 pub(super) struct WriteBatch {
     open: bool,
-    planned: Vec<Planned>,
+    planned: Vec<NoteWrite>,
     /// Every path the batch will write or move to: a name another note of
     /// the same batch takes is taken, though not on disk yet.
     targets: HashSet<PathBuf>,
@@ -72,20 +81,17 @@ impl Engine {
         self.flush_writes();
     }
 
-    /// Writes `text` as the note of `id` at `at`, then moves it to `to`:
-    /// now, or with the batch if one is open.
-    pub(super) fn plan_write(&mut self, id: &str, text: String, at: PathBuf, to: PathBuf) {
+    /// Writes a note now, or with the batch if one is open. `false`: the
+    /// note changed since it was read, nothing was written (a batched
+    /// write that meets such a change is redone after the batch).
+    pub(super) fn plan_write(&mut self, w: NoteWrite) -> bool {
         if !self.writes.open {
-            return self.place_note(id, &text, (at != to).then_some(at), to);
+            return self.place_note(w);
         }
-        self.writes.targets.insert(at.clone());
-        self.writes.targets.insert(to.clone());
-        self.writes.planned.push(Planned {
-            id: id.to_string(),
-            text,
-            at,
-            to,
-        });
+        self.writes.targets.insert(w.at.clone());
+        self.writes.targets.insert(w.to.clone());
+        self.writes.planned.push(w);
+        true
     }
 
     fn flush_writes(&mut self) {
@@ -96,21 +102,39 @@ impl Engine {
         }
         let files: Vec<_> = planned
             .iter()
-            .map(|w| (w.at.as_path(), w.text.as_str()))
+            .map(|w| vault::BatchWrite {
+                path: &w.at,
+                contents: &w.text,
+                read: w.expect,
+            })
             .collect();
         let written = vault::write_atomic_all(&files);
         let mut moving = Vec::new();
+        let mut changed = Vec::new();
         for (w, result) in planned.iter().zip(written) {
-            if let Err(e) = result {
-                tracing::error!(request = %w.id, path = %w.at.display(), error = %e, "note not written");
-                continue;
+            match result {
+                Ok(true) => self.note_written(w),
+                Ok(false) => {
+                    changed.push(w);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(request = %w.id, path = %w.at.display(), error = %e, "note not written");
+                    continue;
+                }
             }
-            self.files.wrote(&w.at, &w.text, Some(&w.id));
-            self.files.track(&w.id, w.at.clone());
             if w.at != w.to {
                 moving.push(w);
             }
         }
+        self.move_all(&moving);
+        for w in changed {
+            tracing::debug!(request = %w.id, "note changed while being rewritten; again from a fresh read");
+            self.write_note_into(&w.id, w.adopt.clone(), w.into.clone());
+        }
+    }
+
+    fn move_all(&mut self, moving: &[&NoteWrite]) {
         if moving.is_empty() {
             return;
         }
@@ -121,10 +145,7 @@ impl Engine {
             .collect();
         for (w, result) in moving.iter().zip(vault::move_notes(&moves)) {
             match result {
-                Ok(()) => {
-                    self.files.wrote(&w.to, &w.text, Some(&w.id));
-                    self.files.track(&w.id, w.to.clone());
-                }
+                Ok(()) => self.note_moved(w),
                 Err(e) => {
                     tracing::error!(request = %w.id, from = %w.at.display(), to = %w.to.display(), error = %e, "note not moved")
                 }

@@ -48,6 +48,8 @@ fn request() -> Request {
         history: vec![(t(0), "submitted by agent:books (rule large-payment)".into())],
         reminded: false,
         undelivered: Vec::new(),
+        codes_delivered: Vec::new(),
+        last_record_only: false,
     }
 }
 

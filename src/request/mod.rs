@@ -163,6 +163,37 @@ pub enum EventKind {
         legacy_events: u64,
         legacy_head_sha256: Option<String>,
     },
+    /// One approver's approval counted toward the request's: a code was
+    /// accepted, or one of a quorum approved (DESIGN.md, "Trust").
+    Endorsed {
+        /// Who it counts as: a CLI user, an approver whose own code was
+        /// used, or `vault` (anonymous, counted once).
+        approver: String,
+        gesture: Gesture,
+        /// The authenticator app's time step, which no request takes twice.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        totp_step: Option<u64>,
+        /// How many distinct approvers it needs in all.
+        of: u32,
+    },
+    /// A gesture came with a wrong code (the code itself is not kept).
+    WrongCode {
+        gesture: Gesture,
+        count: u32,
+    },
+    /// Approved, and its handler waits until `until` (the rule's `grace`),
+    /// unless the decision is reversed before.
+    Held {
+        until: Timestamp,
+    },
+    /// The approval was reversed in its undo window: the handler never ran.
+    Revoked {
+        reason: Option<String>,
+        gesture: Gesture,
+        /// By `hitl cancel` rather than a rejection.
+        #[serde(default)]
+        cancelled: bool,
+    },
     /// A settled request's note was moved into the folder of its month
     /// (`Done/2026-11`), from directly in `Done/`. Changes no state.
     Filed {
@@ -338,6 +369,20 @@ pub struct Request {
     /// dashboard; kept here so a checkpoint keeps them too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub undelivered: Vec<Undelivered>,
+    /// Approval codes journaled as delivered (`notified` with event `code`
+    /// or `code for <approver>`): (event, channel). A start sends the
+    /// others again; kept here so a checkpoint keeps them too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes_delivered: Vec<(String, String)>,
+    /// Whether its last journaled event was record-only (a notification),
+    /// which a crash may have kept out of its note's History.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub last_record_only: bool,
+}
+
+/// Whether a `notified` event's `event` is an approval code's delivery.
+pub fn is_code_event(event: &str) -> bool {
+    event == "code" || event.starts_with("code for ")
 }
 
 /// A notification given up on: a `notify_failed` event's details.
@@ -407,6 +452,10 @@ impl EventKind {
             EventKind::Unknown { .. } => "unknown",
             EventKind::Resolved { .. } => "resolved",
             EventKind::JournalKeyed { .. } => "journal_keyed",
+            EventKind::Endorsed { .. } => "endorsed",
+            EventKind::WrongCode { .. } => "wrong_code",
+            EventKind::Held { .. } => "held",
+            EventKind::Revoked { .. } => "revoked",
             EventKind::Filed { .. } => "filed",
             EventKind::Notified { .. } => "notified",
             EventKind::NotifyFailed { .. } => "notify_failed",
@@ -447,6 +496,8 @@ pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), App
             history: vec![(ev.time, line)],
             reminded: false,
             undelivered: Vec::new(),
+            codes_delivered: Vec::new(),
+            last_record_only: false,
         };
         requests.insert(ev.request.clone(), req);
         return Ok(());
@@ -454,9 +505,16 @@ pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), App
     let req = requests
         .get_mut(&ev.request)
         .ok_or_else(|| ApplyError::UnknownRequest(ev.request.clone()))?;
+    req.last_record_only = ev.kind.is_record_only();
     if ev.kind.is_record_only() {
         match &ev.kind {
             EventKind::Reminded => req.reminded = true,
+            EventKind::Notified { channel, event, .. } if is_code_event(event) => {
+                let d = (event.clone(), channel.clone());
+                if !req.codes_delivered.contains(&d) {
+                    req.codes_delivered.push(d);
+                }
+            }
             EventKind::NotifyFailed {
                 channel,
                 event,
@@ -503,6 +561,8 @@ pub fn apply_owned(requests: &mut BTreeMap<Id, Request>, ev: Event) -> Result<()
         history: vec![(ev.time, line)],
         reminded: false,
         undelivered: Vec::new(),
+        codes_delivered: Vec::new(),
+        last_record_only: false,
     };
     requests.insert(ev.request, req);
     Ok(())

@@ -7,15 +7,26 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::names::temp_name;
+use super::stamp::{Stamp, stamp};
 
-/// [`super::write_atomic`] for many files at once, with one flush for all: every
-/// temp file written, one `syncfs` (each file fsynced for a small batch, or
-/// if that fails), all renamed, then each folder fsynced once. One result
-/// per file.
-pub fn write_atomic_all(files: &[(&Path, &str)]) -> Vec<std::io::Result<()>> {
+/// One file of [`write_atomic_all`]: where, what, and the version it may
+/// replace (see [`super::write_atomic_if`]; `None`: whatever is there).
+pub struct BatchWrite<'a> {
+    pub path: &'a Path,
+    pub contents: &'a str,
+    pub read: Option<Option<Stamp>>,
+}
+
+/// [`super::write_atomic_if`] for many files at once, with one flush for
+/// all: every temp file written, one `syncfs` (each file fsynced for a
+/// small batch, or if that fails), each renamed unless its file changed
+/// since its read (compare-and-swap, checked just before its rename), then
+/// each folder fsynced once. One result per file: `Ok(false)` when it
+/// changed and nothing was written.
+pub fn write_atomic_all(files: &[BatchWrite<'_>]) -> Vec<std::io::Result<bool>> {
     let mut tmps: Vec<std::io::Result<(PathBuf, File)>> = files
         .iter()
-        .map(|(path, contents)| {
+        .map(|&BatchWrite { path, contents, .. }| {
             let dir = path.parent().unwrap_or(Path::new("."));
             let name = path
                 .file_name()
@@ -42,12 +53,12 @@ pub fn write_atomic_all(files: &[(&Path, &str)]) -> Vec<std::io::Result<()>> {
             }
         }
     }
-    let results: Vec<std::io::Result<()>> = tmps
+    let results: Vec<std::io::Result<bool>> = tmps
         .into_iter()
         .zip(files)
-        .map(|(t, (path, _))| {
+        .map(|(t, w)| {
             let (tmp, _) = t?;
-            fs::rename(&tmp, path).inspect_err(|_| {
+            rename_if(&tmp, w.path, w.read).inspect_err(|_| {
                 let _ = fs::remove_file(&tmp);
             })
         })
@@ -55,20 +66,40 @@ pub fn write_atomic_all(files: &[(&Path, &str)]) -> Vec<std::io::Result<()>> {
     let touched = files
         .iter()
         .zip(&results)
-        .filter(|(_, r)| r.is_ok())
-        .filter_map(|((p, _), _)| p.parent());
+        .filter(|(_, r)| matches!(r, Ok(true)))
+        .filter_map(|(w, _)| w.path.parent());
     let bad = sync_once(touched);
     results
         .into_iter()
         .zip(files)
-        .map(|(r, (path, _))| {
-            r?;
-            match path.parent().filter(|d| bad.contains(d)) {
+        .map(|(r, w)| {
+            if !r? {
+                return Ok(false);
+            }
+            match w.path.parent().filter(|d| bad.contains(d)) {
                 Some(dir) => Err(unsynced(dir)),
-                None => Ok(()),
+                None => Ok(true),
             }
         })
         .collect()
+}
+
+/// Renames `tmp` over `path` if the file there is still the version
+/// `read`; else removes `tmp` and says `false`.
+pub(super) fn rename_if(
+    tmp: &Path,
+    path: &Path,
+    read: Option<Option<Stamp>>,
+) -> std::io::Result<bool> {
+    if let Some(read) = read {
+        fail::fail_point!("note-before-rename");
+        if stamp(path) != read {
+            fs::remove_file(tmp)?;
+            return Ok(false);
+        }
+    }
+    fs::rename(tmp, path)?;
+    Ok(true)
 }
 
 /// The batch size from which one `syncfs` replaces an fsync per file.
@@ -138,8 +169,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a.md"), dir.path().join("b.md"));
         std::fs::write(&a, "old").unwrap();
-        let results = write_atomic_all(&[(&a, "new a"), (&b, "new b")]);
-        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let w = |path, contents| BatchWrite {
+            path,
+            contents,
+            read: None,
+        };
+        let results = write_atomic_all(&[w(&a, "new a"), w(&b, "new b")]);
+        assert!(results.iter().all(|r| matches!(r, Ok(true))), "{results:?}");
         assert_eq!(std::fs::read_to_string(&a).unwrap(), "new a");
         assert_eq!(std::fs::read_to_string(&b).unwrap(), "new b");
         let sub = dir.path().join("sub");
@@ -153,5 +189,36 @@ mod tests {
             "only sub/"
         );
         assert_eq!(std::fs::read_to_string(&b2).unwrap(), "new b");
+    }
+
+    #[test]
+    fn a_batched_rewrite_over_a_note_saved_since_its_read_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.md"), dir.path().join("b.md"));
+        std::fs::write(&a, "old a").unwrap();
+        std::fs::write(&b, "old b").unwrap();
+        let (read_a, read_b) = (stamp(&a), stamp(&b));
+        std::fs::write(&a, "the person's save").unwrap();
+        let results = write_atomic_all(&[
+            BatchWrite {
+                path: &a,
+                contents: "rendered a",
+                read: Some(read_a),
+            },
+            BatchWrite {
+                path: &b,
+                contents: "rendered b",
+                read: Some(read_b),
+            },
+        ]);
+        assert!(matches!(results[0], Ok(false)), "{results:?}");
+        assert!(matches!(results[1], Ok(true)), "{results:?}");
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "the person's save");
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "rendered b");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "no temp file left"
+        );
     }
 }

@@ -4,6 +4,7 @@
 mod agents2;
 mod anchor;
 mod bad_input;
+mod cas;
 mod cli;
 mod cli_feel;
 mod cli_feel_more;
@@ -28,5 +29,6 @@ mod redteam;
 mod service;
 mod shell;
 mod shell_faults;
+mod trust;
 mod util;
 mod vault;

@@ -1,7 +1,8 @@
 //! What a file looked like when the daemon last read or wrote it: device,
 //! inode, size, modification and change times (nanoseconds). A reconcile
 //! reads only files whose stamp differs, so one with nothing changed costs
-//! a listing and a `stat` per note.
+//! a listing and a `stat` per note; and a note rewrite renames over only
+//! the version it read ([`super::write_atomic_if`], compare-and-swap).
 //!
 //! The change time (ctime) is what makes this safe against a hostile
 //! writer: `touch -d` can put back a modification time, but every write,
@@ -20,10 +21,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How close to the moment a stamp was taken its ctime may be before the
 /// stamp proves nothing: well above any local file system's time tick.
-pub(super) const RACY: Duration = Duration::from_secs(1);
+pub const RACY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FileStamp {
+pub struct Stamp {
     dev: u64,
     ino: u64,
     size: u64,
@@ -31,10 +32,16 @@ pub(crate) struct FileStamp {
     ctime_ns: i128,
 }
 
-impl FileStamp {
-    pub(crate) fn of(meta: &Metadata) -> FileStamp {
+/// The stamp of the file at `path` (not following a symlink); `None` when
+/// there is none.
+pub fn stamp(path: &std::path::Path) -> Option<Stamp> {
+    std::fs::symlink_metadata(path).ok().map(|m| Stamp::of(&m))
+}
+
+impl Stamp {
+    pub fn of(meta: &Metadata) -> Stamp {
         let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
-        FileStamp {
+        Stamp {
             dev: meta.dev(),
             ino: meta.ino(),
             size: meta.size(),
@@ -45,7 +52,7 @@ impl FileStamp {
 
     /// Whether this stamp, taken at `taken`, can vouch for the file's
     /// content: its last change is older than the time tick.
-    pub(crate) fn settled_at(&self, taken: SystemTime) -> bool {
+    pub fn settled_at(&self, taken: SystemTime) -> bool {
         let Ok(taken) = taken.duration_since(UNIX_EPOCH) else {
             return false;
         };
@@ -57,8 +64,8 @@ impl FileStamp {
 mod tests {
     use super::*;
 
-    fn stamp_now(path: &std::path::Path) -> FileStamp {
-        FileStamp::of(&std::fs::symlink_metadata(path).unwrap())
+    fn stamp_now(path: &std::path::Path) -> Stamp {
+        Stamp::of(&std::fs::symlink_metadata(path).unwrap())
     }
 
     #[test]
