@@ -63,6 +63,12 @@ pub fn notice(n: &Notice, clock: &Clock, payload_limit: usize) -> Text {
     if let Some(outcome) = &n.outcome {
         body.push_str(&format!("Outcome: {outcome}\n"));
     }
+    if let Some(at) = n.runs_at {
+        body.push_str(&format!(
+            "Runs at: {} unless rejected or cancelled before\n",
+            deadline(at, clock)
+        ));
+    }
     body.push_str(&format!("Action: {}\nSummary: {}\n", n.action, n.summary));
     body.push_str(&format!("Risk: {}", n.risk.as_str()));
     if n.signals.is_empty() {
@@ -169,6 +175,7 @@ pub(crate) fn fixed() -> (Notice, Clock) {
         vault: "My Vault".into(),
         note: "Pending_Approval/payment 3adb6f0e.md".into(),
         outcome: None,
+        runs_at: None,
         channels: None,
     };
     // A POSIX rule, not the tz database: the same on a machine without tzdata.
@@ -198,6 +205,17 @@ mod tests {
         assert_eq!(t.title, "4 new requests");
         assert!(t.body.starts_with("- [high] payment"), "{}", t.body);
         assert!(t.body.contains("and 2 more"), "{}", t.body);
+    }
+
+    #[test]
+    fn golden_approval_in_an_undo_window_says_when_it_runs() {
+        let (mut n, clock) = fixed();
+        n.kind = EventKind::Decided;
+        n.outcome = Some("approved by ann (ticked Approve)".into());
+        n.runs_at = Some("2026-11-26T05:10:00Z".parse().unwrap());
+        n.note = "Approved/payment 3adb6f0e.md".into();
+        let t = notice(&n, &clock, 60);
+        insta::assert_snapshot!(format!("{}\n\n{}", t.title, t.body));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod agents2;
 mod bad_input;
+mod cas;
 mod cli;
 mod cli_feel;
 mod cli_feel_more;
@@ -24,5 +25,6 @@ mod redteam;
 mod service;
 mod shell;
 mod shell_faults;
+mod trust;
 mod util;
 mod vault;
