@@ -385,3 +385,53 @@ fn a_filing_changes_no_state_and_only_a_settled_request_is_filed() {
     let old = r#"{"event":"filed","details":{"folder":"Done/2026-11"}}"#;
     assert_eq!(serde_json::to_string(&ev.kind).unwrap(), old);
 }
+
+#[test]
+fn code_deliveries_and_a_record_only_last_event_are_kept_in_the_request_for_a_checkpoint() {
+    let sub: Submission = serde_json::from_str(&submission("payment", "null", "cli")).unwrap();
+    let t = Timestamp::from_second(1_800_000_000).unwrap();
+    let ev = |kind| Event {
+        time: t,
+        request: "r".into(),
+        actor: Actor::Hitl,
+        kind,
+    };
+    let notified = |event: &str, channel: &str| {
+        ev(EventKind::Notified {
+            channel: channel.into(),
+            event: event.into(),
+            attempts: 1,
+        })
+    };
+    let mut requests = BTreeMap::new();
+    apply(&mut requests, &ev(EventKind::Submitted(Box::new(sub)))).unwrap();
+    assert!(!requests["r"].last_record_only);
+    for e in [
+        notified("pending", "phone"),
+        notified("code", "phone"),
+        notified("code for ann", "ann-phone"),
+        notified("code", "phone"),
+    ] {
+        apply(&mut requests, &e).unwrap();
+    }
+    let want = vec![
+        ("code".to_string(), "phone".to_string()),
+        ("code for ann".to_string(), "ann-phone".to_string()),
+    ];
+    assert_eq!(requests["r"].codes_delivered, want, "codes only, once each");
+    assert!(requests["r"].last_record_only);
+    // As a checkpoint stores it and reads it back.
+    let line = serde_json::to_string(&requests["r"]).unwrap();
+    let back: Request = serde_json::from_str(&line).unwrap();
+    assert_eq!(back.codes_delivered, want);
+    assert!(back.last_record_only);
+    apply(&mut requests, &ev(EventKind::Expired)).unwrap();
+    assert!(!requests["r"].last_record_only);
+    // A request of a checkpoint written before these fields reads as none.
+    let mut old: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let fields = old.as_object_mut().unwrap();
+    fields.remove("codes_delivered");
+    fields.remove("last_record_only");
+    let old: Request = serde_json::from_value(old).unwrap();
+    assert!(old.codes_delivered.is_empty() && !old.last_record_only);
+}

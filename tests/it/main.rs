@@ -5,6 +5,7 @@ mod agents2;
 mod anchor;
 mod bad_input;
 mod cas;
+mod checkpoint_trust;
 mod cli;
 mod cli_feel;
 mod cli_feel_more;
