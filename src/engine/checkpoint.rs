@@ -3,8 +3,8 @@
 //! shutdown, so a start-up replays only the journal's tail.
 //!
 //! The file (`checkpoint` in the state folder) is a magic line, a header
-//! line (the journal's head and where its lines end, see
-//! [`Resume`]), the requests (one JSON object a line), and the HMAC-SHA256 of all
+//! line (the journal's head and where its lines end, see [`Resume`]; and
+//! the trust gate's [`Ledger`]), the requests (one JSON object a line), and the HMAC-SHA256 of all
 //! of that as a last line. At start-up it is used only if its MAC checks,
 //! the journal still holds its head line at the place it names (so the
 //! journal before it is the one it was made from), and the tail chains on
