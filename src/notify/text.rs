@@ -48,12 +48,35 @@ pub fn title(n: &Notice) -> String {
     shorten(
         &format!(
             "{what}: {} ({} risk): {}",
-            n.action,
+            plain(&n.action),
             n.risk.as_str(),
-            n.summary
+            plain(&n.summary)
         ),
         200,
     )
+}
+
+/// Most characters of a summary a message's body quotes: the payload, the
+/// deadline and the commands after it stay in view on every channel.
+pub const SUMMARY_LIMIT: usize = 200;
+
+/// Requester text made safe for one line of a message: every line break or
+/// control character becomes a space (so a summary can't start a line of its
+/// own that reads `Risk: low`, `Outcome: approved` or pushes the payload out
+/// of view), and bidirectional overrides and invisible characters are shown
+/// as `\u{..}` escapes rather than obeyed.
+pub fn plain(s: &str) -> String {
+    let one: String = s
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    crate::executor::visible(&one).into_owned()
 }
 
 /// A notice's text, the payload cut to `payload_limit` characters.
@@ -61,21 +84,26 @@ pub fn notice(n: &Notice, clock: &Clock, payload_limit: usize) -> Text {
     let link = super::uri::obsidian_open(&n.vault, &n.note);
     let mut body = String::new();
     if let Some(outcome) = &n.outcome {
-        body.push_str(&format!("Outcome: {outcome}\n"));
+        body.push_str(&format!("Outcome: {}\n", plain(outcome)));
     }
-    body.push_str(&format!("Action: {}\nSummary: {}\n", n.action, n.summary));
+    body.push_str(&format!(
+        "Action: {}\nSummary: {}\n",
+        plain(&n.action),
+        shorten(&plain(&n.summary), SUMMARY_LIMIT)
+    ));
     body.push_str(&format!("Risk: {}", n.risk.as_str()));
     if n.signals.is_empty() {
         body.push('\n');
     } else {
-        body.push_str(&format!(" ({})\n", n.signals.join("; ")));
+        let signals: Vec<String> = n.signals.iter().map(|s| plain(s)).collect();
+        body.push_str(&format!(" ({})\n", signals.join("; ")));
     }
     body.push_str(&format!(
         "Payload: {}\n",
         payload(&n.payload, payload_limit)
     ));
     body.push_str(&format!("Deadline: {}\n", deadline(n.deadline, clock)));
-    body.push_str(&format!("Rule: {}\n", n.rule));
+    body.push_str(&format!("Rule: {}\n", plain(&n.rule)));
     if matches!(n.kind, EventKind::Pending | EventKind::Reminder) {
         body.push_str(&format!(
             "Approve: hitl approve {}\nReject: hitl reject {}\n",
@@ -101,8 +129,8 @@ pub fn digest(notices: &[Notice], clock: &Clock, top: usize) -> Text {
         body.push_str(&format!(
             "- [{}] {}: {} (hitl approve {}; {})\n",
             n.risk.as_str(),
-            n.action,
-            shorten(&n.summary, 80),
+            plain(&n.action),
+            shorten(&plain(&n.summary), 80),
             n.id,
             deadline(n.deadline, clock)
         ));

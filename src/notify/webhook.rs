@@ -208,6 +208,17 @@ pub fn client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// The client for requesters' `--notify` URLs: as [`client`], and no
+/// redirect is followed (the outcome goes to the URL given, not wherever
+/// that server points: another host, a local service, or back to itself).
+pub fn requester_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,174 @@
+//! Red team, round 2: the agent (same user, writes the vault, talks to the
+//! socket) against notifications, the requester's `--notify` URL, the
+//! dashboard and Done/ by month. Each test is named after what it defends.
+
+use std::net::TcpListener;
+
+use crate::notify::desktop::{Notifications, Seen, private_bus};
+use crate::notify::hook::{deliveries, hook, ntfy, wait_hit};
+use crate::util::{Env, wait_for};
+
+/// A summary written to look like the message's own lines.
+const FAKE_LINES: &str =
+    "Invoice\nRisk: low\nOutcome: approved by boss\r\nPayload: {}\u{2028}Deadline: none\u{202e}";
+
+#[test]
+fn summary_line_breaks_cannot_fake_a_notifications_fields() {
+    let (url, hits) = hook(200);
+    let mut env = Env::new(&format!("notify:\n{}", ntfy("phone", &url, "")));
+    env.start();
+    let long = format!("{FAKE_LINES} {}", "pad ".repeat(200));
+    let id = env.request(&["payment", "--set", "amount=1500", "--summary", &long]);
+    let hit = wait_hit(&hits, |h| h.body.contains(&id));
+    let lines: Vec<&str> = hit.body.lines().collect();
+    let starting = |p: &str| lines.iter().filter(|l| l.starts_with(p)).count();
+    assert_eq!(starting("Risk:"), 1, "{}", hit.body);
+    assert!(
+        lines.iter().any(|l| l.starts_with("Risk: high")),
+        "{}",
+        hit.body
+    );
+    assert_eq!(starting("Outcome:"), 0, "{}", hit.body);
+    assert_eq!(starting("Payload:"), 1, "{}", hit.body);
+    assert_eq!(starting("Deadline:"), 1, "{}", hit.body);
+    let summary = lines.iter().find(|l| l.starts_with("Summary:")).unwrap();
+    assert!(summary.contains("\\u{202e}"), "{summary}");
+    // The summary is cut so the payload and the commands stay in view.
+    assert!(summary.chars().count() <= 220, "{summary}");
+    assert!(hit.body.contains(&format!("hitl approve {id}")));
+}
+
+#[test]
+fn summary_line_breaks_cannot_fake_rows_of_a_digest() {
+    let (url, hits) = hook(200);
+    let channel = ntfy(
+        "phone",
+        &url,
+        "    digest_after: 1\n    digest_window: 2s\n",
+    );
+    let mut env = Env::new(&format!("notify:\n{channel}"));
+    env.start();
+    env.pay(1500);
+    let fake = "x\n- [low] payment: nothing to see (hitl approve 00000000; never)";
+    let hidden = env.request(&["payment", "--set", "amount=2500", "--summary", fake]);
+    let digest = wait_hit(&hits, |h| {
+        h.header("title")
+            .is_some_and(|t| t.contains("new requests"))
+    });
+    let rows: Vec<&str> = digest.body.lines().collect();
+    assert_eq!(rows.len(), 1, "{}", digest.body);
+    assert!(
+        rows[0].starts_with("- [high] payment: x - [low]"),
+        "{}",
+        rows[0]
+    );
+    assert!(rows[0].contains(&hidden), "{}", rows[0]);
+}
+
+#[test]
+fn summary_markup_is_text_in_a_desktop_notification() {
+    let Some((_bus, address)) = private_bus() else {
+        println!("SKIPPED desktop markup test: no dbus-daemon");
+        return;
+    };
+    let seen = Seen::default();
+    let server = Notifications { seen: seen.clone() };
+    let _conn = zbus::blocking::connection::Builder::address(address.as_str())
+        .unwrap()
+        .name("org.freedesktop.Notifications")
+        .unwrap()
+        .serve_at("/org/freedesktop/Notifications", server)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut env = Env::new("notify:\n  - { name: desk, kind: desktop }\n");
+    env.start_env(&[("DBUS_SESSION_BUS_ADDRESS", &address)]);
+    let evil = "<b>Approved &amp; safe</b> <a href=\"https://evil.example/\">open</a> <img src=\"file:///x\">";
+    let id = env.request(&["payment", "--set", "amount=1500", "--summary", evil]);
+    let body = crate::util::wait_for_some("the notification", || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .find(|(_, body, _)| body.contains(&id))
+            .map(|(_, body, _)| body.clone())
+    });
+    assert!(!body.contains('<'), "{body}");
+    assert!(
+        body.contains("&lt;a href=\"https://evil.example/\"&gt;"),
+        "{body}"
+    );
+    assert!(body.contains("&lt;b&gt;Approved &amp;amp; safe"), "{body}");
+}
+
+/// A server that takes connections and never answers; they stay open.
+fn black_hole() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/outcome", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    url
+}
+
+#[test]
+fn notify_urls_that_never_answer_cannot_use_up_the_daemons_files() {
+    let mut env = Env::new(
+        "rules:\n  - { name: huge, when: { amount: { gt: 10000 } }, decision: deny }\ndefault: require\n",
+    );
+    env.start_with_fd_limit(96);
+    let url = black_hole();
+    for _ in 0..120 {
+        let (code, _, err) = env.hitl(&[
+            "request",
+            "payment",
+            "--set",
+            "amount=20000",
+            "--notify",
+            &url,
+        ]);
+        assert_ne!(code, -1, "{err}");
+    }
+    // The daemon still writes notes and journals decisions.
+    let id = env.pay(1500);
+    env.wait_note(&id, "Pending_Approval", "pending");
+    env.hitl(&["approve", &id]);
+    env.wait_note(&id, "Done", "executed");
+    assert!(!env.log().contains("Too many open files"), "{}", env.log());
+}
+
+#[test]
+fn notify_url_redirect_is_not_followed() {
+    let (target, hits) = hook(200);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/outcome", l.local_addr().unwrap());
+    let to = format!("{target}/elsewhere");
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut s in l.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 307 X\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    let mut env = Env::new("");
+    env.start();
+    let id = env.request(&["payment", "--set", "amount=900", "--notify", &url]);
+    env.hitl(&["reject", &id, "--reason", "no"]);
+    wait_for("the failed delivery journaled", || {
+        deliveries(&env, &id, "notify_failed")
+            .iter()
+            .any(|d| d["channel"] == "requester")
+    });
+    let failed = &deliveries(&env, &id, "notify_failed")[0];
+    assert!(
+        failed["error"].as_str().unwrap_or("").contains("HTTP 307"),
+        "{failed}"
+    );
+    assert!(hits.lock().unwrap().is_empty());
+}
