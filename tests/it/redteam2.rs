@@ -172,3 +172,80 @@ fn notify_url_redirect_is_not_followed() {
     );
     assert!(hits.lock().unwrap().is_empty());
 }
+
+fn this_month() -> String {
+    hitl::vault::month_of(jiff::Timestamp::now(), &jiff::tz::TimeZone::system())
+}
+
+/// Rejects a fresh pending payment; its id once its note has settled.
+fn rejected(env: &Env) -> String {
+    let id = env.pay(1500);
+    env.wait_note(&id, "Pending_Approval", "pending");
+    assert_eq!(env.hitl(&["reject", &id]).0, 0);
+    env.wait_note(&id, "Done", "rejected");
+    id
+}
+
+#[test]
+fn a_month_folder_symlinked_outside_the_vault_gets_no_note() {
+    let mut env = Env::new("");
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(env.folder("Done")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), env.folder("Done").join(this_month())).unwrap();
+    env.start();
+    let id = rejected(&env);
+    let path = env.note_path(&id).unwrap();
+    assert_eq!(path.parent().unwrap(), env.folder("Done"), "{path:?}");
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    assert!(env.log().contains("is not a folder of the vault"));
+}
+
+#[test]
+fn a_file_named_like_a_month_folder_is_left_alone_and_the_note_still_settles() {
+    let mut env = Env::new("");
+    std::fs::create_dir_all(env.folder("Done")).unwrap();
+    let squatter = env.folder("Done").join(this_month());
+    std::fs::write(&squatter, "not a folder").unwrap();
+    env.start();
+    let id = rejected(&env);
+    assert_eq!(
+        env.note_path(&id).unwrap().parent().unwrap(),
+        env.folder("Done")
+    );
+    assert_eq!(std::fs::read_to_string(&squatter).unwrap(), "not a folder");
+}
+
+#[test]
+fn a_note_planted_in_a_month_claiming_a_request_is_a_stale_copy_and_not_counted() {
+    let mut env = Env::new("");
+    env.start();
+    let id = rejected(&env);
+    let real = env.note_path(&id).unwrap();
+    let forged = env
+        .note(&id)
+        .replace("status: rejected\n", "status: approved\n");
+    let dir = env.folder("Done").join(this_month());
+    let planted = dir.join("forged approval.md");
+    std::fs::write(&planted, &forged).unwrap();
+    wait_for("the planted copy marked stale", || {
+        std::fs::read_to_string(&planted).is_ok_and(|t| t.contains("stale copy"))
+    });
+    assert_eq!(env.note_path(&id).map(|_| ()), Some(()));
+    assert!(
+        std::fs::read_to_string(&real)
+            .unwrap()
+            .contains("status: rejected\n")
+    );
+    assert_eq!(
+        env.events(&id).iter().filter(|e| *e == "approved").count(),
+        0
+    );
+    // The daemon's page counts from the journal: one request, rejected.
+    wait_for("the dashboard counting one rejected request", || {
+        std::fs::read_to_string(env.vault.join("Approvals.md")).is_ok_and(|p| {
+            p.contains("| rejected | 1 |")
+                && p.contains("| approved | 0 |")
+                && p.contains("| **all** | 1 |")
+        })
+    });
+}
