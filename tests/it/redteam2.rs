@@ -249,3 +249,28 @@ fn a_note_planted_in_a_month_claiming_a_request_is_a_stale_copy_and_not_counted(
         })
     });
 }
+
+#[test]
+fn a_high_risk_request_heads_a_digest_flooded_with_low_risk_ones() {
+    let (url, hits) = hook(200);
+    let channel = ntfy(
+        "phone",
+        &url,
+        "    digest_after: 1\n    digest_window: 3s\n",
+    );
+    let mut env = Env::new(&format!("notify:\n{channel}"));
+    env.start();
+    for i in 0..25 {
+        let summary = format!("routine refund {i}");
+        env.request(&["refund", "--set", "ref=r1", "--summary", &summary]);
+    }
+    let high = env.pay(5000);
+    let digest = wait_hit(&hits, |h| h.body.contains(&high));
+    assert_eq!(digest.header("priority").as_deref(), Some("5"));
+    let first = digest.body.lines().next().unwrap_or("");
+    assert!(first.starts_with("- [high] payment"), "{}", digest.body);
+    assert!(first.contains(&high), "{}", digest.body);
+    assert!(digest.body.contains("more: hitl list --status pending"));
+    let second = digest.body.lines().nth(1).unwrap_or("");
+    assert!(second.starts_with("- [low] refund"), "{}", digest.body);
+}
