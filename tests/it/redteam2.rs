@@ -274,3 +274,30 @@ fn a_high_risk_request_heads_a_digest_flooded_with_low_risk_ones() {
     let second = digest.body.lines().nth(1).unwrap_or("");
     assert!(second.starts_with("- [low] refund"), "{}", digest.body);
 }
+
+#[test]
+fn notify_url_credentials_stay_out_of_the_log_the_note_and_the_failure() {
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let url = format!("http://agent:pw-5ecr3t@127.0.0.1:{port}/o?token=tk-5ecr3t");
+    let mut env = Env::new("");
+    env.start();
+    let id = env.request(&["payment", "--set", "amount=900", "--notify", &url]);
+    env.hitl(&["reject", &id, "--reason", "no"]);
+    wait_for("the failed delivery journaled", || {
+        deliveries(&env, &id, "notify_failed")
+            .iter()
+            .any(|d| d["channel"] == "requester")
+    });
+    let failure = deliveries(&env, &id, "notify_failed")[0].to_string();
+    wait_for("History shows the failure", || {
+        env.note(&id).contains("requester")
+    });
+    for text in [env.log(), env.note(&id), failure] {
+        assert!(
+            !text.contains("5ecr3t") && !text.contains("agent:"),
+            "{text}"
+        );
+    }
+}
