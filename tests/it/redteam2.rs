@@ -301,3 +301,58 @@ fn notify_url_credentials_stay_out_of_the_log_the_note_and_the_failure() {
         );
     }
 }
+
+#[test]
+fn a_drop_in_named_with_link_syntax_gets_a_name_every_link_reaches() {
+    let (url, hits) = hook(200);
+    let mut env = Env::new(&format!("notify:\n{}", ntfy("phone", &url, "")));
+    env.start();
+    // `[[Safe note#x]]` would open the note `Safe note`, which the agent
+    // can write too.
+    std::fs::write(
+        env.folder("Pending_Approval").join("Safe note.md"),
+        "harmless\n",
+    )
+    .unwrap();
+    let p = env.folder("Pending_Approval").join("Safe note#x.md");
+    std::fs::write(&p, "---\naction: payment\namount: 7000\n---\n").unwrap();
+    let id = crate::util::wait_for_some("the drop-in taken", || {
+        env.journal()
+            .iter()
+            .find(|e| e["event"] == "submitted")
+            .and_then(|e| e["request"].as_str().map(String::from))
+    });
+    let renamed = env
+        .folder("Pending_Approval")
+        .join(format!("Safe note-x-{id}.md"));
+    wait_for("the note under its new name", || {
+        std::fs::read_to_string(&renamed).is_ok_and(|t| t.contains(&id))
+    });
+    assert!(!p.exists());
+    let page = crate::util::wait_for_some("the page listing it", || {
+        std::fs::read_to_string(env.vault.join("Approvals.md"))
+            .ok()
+            .filter(|p| p.contains("payment"))
+    });
+    assert!(
+        page.contains(&format!("| [[Safe note-x-{id}]] |")),
+        "{page}"
+    );
+    let hit = wait_hit(&hits, |h| h.body.contains(&id));
+    let link = format!("file=Pending_Approval%2FSafe%20note-x-{id}");
+    assert!(hit.body.contains(&link), "{}", hit.body);
+}
+
+#[test]
+fn a_decided_notice_links_the_note_in_its_month_not_a_path_the_agent_can_fill() {
+    let (url, hits) = hook(200);
+    let mut env = Env::new(&format!("notify:\n{}", ntfy("phone", &url, "")));
+    env.start();
+    let id = rejected(&env);
+    let decided = wait_hit(&hits, |h| {
+        h.body.contains(&id) && h.header("title").is_some_and(|t| t.starts_with("Decided"))
+    });
+    let actions = decided.header("actions").unwrap();
+    let want = format!("file=Done%2F{}%2Fpayment-{id},", this_month());
+    assert!(actions.contains(&want), "{actions}");
+}
