@@ -37,7 +37,10 @@ pub struct Text {
     pub id: Option<String>,
 }
 
-/// The title line: what happened, to which action.
+/// The title line: what happened, to which action. It becomes an email's
+/// Subject and ntfy's Title header, whose readers decode RFC 2047 encoded
+/// words: a `=?` from requester text is written `= ?`, so a summary can't
+/// smuggle in an encoded word that shows unchecked characters.
 pub fn title(n: &Notice) -> String {
     let what = match n.kind {
         EventKind::Pending => "Approval needed",
@@ -51,7 +54,8 @@ pub fn title(n: &Notice) -> String {
             plain(&n.action),
             n.risk.as_str(),
             plain(&n.summary)
-        ),
+        )
+        .replace("=?", "= ?"),
         200,
     )
 }
@@ -226,6 +230,17 @@ mod tests {
         assert_eq!(t.title, "4 new requests");
         assert!(t.body.starts_with("- [high] payment"), "{}", t.body);
         assert!(t.body.contains("and 2 more"), "{}", t.body);
+    }
+
+    #[test]
+    fn an_encoded_word_in_a_summary_cannot_reach_a_header() {
+        let (mut n, _) = fixed();
+        n.summary = "Pay =?UTF-8?B?4oCu?= now".into();
+        assert!(
+            title(&n).ends_with("Pay = ?UTF-8?B?4oCu?= now"),
+            "{}",
+            title(&n)
+        );
     }
 
     #[test]
