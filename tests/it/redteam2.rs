@@ -356,3 +356,29 @@ fn a_decided_notice_links_the_note_in_its_month_not_a_path_the_agent_can_fill() 
     let want = format!("file=Done%2F{}%2Fpayment-{id},", this_month());
     assert!(actions.contains(&want), "{actions}");
 }
+
+#[test]
+fn a_hostile_summary_neither_breaks_nor_hides_dashboard_rows() {
+    let mut env = Env::new("");
+    env.start();
+    let evil = "a | b |\n| [[Other]] | <!-- %% ![[x]] ` | c";
+    let first = env.request(&["payment", "--set", "amount=1500", "--summary", evil]);
+    let second = env.pay(2500);
+    let page = crate::util::wait_for_some("both rows on the page", || {
+        std::fs::read_to_string(env.vault.join("Approvals.md"))
+            .ok()
+            .filter(|p| p.contains(&second) && p.contains(&first))
+    });
+    let rows: Vec<&str> = page
+        .lines()
+        .filter(|l| l.starts_with("| [[payment-"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{page}");
+    for row in rows {
+        assert_eq!(row.matches('|').count(), 8, "{row}");
+    }
+    for hidden in ["<!--", "%%", "![[", "[[Other]]"] {
+        assert!(!page.contains(hidden), "{hidden} in {page}");
+    }
+    assert!(page.contains("## Needs a look"), "{page}");
+}
