@@ -15,6 +15,7 @@ use crate::rules::{Condition, ReasonPolicy, Risk, RiskSignal, Rule, Verdict};
 
 pub(crate) mod fields;
 mod handler;
+pub mod trust;
 
 pub use fields::parse_duration;
 use fields::{duration, located, without_position};
@@ -72,6 +73,13 @@ struct RawConfig {
     #[serde(default)]
     notify: Vec<Spanned<crate::notify::config::RawChannel>>,
     reminder_before: Option<Spanned<String>>,
+    requesters: Option<Vec<trust::UserRef>>,
+    #[serde(default)]
+    approvers: Vec<Spanned<trust::RawApprover>>,
+    allow_self_approval: Option<bool>,
+    socket_group: Option<String>,
+    #[serde(default)]
+    code_via: Vec<String>,
     #[serde(default)]
     mcp: RawMcp,
 }
@@ -101,6 +109,10 @@ struct RawRule {
     decision: Verdict,
     timeout: Option<Spanned<String>>,
     reason: Option<ReasonPolicy>,
+    approval: Option<trust::Approval>,
+    code_via: Option<Vec<String>>,
+    approvals: Option<u32>,
+    grace: Option<Spanned<String>>,
     #[serde(default)]
     hook: crate::rules::HookAnswer,
     /// The notify channels for this rule's requests, instead of all.
@@ -146,6 +158,8 @@ pub struct Config {
     pub risk: Vec<RiskSignal>,
     pub handlers: BTreeMap<String, Handler>,
     pub notify: crate::notify::NotifyConfig,
+    /// Who may submit and decide (DESIGN.md, "Trust").
+    pub access: trust::Access,
     /// How long `hitl mcp` waits for a decision within one tool call.
     pub mcp_wait_bound: Duration,
 }
@@ -162,6 +176,14 @@ impl Config {
         rule.and_then(|name| self.rules.iter().find(|r| r.name == name))
             .and_then(|r| r.reason)
             .unwrap_or(self.reason)
+    }
+
+    /// The trust settings for a request decided by `rule` (by name; a rule
+    /// gone since, or none, asks nothing more than a gesture).
+    pub fn rule_trust(&self, rule: Option<&str>) -> trust::RuleTrust {
+        rule.and_then(|name| self.rules.iter().find(|r| r.name == name))
+            .map(|r| r.trust.clone())
+            .unwrap_or_default()
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -189,6 +211,9 @@ impl Config {
         let raw_risk = raw
             .risk
             .unwrap_or_else(|| builtin().risk.unwrap_or_default());
+        let mut notify = crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?;
+        crate::notify::config::route_rules(origin, &raw_rules, rule_notify, &mut notify)?;
+        let channels: Vec<&str> = notify.channels.iter().map(|c| c.name.as_str()).collect();
         let dur = |field: &str, v: &Option<Spanned<String>>, default: Duration| {
             duration(origin, field, v, default)
         };
@@ -219,15 +244,21 @@ impl Config {
                 Duration::from_secs(20),
             )?,
             max_note_bytes: raw.max_note_bytes.unwrap_or(1024 * 1024),
-            rules: rules(origin, &raw_rules)?,
+            rules: rules(origin, &raw_rules, &channels, &raw.code_via)?,
             risk: risk(origin, &raw_risk)?,
             handlers: handlers(origin, raw.handlers)?,
-            notify: {
-                let mut n =
-                    crate::notify::config::validate(origin, raw.notify, &raw.reminder_before)?;
-                crate::notify::config::route_rules(origin, &raw_rules, rule_notify, &mut n)?;
-                n
-            },
+            access: trust::access(
+                origin,
+                trust::RawAccess {
+                    requesters: raw.requesters,
+                    approvers: raw.approvers,
+                    allow_self_approval: raw.allow_self_approval,
+                    socket_group: raw.socket_group,
+                    code_via: raw.code_via,
+                },
+                &channels,
+            )?,
+            notify,
             mcp_wait_bound: dur(
                 "mcp.wait_bound",
                 &raw.mcp.wait_bound,
@@ -250,7 +281,12 @@ fn rule_notify(r: &RawRule) -> (&str, Option<&Vec<String>>) {
     (r.name.as_str(), r.notify.as_ref())
 }
 
-fn rules(origin: &str, raw: &[Spanned<RawRule>]) -> Result<Vec<Rule>, ConfigError> {
+fn rules(
+    origin: &str,
+    raw: &[Spanned<RawRule>],
+    channels: &[&str],
+    code_via: &[String],
+) -> Result<Vec<Rule>, ConfigError> {
     raw.iter()
         .enumerate()
         .map(|(i, spanned)| {
@@ -267,12 +303,19 @@ fn rules(origin: &str, raw: &[Spanned<RawRule>]) -> Result<Vec<Rule>, ConfigErro
                     Duration::ZERO,
                 )?),
             };
+            let raw_trust = trust::RawRuleTrust {
+                approval: r.approval,
+                code_via: &r.code_via,
+                approvals: r.approvals,
+                grace: &r.grace,
+            };
             Ok(Rule {
                 name: r.name.clone(),
                 when,
                 decision: r.decision,
                 timeout,
                 reason: r.reason,
+                trust: trust::rule_trust(origin, &field, raw_trust, channels, code_via)?,
                 hook: hook_answer(origin, &field, r)?,
             })
         })

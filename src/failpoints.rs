@@ -18,7 +18,11 @@ pub const ALL: &[&str] = &[
     // (its inbox files not yet removed, its notes not written, its
     // handlers not started, its callers not answered).
     "journal-after-append",
-    // engine/files.rs: a note's new text written in place, not yet moved to
+    // vault.rs: a note's rewrite written to its temp file and fsynced, the
+    // note not yet checked for a change since it was read, not yet renamed
+    // over. Its `sleep(ms)` holds the rewrite open for a person's save.
+    "note-before-rename",
+    // engine/rewrite.rs: a note's new text written in place, not yet moved to
     // the folder its state belongs in.
     "note-between-write-and-move",
     // engine/handlers.rs: a handler's run marker written, its process not

@@ -54,6 +54,10 @@
 //! - [`notify`]: email, desktop and webhook/ntfy channels, rendered from a
 //!   [`notify::Notice`] and sent by their own task (bounded queue, retries,
 //!   storm digest); outcomes come back as values for the engine to journal.
+//! - [`trust`]: approval codes (derived under a key in the state folder,
+//!   sent only to the named channels), authenticator codes, and who may
+//!   submit or approve by uid; the machine's gate for codes, quorums and
+//!   undo windows is `machine/trust.rs`.
 //!
 //! [`dashboard`] renders `Approvals.md`, the person's overview page (pure),
 //! and keeps it up to date from a thread of its own that the engine tells
@@ -93,6 +97,7 @@ pub mod outcome;
 pub mod payload;
 pub mod request;
 pub mod rules;
+pub mod trust;
 pub mod vault;
 pub mod watcher;
 pub mod yaml;

@@ -200,6 +200,45 @@ fn check_folder(root: &Path, dir: &Path) -> Result<(), String> {
 /// Replaces `path` atomically: a temp file in the same folder, fsync,
 /// rename, fsync of the folder.
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
+    write_atomic_if(path, contents, None).map(|_| ())
+}
+
+/// What identifies one version of a file: if any of it differs, the file
+/// was written (or replaced) since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+/// The stamp of the file at `path` (not following a symlink); `None` when
+/// there is none.
+pub fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::symlink_metadata(path).ok()?;
+    let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+    Some(Stamp {
+        dev: m.dev(),
+        ino: m.ino(),
+        size: m.size(),
+        mtime_ns: ns(m.mtime(), m.mtime_nsec()),
+        ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+    })
+}
+
+/// Writes `contents` at `path` atomically, like [`write_atomic`], but only
+/// if the file there is still the version `read` (its stamp taken before
+/// it was read): compare-and-swap, so a person's save between the read and
+/// the rename is never overwritten. `Ok(false)`: it changed, nothing was
+/// written. `read: None` writes whatever is there.
+pub fn write_atomic_if(
+    path: &Path,
+    contents: &str,
+    read: Option<Option<Stamp>>,
+) -> std::io::Result<bool> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -212,8 +251,18 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(contents.as_bytes())?;
         f.sync_all()?;
+        if let Some(read) = read {
+            fail::fail_point!("note-before-rename");
+            if stamp(path) != read {
+                // A window stays between this stat and the rename, but
+                // microseconds wide, not the whole render and fsync.
+                fs::remove_file(&tmp)?;
+                return Ok(false);
+            }
+        }
         fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        File::open(dir)?.sync_all()?;
+        Ok(true)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -250,6 +299,22 @@ pub fn annotate(text: &str, warning: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rewrite_over_a_note_saved_since_its_read_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let note = dir.path().join("pay.md");
+        fs::write(&note, "old").unwrap();
+        let read = stamp(&note);
+        fs::write(&note, "the person's save").unwrap();
+        assert!(!write_atomic_if(&note, "rendered", Some(read)).unwrap());
+        assert_eq!(fs::read_to_string(&note).unwrap(), "the person's save");
+        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "the temp file stays: {left:?}");
+        let read = stamp(&note);
+        assert!(write_atomic_if(&note, "rendered", Some(read)).unwrap());
+        assert_eq!(fs::read_to_string(&note).unwrap(), "rendered");
+    }
 
     #[test]
     fn classify_names() {

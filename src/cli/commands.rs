@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Parser;
 
 use super::client::{build_payload, decide, request, status, wait};
 use super::place::{ERROR, Place, replay, resolve};
-use super::{AuditCmd, Cli, Cmd, ConfigCmd, NotifyCmd, ServiceCmd, service};
+use super::{AuditCmd, Cli, Cmd, ConfigCmd, NotifyCmd, ServiceCmd, TotpCmd, service};
 use super::{dash, extra, output, setup, style};
 use crate::config::Config;
 use crate::ipc::Command;
@@ -184,6 +184,9 @@ fn dispatch(cli: Cli) -> Result<u8> {
             json,
         } => setup::init(&p, upgrade, force, json),
         Cmd::Run => run_daemon(p),
+        Cmd::Totp {
+            what: TotpCmd::Enroll { force },
+        } => super::totp::enroll(&p.state_dir, force),
         Cmd::Log { id, follow } => extra::log(&p, &id, follow),
         Cmd::Mcp { wait_bound } => super::mcp::serve(&p, wait_bound),
         Cmd::Service {
@@ -243,11 +246,10 @@ fn dispatch(cli: Cli) -> Result<u8> {
 fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
     match cmd {
         Cmd::Request(args) => request(p, args),
-        Cmd::Approve { code: Some(_), .. } => bail!("approval codes are not supported yet"),
         Cmd::Approve {
             id,
             reason,
-            code: None,
+            code,
             json,
         } => decide(
             p,
@@ -255,6 +257,7 @@ fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
                 id,
                 approve: true,
                 reason,
+                code,
             },
             json,
         ),
@@ -264,6 +267,7 @@ fn to_daemon(p: &Place, cmd: Cmd) -> Result<u8> {
                 id,
                 approve: false,
                 reason,
+                code: None,
             },
             json,
         ),

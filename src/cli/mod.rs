@@ -13,6 +13,7 @@ mod place;
 mod service;
 mod setup;
 mod style;
+mod totp;
 mod waiting;
 
 use std::path::PathBuf;
@@ -104,7 +105,8 @@ pub enum Cmd {
         /// Why, kept in the journal and the note
         #[arg(long)]
         reason: Option<String>,
-        /// An approval code (not supported yet)
+        /// The approval code, for a rule with `approval: code` (sent to you,
+        /// or from your authenticator app)
         #[arg(long)]
         code: Option<String>,
         /// Print the result as JSON
@@ -224,9 +226,25 @@ pub enum Cmd {
         #[command(subcommand)]
         what: NotifyCmd,
     },
+    /// Authenticator app codes: `hitl totp enroll`
+    Totp {
+        #[command(subcommand)]
+        what: TotpCmd,
+    },
     /// A coding agent's tool-call hook (JSON on stdin) answered from hitl;
     /// `hitl hook install HARNESS` sets it up (docs/agents.md)
     Hook(HookArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TotpCmd {
+    /// Make the authenticator secret (0600 in the state folder) and print
+    /// its otpauth:// URI and QR code to scan
+    Enroll {
+        /// Make a new secret even if one exists (old codes stop working)
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `hitl hook HARNESS` or `hitl hook install HARNESS`.

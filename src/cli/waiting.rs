@@ -35,7 +35,16 @@ pub(crate) fn wait(p: &Place, prefix: &str, timeout: Option<Duration>, json: boo
         id: prefix.to_string(),
     }
     .validate()?;
-    let known = look_up(p, prefix)?;
+    let known = match look_up(p, prefix) {
+        // An agent run as its own user can't read the journal: the
+        // daemon's answer is all it gets (and all it needs).
+        Err(e) if denied(&e) => Known {
+            id: prefix.to_string(),
+            settled: None,
+            what: format!("request {prefix}"),
+        },
+        known => known?,
+    };
     if let Some(code) = known.settled {
         return Ok(report_settled(p, &known.id, code, json));
     }
@@ -60,6 +69,14 @@ pub(crate) fn wait(p: &Place, prefix: &str, timeout: Option<Duration>, json: boo
         Ended::Settled(code) => Ok(report_settled(p, &known.id, code, json)),
         Ended::TimedOut => Ok(timed_out(p, &known.id, json)),
     }
+}
+
+/// Whether `e` comes from a file this user may not read.
+fn denied(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+    }) || e.to_string().contains("Permission denied")
 }
 
 /// The outcome for a person, on stderr: one line, then the head of the

@@ -112,6 +112,7 @@ impl Engine {
         let full = |prefix: &str| self.machine.resolve_id(prefix);
         let by = caller.actor(None);
         Ok(match cmd {
+            Command::Submit(_) if let Err(e) = self.may_submit(caller) => return Err(e),
             Command::Submit(s) => Input::Submit(NewRequest {
                 id: id.unwrap_or_else(|| self.fresh_id()),
                 action: s.action,
@@ -131,13 +132,21 @@ impl Engine {
                 id,
                 approve,
                 reason,
-            } => Input::Decide(crate::machine::Decide {
-                id: full(&id)?,
-                approve,
-                reason,
-                by,
-                gesture: via.gesture(),
-            }),
+                code,
+            } => {
+                let id = full(&id)?;
+                if approve {
+                    self.may_approve(caller, &id)?;
+                }
+                Input::Decide(crate::machine::Decide {
+                    id,
+                    approve,
+                    reason,
+                    by,
+                    gesture: via.gesture(),
+                    code,
+                })
+            }
             Command::Cancel { id, reason } => Input::Cancel {
                 id: full(&id)?,
                 by,

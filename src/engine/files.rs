@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 
 use super::note_index::Echo;
-use super::placement::{note_folder, note_place};
-use super::{DaemonError, Engine, SETTLE, reconcile};
+use super::{DaemonError, Engine, SETTLE};
 use crate::machine::{Input, Step, dropin};
-use crate::note::{self, Existing};
+use crate::note;
 use crate::request::{Id, new_id};
 use crate::vault::{self, Folder, Kind, classify};
 use crate::watcher::{self, WatchEvent};
@@ -64,6 +63,11 @@ impl Engine {
         if path.parent() == Some(self.inbox.as_path()) {
             return self.take_inbox(path, now);
         }
+        let step = self.look_at_note(path, now);
+        self.with_deferred_rewrite(path, step)
+    }
+
+    fn look_at_note(&mut self, path: &Path, now: Timestamp) -> Option<Step> {
         let folder = self.folder_of_note(path)?;
         let text = self.read_note(path)?;
         if let Echo::Own(id) = self.files.echo(path, &text) {
@@ -74,6 +78,7 @@ impl Engine {
             }
             return None;
         }
+        self.files.saw(path, &text);
         let view = note::parse(&text);
         match &view {
             Err(e) => self.report(path, format!("note not readable; no decision taken: {e}")),
@@ -236,146 +241,10 @@ impl Engine {
         Ok(())
     }
 
-    /// Re-renders a request's note, keeping the human's text, and moves it
-    /// to the folder its state belongs in.
-    pub(super) fn write_note(&mut self, id: &str, adopt: Option<(PathBuf, Vec<String>)>) {
-        self.write_note_into(id, adopt, None);
-    }
-
-    /// [`Engine::write_note`], into the folder `into` when given (a note
-    /// filed under its month of `Done/`).
-    pub(super) fn write_note_into(
-        &mut self,
-        id: &str,
-        adopt: Option<(PathBuf, Vec<String>)>,
-        into: Option<PathBuf>,
-    ) {
-        if self.vault_missing {
-            self.files.owe(id); // written when the vault is back
-            return;
-        }
-        if self.machine.get(id).is_none() {
-            return;
-        }
-        let (current, drop_keys, from_drop_in) = match adopt {
-            Some((path, keys)) => (Some(path), keys, true),
-            None => (self.files.path_of(id).cloned(), Vec::new(), false),
-        };
-        let Some(existing_text) = self.current_text(id, current.as_ref()) else {
-            return;
-        };
-        let req = self.machine.get(id).expect("checked above");
-        if current.is_some() && existing_text.is_none() && !req.status.is_final() {
-            // The note just moved, vanished or can't be read: the watcher
-            // reports where it went and a reconcile regenerates a missing
-            // one. Writing a fresh copy now would race with a human's move.
-            tracing::debug!(request = %id, "note not at its last known path; not rewritten now");
-            return;
-        }
-        let now_in = current
-            .as_ref()
-            .filter(|_| existing_text.is_some())
-            .and_then(|p| self.vault.folder_of(p));
-        let folder = note_folder(&req.status, now_in);
-        let folder_dir = match folder {
-            Folder::Done => self.done_dir(id, req.settled_at()),
-            f => self.vault.dir(f),
-        };
-        let (dir, name) = note_place(
-            current.as_deref(),
-            now_in,
-            folder,
-            folder_dir,
-            &req.sub.file_name,
-        );
-        let dir = into.unwrap_or(dir);
-        let own = dir.join(&name);
-        let taken = Some(&own) != current.as_ref() && std::fs::symlink_metadata(&own).is_ok();
-        let target = dir.join(vault::note_name(&name, id, taken));
-        let existing = existing_text.as_deref().map(|text| Existing {
-            text,
-            drop_keys: &drop_keys,
-            from_drop_in,
-        });
-        for warning in self.machine.warnings(id) {
-            tracing::warn!(request = %id, "no decision taken: {warning}");
-        }
-        let text = note::render(req, self.machine.warnings(id), existing, &self.tz);
-        let moving = current.filter(|c| *c != target && existing_text.is_some());
-        self.place_note(id, &text, moving, target);
-    }
-
-    /// The text of a request's note at `current`, to keep the person's part
-    /// of it; `Some(None)` when there is none to keep. `None`: it can't be
-    /// read for now, and is read again soon (which brings the request back
-    /// here); the person's text is never written over unread.
-    fn current_text(&mut self, id: &str, current: Option<&PathBuf>) -> Option<Option<String>> {
-        let cap = self.machine.config().max_note_bytes;
-        let Some(path) = current else {
-            return Some(None);
-        };
-        match self.vault.read(path, cap) {
-            Ok(text) => Some(text),
-            Err(e) if reconcile::is_transient(&e) => {
-                tracing::warn!(request = %id, path = %path.display(), error = %e, "note not rewritten now: it can't be read");
-                let path = path.clone();
-                self.read_failed(&path, &e);
-                None
-            }
-            Err(_) => Some(None),
-        }
-    }
-
-    /// Writes a note's new text, then moves it (`from` -> `to`), so a crash
-    /// in between leaves the new text at the old place, where the next
-    /// start finds it and finishes the move, never a stale note in `Done/`.
-    fn place_note(&mut self, id: &str, text: &str, from: Option<PathBuf>, to: PathBuf) {
-        let at = from.unwrap_or_else(|| to.clone());
-        if let Err(e) = vault::write_atomic(&at, text) {
-            tracing::error!(request = %id, path = %at.display(), error = %e, "note not written");
-            return;
-        }
-        self.files.wrote(&at, text, Some(id));
-        self.files.track(id, at.clone());
-        if at == to {
-            return;
-        }
-        fail::fail_point!("note-between-write-and-move");
-        match vault::move_note(&at, &to) {
-            Ok(()) => {
-                self.files.wrote(&to, text, Some(id));
-                self.files.track(id, to);
-            }
-            Err(e) => {
-                tracing::error!(request = %id, from = %at.display(), to = %to.display(), error = %e, "note not moved")
-            }
-        }
-    }
-
     /// Logs a problem with a file once, not at every reconcile.
-    fn report(&mut self, path: &Path, problem: String) {
+    pub(super) fn report(&mut self, path: &Path, problem: String) {
         if self.files.report(path, &problem) {
             tracing::warn!(path = %path.display(), "{problem}");
-        }
-    }
-
-    pub(super) fn annotate(&mut self, path: &Path, warning: &str) {
-        self.report(path, warning.to_string());
-        let cap = self.machine.config().max_note_bytes;
-        let Ok(Some(text)) = self.vault.read(path, cap) else {
-            return;
-        };
-        let Some(new) = vault::annotate(&text, warning) else {
-            return;
-        };
-        match vault::write_atomic(path, &new) {
-            Ok(()) => {
-                let id = self.files.id_at(path).cloned();
-                self.files.wrote(path, &new, id.as_deref());
-            }
-            Err(e) => {
-                tracing::error!(path = %path.display(), error = %e, "warning not written into the note")
-            }
         }
     }
 }

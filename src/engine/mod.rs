@@ -20,9 +20,11 @@ mod notices;
 mod outage;
 mod placement;
 mod reconcile;
+mod rewrite;
 mod runs;
 mod socket;
 mod systemd;
+mod trust;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -31,7 +33,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
@@ -131,7 +132,12 @@ pub async fn run(
         );
     }
     let config = Arc::new(settings.config);
-    let machine = Machine::replay(config.clone(), records.iter().map(|r| &r.event))?;
+    let mut machine = Machine::replay(config.clone(), records.iter().map(|r| &r.event))?;
+    let keys = crate::trust::Keys::load(&state).map_err(|e| DaemonError::Io {
+        what: "approval code keys".into(),
+        error: std::io::Error::other(e.to_string()),
+    })?;
+    machine.set_keys(Arc::new(keys));
     let vault = Vault::new(settings.vault.clone(), config.folders.clone());
     std::fs::create_dir_all(&vault.root).map_err(io(format!("vault {}", vault.root.display())))?;
     let vault_lock = VaultLock::acquire(&vault.root).map_err(DaemonError::Locked)?;
@@ -143,11 +149,10 @@ pub async fn run(
     runs::prepare(&state).map_err(io("runs folder"))?;
 
     let (watch_tx, watch_rx) = mpsc::channel(1024);
-    let sock = ipc::socket_path(&state);
-    let _ = std::fs::remove_file(&sock); // stale: we hold the lock
-    let listener = UnixListener::bind(&sock).map_err(io(format!("socket {}", sock.display())))?;
+    let (listener, sock) = trust::bind_socket(&state, config.access.socket_group.as_deref())?;
     let (cmd_tx, cmd_rx) = mpsc::channel::<CommandMsg>(256);
-    tokio::spawn(socket::serve(listener, cmd_tx));
+    let shared = config.access.socket_group.is_some();
+    tokio::spawn(socket::serve(listener, cmd_tx, shared));
 
     let clock = settings.clock;
     let tz = jiff::tz::TimeZone::system();
@@ -198,6 +203,8 @@ pub async fn run(
     engine.recover_and_reconcile()?;
     engine.file_done_by_month()?;
     engine.schedule_all_reminders();
+    engine.resend_codes(&records);
+    engine.owe_history_at_start(&records);
     tracing::info!(vault = %settings.vault.display(), open = engine.open_count(), "hitl is ready");
     engine.last_status = engine.status_line();
     systemd::ready(&engine.last_status);
@@ -359,6 +366,7 @@ impl Engine {
             }
         }
         systemd::stopping();
+        self.write_all_history();
         self.finish_handlers().await
     }
 
@@ -402,6 +410,7 @@ impl Engine {
             Effect::WriteNote { id, adopt } => self.write_note(&id, adopt),
             Effect::Annotate { path, warning } => self.annotate(&path, &warning),
             Effect::StartHandler { id, job } => self.start_handler(&id, job),
+            Effect::SendCodes { id, codes } => self.send_codes(&id, codes),
         }
     }
 }

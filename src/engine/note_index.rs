@@ -27,6 +27,17 @@ pub(crate) struct NoteIndex {
     /// own last write, so no reconcile would see them as out of date.
     /// Written when the vault is back.
     owed: BTreeSet<Id>,
+    /// Hash of the text the machine was last given from a path: a note
+    /// whose text is neither this nor the engine's own last write holds a
+    /// change the machine has not read yet (its file event is on the way).
+    seen: HashMap<PathBuf, String>,
+    /// Requests whose rewrite waits for the machine to read such a change
+    /// first: rewriting now would keep the person's gesture in the text and
+    /// then take the file event for the echo of the engine's own write.
+    deferred: BTreeSet<Id>,
+    /// Requests whose note owes History lines of record-only events, and
+    /// when they are written (unless a rewrite comes first).
+    history: HashMap<Id, tokio::time::Instant>,
 }
 
 /// What the engine's own last write at a path says about its text now.
@@ -74,6 +85,7 @@ impl NoteIndex {
     /// (what the engine wrote there stays, to recognise a move back).
     pub(crate) fn gone(&mut self, path: &Path) {
         self.reported.remove(path);
+        self.seen.remove(path);
         if let Some(id) = self.by_path.remove(path) {
             self.notes.remove(&id);
         }
@@ -96,6 +108,62 @@ impl NoteIndex {
     /// The note of `id` could not be written now (the vault is away).
     pub(crate) fn owe(&mut self, id: &str) {
         self.owed.insert(id.to_string());
+    }
+
+    /// The machine is given `text`, read at `path`.
+    pub(crate) fn saw(&mut self, path: &Path, text: &str) {
+        self.seen
+            .insert(path.to_path_buf(), hex_sha256(text.as_bytes()));
+    }
+
+    /// Whether `text` at `path` holds a change the machine has not read:
+    /// neither what it was last given from there nor the engine's own last
+    /// write. A path with no record of either (not read since the start)
+    /// is taken as read, as the start's reconcile reads every note.
+    pub(crate) fn unread_change(&self, path: &Path, text: &str) -> bool {
+        let hash = hex_sha256(text.as_bytes());
+        let seen = self.seen.get(path);
+        let written = self.written.get(path).map(|(h, _)| h);
+        (seen.is_some() || written.is_some()) && seen != Some(&hash) && written != Some(&hash)
+    }
+
+    /// The rewrite of `id` waits until the machine has read its note.
+    pub(crate) fn defer(&mut self, id: &str) {
+        self.deferred.insert(id.to_string());
+    }
+
+    /// Whether the rewrite of `id` was waiting (and now no longer is).
+    pub(crate) fn take_deferred(&mut self, id: &str) -> bool {
+        self.deferred.remove(id)
+    }
+
+    /// The note of `id` owes History lines, written at `at` at the latest.
+    pub(crate) fn owe_history(&mut self, id: &str, at: tokio::time::Instant) {
+        self.history.entry(id.to_string()).or_insert(at);
+    }
+
+    /// The note of `id` was rewritten: it owes nothing any more.
+    pub(crate) fn history_written(&mut self, id: &str) {
+        self.history.remove(id);
+    }
+
+    /// When the next owed History is due.
+    pub(crate) fn next_history(&self) -> Option<tokio::time::Instant> {
+        self.history.values().min().copied()
+    }
+
+    /// The requests whose owed History is due at `now` (no longer owed).
+    pub(crate) fn history_due(&mut self, now: tokio::time::Instant) -> Vec<Id> {
+        let due: Vec<Id> = self
+            .history
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &due {
+            self.history.remove(id);
+        }
+        due
     }
 
     /// The notes owed a write, once each.
@@ -126,6 +194,21 @@ mod tests {
 
     fn p(s: &str) -> PathBuf {
         PathBuf::from(s)
+    }
+
+    #[test]
+    fn a_note_changed_since_the_machine_read_it_holds_an_unread_change() {
+        let mut ix = NoteIndex::default();
+        let at = p("/v/a.md");
+        assert!(
+            !ix.unread_change(&at, "anything"),
+            "never read: the start read it"
+        );
+        ix.wrote(&at, "ours", Some("a"));
+        assert!(!ix.unread_change(&at, "ours"));
+        ix.saw(&at, "ticked");
+        assert!(!ix.unread_change(&at, "ticked"));
+        assert!(ix.unread_change(&at, "ticked, and a code"));
     }
 
     #[test]

@@ -23,6 +23,7 @@ impl Engine {
             id: a.id.clone(),
             approve,
             reason: None,
+            code: None,
             by: Actor::Named(format!("desktop:{}", a.channel)),
             gesture: Gesture::Named(format!("{word} on the desktop notification")),
         });

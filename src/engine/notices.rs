@@ -94,6 +94,11 @@ impl Notices {
         self.reminders.first().map(|(t, _)| *t)
     }
 
+    /// Where a delivery's outcome goes to be journaled.
+    pub(super) fn outcome_sender(&self) -> mpsc::Sender<Outcome> {
+        self.out_tx.clone()
+    }
+
     pub(super) fn actions_sender(&self) -> mpsc::UnboundedSender<DesktopAction> {
         self.actions_tx.clone()
     }
@@ -223,6 +228,7 @@ impl Engine {
         if steps.is_empty() {
             return Ok(());
         }
+        self.hold_history(&mut steps);
         self.commit(steps, Vec::new())
     }
 
@@ -255,6 +261,7 @@ impl Engine {
                 steps.push(self.machine.record(now, id, &Actor::Hitl, kind));
             }
         }
+        self.hold_history(&mut steps);
         self.commit(steps, Vec::new())
     }
 
@@ -283,6 +290,9 @@ impl Engine {
             vault: self.notices.vault_name.clone(),
             note: format!("{folder}/{name}"),
             outcome,
+            runs_at: matches!(kind, NoticeKind::Decided)
+                .then(|| self.machine.runs_at(&req.id))
+                .flatten(),
             channels: rule.and_then(|r| config.notify.rule_channels.get(&r).cloned()),
         }
     }

@@ -210,6 +210,7 @@ impl Engine {
     /// or clears suspects with a fresh listing.
     pub(super) fn on_files_due(&mut self) -> Result<(), DaemonError> {
         self.files_due = None;
+        self.write_due_history();
         let now = Instant::now();
         let due: Vec<PathBuf> = self
             .retries

@@ -33,7 +33,9 @@ const FIRST_LINE_WITHIN: Duration = Duration::from_secs(10);
 /// The most file descriptors asked for at start.
 const WANTED_FDS: u64 = 65_536;
 
-pub(super) async fn serve(listener: UnixListener, tx: mpsc::Sender<CommandMsg>) {
+/// `others`: callers of any uid are taken (the socket is shared with a
+/// group), each named by its own uid; else only the daemon's own user.
+pub(super) async fn serve(listener: UnixListener, tx: mpsc::Sender<CommandMsg>, others: bool) {
     let fds = raise_fd_limit();
     let cap = connection_cap(fds);
     tracing::debug!(fds, connections = cap, unread = MAX_UNREAD, "socket limits");
@@ -73,20 +75,21 @@ pub(super) async fn serve(listener: UnixListener, tx: mpsc::Sender<CommandMsg>) 
                 continue;
             }
         };
-        match stream.peer_cred() {
-            Ok(cred) if cred.uid() == me => {}
+        let caller = match stream.peer_cred() {
+            Ok(cred) if cred.uid() == me => caller.clone(),
+            Ok(cred) if others => Caller::from_uid(cred.uid()),
             other => {
                 tracing::warn!(peer = ?other, "socket connection from another user refused");
                 continue;
             }
-        }
+        };
         if unread.waiting.len() >= MAX_UNREAD {
             unread.close_oldest();
         }
         let (n, close) = unread.add();
         let conn = Connection {
             n,
-            caller: caller.clone(),
+            caller,
             tx: tx.clone(),
             line_read: unread.line_read_tx.clone(),
             permit: Some(permit),

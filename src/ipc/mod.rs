@@ -9,6 +9,7 @@
 
 pub mod identity;
 mod reply;
+pub mod shared;
 pub mod wire;
 
 use std::io::{BufRead, BufReader, Write};
@@ -47,7 +48,15 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
 /// Sends one command and waits for the reply (up to `timeout`, if given).
 /// `Err` with `ErrorKind::NotFound`/`ConnectionRefused`: no daemon.
 pub fn call(state_dir: &Path, cmd: &Command, timeout: Option<Duration>) -> std::io::Result<Reply> {
-    let mut stream = UnixStream::connect(socket_path(state_dir))?;
+    // A socket shared with the caller's group is beside the state folder,
+    // which the caller may not be able to enter.
+    let shared = shared::socket_path(state_dir);
+    let path = if shared.exists() {
+        shared
+    } else {
+        socket_path(state_dir)
+    };
+    let mut stream = UnixStream::connect(path)?;
     stream.set_read_timeout(timeout)?;
     let mut line = serde_json::to_string(cmd).expect("commands serialise");
     line.push('\n');

@@ -19,6 +19,9 @@ pub enum Command {
         approve: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// An approval code, for a rule that asks for one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
     },
     Cancel {
         id: String,
@@ -129,8 +132,11 @@ impl Command {
     pub fn validate(&self) -> Result<(), WireError> {
         match self {
             Command::Submit(s) => s.validate(),
-            Command::Decide { id, reason, .. } => {
+            Command::Decide {
+                id, reason, code, ..
+            } => {
                 id_prefix(id)?;
+                text("code", code.as_deref(), 64)?;
                 text("reason", reason.as_deref(), MAX_TEXT)
             }
             Command::Resolve { id, reason, .. } => {

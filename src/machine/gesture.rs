@@ -31,11 +31,23 @@ impl Machine {
             let warning = "this note has no `hitl_id`: only notes in the pending folder are taken as new requests".to_string();
             return step.effects.push(Effect::Annotate { path, warning });
         };
-        let Some(req) = self.requests.get(&id) else {
+        if !self.requests.contains_key(&id) {
             let warning = format!(
                 "`hitl_id: {id}` is not in hitl's journal: this note is not a request and will not run"
             );
             return step.effects.push(Effect::Annotate { path, warning });
+        }
+        if view.code.is_none() {
+            self.code_cleared(&id);
+        }
+        if self.in_window(&id)
+            && let Some(decision) = revocation(&id, folder, &view)
+        {
+            let _ = self.decide(step, decision, now);
+            return;
+        }
+        let Some(req) = self.requests.get(&id) else {
+            return;
         };
         if req.status != Status::Pending {
             // A settled request's note is a view: put back whatever was
@@ -142,9 +154,13 @@ impl Machine {
                     ));
                 } else {
                     let gestures = if approves { &approve } else { &reject };
-                    let decision = vault_decision(id, approves, reason, gestures);
-                    let _ = self.decide(step, decision, now);
-                    return;
+                    let code = view.code.clone();
+                    let decision = vault_decision(id, approves, reason, gestures, code);
+                    match self.decide(step, decision, now) {
+                        Ok(_) => return,
+                        // The trust gate's answer is shown in the note.
+                        Err(refusal) => warnings.push(refusal.to_string()),
+                    }
                 }
             }
             _ => {}
@@ -162,10 +178,13 @@ impl Machine {
         } else {
             self.warnings.insert(id.to_string(), warnings);
         }
-        step.effects.push(Effect::WriteNote {
+        let rewrite = Effect::WriteNote {
             id: id.to_string(),
             adopt: None,
-        });
+        };
+        if !step.effects.contains(&rewrite) {
+            step.effects.push(rewrite);
+        }
     }
 
     fn ingest(
@@ -195,6 +214,7 @@ fn vault_decision(
     approve: bool,
     reason: Option<String>,
     gestures: &[VaultGesture],
+    code: Option<String>,
 ) -> Decide {
     Decide {
         id: id.into(),
@@ -202,7 +222,28 @@ fn vault_decision(
         reason,
         by: Actor::Vault,
         gesture: Gesture::Vault(gestures.to_vec()),
+        code,
     }
+}
+
+/// A rejection gesture on an approved note in its undo window.
+fn revocation(id: &str, folder: Folder, view: &NoteView) -> Option<Decide> {
+    let mut gestures = Vec::new();
+    if folder == Folder::Rejected {
+        gestures.push(VaultGesture::MovedToRejected);
+    }
+    if view
+        .status
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("rejected"))
+    {
+        gestures.push(VaultGesture::StatusProperty);
+    }
+    if view.ticked_reject {
+        gestures.push(VaultGesture::TickedReject);
+    }
+    let reason = view.decision_reason.clone();
+    (!gestures.is_empty()).then(|| vault_decision(id, false, reason, &gestures, None))
 }
 
 /// The hash of the payload the note shows, when it is readable and not

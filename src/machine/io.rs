@@ -86,6 +86,8 @@ pub struct Decide {
     pub reason: Option<String>,
     pub by: Actor,
     pub gesture: Gesture,
+    /// The approval code given with it (the note's `code`, `--code`).
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +104,13 @@ pub enum Effect {
     /// Start the handler of a request whose `executing` is journaled in
     /// this batch: `job` is exactly what runs, fixed by the machine.
     StartHandler { id: Id, job: HandlerJob },
+    /// Send a new request's approval codes: for each entry, whose code
+    /// (`None`: the request's own) and the channels it goes to. The engine
+    /// derives the codes; they are never in an effect or an event.
+    SendCodes {
+        id: Id,
+        codes: Vec<(Option<String>, Vec<String>)>,
+    },
 }
 
 /// Everything a handler start needs, taken from the request and the

@@ -16,6 +16,7 @@ use crate::request::{
     Actor, ApplyError, Event, EventKind, Gesture, Id, Outcome, Ran, Request, Status, apply,
 };
 
+mod codes;
 pub mod dropin;
 mod filing;
 mod gesture;
@@ -31,6 +32,9 @@ mod refusal;
 mod submit;
 #[cfg(test)]
 mod tests;
+mod trust;
+#[cfg(test)]
+mod trust_tests;
 
 pub use dropin::drop_in_request;
 pub use io::{Decide, Effect, Folder, HandlerJob, Input, NewRequest, SeenNote, Step};
@@ -50,8 +54,14 @@ pub struct Machine {
     /// How many requests are not final, kept as events apply: the status
     /// reply and the logs show it after every batch.
     open: usize,
+    /// Approvals counted, wrong codes, authenticator steps used, undo
+    /// windows: a fold over the journal, like the requests.
+    ledger: trust::Ledger,
+    /// The secrets approval codes are checked with; until the engine gives
+    /// them, no code matches.
+    keys: Option<Arc<crate::trust::Keys>>,
     /// Requests by their requester's idempotency key.
-    keys: HashMap<String, Id>,
+    idem_keys: HashMap<String, Id>,
 }
 
 impl Machine {
@@ -61,14 +71,17 @@ impl Machine {
         events: impl IntoIterator<Item = &'a Event>,
     ) -> Result<Machine, ApplyError> {
         let mut requests = BTreeMap::new();
+        let mut ledger = trust::Ledger::default();
         for ev in events {
             apply(&mut requests, ev)?;
+            ledger.absorb(ev);
         }
-        let deadlines = requests
+        let mut deadlines: BTreeSet<(Timestamp, Id)> = requests
             .values()
             .filter(|r: &&Request| r.status == Status::Pending)
             .map(|r| (r.sub.expires, r.id.clone()))
             .collect();
+        deadlines.extend(ledger.windows());
         let open = requests.values().filter(|r| !r.status.is_final()).count();
         let keys = requests
             .values()
@@ -81,7 +94,9 @@ impl Machine {
             warnings: HashMap::new(),
             tz: TimeZone::system(),
             open,
-            keys,
+            ledger,
+            keys: None,
+            idem_keys: keys,
         })
     }
 
@@ -169,6 +184,9 @@ impl Machine {
         reason: Option<String>,
         now: Timestamp,
     ) -> Result<Id, Refusal> {
+        if self.in_window(&id) {
+            return Ok(self.revoke(step, now, id, by, None, Gesture::CommandLine));
+        }
         self.require_pending(&id)?;
         let reason = reason.filter(|r| !r.trim().is_empty());
         self.finish_pending(step, now, &id, by, EventKind::Cancelled(reason));
@@ -232,6 +250,9 @@ impl Machine {
             if at > now {
                 break;
             }
+            if self.window_ended(step, now, at, &id) {
+                continue;
+            }
             self.finish_pending(step, now, &id, &Actor::Hitl, EventKind::Expired);
         }
     }
@@ -254,8 +275,13 @@ impl Machine {
             reason,
             by,
             gesture,
+            code,
         } = d;
         let (id, by, gesture) = (id.as_str(), &by, &gesture);
+        if !approve && self.in_window(id) {
+            let (id, gesture) = (id.to_string(), gesture.clone());
+            return Ok(self.revoke(step, now, id, by, Some(reason), gesture));
+        }
         let expires = self.require_pending(id)?.sub.expires;
         if now >= expires {
             // The deadline binds whenever the engine gets to a decision.
@@ -267,6 +293,11 @@ impl Machine {
             return Err(Refusal::ReasonRequired { approve });
         }
         if approve {
+            if let trust::Gate::Hold(refusal) =
+                self.gate(step, now, id, by, gesture, code.as_deref())
+            {
+                return Err(refusal);
+            }
             self.approve(step, now, id, by, reason, gesture);
         } else {
             let kind = EventKind::Rejected {
@@ -308,7 +339,7 @@ impl Machine {
             runs_handler,
         };
         self.push(step, now, id, by, kind);
-        if runs_handler {
+        if runs_handler && !self.hold(step, now, id) {
             self.start_handler(step, now, id);
         }
     }
@@ -388,6 +419,7 @@ impl Machine {
         };
         let was_open = self.requests.get(id).is_some_and(|r| !r.status.is_final());
         apply(&mut self.requests, &ev).expect("the machine only makes valid transitions");
+        self.ledger.absorb(&ev);
         let open = self.requests.get(id).is_some_and(|r| !r.status.is_final());
         match (was_open, open) {
             (false, true) => self.open += 1,

@@ -196,6 +196,7 @@ impl World {
                 reason: None,
                 by: "cli:a".into(),
                 gesture: "cli".into(),
+                code: None,
             })
         };
         self.m.get(id)?;

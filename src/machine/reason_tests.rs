@@ -25,6 +25,7 @@ fn decide(approve: bool, reason: Option<&str>) -> Input {
         reason: reason.map(String::from),
         by: "cli".into(),
         gesture: "cli".into(),
+        code: None,
     })
 }
 

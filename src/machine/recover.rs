@@ -30,6 +30,11 @@ impl Machine {
                     None => self.no_handler(&mut step, now, &id),
                 },
                 Status::Executing { .. } => self.ran_before_the_restart(&mut step, now, id),
+                // An undo window still open runs at its deadline.
+                Status::ApprovedToRun { .. } if self.in_window(&id) => {
+                    let ended = self.ledger.held_until(&id).is_some_and(|t| t <= now);
+                    ended.then(|| self.release(&mut step, now, &id));
+                }
                 Status::ApprovedToRun { .. } => self.start_handler(&mut step, now, &id),
                 _ => {}
             }
@@ -72,6 +77,7 @@ impl Machine {
         events: impl IntoIterator<Item = &'a Event>,
     ) -> Result<Machine, ApplyError> {
         let mut m = Machine::replay(self.config.clone(), events)?;
+        m.keys = self.keys.clone();
         m.warnings = self
             .warnings
             .iter()

@@ -32,6 +32,28 @@ pub enum Refusal {
     NotExecuting(Id),
     #[error("the payload nests deeper than {0} levels")]
     TooDeep(usize),
+    #[error(
+        "this request needs the code sent to {via} ({gesture} without a code): put it in the note's `code` property (or `hitl approve ID --code CODE`); nothing changed"
+    )]
+    CodeNeeded { via: String, gesture: String },
+    #[error("wrong approval code ({count} of {max} allowed); nothing changed")]
+    WrongCode { count: u32, max: u32 },
+    #[error(
+        "{who} already approved this request; it needs {need} distinct approvers (so far: {so_far})"
+    )]
+    AlreadyCounted {
+        who: String,
+        need: u32,
+        so_far: String,
+    },
+    #[error("approval counted ({have} of {need}; so far: {so_far}); it waits for more approvers")]
+    Counted {
+        have: usize,
+        need: u32,
+        so_far: String,
+    },
+    #[error("{0}")]
+    Denied(#[from] crate::trust::access::Denied),
     /// A key already given to another request, with another action or
     /// payload, or by another requester.
     #[error(

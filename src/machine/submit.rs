@@ -62,7 +62,7 @@ impl Machine {
             key: nr.key.clone(),
         };
         if let Some(key) = nr.key {
-            self.keys.insert(key, id.clone());
+            self.idem_keys.insert(key, id.clone());
         }
         self.push(
             step,
@@ -74,7 +74,11 @@ impl Machine {
         self.deadlines.insert((expires, id.clone()));
         let rule_actor = Actor::Rule(a.rule.clone().unwrap_or_else(|| "default".into()));
         match a.verdict {
-            Verdict::Require => {}
+            Verdict::Require => {
+                if let Some(send) = self.codes_to_send(&id) {
+                    step.effects.push(send);
+                }
+            }
             Verdict::Deny => {
                 let reason = Some(format!("denied by {rule_actor}"));
                 let kind = EventKind::Rejected {
@@ -102,7 +106,7 @@ impl Machine {
         let Some(key) = &nr.key else {
             return Ok(None);
         };
-        let Some(r) = self.keys.get(key).and_then(|id| self.requests.get(id)) else {
+        let Some(r) = self.idem_keys.get(key).and_then(|id| self.requests.get(id)) else {
             return Ok(None);
         };
         let why = if r.sub.requested_by != nr.requested_by {

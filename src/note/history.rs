@@ -39,6 +39,33 @@ pub fn line(ev: &Event) -> String {
             let word = if *executed { "executed" } else { "failed" };
             format!("resolved as {word} by {by}: {reason}")
         }
+        EventKind::Endorsed {
+            approver,
+            gesture,
+            totp_step,
+            of,
+        } => {
+            let code = if totp_step.is_some() {
+                ", authenticator code"
+            } else {
+                ""
+            };
+            format!("approval counted for {approver} ({gesture}{code}), {of} needed")
+        }
+        EventKind::WrongCode { gesture, count } => format!(
+            "wrong approval code from {by} ({gesture}): {count} of {} allowed",
+            crate::config::trust::MAX_WRONG_CODES
+        ),
+        EventKind::Held { until } => format!(
+            "runs at {} unless rejected or cancelled before (undo window)",
+            until.strftime("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        EventKind::Revoked {
+            reason, gesture, ..
+        } => format!(
+            "revoked by {by} ({gesture}) in the undo window{}",
+            why(reason)
+        ),
         EventKind::Filed { folder } => format!("{FILED} {folder}/ (the history is kept by month)"),
         EventKind::Notified {
             channel,

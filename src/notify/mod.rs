@@ -10,6 +10,7 @@
 //!   backoff and the storm digest; every delivery and final failure comes
 //!   back as a [`delivery::Outcome`] for the engine to journal.
 
+pub mod code;
 pub mod config;
 pub mod delivery;
 pub mod desktop;
@@ -77,6 +78,9 @@ pub struct Notice {
     pub note: String,
     /// For `decided`/`result`: how it ended, who and why, in a line.
     pub outcome: Option<String>,
+    /// For an approval held in an undo window (a rule's `grace:`): when it
+    /// runs unless rejected or cancelled before.
+    pub runs_at: Option<jiff::Timestamp>,
     /// The channels the deciding rule names (`notify: [...]` on a rule):
     /// these instead of every channel; `None`: every channel that wants it.
     pub channels: Option<Vec<String>>,
@@ -98,6 +102,7 @@ impl Notice {
             vault: "vault".into(),
             note: "test.md".into(),
             outcome: None,
+            runs_at: None,
             channels: None,
         }
     }

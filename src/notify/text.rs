@@ -90,6 +90,12 @@ pub fn notice(n: &Notice, clock: &Clock, payload_limit: usize) -> Text {
     if let Some(outcome) = &n.outcome {
         body.push_str(&format!("Outcome: {}\n", plain(outcome)));
     }
+    if let Some(at) = n.runs_at {
+        body.push_str(&format!(
+            "Runs at: {} unless rejected or cancelled before\n",
+            deadline(at, clock)
+        ));
+    }
     body.push_str(&format!(
         "Action: {}\nSummary: {}\n",
         plain(&n.action),
@@ -201,6 +207,7 @@ pub(crate) fn fixed() -> (Notice, Clock) {
         vault: "My Vault".into(),
         note: "Pending_Approval/payment 3adb6f0e.md".into(),
         outcome: None,
+        runs_at: None,
         channels: None,
     };
     // A POSIX rule, not the tz database: the same on a machine without tzdata.
@@ -241,6 +248,17 @@ mod tests {
             "{}",
             title(&n)
         );
+    }
+
+    #[test]
+    fn golden_approval_in_an_undo_window_says_when_it_runs() {
+        let (mut n, clock) = fixed();
+        n.kind = EventKind::Decided;
+        n.outcome = Some("approved by ann (ticked Approve)".into());
+        n.runs_at = Some("2026-11-26T05:10:00Z".parse().unwrap());
+        n.note = "Approved/payment 3adb6f0e.md".into();
+        let t = notice(&n, &clock, 60);
+        insta::assert_snapshot!(format!("{}\n\n{}", t.title, t.body));
     }
 
     #[test]

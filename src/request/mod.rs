@@ -155,6 +155,37 @@ pub enum EventKind {
         executed: bool,
         reason: String,
     },
+    /// One approver's approval counted toward the request's: a code was
+    /// accepted, or one of a quorum approved (DESIGN.md, "Trust").
+    Endorsed {
+        /// Who it counts as: a CLI user, an approver whose own code was
+        /// used, or `vault` (anonymous, counted once).
+        approver: String,
+        gesture: Gesture,
+        /// The authenticator app's time step, which no request takes twice.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        totp_step: Option<u64>,
+        /// How many distinct approvers it needs in all.
+        of: u32,
+    },
+    /// A gesture came with a wrong code (the code itself is not kept).
+    WrongCode {
+        gesture: Gesture,
+        count: u32,
+    },
+    /// Approved, and its handler waits until `until` (the rule's `grace`),
+    /// unless the decision is reversed before.
+    Held {
+        until: Timestamp,
+    },
+    /// The approval was reversed in its undo window: the handler never ran.
+    Revoked {
+        reason: Option<String>,
+        gesture: Gesture,
+        /// By `hitl cancel` rather than a rejection.
+        #[serde(default)]
+        cancelled: bool,
+    },
     /// A settled request's note was moved into the folder of its month
     /// (`Done/2026-11`), from directly in `Done/`. Changes no state.
     Filed {
@@ -367,6 +398,10 @@ impl EventKind {
             EventKind::Failed(_) => "failed",
             EventKind::Unknown { .. } => "unknown",
             EventKind::Resolved { .. } => "resolved",
+            EventKind::Endorsed { .. } => "endorsed",
+            EventKind::WrongCode { .. } => "wrong_code",
+            EventKind::Held { .. } => "held",
+            EventKind::Revoked { .. } => "revoked",
             EventKind::Filed { .. } => "filed",
             EventKind::Notified { .. } => "notified",
             EventKind::NotifyFailed { .. } => "notify_failed",

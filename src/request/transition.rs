@@ -4,6 +4,9 @@
 //! pending ─approved─> approved (final: no handler)
 //!         ─approved─> approved, will run ─executing─> executing ─executed─> executed
 //!         ─rejected / expired / cancelled / tampered─> final      └failed──> failed
+//! approved, will run ─held─> approved, will run (an undo window)
+//!                    ─revoked─> rejected | cancelled (in that window)
+//! pending ─endorsed / wrong_code─> pending (one approver of several, a bad code)
 //! approved, will run | executing ─unknown─> unknown ─executing─> executing (a re-run)
 //!                                                   ─resolved──> executed | failed
 //! ```
@@ -57,6 +60,25 @@ pub fn next(status: &Status, ev: &Event) -> Result<Status, BadTransition> {
             decision: decided(true, reason),
         },
         (S::Pending, E::Rejected { reason, .. }) => S::Rejected {
+            decision: decided(false, reason),
+        },
+        (S::Pending, E::Endorsed { .. } | E::WrongCode { .. }) => S::Pending,
+        (S::ApprovedToRun { decision }, E::Held { .. }) => S::ApprovedToRun {
+            decision: decision.clone(),
+        },
+        (
+            S::ApprovedToRun { .. },
+            E::Revoked {
+                cancelled: true,
+                reason,
+                ..
+            },
+        ) => S::Cancelled {
+            by: ev.actor.to_string(),
+            at: ev.time,
+            reason: reason.clone(),
+        },
+        (S::ApprovedToRun { .. }, E::Revoked { reason, .. }) => S::Rejected {
             decision: decided(false, reason),
         },
         (S::Pending, E::Expired) => S::Expired,

@@ -61,6 +61,8 @@ pub struct Rule {
     pub timeout: Option<Duration>,
     /// This rule's reason policy; `None`: the config's.
     pub reason: Option<ReasonPolicy>,
+    /// Its approval code, quorum and undo window.
+    pub trust: crate::config::trust::RuleTrust,
     /// What `hitl hook` answers when this `auto` rule lets a tool call run.
     pub hook: HookAnswer,
 }
@@ -219,6 +221,7 @@ mod tests {
                 decision: Verdict::Deny,
                 timeout: None,
                 reason: None,
+                trust: Default::default(),
                 hook: HookAnswer::Abstain,
             },
             Rule {
@@ -227,6 +230,7 @@ mod tests {
                 decision: Verdict::Require,
                 timeout: Some(Duration::from_secs(3600)),
                 reason: None,
+                trust: Default::default(),
                 hook: HookAnswer::Abstain,
             },
         ];

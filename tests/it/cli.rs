@@ -214,10 +214,8 @@ fn gesture_command_line() {
     );
     let (code, _, err) = env.hitl(&["approve", &r, "--code", "123456"]);
     assert_eq!(code, 1);
-    assert!(
-        err.contains("approval codes are not supported yet"),
-        "{err}"
-    );
+    // A code changes nothing about a settled request.
+    assert!(err.contains("is already rejected"), "{err}");
     let (_, show, _) = env.hitl(&["show", &r, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&show).unwrap();
     assert_eq!(v["decision_reason"], "duplicate invoice");

@@ -3,6 +3,7 @@
 
 mod agents2;
 mod bad_input;
+mod cas;
 mod cli;
 mod cli_feel;
 mod cli_feel_more;
@@ -25,5 +26,6 @@ mod redteam2;
 mod service;
 mod shell;
 mod shell_faults;
+mod trust;
 mod util;
 mod vault;

@@ -94,6 +94,7 @@ pub(crate) fn reject(state: &Path, id: &str) -> Reply {
         id: id.into(),
         approve: false,
         reason: Some("not today".into()),
+        code: None,
     };
     call(state, &cmd).unwrap()
 }

@@ -16,6 +16,7 @@ fn approve(state: &Path, id: &str) -> Reply {
         id: id.into(),
         approve: true,
         reason: Some("fine".into()),
+        code: None,
     };
     call(state, &cmd).unwrap()
 }

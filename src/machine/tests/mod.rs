@@ -139,6 +139,7 @@ pub(in crate::machine) fn cli_decision(id: &str, approve: bool) -> Input {
         reason: None,
         by: "cli".into(),
         gesture: "cli".into(),
+        code: None,
     })
 }
 
@@ -199,6 +200,7 @@ fn effect(e: &Effect) -> (&'static str, String) {
         Effect::WriteNote { id, adopt: Some(_) } => ("adopt", id.clone()),
         Effect::Annotate { path, .. } => ("annotate", path.display().to_string()),
         Effect::StartHandler { id, .. } => ("start", id.clone()),
+        Effect::SendCodes { id, .. } => ("codes", id.clone()),
     }
 }
 

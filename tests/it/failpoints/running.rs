@@ -53,6 +53,18 @@ fn crash_after_journaling_an_approval_still_runs_the_handler_once() {
 }
 
 #[test]
+fn crash_before_a_note_rewrite_is_renamed_over_the_note_loses_nothing() {
+    crash_test(
+        "note-before-rename",
+        Scenario {
+            before: one_pending,
+            armed: reject_by_tick,
+            ends: Some("rejected"),
+        },
+    );
+}
+
+#[test]
 fn crash_between_a_note_write_and_its_move_leaves_no_stale_note() {
     crash_test(
         "note-between-write-and-move",
