@@ -22,6 +22,7 @@ mod note;
 mod notify;
 mod outcome;
 mod redteam;
+mod redteam2;
 mod service;
 mod shell;
 mod shell_faults;
