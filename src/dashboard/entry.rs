@@ -34,6 +34,16 @@ pub struct Entry {
     pub last_line: String,
 }
 
+/// The file name the daemon gives the request's note, without `.md` (a
+/// drop-in named with link syntax is renamed: see [`crate::vault::note_name`]).
+fn note_stem(r: &Request) -> String {
+    let name = crate::vault::note_name(&r.sub.file_name, &r.id, false);
+    match name.strip_suffix(".md") {
+        Some(stem) => stem.to_string(),
+        None => name,
+    }
+}
+
 impl From<&Request> for Entry {
     fn from(r: &Request) -> Entry {
         let open = matches!(r.status, Status::Pending);
@@ -64,12 +74,7 @@ impl From<&Request> for Entry {
             .find(|(_, l)| !crate::note::history::is_filing(l));
         Entry {
             id: r.id.clone(),
-            stem: r
-                .sub
-                .file_name
-                .strip_suffix(".md")
-                .unwrap_or(&r.sub.file_name)
-                .to_string(),
+            stem: note_stem(r),
             action: r.sub.action.clone(),
             summary: listed(&r.sub.summary),
             risk: r.sub.risk,

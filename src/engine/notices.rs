@@ -264,11 +264,14 @@ impl Engine {
     /// The notice about `req`, with where its note is.
     fn notice(&self, req: &Request, kind: NoticeKind, outcome: Option<String>) -> Notice {
         let config = self.machine.config();
+        // Where the daemon files the note: a Done/ note is in its month.
         let folder = if req.status.is_final() {
-            &config.folders.done
+            let month = crate::vault::month_of(req.settled_at(), &self.tz);
+            format!("{}/{month}", config.folders.done)
         } else {
-            &config.folders.pending
+            config.folders.pending.clone()
         };
+        let name = crate::vault::note_name(&req.sub.file_name, &req.id, false);
         let rule = req.sub.rule.clone();
         Notice {
             kind,
@@ -281,7 +284,7 @@ impl Engine {
             deadline: req.sub.expires,
             rule: rule.clone().unwrap_or_else(|| "default".into()),
             vault: self.notices.vault_name.clone(),
-            note: format!("{folder}/{}", req.sub.file_name),
+            note: format!("{folder}/{name}"),
             outcome,
             runs_at: matches!(kind, NoticeKind::Decided)
                 .then(|| self.machine.runs_at(&req.id))

@@ -186,6 +186,10 @@ pub enum Job {
 /// How many times a requester's URL is tried.
 pub const REQUESTER_ATTEMPTS: u32 = 3;
 
+/// How many requesters' URLs are POSTed to at once. The rest wait without a
+/// socket, so URLs that never answer can't take the daemon's open files.
+pub const REQUESTER_CONCURRENCY: usize = 8;
+
 /// The engine's handle: never waits.
 #[derive(Clone)]
 pub struct Notifier {
@@ -242,14 +246,20 @@ pub fn start_with(
         ));
         lanes.push((c.clone(), ltx));
     }
-    let client = webhook::client();
+    let client = webhook::requester_client();
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(REQUESTER_CONCURRENCY));
     tokio::spawn(async move {
         while let Some(job) = rx.recv().await {
             match job {
                 Job::Notice(n) => dispatch(&lanes, *n, &out_tx),
                 Job::Requester { id, url, body } => {
                     let (client, out, opts) = (client.clone(), out_tx.clone(), opts.clone());
-                    tokio::spawn(tell_requester(client, id, url, body, out, opts));
+                    let slots = slots.clone();
+                    tokio::spawn(async move {
+                        // Never closed: a permit always comes.
+                        let _slot = slots.acquire_owned().await;
+                        tell_requester(client, id, url, body, out, opts).await;
+                    });
                 }
             }
         }

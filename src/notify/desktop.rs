@@ -85,6 +85,22 @@ fn session_bus_present() -> bool {
             .is_some_and(|d| std::path::Path::new(&d).join("bus").exists())
 }
 
+/// `s` as text in a freedesktop body, which servers with `body-markup`
+/// read as a subset of HTML: `&`, `<` and `>` become entities, so a summary
+/// can draw no `<a href>` link, `<img>` or bold "approved" of its own.
+pub fn markup_escaped(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn show(
     channel: &str,
     text: &Text,
@@ -99,7 +115,7 @@ fn show(
     let mut n = Notification::new();
     n.appname("hitl")
         .summary(&text.title)
-        .body(&text.body)
+        .body(&markup_escaped(&text.body))
         .urgency(match text.risk {
             Risk::High => Urgency::Critical,
             Risk::Medium => Urgency::Normal,

@@ -37,7 +37,10 @@ pub struct Text {
     pub id: Option<String>,
 }
 
-/// The title line: what happened, to which action.
+/// The title line: what happened, to which action. It becomes an email's
+/// Subject and ntfy's Title header, whose readers decode RFC 2047 encoded
+/// words: a `=?` from requester text is written `= ?`, so a summary can't
+/// smuggle in an encoded word that shows unchecked characters.
 pub fn title(n: &Notice) -> String {
     let what = match n.kind {
         EventKind::Pending => "Approval needed",
@@ -48,12 +51,36 @@ pub fn title(n: &Notice) -> String {
     shorten(
         &format!(
             "{what}: {} ({} risk): {}",
-            n.action,
+            plain(&n.action),
             n.risk.as_str(),
-            n.summary
-        ),
+            plain(&n.summary)
+        )
+        .replace("=?", "= ?"),
         200,
     )
+}
+
+/// Most characters of a summary a message's body quotes: the payload, the
+/// deadline and the commands after it stay in view on every channel.
+pub const SUMMARY_LIMIT: usize = 200;
+
+/// Requester text made safe for one line of a message: every line break or
+/// control character becomes a space (so a summary can't start a line of its
+/// own that reads `Risk: low`, `Outcome: approved` or pushes the payload out
+/// of view), and bidirectional overrides and invisible characters are shown
+/// as `\u{..}` escapes rather than obeyed.
+pub fn plain(s: &str) -> String {
+    let one: String = s
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    crate::executor::visible(&one).into_owned()
 }
 
 /// A notice's text, the payload cut to `payload_limit` characters.
@@ -61,7 +88,7 @@ pub fn notice(n: &Notice, clock: &Clock, payload_limit: usize) -> Text {
     let link = super::uri::obsidian_open(&n.vault, &n.note);
     let mut body = String::new();
     if let Some(outcome) = &n.outcome {
-        body.push_str(&format!("Outcome: {outcome}\n"));
+        body.push_str(&format!("Outcome: {}\n", plain(outcome)));
     }
     if let Some(at) = n.runs_at {
         body.push_str(&format!(
@@ -69,19 +96,24 @@ pub fn notice(n: &Notice, clock: &Clock, payload_limit: usize) -> Text {
             deadline(at, clock)
         ));
     }
-    body.push_str(&format!("Action: {}\nSummary: {}\n", n.action, n.summary));
+    body.push_str(&format!(
+        "Action: {}\nSummary: {}\n",
+        plain(&n.action),
+        shorten(&plain(&n.summary), SUMMARY_LIMIT)
+    ));
     body.push_str(&format!("Risk: {}", n.risk.as_str()));
     if n.signals.is_empty() {
         body.push('\n');
     } else {
-        body.push_str(&format!(" ({})\n", n.signals.join("; ")));
+        let signals: Vec<String> = n.signals.iter().map(|s| plain(s)).collect();
+        body.push_str(&format!(" ({})\n", signals.join("; ")));
     }
     body.push_str(&format!(
         "Payload: {}\n",
         payload(&n.payload, payload_limit)
     ));
     body.push_str(&format!("Deadline: {}\n", deadline(n.deadline, clock)));
-    body.push_str(&format!("Rule: {}\n", n.rule));
+    body.push_str(&format!("Rule: {}\n", plain(&n.rule)));
     if matches!(n.kind, EventKind::Pending | EventKind::Reminder) {
         body.push_str(&format!(
             "Approve: hitl approve {}\nReject: hitl reject {}\n",
@@ -107,8 +139,8 @@ pub fn digest(notices: &[Notice], clock: &Clock, top: usize) -> Text {
         body.push_str(&format!(
             "- [{}] {}: {} (hitl approve {}; {})\n",
             n.risk.as_str(),
-            n.action,
-            shorten(&n.summary, 80),
+            plain(&n.action),
+            shorten(&plain(&n.summary), 80),
             n.id,
             deadline(n.deadline, clock)
         ));
@@ -205,6 +237,17 @@ mod tests {
         assert_eq!(t.title, "4 new requests");
         assert!(t.body.starts_with("- [high] payment"), "{}", t.body);
         assert!(t.body.contains("and 2 more"), "{}", t.body);
+    }
+
+    #[test]
+    fn an_encoded_word_in_a_summary_cannot_reach_a_header() {
+        let (mut n, _) = fixed();
+        n.summary = "Pay =?UTF-8?B?4oCu?= now".into();
+        assert!(
+            title(&n).ends_with("Pay = ?UTF-8?B?4oCu?= now"),
+            "{}",
+            title(&n)
+        );
     }
 
     #[test]

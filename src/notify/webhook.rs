@@ -68,8 +68,10 @@ pub fn ntfy(t: &Text) -> Request {
 }
 
 /// A header value: ASCII as is, anything else as RFC 2047 (ntfy decodes it).
+/// Text that holds `=?` is encoded too: ntfy would decode an encoded word a
+/// summary smuggled in as ASCII, showing what the daemon never checked.
 fn header_text(s: &str) -> String {
-    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) && !s.contains("=?") {
         s.to_string()
     } else {
         format!("=?UTF-8?B?{}?=", base64(s.as_bytes()))
@@ -208,6 +210,17 @@ pub fn client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// The client for requesters' `--notify` URLs: as [`client`], and no
+/// redirect is followed (the outcome goes to the URL given, not wherever
+/// that server points: another host, a local service, or back to itself).
+pub fn requester_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +237,14 @@ mod tests {
     fn non_ascii_titles_are_rfc2047() {
         assert_eq!(header_text("Zahlung €"), "=?UTF-8?B?WmFobHVuZyDigqw=?=");
         assert_eq!(base64(b"ab"), "YWI=");
+    }
+
+    #[test]
+    fn an_encoded_word_smuggled_in_a_title_is_encoded_not_passed_for_ntfy_to_decode() {
+        assert_eq!(
+            header_text("=?UTF-8?B?4oCu?="),
+            "=?UTF-8?B?PT9VVEYtOD9CPzRvQ3U/PQ==?="
+        );
     }
 
     #[test]

@@ -25,10 +25,18 @@ pub fn second_name(name: &str, id: &str) -> String {
     format!("{stem}{suffix}")
 }
 
+/// Characters an Obsidian link reads as syntax (`[[a#b]]` is note `a`'s
+/// heading `b`, `|` starts an alias): a note named with one can't be linked
+/// to, and a link to it would open another note.
+pub const LINK_SYNTAX: &[char] = &['#', '^', '|', '[', ']'];
+
 /// The name a note is written under in a folder: its own name unless
-/// another file has it (or it is too long to be a name at all).
+/// another file has it, it is too long to be a name at all, or it holds
+/// [`LINK_SYNTAX`] (a drop-in's name; those characters become `-`).
 pub fn note_name(name: &str, id: &str, taken: bool) -> String {
-    if taken || name.len() > NAME_MAX || name.is_empty() {
+    if name.contains(LINK_SYNTAX) {
+        second_name(&name.replace(LINK_SYNTAX, "-"), id)
+    } else if taken || name.len() > NAME_MAX || name.is_empty() {
         second_name(name, id)
     } else {
         name.to_string()
@@ -58,6 +66,8 @@ mod tests {
             ("pay.md", false, "pay.md"),
             ("pay.md", true, "pay-abcdef012345.md"),
             ("pay", true, "pay-abcdef012345.md"),
+            ("Safe#x.md", false, "Safe-x-abcdef012345.md"),
+            ("a|b[c]^.md", false, "a-b-c---abcdef012345.md"),
             ("", false, "-abcdef012345.md"),
         ];
         for (name, taken, want) in table {

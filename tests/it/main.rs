@@ -27,6 +27,7 @@ mod perf_merge;
 mod perfj;
 mod perfv;
 mod redteam;
+mod redteam2;
 mod service;
 mod shell;
 mod shell_faults;

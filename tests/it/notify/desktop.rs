@@ -27,11 +27,11 @@ fn desktop_without_a_session_bus_is_reported_not_hung() {
 }
 
 /// What the test's notification server saw: summary, body, actions.
-type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Vec<String>)>>>;
+pub type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Vec<String>)>>>;
 
 /// A freedesktop notification server with actions, recording what it shows.
-struct Notifications {
-    seen: Seen,
+pub struct Notifications {
+    pub seen: Seen,
 }
 
 #[zbus::interface(name = "org.freedesktop.Notifications")]
@@ -71,7 +71,7 @@ impl Notifications {
 }
 
 /// A private session bus: `dbus-daemon --session`, its address.
-fn private_bus() -> Option<(Server, String)> {
+pub fn private_bus() -> Option<(Server, String)> {
     let mut child = Command::new("dbus-daemon")
         .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
         .stdout(Stdio::piped())

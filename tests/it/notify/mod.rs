@@ -11,9 +11,9 @@ use std::process::{Child, Command, Stdio};
 
 use crate::util::BIN;
 
-mod desktop;
+pub mod desktop;
 mod engine;
-mod hook;
+pub mod hook;
 mod webhook;
 
 pub const PASSWORD: &str = "known-secret-pw-7f3a";
