@@ -61,7 +61,7 @@ impl RequestOutcome {
                 // The journal keeps the output visible already; made so again
                 // (a no-op then) before the cut, so the bound is the shown size.
                 let shown = crate::executor::visible(&run.output);
-                let head = head(&shown, OUTPUT_HEAD);
+                let head = crate::executor::head(&shown, OUTPUT_HEAD);
                 (
                     Some(head.to_string()),
                     head.len() < shown.len() || run.truncated,
@@ -121,18 +121,6 @@ impl RequestOutcome {
         }
         line
     }
-}
-
-/// `s` cut to at most `max` bytes, at a character boundary.
-fn head(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 fn visible(s: &str) -> String {

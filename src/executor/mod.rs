@@ -21,7 +21,7 @@ mod output;
 mod procs;
 mod reaper;
 
-pub use output::{NOTE_HEAD, visible};
+pub use output::{NOTE_HEAD, head, visible};
 pub use reaper::{KILL_GRACE, become_subreaper};
 
 /// Variables passed through from the daemon's environment.

@@ -96,7 +96,7 @@ pub fn keep_output(full_path: &Path, stdout: &[u8], stderr: &[u8]) -> (String, b
 }
 
 /// The first `max` bytes of `s`, cut on a character boundary.
-fn head(s: &str, max: usize) -> &str {
+pub fn head(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }

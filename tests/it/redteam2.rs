@@ -68,7 +68,7 @@ fn summary_line_breaks_cannot_fake_rows_of_a_digest() {
 #[test]
 fn summary_markup_is_text_in_a_desktop_notification() {
     let Some((_bus, address)) = private_bus() else {
-        println!("SKIPPED desktop markup test: no dbus-daemon");
+        crate::util::missing_tool("desktop markup test: no dbus-daemon");
         return;
     };
     let seen = Seen::default();

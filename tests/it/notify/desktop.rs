@@ -87,7 +87,7 @@ pub fn private_bus() -> Option<(Server, String)> {
 #[test]
 fn desktop_notification_offers_approve_and_reports_the_click() {
     let Some((_bus, address)) = private_bus() else {
-        println!("SKIPPED desktop test: no dbus-daemon (.ci/run installs dbus)");
+        crate::util::missing_tool("desktop test: no dbus-daemon (.ci/run installs dbus)");
         return;
     };
     let seen = Seen::default();
@@ -146,7 +146,7 @@ fn desktop_notification_offers_approve_and_reports_the_click() {
 #[test]
 fn desktop_approve_click_approves_the_pending_request_through_the_daemon() {
     let Some((_bus, address)) = private_bus() else {
-        println!("SKIPPED desktop action test: no dbus-daemon (.ci/run installs dbus)");
+        crate::util::missing_tool("desktop action test: no dbus-daemon (.ci/run installs dbus)");
         return;
     };
     let seen = Seen::default();

@@ -307,12 +307,12 @@ fn notify_test_goes_through_the_running_daemon_and_exits_1_on_failure() {
 #[test]
 fn pending_request_is_emailed_through_starttls_and_auth() {
     let Some(py) = python_with_aiosmtpd() else {
-        println!("SKIPPED: no python3 with aiosmtpd");
+        crate::util::missing_tool("no python3 with aiosmtpd");
         return;
     };
     let d = tempfile::tempdir().unwrap();
     if !make_certs(d.path()) {
-        println!("SKIPPED: openssl could not make the test certificates");
+        crate::util::missing_tool("openssl could not make the test certificates");
         return;
     }
     let (_server, port, out) = smtpd(&py, d.path(), "starttls");

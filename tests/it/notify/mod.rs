@@ -2,7 +2,8 @@
 //! server requiring STARTTLS and AUTH (aiosmtpd, a private CA made with
 //! openssl), an HTTP server for ntfy/JSON webhooks, and a notification
 //! server on a private D-Bus session bus. Each drives `hitl notify test`.
-//! A test whose tool is missing prints SKIPPED and why.
+//! A test whose tool is missing is skipped with a line saying why, or
+//! fails where `.ci/run` installed the tools (`util::missing_tool`).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -207,15 +208,15 @@ fn smtpd(py: &str, d: &Path, mode: &str) -> (Server, u16, std::path::PathBuf) {
 #[test]
 fn email_goes_through_starttls_and_auth_with_a_private_ca() {
     let Some(py) = python_with_aiosmtpd() else {
-        println!(
-            "SKIPPED email test: no python3 with aiosmtpd (.ci/run installs python3-aiosmtpd)"
+        crate::util::missing_tool(
+            "email test: no python3 with aiosmtpd (.ci/run installs python3-aiosmtpd)",
         );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     if !make_certs(d) {
-        println!("SKIPPED email test: openssl could not make the test certificates");
+        crate::util::missing_tool("email test: openssl could not make the test certificates");
         return;
     }
     let (_server, port, out) = smtpd(&py, d, "starttls");
@@ -272,13 +273,13 @@ fn email_goes_through_starttls_and_auth_with_a_private_ca() {
 #[test]
 fn email_goes_through_implicit_tls_and_an_unknown_ca_is_a_tls_error() {
     let Some(py) = python_with_aiosmtpd() else {
-        println!("SKIPPED implicit TLS email test: no python3 with aiosmtpd");
+        crate::util::missing_tool("implicit TLS email test: no python3 with aiosmtpd");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     if !make_certs(d) {
-        println!("SKIPPED implicit TLS email test: openssl could not make certificates");
+        crate::util::missing_tool("implicit TLS email test: openssl could not make certificates");
         return;
     }
     let (_server, port, out) = smtpd(&py, d, "tls");
