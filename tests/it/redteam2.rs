@@ -4,7 +4,7 @@
 
 use std::net::TcpListener;
 
-use crate::notify::desktop::{Notifications, Seen, private_bus};
+use crate::notify::desktop::notification_server;
 use crate::notify::hook::{deliveries, hook, ntfy, wait_hit};
 use crate::util::{Env, wait_for};
 
@@ -67,20 +67,9 @@ fn summary_line_breaks_cannot_fake_rows_of_a_digest() {
 
 #[test]
 fn summary_markup_is_text_in_a_desktop_notification() {
-    let Some((_bus, address)) = private_bus() else {
-        crate::util::missing_tool("desktop markup test: no dbus-daemon");
+    let Some((_bus, address, seen, _conn)) = notification_server("desktop markup test") else {
         return;
     };
-    let seen = Seen::default();
-    let server = Notifications { seen: seen.clone() };
-    let _conn = zbus::blocking::connection::Builder::address(address.as_str())
-        .unwrap()
-        .name("org.freedesktop.Notifications")
-        .unwrap()
-        .serve_at("/org/freedesktop/Notifications", server)
-        .unwrap()
-        .build()
-        .unwrap();
     let mut env = Env::new("notify:\n  - { name: desk, kind: desktop }\n");
     env.start_env(&[("DBUS_SESSION_BUS_ADDRESS", &address)]);
     let evil = "<b>Approved &amp; safe</b> <a href=\"https://evil.example/\">open</a> <img src=\"file:///x\">";

@@ -84,11 +84,16 @@ pub fn private_bus() -> Option<(Server, String)> {
     Some((Server(child), address.trim().to_string()))
 }
 
-#[test]
-fn desktop_notification_offers_approve_and_reports_the_click() {
-    let Some((_bus, address)) = private_bus() else {
-        crate::util::missing_tool("desktop test: no dbus-daemon (.ci/run installs dbus)");
-        return;
+/// A private bus with the test's notification server on it: the bus (kept
+/// alive by the caller), its address, what the server was shown, and the
+/// connection it serves on. `None` (said by [`crate::util::missing_tool`])
+/// without dbus-daemon.
+pub fn notification_server(
+    test: &str,
+) -> Option<(Server, String, Seen, zbus::blocking::Connection)> {
+    let Some((bus, address)) = private_bus() else {
+        crate::util::missing_tool(&format!("{test}: no dbus-daemon (.ci/run installs dbus)"));
+        return None;
     };
     let seen = Seen::default();
     let server = Notifications { seen: seen.clone() };
@@ -100,6 +105,14 @@ fn desktop_notification_offers_approve_and_reports_the_click() {
         .unwrap()
         .build()
         .unwrap();
+    Some((bus, address, seen, conn))
+}
+
+#[test]
+fn desktop_notification_offers_approve_and_reports_the_click() {
+    let Some((_bus, address, seen, conn)) = notification_server("desktop test") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("c.yaml");
     std::fs::write(&config, "notify:\n  - { name: desk, kind: desktop }\n").unwrap();
@@ -145,20 +158,9 @@ fn desktop_notification_offers_approve_and_reports_the_click() {
 
 #[test]
 fn desktop_approve_click_approves_the_pending_request_through_the_daemon() {
-    let Some((_bus, address)) = private_bus() else {
-        crate::util::missing_tool("desktop action test: no dbus-daemon (.ci/run installs dbus)");
+    let Some((_bus, address, seen, conn)) = notification_server("desktop action test") else {
         return;
     };
-    let seen = Seen::default();
-    let server = Notifications { seen: seen.clone() };
-    let conn = zbus::blocking::connection::Builder::address(address.as_str())
-        .unwrap()
-        .name("org.freedesktop.Notifications")
-        .unwrap()
-        .serve_at("/org/freedesktop/Notifications", server)
-        .unwrap()
-        .build()
-        .unwrap();
     let mut env = crate::util::Env::new("notify:\n  - { name: desk, kind: desktop }\n");
     env.start_env(&[("DBUS_SESSION_BUS_ADDRESS", &address)]);
     let id = env.pay(1500);
