@@ -87,6 +87,7 @@ impl Engine {
                 tracing::warn!(%error, "could not write a checkpoint; start-up will replay more of the journal")
             }
         }
+        self.save_stamps();
     }
 
     pub(super) fn tell_systemd(&mut self) {
@@ -173,6 +174,7 @@ impl Engine {
         self.since_checkpoint += events.len() as u64;
         for ev in &events {
             log_event(ev);
+            self.files.changed(&ev.request);
             self.last_event = Some(ev.time);
         }
         self.notices_for(&events);

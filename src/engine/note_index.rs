@@ -2,15 +2,14 @@
 //! request's note is, what the engine itself last wrote where, and which
 //! problems with a file it has already logged.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::scan::Stamps;
+use super::scan::{Digest, Known, Stamps, digest};
 use crate::vault::Stamp;
 
-use crate::payload::hex_sha256;
 use crate::request::Id;
 
 #[derive(Debug, Default)]
@@ -23,7 +22,7 @@ pub(crate) struct NoteIndex {
     by_path: HashMap<PathBuf, Id>,
     /// Hash of what the engine last wrote at a path, and for which request:
     /// the echo of its own write is recognised by content, not by timing.
-    written: HashMap<PathBuf, (String, Option<Id>)>,
+    written: HashMap<PathBuf, (Digest, Option<Id>)>,
     /// Each file's stamp when the engine last read or wrote it, and when
     /// the stamp was taken: a reconcile reads only files whose stamp
     /// changed. Shared with a scan in flight (copied on write).
@@ -44,7 +43,7 @@ pub(crate) struct NoteIndex {
     /// Hash of the text the machine was last given from a path: a note
     /// whose text is neither this nor the engine's own last write holds a
     /// change the machine has not read yet (its file event is on the way).
-    seen: HashMap<PathBuf, String>,
+    seen: HashMap<PathBuf, Digest>,
     /// Requests whose rewrite waits for the machine to read such a change
     /// first: rewriting now would keep the person's gesture in the text and
     /// then take the file event for the echo of the engine's own write.
@@ -52,6 +51,26 @@ pub(crate) struct NoteIndex {
     /// Requests whose note owes History lines of record-only events, and
     /// when they are written (unless a rewrite comes first).
     history: HashMap<Id, tokio::time::Instant>,
+    /// Requests with events journaled since their note was last rendered:
+    /// their note may not show their state, so its stamp is not kept for
+    /// the next start (which reads it, and repairs it).
+    unsynced: HashSet<Id>,
+    /// The stamps of the last run are in `stamps` and not yet used by the
+    /// start-up's reconcile.
+    seeded: bool,
+    /// What the start-up's reconcile read, for `hitl status`.
+    start: StartReads,
+}
+
+/// What the start-up's reconcile read, and why (for `hitl status`).
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub(crate) struct StartReads {
+    /// Notes read and parsed.
+    pub notes_read: usize,
+    /// Notes not read: their stamp is the one the last run saw.
+    pub notes_unchanged: usize,
+    /// Whether the last run's stamps were used, or why not.
+    pub stamps: String,
 }
 
 /// What the engine's own last write at a path says about its text now.
@@ -108,7 +127,7 @@ impl NoteIndex {
 
     /// The engine wrote `text` at `path`, for `id`.
     pub(crate) fn wrote(&mut self, path: &Path, text: &str, id: Option<&str>) {
-        let entry = (hex_sha256(text.as_bytes()), id.map(str::to_string));
+        let entry = (digest(text.as_bytes()), id.map(str::to_string));
         self.written.insert(path.to_path_buf(), entry);
         self.writes += 1;
         self.last_write.insert(path.to_path_buf(), self.writes);
@@ -116,11 +135,11 @@ impl NoteIndex {
         self.forget_stamp(path);
     }
 
-    /// Whether text with hash `sha256` at `path` is what the engine last
+    /// Whether text with digest `text` at `path` is what the engine last
     /// wrote there.
-    pub(crate) fn echo(&self, path: &Path, sha256: &str) -> Echo {
+    pub(crate) fn echo(&self, path: &Path, text: Digest) -> Echo {
         match self.written.get(path) {
-            Some((hash, id)) if hash == sha256 => Echo::Own(id.clone()),
+            Some((hash, id)) if *hash == text => Echo::Own(id.clone()),
             _ => Echo::Foreign,
         }
     }
@@ -135,9 +154,15 @@ impl NoteIndex {
         self.last_write.get(path).is_some_and(|c| *c > count)
     }
 
-    /// The engine saw the file at `path` with this stamp, taken at `at`.
-    pub(crate) fn saw(&mut self, path: &Path, stamp: Stamp, at: SystemTime) {
-        Arc::make_mut(&mut self.stamps).insert(path.as_os_str().to_owned(), (stamp, at));
+    /// The engine saw the file at `path` with this stamp, taken at `at`,
+    /// holding the text whose digest is `text`.
+    pub(crate) fn saw(&mut self, path: &Path, stamp: Stamp, at: SystemTime, text: Digest) {
+        let known = Known {
+            stamp,
+            at,
+            digest: text,
+        };
+        Arc::make_mut(&mut self.stamps).insert(path.as_os_str().to_owned(), known);
     }
 
     fn forget_stamp(&mut self, path: &Path) {
@@ -157,6 +182,55 @@ impl NoteIndex {
         self.stamps.clone()
     }
 
+    /// The note of `id` at `path` is as the last run saw it (if its stamp
+    /// still says so): known, tracked, and taken as read by the machine.
+    pub(crate) fn seed(&mut self, path: PathBuf, known: Known, id: Id) {
+        self.seeded = true;
+        self.given(&path, known.digest);
+        Arc::make_mut(&mut self.stamps).insert(path.as_os_str().to_owned(), known);
+        self.track(&id, path);
+    }
+
+    /// The stamps the start-up's reconcile may trust: the last run's, once
+    /// (later reconciles at `Start` scope read everything, as before).
+    pub(crate) fn take_seeded(&mut self) -> Arc<Stamps> {
+        if std::mem::take(&mut self.seeded) {
+            self.stamps.clone()
+        } else {
+            Arc::default()
+        }
+    }
+
+    /// Events of `id` were journaled: its note shows them once rewritten.
+    pub(crate) fn changed(&mut self, id: &str) {
+        if !self.unsynced.contains(id) {
+            self.unsynced.insert(id.to_string());
+        }
+    }
+
+    /// The note of `id` was rendered from its state and written.
+    pub(crate) fn synced(&mut self, id: &str) {
+        self.unsynced.remove(id);
+    }
+
+    /// The stamps worth keeping for the next start: notes of requests
+    /// whose note shows their state, with the request each is the note of.
+    pub(crate) fn persisted(&self) -> impl Iterator<Item = (&std::ffi::OsStr, &Known, &Id)> {
+        self.stamps.iter().filter_map(|(path, known)| {
+            let id = self.by_path.get(Path::new(path))?;
+            (!self.unsynced.contains(id)).then_some((path.as_os_str(), known, id))
+        })
+    }
+
+    /// Records what the start-up's reconcile read.
+    pub(crate) fn started(&mut self, start: StartReads) {
+        self.start = start;
+    }
+
+    pub(crate) fn start_reads(&self) -> &StartReads {
+        &self.start
+    }
+
     /// Forgets the stamps of files a listing no longer shows.
     pub(crate) fn drop_stamps(&mut self, stale: &[std::ffi::OsString]) {
         if !stale.is_empty() {
@@ -172,9 +246,9 @@ impl NoteIndex {
         self.owed.insert(id.to_string());
     }
 
-    /// The machine is given the text read at `path`, whose hash is `sha256`.
-    pub(crate) fn given(&mut self, path: &Path, sha256: &str) {
-        self.seen.insert(path.to_path_buf(), sha256.to_string());
+    /// The machine is given the text read at `path`, whose digest is `text`.
+    pub(crate) fn given(&mut self, path: &Path, text: Digest) {
+        self.seen.insert(path.to_path_buf(), text);
     }
 
     /// Whether `text` at `path` holds a change the machine has not read:
@@ -182,7 +256,7 @@ impl NoteIndex {
     /// write. A path with no record of either (not read since the start)
     /// is taken as read, as the start's reconcile reads every note.
     pub(crate) fn unread_change(&self, path: &Path, text: &str) -> bool {
-        let hash = hex_sha256(text.as_bytes());
+        let hash = digest(text.as_bytes());
         let seen = self.seen.get(path);
         let written = self.written.get(path).map(|(h, _)| h);
         (seen.is_some() || written.is_some()) && seen != Some(&hash) && written != Some(&hash)
@@ -267,7 +341,7 @@ mod tests {
         );
         ix.wrote(&at, "ours", Some("a"));
         assert!(!ix.unread_change(&at, "ours"));
-        ix.given(&at, &hex_sha256(b"ticked"));
+        ix.given(&at, digest(b"ticked"));
         assert!(!ix.unread_change(&at, "ticked"));
         assert!(ix.unread_change(&at, "ticked, and a code"));
     }
@@ -307,13 +381,13 @@ mod tests {
         let mut ix = NoteIndex::default();
         ix.wrote(&p("/v/a.md"), "text", Some("a"));
         ix.gone(&p("/v/a.md"));
-        let h = |t: &str| hex_sha256(t.as_bytes());
+        let h = |t: &str| digest(t.as_bytes());
         assert_eq!(
-            ix.echo(&p("/v/a.md"), &h("text")),
+            ix.echo(&p("/v/a.md"), h("text")),
             Echo::Own(Some("a".to_string()))
         );
-        assert_eq!(ix.echo(&p("/v/a.md"), &h("text, edited")), Echo::Foreign);
-        assert_eq!(ix.echo(&p("/v/b.md"), &h("text")), Echo::Foreign);
+        assert_eq!(ix.echo(&p("/v/a.md"), h("text, edited")), Echo::Foreign);
+        assert_eq!(ix.echo(&p("/v/b.md"), h("text")), Echo::Foreign);
     }
 
     #[test]

@@ -102,13 +102,15 @@ pub(super) enum Scope {
     Start,
     /// Events may have been lost: every note.
     Full,
-    /// The periodic look: a note in `Done/` the daemon already knows is
-    /// kept right by its events and not read again, so the cost of a
-    /// reconcile does not grow with the history.
+    /// The periodic look: a note in `Done/` the daemon already knows (by
+    /// a stamp that vouches for it, not one taken within a time tick of
+    /// its change) is kept right by its events and not read again, so the
+    /// cost of a reconcile does not grow with the history.
     Periodic,
 }
 
-/// Whether a reconcile of `scope` reads a file it listed.
+/// Whether a reconcile of `scope` reads a file it listed; `known`: the
+/// engine has a stamp of it that vouches for its content.
 pub(super) fn worth_reading(scope: Scope, in_done: bool, known: bool) -> bool {
     scope != Scope::Periodic || !(in_done && known)
 }

@@ -13,7 +13,6 @@ use std::time::SystemTime;
 
 use super::reconcile::{Scope, worth_reading};
 use crate::note::{self, NoteError, NoteView};
-use crate::payload::hex_sha256;
 use crate::vault::Stamp;
 use crate::vault::{Folder, Kind, ReadError, Vault, classify};
 
@@ -22,7 +21,7 @@ use crate::vault::{Folder, Kind, ReadError, Vault, classify};
 pub(crate) struct NoteText {
     pub text: String,
     /// To recognise the echo of the engine's own write.
-    pub sha256: String,
+    pub digest: Digest,
     pub view: Result<NoteView, NoteError>,
     /// The file's stamp, taken on the descriptor before reading, and when.
     pub stamp: Stamp,
@@ -39,7 +38,7 @@ pub(crate) fn read_note(vault: &Vault, path: &Path, cap: u64) -> NoteRead {
         return Ok(None);
     };
     Ok(Some(NoteText {
-        sha256: hex_sha256(text.as_bytes()),
+        digest: digest(text.as_bytes()),
         view: note::parse(&text),
         stamp: Stamp::of(&meta),
         at,
@@ -58,8 +57,30 @@ pub(crate) enum Seen {
 }
 
 /// The stamps the engine last saw, by path (as bytes: hashing a `Path`
-/// walks its components, which showed in profiles), and when each was taken.
-pub(crate) type Stamps = HashMap<OsString, (Stamp, SystemTime)>;
+/// walks its components, which showed in profiles).
+pub(crate) type Stamps = HashMap<OsString, Known>;
+
+/// What the engine knows of a file it read: its stamp, when the stamp was
+/// taken, and the digest of the text it had then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Known {
+    pub stamp: Stamp,
+    pub at: SystemTime,
+    pub digest: Digest,
+}
+
+/// A note's text, identified by the first 128 bits of its SHA-256: as
+/// hard to forge as the whole for a writer who wants a given digest, at a
+/// quarter of the memory of its hex (kept for every note of the vault).
+pub(crate) type Digest = u128;
+
+pub(crate) fn digest(bytes: &[u8]) -> Digest {
+    use sha2::{Digest as _, Sha256};
+    let full = Sha256::digest(bytes);
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&full[..16]);
+    u128::from_be_bytes(first)
+}
 
 /// What a scan needs, owned, so it can run on another thread.
 pub(crate) struct Plan {
@@ -134,12 +155,13 @@ fn look(plan: &Plan, path: PathBuf, folder: Option<Folder>) -> Option<Seen> {
         return Some(Seen::Other(path));
     };
     let known = plan.known.get(path.as_os_str());
-    if !worth_reading(plan.scope, folder == Folder::Done, known.is_some()) {
+    let vouching = known.is_some_and(|k| k.stamp.settled_at(k.at));
+    if !worth_reading(plan.scope, folder == Folder::Done, vouching) {
         return None;
     }
-    if let Some((stamp, at)) = known
-        && stamp.settled_at(*at)
-        && std::fs::symlink_metadata(&path).is_ok_and(|m| Stamp::of(&m) == *stamp)
+    if let Some(k) = known
+        && k.stamp.settled_at(k.at)
+        && std::fs::symlink_metadata(&path).is_ok_and(|m| Stamp::of(&m) == k.stamp)
     {
         return None;
     }
@@ -189,12 +211,19 @@ mod tests {
         }
         std::fs::write(pending.join(".tmp"), "x").unwrap();
         let later = SystemTime::now() + Duration::from_secs(5);
-        let stamp = |f: &Path| (Stamp::of(&std::fs::metadata(f).unwrap()), later);
+        let stamp = |f: &Path| Known {
+            stamp: Stamp::of(&std::fs::metadata(f).unwrap()),
+            at: later,
+            digest: 0,
+        };
         let mut known = HashMap::new();
         known.insert(same.clone().into_os_string(), stamp(&same));
         known.insert(edited.clone().into_os_string(), stamp(&edited));
         // The same file seen within a tick of its change proves nothing.
-        let racy = (stamp(&fresh).0, SystemTime::now());
+        let racy = Known {
+            at: SystemTime::now(),
+            ..stamp(&fresh)
+        };
         known.insert(fresh.clone().into_os_string(), racy);
         known.insert(pending.join("gone.md").into_os_string(), racy);
         std::fs::write(&edited, "---\na: 2\n---\n").unwrap();
