@@ -230,7 +230,7 @@ impl Daemon {
             "daemon start-up, {what} (until `hitl status` answers): {:.0} ms; RSS {:.1} MB; start-up reads: {}",
             ms(took),
             daemon.rss_mb().unwrap_or(f64::NAN),
-            status["start_up"]
+            status["daemon"]["start_up"]
         );
         Ok(daemon)
     }

@@ -3,6 +3,7 @@
 //! problems with a file it has already logged.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -12,6 +13,9 @@ use crate::vault::Stamp;
 
 use crate::request::Id;
 
+/// Maps by path are keyed by the path's bytes: hashing a `Path` walks its
+/// components, which showed in profiles (the paths are all built alike, by
+/// joining a folder and a file name).
 #[derive(Debug, Default)]
 pub(crate) struct NoteIndex {
     /// Where each request's note was last seen or written: the note a
@@ -19,10 +23,10 @@ pub(crate) struct NoteIndex {
     notes: HashMap<Id, PathBuf>,
     /// The inverse of `notes` (kept exactly so): which request's note a
     /// path is, when a file event names only the path.
-    by_path: HashMap<PathBuf, Id>,
+    by_path: HashMap<OsString, Id>,
     /// Hash of what the engine last wrote at a path, and for which request:
     /// the echo of its own write is recognised by content, not by timing.
-    written: HashMap<PathBuf, (Digest, Option<Id>)>,
+    written: HashMap<OsString, (Digest, Option<Id>)>,
     /// Each file's stamp when the engine last read or wrote it, and when
     /// the stamp was taken: a reconcile reads only files whose stamp
     /// changed. Shared with a scan in flight (copied on write).
@@ -31,10 +35,10 @@ pub(crate) struct NoteIndex {
     /// write at each path: a scan's read of a path written since it
     /// started is out of date.
     writes: u64,
-    last_write: HashMap<PathBuf, u64>,
+    last_write: HashMap<OsString, u64>,
     /// The problem last logged for a file, so a bad file is reported once,
     /// not at every reconcile.
-    reported: HashMap<PathBuf, String>,
+    reported: HashMap<OsString, String>,
     /// Requests that changed while the vault was away: their notes were
     /// not written then, and the notes there still read as the engine's
     /// own last write, so no reconcile would see them as out of date.
@@ -43,7 +47,7 @@ pub(crate) struct NoteIndex {
     /// Hash of the text the machine was last given from a path: a note
     /// whose text is neither this nor the engine's own last write holds a
     /// change the machine has not read yet (its file event is on the way).
-    seen: HashMap<PathBuf, Digest>,
+    seen: HashMap<OsString, Digest>,
     /// Requests whose rewrite waits for the machine to read such a change
     /// first: rewriting now would keep the person's gesture in the text and
     /// then take the file event for the echo of the engine's own write.
@@ -90,7 +94,7 @@ impl NoteIndex {
 
     /// Which request's note is known to be at `path`.
     pub(crate) fn id_at(&self, path: &Path) -> Option<&Id> {
-        self.by_path.get(path)
+        self.by_path.get(path.as_os_str())
     }
 
     /// The note of `id` is at `path` (and no longer where it was).
@@ -98,9 +102,9 @@ impl NoteIndex {
         if let Some(old) = self.notes.insert(id.to_string(), path.clone())
             && old != path
         {
-            self.by_path.remove(&old);
+            self.by_path.remove(old.as_os_str());
         }
-        if let Some(other) = self.by_path.insert(path, id.to_string())
+        if let Some(other) = self.by_path.insert(path.into_os_string(), id.to_string())
             && other != id
         {
             self.notes.remove(&other);
@@ -110,17 +114,17 @@ impl NoteIndex {
     /// The note of `id` is nowhere known.
     pub(crate) fn forget(&mut self, id: &str) {
         if let Some(path) = self.notes.remove(id) {
-            self.by_path.remove(&path);
+            self.by_path.remove(path.as_os_str());
         }
     }
 
     /// The file at `path` is gone: whatever was known about it goes too
     /// (what the engine wrote there stays, to recognise a move back).
     pub(crate) fn gone(&mut self, path: &Path) {
-        self.reported.remove(path);
+        self.reported.remove(path.as_os_str());
         self.forget_stamp(path);
-        self.seen.remove(path);
-        if let Some(id) = self.by_path.remove(path) {
+        self.seen.remove(path.as_os_str());
+        if let Some(id) = self.by_path.remove(path.as_os_str()) {
             self.notes.remove(&id);
         }
     }
@@ -128,9 +132,10 @@ impl NoteIndex {
     /// The engine wrote `text` at `path`, for `id`.
     pub(crate) fn wrote(&mut self, path: &Path, text: &str, id: Option<&str>) {
         let entry = (digest(text.as_bytes()), id.map(str::to_string));
-        self.written.insert(path.to_path_buf(), entry);
+        self.written.insert(path.as_os_str().to_owned(), entry);
         self.writes += 1;
-        self.last_write.insert(path.to_path_buf(), self.writes);
+        self.last_write
+            .insert(path.as_os_str().to_owned(), self.writes);
         // What the file is now is seen after the write, if at all.
         self.forget_stamp(path);
     }
@@ -138,7 +143,7 @@ impl NoteIndex {
     /// Whether text with digest `text` at `path` is what the engine last
     /// wrote there.
     pub(crate) fn echo(&self, path: &Path, text: Digest) -> Echo {
-        match self.written.get(path) {
+        match self.written.get(path.as_os_str()) {
             Some((hash, id)) if *hash == text => Echo::Own(id.clone()),
             _ => Echo::Foreign,
         }
@@ -151,7 +156,9 @@ impl NoteIndex {
 
     /// Whether the engine wrote at `path` after its count was `count`.
     pub(crate) fn written_since(&self, path: &Path, count: u64) -> bool {
-        self.last_write.get(path).is_some_and(|c| *c > count)
+        self.last_write
+            .get(path.as_os_str())
+            .is_some_and(|c| *c > count)
     }
 
     /// The engine saw the file at `path` with this stamp, taken at `at`,
@@ -186,7 +193,6 @@ impl NoteIndex {
     /// still says so): known, tracked, and taken as read by the machine.
     pub(crate) fn seed(&mut self, path: PathBuf, known: Known, id: Id) {
         self.seeded = true;
-        self.given(&path, known.digest);
         Arc::make_mut(&mut self.stamps).insert(path.as_os_str().to_owned(), known);
         self.track(&id, path);
     }
@@ -215,9 +221,9 @@ impl NoteIndex {
 
     /// The stamps worth keeping for the next start: notes of requests
     /// whose note shows their state, with the request each is the note of.
-    pub(crate) fn persisted(&self) -> impl Iterator<Item = (&std::ffi::OsStr, &Known, &Id)> {
+    pub(crate) fn persisted(&self) -> impl Iterator<Item = (&OsStr, &Known, &Id)> {
         self.stamps.iter().filter_map(|(path, known)| {
-            let id = self.by_path.get(Path::new(path))?;
+            let id = self.by_path.get(path)?;
             (!self.unsynced.contains(id)).then_some((path.as_os_str(), known, id))
         })
     }
@@ -248,7 +254,7 @@ impl NoteIndex {
 
     /// The machine is given the text read at `path`, whose digest is `text`.
     pub(crate) fn given(&mut self, path: &Path, text: Digest) {
-        self.seen.insert(path.to_path_buf(), text);
+        self.seen.insert(path.as_os_str().to_owned(), text);
     }
 
     /// Whether `text` at `path` holds a change the machine has not read:
@@ -257,8 +263,14 @@ impl NoteIndex {
     /// is taken as read, as the start's reconcile reads every note.
     pub(crate) fn unread_change(&self, path: &Path, text: &str) -> bool {
         let hash = digest(text.as_bytes());
-        let seen = self.seen.get(path);
-        let written = self.written.get(path).map(|(h, _)| h);
+        let key = path.as_os_str();
+        // A note seeded from the last run's stamps was last read then: its
+        // stamp's digest is what the machine was given.
+        let seen = self
+            .seen
+            .get(key)
+            .or_else(|| self.stamps.get(key).map(|k| &k.digest));
+        let written = self.written.get(key).map(|(h, _)| h);
         (seen.is_some() || written.is_some()) && seen != Some(&hash) && written != Some(&hash)
     }
 
@@ -309,17 +321,17 @@ impl NoteIndex {
     /// Records `problem` with `path`; `true` if it is new (to be logged),
     /// `false` if it was the last one logged for that file.
     pub(crate) fn report(&mut self, path: &Path, problem: &str) -> bool {
-        if self.reported.get(path).map(String::as_str) == Some(problem) {
+        if self.reported.get(path.as_os_str()).map(String::as_str) == Some(problem) {
             return false;
         }
         self.reported
-            .insert(path.to_path_buf(), problem.to_string());
+            .insert(path.as_os_str().to_owned(), problem.to_string());
         true
     }
 
     /// The file at `path` is fine again: its next problem is logged.
     pub(crate) fn clear_report(&mut self, path: &Path) {
-        self.reported.remove(path);
+        self.reported.remove(path.as_os_str());
     }
 }
 

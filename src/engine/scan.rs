@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
+use std::fs::DirEntry;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -113,12 +114,12 @@ pub(crate) struct Listing {
 pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
     let mut out = Listing::default();
     for (dir, folder) in &plan.dirs {
-        for path in list(dir) {
+        for (path, entry) in list(dir) {
             if plan.cancel.load(Ordering::Relaxed) {
                 return None;
             }
             out.listed.insert(path.as_os_str().to_owned());
-            match look(plan, path, *folder) {
+            match look(plan, path, &entry, *folder) {
                 Some(seen) => out.seen.push(seen),
                 None => out.unchanged += 1,
             }
@@ -134,19 +135,23 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
     Some(out)
 }
 
-/// The files in one folder, in byte order of their paths (`Path`'s own
+/// The files in one folder, in byte order of their names (`Path`'s own
 /// order compares component by component, which showed in profiles).
-fn list(dir: &Path) -> Vec<PathBuf> {
+/// Each entry is `stat`ed relative to the open folder, without walking
+/// the whole path again.
+fn list(dir: &Path) -> Vec<(PathBuf, DirEntry)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    out.sort_unstable_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+    let mut out: Vec<(PathBuf, DirEntry)> = entries
+        .filter_map(|e| e.ok().map(|e| (e.path(), e)))
+        .collect();
+    out.sort_unstable_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
     out
 }
 
 /// `None`: not read, its stamp is the one last seen.
-fn look(plan: &Plan, path: PathBuf, folder: Option<Folder>) -> Option<Seen> {
+fn look(plan: &Plan, path: PathBuf, entry: &DirEntry, folder: Option<Folder>) -> Option<Seen> {
     fail::fail_point!("reconcile-scan-file");
     let is_note = path
         .file_name()
@@ -161,7 +166,7 @@ fn look(plan: &Plan, path: PathBuf, folder: Option<Folder>) -> Option<Seen> {
     }
     if let Some(k) = known
         && k.stamp.settled_at(k.at)
-        && std::fs::symlink_metadata(&path).is_ok_and(|m| Stamp::of(&m) == k.stamp)
+        && entry.metadata().is_ok_and(|m| Stamp::of(&m) == k.stamp)
     {
         return None;
     }

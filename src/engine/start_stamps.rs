@@ -73,8 +73,10 @@ impl Engine {
         })
         .map_err(|e| Unusable::Stale(e.to_string()))?;
         let mut notes = 0;
+        // Every id in the file was a request's when it was written, and the
+        // journal is the one it was written for: each is one still.
         for e in loaded.entries {
-            if changed.contains(&e.id) || self.machine.get(&e.id).is_none() {
+            if changed.contains(&e.id) {
                 continue;
             }
             self.files.seed(e.path, e.known, e.id);
