@@ -3,12 +3,12 @@
 //! problems with a file it has already logged.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::scan::{Digest, Known, Stamps, digest};
+use super::scan::{Digest, FolderStamps, Known, Stamps, digest};
 use crate::vault::Stamp;
 
 use crate::request::Id;
@@ -30,7 +30,9 @@ pub(crate) struct NoteIndex {
     /// Each file's stamp when the engine last read or wrote it, and when
     /// the stamp was taken: a reconcile reads only files whose stamp
     /// changed. Shared with a scan in flight (copied on write).
-    stamps: Arc<Stamps>,
+    stamps: Stamps,
+    /// The folders of `Done/` as last listed in full (see `scan.rs`).
+    folders: Arc<FolderStamps>,
     /// How many writes the engine has made, and the count at its last
     /// write at each path: a scan's read of a path written since it
     /// started is out of date.
@@ -169,41 +171,73 @@ impl NoteIndex {
             at,
             digest: text,
         };
-        Arc::make_mut(&mut self.stamps).insert(path.as_os_str().to_owned(), known);
+        self.put_stamp(path, known);
+    }
+
+    fn put_stamp(&mut self, path: &Path, known: Known) {
+        if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+            let here = self.stamps.entry(dir.to_path_buf()).or_default();
+            Arc::make_mut(here).insert(name.to_owned(), known);
+        }
+    }
+
+    fn known(&self, path: &Path) -> Option<&Known> {
+        self.stamps.get(path.parent()?)?.get(path.file_name()?)
     }
 
     fn forget_stamp(&mut self, path: &Path) {
-        if self.stamps.contains_key(path.as_os_str()) {
-            Arc::make_mut(&mut self.stamps).remove(path.as_os_str());
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return;
+        };
+        if let Some(here) = self.stamps.get_mut(dir)
+            && here.contains_key(name)
+        {
+            Arc::make_mut(here).remove(name);
         }
     }
 
     /// Every file is read again at the next reconcile (what was read may
     /// not have been journaled).
     pub(crate) fn forget_stamps(&mut self) {
-        self.stamps = Arc::default();
+        self.stamps = Stamps::default();
+        self.folders = Arc::default();
     }
 
-    /// The stamps, for a scan.
-    pub(crate) fn stamps(&self) -> Arc<Stamps> {
+    /// The stamps, for a scan (each folder's shared, copied on write).
+    pub(crate) fn stamps(&self) -> Stamps {
         self.stamps.clone()
+    }
+
+    /// The stamps of the folders of `Done/`, for a scan.
+    pub(crate) fn folders(&self) -> Arc<FolderStamps> {
+        self.folders.clone()
+    }
+
+    /// A scan listed these folders of `Done/` in full, stamped so before.
+    pub(crate) fn listed_folders(&mut self, listed: Vec<(PathBuf, Stamp, SystemTime)>) {
+        if !listed.is_empty() {
+            let folders = Arc::make_mut(&mut self.folders);
+            for (dir, stamp, at) in listed {
+                folders.insert(dir, (stamp, at));
+            }
+        }
     }
 
     /// The note of `id` at `path` is as the last run saw it (if its stamp
     /// still says so): known, tracked, and taken as read by the machine.
     pub(crate) fn seed(&mut self, path: PathBuf, known: Known, id: Id) {
         self.seeded = true;
-        Arc::make_mut(&mut self.stamps).insert(path.as_os_str().to_owned(), known);
+        self.put_stamp(&path, known);
         self.track(&id, path);
     }
 
     /// The stamps the start-up's reconcile may trust: the last run's, once
     /// (later reconciles at `Start` scope read everything, as before).
-    pub(crate) fn take_seeded(&mut self) -> Arc<Stamps> {
+    pub(crate) fn take_seeded(&mut self) -> Stamps {
         if std::mem::take(&mut self.seeded) {
             self.stamps.clone()
         } else {
-            Arc::default()
+            Stamps::default()
         }
     }
 
@@ -221,10 +255,14 @@ impl NoteIndex {
 
     /// The stamps worth keeping for the next start: notes of requests
     /// whose note shows their state, with the request each is the note of.
-    pub(crate) fn persisted(&self) -> impl Iterator<Item = (&OsStr, &Known, &Id)> {
-        self.stamps.iter().filter_map(|(path, known)| {
-            let id = self.by_path.get(path)?;
-            (!self.unsynced.contains(id)).then_some((path.as_os_str(), known, id))
+    pub(crate) fn persisted(&self) -> impl Iterator<Item = (PathBuf, &Known, &Id)> {
+        let all = self
+            .stamps
+            .iter()
+            .flat_map(|(dir, here)| here.iter().map(move |(name, k)| (dir.join(name), k)));
+        all.filter_map(|(path, known)| {
+            let id = self.by_path.get(path.as_os_str())?;
+            (!self.unsynced.contains(id)).then_some((path, known, id))
         })
     }
 
@@ -238,12 +276,9 @@ impl NoteIndex {
     }
 
     /// Forgets the stamps of files a listing no longer shows.
-    pub(crate) fn drop_stamps(&mut self, stale: &[std::ffi::OsString]) {
-        if !stale.is_empty() {
-            let stamps = Arc::make_mut(&mut self.stamps);
-            for path in stale {
-                stamps.remove(path);
-            }
+    pub(crate) fn drop_stamps(&mut self, stale: &[PathBuf]) {
+        for path in stale {
+            self.forget_stamp(path);
         }
     }
 
@@ -269,7 +304,7 @@ impl NoteIndex {
         let seen = self
             .seen
             .get(key)
-            .or_else(|| self.stamps.get(key).map(|k| &k.digest));
+            .or_else(|| self.known(path).map(|k| &k.digest));
         let written = self.written.get(key).map(|(h, _)| h);
         (seen.is_some() || written.is_some()) && seen != Some(&hash) && written != Some(&hash)
     }

@@ -175,6 +175,7 @@ impl Engine {
                 _ => self.files.stamps(),
             },
             scope,
+            folders: self.files.folders(),
             cancel: Arc::default(),
         }))
     }
@@ -217,6 +218,7 @@ impl Engine {
         steps.push(self.machine.handle(Input::Tick, now));
         self.commit(steps, Vec::new())?;
         self.files.drop_stamps(&listing.stale);
+        self.files.listed_folders(listing.folders);
         self.judge_notes(
             &listing.listed,
             scanned.listing_at,

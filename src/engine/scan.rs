@@ -57,9 +57,19 @@ pub(crate) enum Seen {
     Read(PathBuf, Folder, Box<NoteRead>),
 }
 
-/// The stamps the engine last saw, by path (as bytes: hashing a `Path`
-/// walks its components, which showed in profiles).
-pub(crate) type Stamps = HashMap<OsString, Known>;
+impl Seen {
+    fn path(&self) -> &Path {
+        match self {
+            Seen::Other(p) | Seen::Read(p, _, _) => p,
+        }
+    }
+}
+
+/// The stamps the engine last saw, by folder, then by file name (hashing
+/// a whole `Path` walks its components, which showed in profiles). Each
+/// folder's are shared with a scan in flight and copied on write, so a
+/// change in one folder copies only that folder's.
+pub(crate) type Stamps = HashMap<PathBuf, Arc<HashMap<OsString, Known>>>;
 
 /// What the engine knows of a file it read: its stamp, when the stamp was
 /// taken, and the digest of the text it had then.
@@ -83,16 +93,23 @@ pub(crate) fn digest(bytes: &[u8]) -> Digest {
     u128::from_be_bytes(first)
 }
 
+/// The stamps of the folders of `Done/` when last listed in full, and
+/// when each was taken.
+pub(crate) type FolderStamps = HashMap<PathBuf, (Stamp, SystemTime)>;
+
 /// What a scan needs, owned, so it can run on another thread.
 pub(crate) struct Plan {
     pub vault: Vault,
     /// The inbox (no folder), then every folder notes are read from.
     pub dirs: Vec<(PathBuf, Option<Folder>)>,
     pub cap: u64,
-    pub known: Arc<Stamps>,
+    pub known: Stamps,
     /// Periodic: a note in `Done/` the engine knows is not even stat'ed
-    /// (its events keep it right), so the cost doesn't grow with history.
+    /// (its events keep it right), so the cost doesn't grow with history;
+    /// nor is a folder of `Done/` listed whose own stamp is the one of its
+    /// last listing (no file was added, removed or renamed in it).
     pub scope: Scope,
+    pub folders: Arc<FolderStamps>,
     /// Set to stop the scan (shutdown during start-up).
     pub cancel: Arc<AtomicBool>,
 }
@@ -107,71 +124,125 @@ pub(crate) struct Listing {
     /// How many were not read: their stamp is the one last seen.
     pub unchanged: usize,
     /// Paths with a stamp that the listing no longer shows.
-    pub stale: Vec<OsString>,
+    pub stale: Vec<PathBuf>,
+    /// The folders of `Done/` listed, with their stamp taken before.
+    pub folders: Vec<(PathBuf, Stamp, SystemTime)>,
 }
 
 /// Lists, stats and reads; `None` if cancelled.
 pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
     let mut out = Listing::default();
     for (dir, folder) in &plan.dirs {
+        let folder_stamp = match folder_unchanged(plan, dir, *folder) {
+            Unchanged::Yes => continue,
+            Unchanged::No(stamp) => stamp,
+        };
+        let first = out.seen.len();
+        let here = plan.known.get(dir);
+        let mut known_listed = 0;
         for (path, entry) in list(dir) {
             if plan.cancel.load(Ordering::Relaxed) {
                 return None;
             }
-            out.listed.insert(path.as_os_str().to_owned());
-            match look(plan, path, &entry, *folder) {
+            let known = here.zip(path.file_name()).and_then(|(h, n)| h.get(n));
+            known_listed += usize::from(known.is_some());
+            match look(plan, &path, &entry, known, *folder) {
                 Some(seen) => out.seen.push(seen),
                 None => out.unchanged += 1,
             }
+            out.listed.insert(path.into_os_string());
+        }
+        // Only what is looked at needs an order (byte order of the paths:
+        // `Path`'s own compares component by component, slower).
+        out.seen[first..].sort_unstable_by(|a, b| {
+            a.path()
+                .as_os_str()
+                .as_bytes()
+                .cmp(b.path().as_os_str().as_bytes())
+        });
+        out.folders
+            .extend(folder_stamp.map(|(s, at)| (dir.clone(), s, at)));
+        // Only a folder where fewer known files were listed than are known
+        // has stale ones.
+        if let Some(here) = here.filter(|h| known_listed < h.len()) {
+            let gone = here.keys().map(|n| dir.join(n));
+            let listed = &out.listed;
+            out.stale
+                .extend(gone.filter(|p| !listed.contains(p.as_os_str())));
         }
     }
-    let listed = &out.listed;
-    out.stale = plan
-        .known
-        .keys()
-        .filter(|k| !listed.contains(*k))
-        .cloned()
-        .collect();
+    // Folders no longer looked at (a month of `Done/` removed): all stale.
+    let looked_at = |d: &PathBuf| plan.dirs.iter().any(|(dir, _)| dir == d);
+    for (dir, here) in plan.known.iter().filter(|(d, _)| !looked_at(d)) {
+        out.stale.extend(here.keys().map(|n| dir.join(n)));
+    }
     Some(out)
 }
 
-/// The files in one folder, in byte order of their names (`Path`'s own
-/// order compares component by component, which showed in profiles).
-/// Each entry is `stat`ed relative to the open folder, without walking
-/// the whole path again.
+enum Unchanged {
+    /// A folder of `Done/` as it was at its last listing: not listed.
+    Yes,
+    /// Listed; with the stamp to remember for a folder of `Done/`.
+    No(Option<(Stamp, SystemTime)>),
+}
+
+fn folder_unchanged(plan: &Plan, dir: &Path, folder: Option<Folder>) -> Unchanged {
+    if folder != Some(Folder::Done) {
+        return Unchanged::No(None);
+    }
+    let at = SystemTime::now();
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return Unchanged::No(None);
+    };
+    let stamp = Stamp::of(&meta);
+    let same = plan
+        .folders
+        .get(dir)
+        .is_some_and(|(s, t)| *s == stamp && s.settled_at(*t));
+    if same && plan.scope == Scope::Periodic {
+        Unchanged::Yes
+    } else {
+        Unchanged::No(Some((stamp, at)))
+    }
+}
+
+/// The files in one folder (unsorted). Each is `stat`ed relative to the
+/// open folder, without walking the whole path again.
 fn list(dir: &Path) -> Vec<(PathBuf, DirEntry)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut out: Vec<(PathBuf, DirEntry)> = entries
+    entries
         .filter_map(|e| e.ok().map(|e| (e.path(), e)))
-        .collect();
-    out.sort_unstable_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
-    out
+        .collect()
 }
 
 /// `None`: not read, its stamp is the one last seen.
-fn look(plan: &Plan, path: PathBuf, entry: &DirEntry, folder: Option<Folder>) -> Option<Seen> {
+fn look(
+    plan: &Plan,
+    path: &Path,
+    entry: &DirEntry,
+    known: Option<&Known>,
+    folder: Option<Folder>,
+) -> Option<Seen> {
     fail::fail_point!("reconcile-scan-file");
     let is_note = path
         .file_name()
         .is_some_and(|n| classify(&n.to_string_lossy()) == Kind::Note);
     let Some(folder) = folder.filter(|_| is_note) else {
-        return Some(Seen::Other(path));
+        return Some(Seen::Other(path.to_path_buf()));
     };
-    let known = plan.known.get(path.as_os_str());
-    let vouching = known.is_some_and(|k| k.stamp.settled_at(k.at));
-    if !worth_reading(plan.scope, folder == Folder::Done, vouching) {
+    let vouching = known.filter(|k| k.stamp.settled_at(k.at));
+    if !worth_reading(plan.scope, folder == Folder::Done, vouching.is_some()) {
         return None;
     }
-    if let Some(k) = known
-        && k.stamp.settled_at(k.at)
+    if let Some(k) = vouching
         && entry.metadata().is_ok_and(|m| Stamp::of(&m) == k.stamp)
     {
         return None;
     }
-    let read = read_note(&plan.vault, &path, plan.cap);
-    Some(Seen::Read(path, folder, Box::new(read)))
+    let read = read_note(&plan.vault, path, plan.cap);
+    Some(Seen::Read(path.to_path_buf(), folder, Box::new(read)))
 }
 
 /// Sets the flag when dropped: a scan whose awaiting was abandoned stops.
@@ -195,8 +266,9 @@ mod tests {
             dirs: vec![(vault.dir(Folder::Pending), Some(Folder::Pending))],
             vault,
             cap: 1 << 20,
-            known: Arc::new(known),
+            known,
             scope: Scope::Full,
+            folders: Arc::default(),
             cancel: Arc::default(),
         }
     }
@@ -221,19 +293,20 @@ mod tests {
             at: later,
             digest: 0,
         };
+        let name = |f: &Path| f.file_name().unwrap().to_owned();
         let mut known = HashMap::new();
-        known.insert(same.clone().into_os_string(), stamp(&same));
-        known.insert(edited.clone().into_os_string(), stamp(&edited));
+        known.insert(name(&same), stamp(&same));
+        known.insert(name(&edited), stamp(&edited));
         // The same file seen within a tick of its change proves nothing.
         let racy = Known {
             at: SystemTime::now(),
             ..stamp(&fresh)
         };
-        known.insert(fresh.clone().into_os_string(), racy);
-        known.insert(pending.join("gone.md").into_os_string(), racy);
+        known.insert(name(&fresh), racy);
+        known.insert("gone.md".into(), racy);
         std::fs::write(&edited, "---\na: 2\n---\n").unwrap();
         let p = Plan {
-            known: Arc::new(known),
+            known: HashMap::from([(pending.clone(), Arc::new(known))]),
             ..p
         };
         let listing = scan(&p).unwrap();
@@ -250,7 +323,36 @@ mod tests {
         let want: Vec<(String, &str)> = want.iter().map(|(n, k)| (n.to_string(), *k)).collect();
         assert_eq!(kinds, want);
         assert_eq!((listing.unchanged, listing.listed.len()), (1, 4));
-        assert_eq!(listing.stale, [pending.join("gone.md").into_os_string()]);
+        assert_eq!(listing.stale, [pending.join("gone.md")]);
+    }
+
+    #[test]
+    fn a_periodic_reconcile_does_not_list_a_folder_of_done_that_did_not_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = plan(dir.path(), HashMap::new());
+        let month = p.vault.dir(Folder::Done).join("2026-11");
+        std::fs::create_dir_all(&month).unwrap();
+        std::fs::write(month.join("a.md"), "x").unwrap();
+        let stamp = Stamp::of(&std::fs::symlink_metadata(&month).unwrap());
+        let later = SystemTime::now() + Duration::from_secs(5);
+        let listed = |scope, at| {
+            let p = Plan {
+                dirs: vec![(month.clone(), Some(Folder::Done))],
+                scope,
+                folders: Arc::new(HashMap::from([(month.clone(), (stamp, at))])),
+                vault: p.vault.clone(),
+                known: Stamps::default(),
+                cap: p.cap,
+                cancel: Arc::default(),
+            };
+            scan(&p).unwrap().listed.len()
+        };
+        assert_eq!(listed(Scope::Periodic, later), 0, "unchanged: not listed");
+        assert_eq!(listed(Scope::Full, later), 1, "a full reconcile lists it");
+        // A stamp taken within a tick of the folder's change proves nothing.
+        assert_eq!(listed(Scope::Periodic, SystemTime::now()), 1);
+        std::fs::write(month.join("b.md"), "x").unwrap();
+        assert_eq!(listed(Scope::Periodic, later), 2, "a file added: listed");
     }
 
     #[test]

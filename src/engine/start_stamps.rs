@@ -10,7 +10,6 @@
 //! the one written down (its change time can't be set back by the agent).
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 
 use super::Engine;
 use super::note_index::StartReads;
@@ -25,7 +24,7 @@ impl Engine {
             return; // nothing journaled yet
         };
         let entries = self.files.persisted().map(|(path, known, id)| Entry {
-            path: PathBuf::from(path),
+            path,
             known: *known,
             id: id.clone(),
         });
