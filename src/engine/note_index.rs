@@ -176,20 +176,20 @@ impl NoteIndex {
 
     fn put_stamp(&mut self, path: &Path, known: Known) {
         if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
-            let here = self.stamps.entry(dir.to_path_buf()).or_default();
+            let here = self.stamps.entry(dir.as_os_str().to_owned()).or_default();
             Arc::make_mut(here).insert(name.to_owned(), known);
         }
     }
 
     fn known(&self, path: &Path) -> Option<&Known> {
-        self.stamps.get(path.parent()?)?.get(path.file_name()?)
+        super::scan::known_at(&self.stamps, path)
     }
 
     fn forget_stamp(&mut self, path: &Path) {
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
             return;
         };
-        if let Some(here) = self.stamps.get_mut(dir)
+        if let Some(here) = self.stamps.get_mut(dir.as_os_str())
             && here.contains_key(name)
         {
             Arc::make_mut(here).remove(name);
@@ -256,10 +256,10 @@ impl NoteIndex {
     /// The stamps worth keeping for the next start: notes of requests
     /// whose note shows their state, with the request each is the note of.
     pub(crate) fn persisted(&self) -> impl Iterator<Item = (PathBuf, &Known, &Id)> {
-        let all = self
-            .stamps
-            .iter()
-            .flat_map(|(dir, here)| here.iter().map(move |(name, k)| (dir.join(name), k)));
+        let all = self.stamps.iter().flat_map(|(dir, here)| {
+            here.iter()
+                .map(move |(name, k)| (Path::new(dir).join(name), k))
+        });
         all.filter_map(|(path, known)| {
             let id = self.by_path.get(path.as_os_str())?;
             (!self.unsynced.contains(id)).then_some((path, known, id))

@@ -226,7 +226,7 @@ impl Engine {
         );
         tracing::debug!(
             open = self.open_count(),
-            listed = listing.listed.len(),
+            listed = listing.count,
             read,
             other,
             "reconciled the vault"

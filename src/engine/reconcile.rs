@@ -9,8 +9,6 @@
 //! (with the watcher's events in between handled) still doesn't show it and
 //! it is not at its last known path.
 
-use std::collections::HashSet;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -118,14 +116,12 @@ pub(super) fn worth_reading(scope: Scope, in_done: bool, known: bool) -> bool {
 impl Engine {
     pub(super) fn judge_notes(
         &mut self,
-        listed: &HashSet<OsString>,
+        listed: &super::scan::Listed,
         listing_at: Instant,
         startup: bool,
     ) {
         let shown = |files: &super::note_index::NoteIndex, id: &str| {
-            files
-                .path_of(id)
-                .is_some_and(|p| listed.contains(p.as_os_str()))
+            files.path_of(id).is_some_and(|p| listed.shows(p))
         };
         // A note the listing showed, of a request not suspected, is
         // present: only the others are judged (no clone, no `stat`).

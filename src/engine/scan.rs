@@ -69,7 +69,14 @@ impl Seen {
 /// a whole `Path` walks its components, which showed in profiles). Each
 /// folder's are shared with a scan in flight and copied on write, so a
 /// change in one folder copies only that folder's.
-pub(crate) type Stamps = HashMap<PathBuf, Arc<HashMap<OsString, Known>>>;
+pub(crate) type Stamps = HashMap<OsString, Arc<HashMap<OsString, Known>>>;
+
+/// The stamp of the file at `path`, if `stamps` has one.
+pub(crate) fn known_at<'a>(stamps: &'a Stamps, path: &Path) -> Option<&'a Known> {
+    stamps
+        .get(path.parent()?.as_os_str())?
+        .get(path.file_name()?)
+}
 
 /// What the engine knows of a file it read: its stamp, when the stamp was
 /// taken, and the digest of the text it had then.
@@ -119,14 +126,37 @@ pub(crate) struct Plan {
 pub(crate) struct Listing {
     /// What the engine must look at, in listing order.
     pub seen: Vec<Seen>,
-    /// Every path listed.
-    pub listed: HashSet<OsString>,
+    /// Which paths the listing showed.
+    pub listed: Listed,
     /// How many were not read: their stamp is the one last seen.
     pub unchanged: usize,
     /// Paths with a stamp that the listing no longer shows.
     pub stale: Vec<PathBuf>,
+    /// How many files were listed.
+    pub count: usize,
     /// The folders of `Done/` listed, with their stamp taken before.
     pub folders: Vec<(PathBuf, Stamp, SystemTime)>,
+}
+
+/// Which paths a listing showed, without a set of them all: every file
+/// the scan knew is there (in a folder listed, or in a folder of `Done/`
+/// unchanged since its last listing) unless it is stale; of the others,
+/// the ones listed.
+#[derive(Debug, Default)]
+pub(crate) struct Listed {
+    known: Stamps,
+    stale: HashSet<OsString>,
+    unknown: HashSet<OsString>,
+}
+
+impl Listed {
+    pub(crate) fn shows(&self, path: &Path) -> bool {
+        if known_at(&self.known, path).is_some() {
+            self.stale.is_empty() || !self.stale.contains(path.as_os_str())
+        } else {
+            self.unknown.contains(path.as_os_str())
+        }
+    }
 }
 
 /// Lists, stats and reads; `None` if cancelled.
@@ -138,7 +168,7 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
             Unchanged::No(stamp) => stamp,
         };
         let first = out.seen.len();
-        let here = plan.known.get(dir);
+        let here = plan.known.get(dir.as_os_str());
         let mut known_listed = 0;
         for (path, entry) in list(dir) {
             if plan.cancel.load(Ordering::Relaxed) {
@@ -150,7 +180,10 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
                 Some(seen) => out.seen.push(seen),
                 None => out.unchanged += 1,
             }
-            out.listed.insert(path.into_os_string());
+            out.count += 1;
+            if known.is_none() {
+                out.listed.unknown.insert(path.into_os_string());
+            }
         }
         // Only what is looked at needs an order (byte order of the paths:
         // `Path`'s own compares component by component, slower).
@@ -165,18 +198,27 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
         // Only a folder where fewer known files were listed than are known
         // has stale ones.
         if let Some(here) = here.filter(|h| known_listed < h.len()) {
-            let gone = here.keys().map(|n| dir.join(n));
-            let listed = &out.listed;
-            out.stale
-                .extend(gone.filter(|p| !listed.contains(p.as_os_str())));
+            out.stale.extend(stale_in(dir, here));
         }
     }
     // Folders no longer looked at (a month of `Done/` removed): all stale.
-    let looked_at = |d: &PathBuf| plan.dirs.iter().any(|(dir, _)| dir == d);
+    let looked_at = |d: &OsString| plan.dirs.iter().any(|(dir, _)| dir.as_os_str() == d);
     for (dir, here) in plan.known.iter().filter(|(d, _)| !looked_at(d)) {
-        out.stale.extend(here.keys().map(|n| dir.join(n)));
+        out.stale
+            .extend(here.keys().map(|n| Path::new(dir).join(n)));
     }
+    out.listed.stale = out.stale.iter().map(|p| p.as_os_str().to_owned()).collect();
+    out.listed.known = plan.known.clone();
     Some(out)
+}
+
+/// The known files of `dir` that are gone (asked only when the listing
+/// showed fewer of them than are known).
+fn stale_in(dir: &Path, here: &HashMap<OsString, Known>) -> Vec<PathBuf> {
+    here.keys()
+        .map(|n| dir.join(n))
+        .filter(|p| std::fs::symlink_metadata(p).is_err())
+        .collect()
 }
 
 enum Unchanged {
@@ -306,7 +348,7 @@ mod tests {
         known.insert("gone.md".into(), racy);
         std::fs::write(&edited, "---\na: 2\n---\n").unwrap();
         let p = Plan {
-            known: HashMap::from([(pending.clone(), Arc::new(known))]),
+            known: HashMap::from([(pending.clone().into_os_string(), Arc::new(known))]),
             ..p
         };
         let listing = scan(&p).unwrap();
@@ -322,7 +364,9 @@ mod tests {
         let want = [(".tmp", "other"), ("b.md", "read"), ("c.md", "read")];
         let want: Vec<(String, &str)> = want.iter().map(|(n, k)| (n.to_string(), *k)).collect();
         assert_eq!(kinds, want);
-        assert_eq!((listing.unchanged, listing.listed.len()), (1, 4));
+        assert_eq!((listing.unchanged, listing.count), (1, 4));
+        assert!(listing.listed.shows(&same) && listing.listed.shows(&fresh));
+        assert!(!listing.listed.shows(&pending.join("gone.md")));
         assert_eq!(listing.stale, [pending.join("gone.md")]);
     }
 
@@ -345,7 +389,7 @@ mod tests {
                 cap: p.cap,
                 cancel: Arc::default(),
             };
-            scan(&p).unwrap().listed.len()
+            scan(&p).unwrap().count
         };
         assert_eq!(listed(Scope::Periodic, later), 0, "unchanged: not listed");
         assert_eq!(listed(Scope::Full, later), 1, "a full reconcile lists it");
