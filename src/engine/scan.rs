@@ -134,6 +134,8 @@ pub(crate) struct Listing {
     pub stale: Vec<PathBuf>,
     /// How many files were listed.
     pub count: usize,
+    /// How long the scan took.
+    pub took: std::time::Duration,
     /// The folders of `Done/` listed, with their stamp taken before.
     pub folders: Vec<(PathBuf, Stamp, SystemTime)>,
 }
@@ -161,6 +163,7 @@ impl Listed {
 
 /// Lists, stats and reads; `None` if cancelled.
 pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
+    let started = std::time::Instant::now();
     let mut out = Listing::default();
     for (dir, folder) in &plan.dirs {
         let folder_stamp = match folder_unchanged(plan, dir, *folder) {
@@ -209,6 +212,7 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
     }
     out.listed.stale = out.stale.iter().map(|p| p.as_os_str().to_owned()).collect();
     out.listed.known = plan.known.clone();
+    out.took = started.elapsed();
     Some(out)
 }
 
