@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::scan::{Digest, FolderStamps, Known, Stamps, digest};
+use super::scan::{Digest, FolderStamps, Known, Stamps, digest, split};
 use crate::vault::Stamp;
 
 use crate::request::Id;
@@ -175,8 +175,8 @@ impl NoteIndex {
     }
 
     fn put_stamp(&mut self, path: &Path, known: Known) {
-        if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
-            let here = self.stamps.entry(dir.as_os_str().to_owned()).or_default();
+        if let Some((dir, name)) = split(path) {
+            let here = self.stamps.entry(dir.to_owned()).or_default();
             Arc::make_mut(here).insert(name.to_owned(), known);
         }
     }
@@ -186,10 +186,10 @@ impl NoteIndex {
     }
 
     fn forget_stamp(&mut self, path: &Path) {
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        let Some((dir, name)) = split(path) else {
             return;
         };
-        if let Some(here) = self.stamps.get_mut(dir.as_os_str())
+        if let Some(here) = self.stamps.get_mut(dir)
             && here.contains_key(name)
         {
             Arc::make_mut(here).remove(name);

@@ -194,7 +194,7 @@ impl Engine {
     /// a read of a file that changed since (by the engine, or anyone: its
     /// stamp differs now) is read again here.
     fn finish_reconcile(&mut self, scanned: Scanned, fresh: bool) -> Result<(), DaemonError> {
-        let started = std::time::Instant::now();
+        let started = scan::thread_cpu();
         let now = self.clock.now();
         let mut steps = Vec::new();
         let listing = scanned.listing;
@@ -218,7 +218,7 @@ impl Engine {
         }
         steps.push(self.machine.handle(Input::Tick, now));
         self.commit(steps, Vec::new())?;
-        let committed = started.elapsed();
+        let committed = scan::thread_cpu().saturating_sub(started);
         self.files.drop_stamps(&listing.stale);
         self.files.listed_folders(listing.folders);
         self.judge_notes(
@@ -233,7 +233,10 @@ impl Engine {
             other,
             scan_us = listing.took.as_micros() as u64,
             decide_us = committed.as_micros() as u64,
-            judge_us = (started.elapsed() - committed).as_micros() as u64,
+            judge_us = scan::thread_cpu()
+                .saturating_sub(started)
+                .saturating_sub(committed)
+                .as_micros() as u64,
             "reconciled the vault"
         );
         Ok(())
