@@ -41,11 +41,15 @@ impl Engine {
     /// they can be trusted; says whether they were used, or why not (also
     /// logged: then every note is read).
     pub(super) fn seed_stamps(&mut self) -> String {
+        let started = super::scan::thread_cpu();
         match self.load_stamps() {
             Ok((notes, changed)) => {
                 tracing::info!(
                     notes,
                     changed_since = changed,
+                    cpu_ms = super::scan::thread_cpu()
+                        .saturating_sub(started)
+                        .as_millis() as u64,
                     "using the last run's note stamps: notes unchanged since are not read"
                 );
                 "used".into()
