@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::invariants::spawn_daemon;
 use crate::util::{Env, wait_for};
 
 /// The reconciles logged so far that read no note.
@@ -149,4 +150,32 @@ fn a_forged_stamp_file_is_not_used() {
         "{}",
         env.log()
     );
+}
+
+/// Regression: a decision journaled just before a crash, whose note was
+/// never rewritten, leaves the note exactly as the stamp file has it; the
+/// journal's tail after the file names the request, so its note is read
+/// at the next start (and put right), stamp or not.
+#[test]
+fn a_note_whose_request_changed_after_the_stamp_file_is_read_at_start_up() {
+    let (mut env, _, pending) = stamped_vault(0);
+    let note = env.note_path(&pending).unwrap();
+    let text = std::fs::read_to_string(&note).unwrap();
+    let mut daemon = spawn_daemon(&env, &[("FAILPOINTS", "note-before-rename=panic")]);
+    wait_for("daemon up", || env.hitl(&["status"]).0 == 0);
+    env.hitl(&["reject", &pending]);
+    wait_for("crashed before the note's rewrite", || {
+        daemon.0.try_wait().unwrap().is_some()
+    });
+    assert!(env.events(&pending).iter().any(|e| e == "rejected"));
+    assert_eq!(
+        std::fs::read_to_string(&note).unwrap(),
+        text,
+        "not rewritten"
+    );
+    env.start();
+    env.wait_note(&pending, "Done", "rejected");
+    let reads = start_reads(&env);
+    assert_eq!(reads["stamps"], "used", "{reads}");
+    assert_eq!(reads["notes_read"], 1, "{reads}");
 }
