@@ -257,7 +257,7 @@ impl Engine {
                     self.reconcile_all(super::reconcile::Scope::Start)?;
                     // Those that changed meanwhile still show their old state.
                     for id in self.files.take_owed() {
-                        self.write_note(&id, None);
+                        self.owe_rewrite(&id, super::writes::Owed::Rewrite);
                     }
                 }
                 Err(e) => tracing::debug!(error = %e, "vault not watchable yet"),

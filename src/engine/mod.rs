@@ -399,6 +399,7 @@ impl Engine {
                     self.event_reads_done(read)?;
                 }
                 _ = sleep_until_opt(self.files_due) => self.on_files_due()?,
+                _ = writes::after_the_rest(), if self.writes.owed() && self.outage.is_none() => self.write_owed_chunk(),
                 _ = vault_retry.tick(), if self.vault_missing => self.check_vault()?,
                 _ = journal_retry.tick(), if self.outage.is_some() => self.try_resume()?,
                 _ = watchdog.tick(), if watchdog_period.is_some() => systemd::watchdog(),
@@ -411,6 +412,7 @@ impl Engine {
             }
         }
         systemd::stopping();
+        self.write_all_owed();
         self.write_all_history();
         self.finish_handlers().await
     }

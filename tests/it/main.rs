@@ -31,6 +31,7 @@ mod redteam2;
 mod service;
 mod shell;
 mod shell_faults;
+mod stall;
 mod trust;
 mod util;
 mod vault;
