@@ -57,6 +57,9 @@ pub const HOOKS: &[&str] = &[
     // rewrites (notes found missing), for a regeneration long enough to
     // make a gesture during it.
     "owed-rewrite-chunk",
+    // engine/reads.rs: `sleep(MS)` before each chunk of a reconcile's reads
+    // is decided on, for a reconcile long enough to make a gesture during it.
+    "reconcile-decide-chunk",
 ];
 
 /// Arms the failpoints `FAILPOINTS` names, once per process. Does nothing

@@ -6,8 +6,8 @@
 //! Rewrites no journaled batch asks for (notes found missing, History
 //! lines owed, notes owed since the vault was away) can number thousands
 //! at once: they are queued and written [`OWED_CHUNK`] per turn of the
-//! engine loop, so a gesture arriving meanwhile waits for one chunk, not
-//! for all of them.
+//! engine loop (`bulk.rs`), so a gesture arriving meanwhile waits for one
+//! chunk, not for all of them.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -99,13 +99,6 @@ impl WriteBatch {
             .filter_map(|id| self.why.remove(&id).map(|why| (id, why)))
             .collect()
     }
-}
-
-/// Ready only at its second poll: the branch of the engine loop for owed
-/// rewrites, which gives way to every input ready at the same time (a
-/// gesture's file event, a command, a handler's result).
-pub(super) async fn after_the_rest() {
-    tokio::task::yield_now().await;
 }
 
 /// One note write per request: a request rewritten twice in a batch is

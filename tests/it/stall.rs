@@ -83,3 +83,39 @@ fn a_gesture_during_the_regeneration_of_many_missing_notes_is_decided_before_it_
     assert!(approved < last_chunk, "{log}");
     assert_eq!(env.runs().len(), 1, "one handler run");
 }
+
+#[test]
+fn a_command_during_the_decisions_on_many_changed_notes_is_decided_before_they_end() {
+    const OPEN: usize = 1000; // four chunks of decisions
+    let mut env = Env::new("reconcile_every: 1s\n");
+    let pending = open_requests(&mut env, OPEN);
+    let id = id_in(&notes_in(&pending)[0]);
+    // File events are dropped: only a reconcile sees the notes change.
+    let hooks = "watcher-drop-events=return;reconcile-decide-chunk=sleep(1000)";
+    env.start_env(&[("FAILPOINTS", hooks)]);
+    // Every note saved again unchanged (a sync tool, a checkout): the next
+    // reconcile reads them all.
+    for note in notes_in(&pending) {
+        let text = std::fs::read_to_string(&note).unwrap();
+        std::fs::write(&note, text).unwrap();
+    }
+    let chunk = "decided on a chunk of the reconcile's reads";
+    wait_for("the decisions begun", || env.log().contains(chunk));
+    let (code, _, err) = env.hitl(&["approve", &id]);
+    assert_eq!(code, 0, "{err}");
+    wait_for("every read decided", || {
+        let log = env.log();
+        let begun = log.find(chunk).unwrap();
+        log[begun..].contains("reconciled the vault")
+    });
+    let log = env.log();
+    let begun = log.find(chunk).unwrap();
+    let ended = begun + log[begun..].find("reconciled the vault").unwrap();
+    let approved = log
+        .find(&format!("request={id} event=\"approved\""))
+        .expect("the approval is logged");
+    assert!(
+        begun < approved && approved < ended,
+        "the approval waited for the reconcile's decisions\n{log}"
+    );
+}
