@@ -263,6 +263,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_owed_rewrite_is_queued_once_in_order_and_a_plain_rewrite_wins() {
+        let mut batch = WriteBatch::default();
+        batch.owe("a", Owed::Missing);
+        batch.owe("b", Owed::Rewrite);
+        batch.owe("a", Owed::Rewrite);
+        batch.owe("b", Owed::Missing);
+        batch.owe("c", Owed::Missing);
+        assert_eq!(
+            batch.take_owed(2),
+            [
+                ("a".to_string(), Owed::Rewrite),
+                ("b".to_string(), Owed::Rewrite)
+            ]
+        );
+        assert!(batch.owed());
+        assert_eq!(batch.take_owed(9), [("c".to_string(), Owed::Missing)]);
+        assert!(!batch.owed());
+    }
+
+    #[test]
     fn a_request_rewritten_twice_in_a_batch_is_written_once_adopting_its_drop_in() {
         let w = |id: &str, adopt: Option<&str>| Effect::WriteNote {
             id: id.into(),
