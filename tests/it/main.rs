@@ -32,6 +32,7 @@ mod service;
 mod shell;
 mod shell_faults;
 mod stamps;
+mod stall;
 mod trust;
 mod util;
 mod vault;
