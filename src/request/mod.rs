@@ -15,11 +15,13 @@ use crate::rules::Risk;
 
 mod actor;
 mod gesture;
+pub mod settled;
 mod transition;
 
 pub use actor::Actor;
 pub use gesture::{Gesture, VaultGesture};
 
+pub use settled::{Kind, Settled, SettledIndex};
 pub use transition::{BadTransition, next};
 
 pub type Id = String;

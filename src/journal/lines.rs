@@ -1,0 +1,72 @@
+//! Reading one request's lines back by offset: a settled request keeps
+//! only where its first and last lines start ([`crate::request::Settled`]),
+//! and its details (`hitl show`, its note, its History) are read from
+//! there, not from the whole journal.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::Path;
+
+use super::JournalError;
+use super::key::Chain;
+use super::scan::Line;
+use crate::request::Event;
+
+/// The events of request `id` whose lines start between `first` and
+/// `last` (both line starts), in order. Each line's MAC is checked (its
+/// place in the chain was checked when the journal was opened); a line
+/// that doesn't check, or no line of `id` at `first`, is damage.
+pub fn request_events(
+    path: &Path,
+    chain: &Chain,
+    first: u64,
+    last: u64,
+    id: &str,
+) -> Result<Vec<Event>, JournalError> {
+    let io = |error| JournalError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let damaged = |offset: u64, problem: String| JournalError::Damaged {
+        path: path.to_path_buf(),
+        line: 0,
+        problem: format!("at byte {offset}: {problem}"),
+    };
+    let mut file = File::open(path).map_err(io)?;
+    file.seek(SeekFrom::Start(first)).map_err(io)?;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let needle = format!("\"request\":\"{id}\"");
+    let (mut offset, mut events, mut buf) = (first, Vec::new(), Vec::new());
+    while offset <= last {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf).map_err(io)?;
+        if n == 0 || buf.last() != Some(&b'\n') {
+            return Err(damaged(
+                offset,
+                "the journal ends before this request's last line".into(),
+            ));
+        }
+        if let Some(ev) = event_of(chain, &buf[..n - 1], &needle).map_err(|p| damaged(offset, p))? {
+            events.push(ev);
+        }
+        offset += n as u64;
+    }
+    if events.is_empty() {
+        return Err(damaged(first, format!("no line of request {id} here")));
+    }
+    Ok(events)
+}
+
+/// The event of one line if it is about the request `needle` names; its
+/// MAC checked first.
+fn event_of(chain: &Chain, bytes: &[u8], needle: &str) -> Result<Option<Event>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
+    // The envelope comes before the details, so the first match is it.
+    let head = &text[..text.len().min(160)];
+    if !head.contains(needle) {
+        return Ok(None);
+    }
+    let line = Line::checked_alone(chain, text)?;
+    let record = line.record()?;
+    Ok(Some(record.event))
+}
