@@ -5,17 +5,15 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::JournalError;
+use super::{JournalError, Record};
 use super::key::Chain;
 use super::scan::Line;
 use crate::request::Event;
 
 /// The events of request `id` whose lines start between `first` and
-/// `last` (both line starts), in order. Each line's MAC is checked (its
-/// place in the chain was checked when the journal was opened); a line
-/// that doesn't check, or no line of `id` at `first`, is damage.
+/// `last` (both line starts), in order: [`Reader::events`] once.
 pub fn request_events(
     path: &Path,
     chain: &Chain,
@@ -23,43 +21,86 @@ pub fn request_events(
     last: u64,
     id: &str,
 ) -> Result<Vec<Event>, JournalError> {
-    let io = |error| JournalError::Io {
-        path: path.to_path_buf(),
-        error,
-    };
-    let damaged = |offset: u64, problem: String| JournalError::Damaged {
-        path: path.to_path_buf(),
-        line: 0,
-        problem: format!("at byte {offset}: {problem}"),
-    };
-    let mut file = File::open(path).map_err(io)?;
-    file.seek(SeekFrom::Start(first)).map_err(io)?;
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let needle = format!("\"request\":\"{id}\"");
-    let (mut offset, mut events, mut buf) = (first, Vec::new(), Vec::new());
-    while offset <= last {
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(io)?;
-        if n == 0 || buf.last() != Some(&b'\n') {
-            return Err(damaged(
-                offset,
-                "the journal ends before this request's last line".into(),
-            ));
-        }
-        if let Some(ev) = event_of(chain, &buf[..n - 1], &needle).map_err(|p| damaged(offset, p))? {
-            events.push(ev);
-        }
-        offset += n as u64;
-    }
-    if events.is_empty() {
-        return Err(damaged(first, format!("no line of request {id} here")));
-    }
-    Ok(events)
+    let records = Reader::open(path, chain.clone())?.records(first, last, id)?;
+    Ok(records.into_iter().map(|r| r.event).collect())
 }
 
-/// The event of one line if it is about the request `needle` names; its
+/// Reads requests' lines back by offset, from one open journal file.
+pub struct Reader {
+    path: PathBuf,
+    file: File,
+    chain: Chain,
+}
+
+impl Reader {
+    pub fn open(path: &Path, chain: Chain) -> Result<Reader, JournalError> {
+        let file = File::open(path).map_err(|error| JournalError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Ok(Reader {
+            path: path.to_path_buf(),
+            file,
+            chain,
+        })
+    }
+
+    /// The events of request `id` whose lines start between `first` and
+    /// `last` (both line starts), in order. Each line's MAC is checked
+    /// (its place in the chain was checked when the journal was opened);
+    /// a line that doesn't check, or no line of `id` there, is damage.
+    pub fn events(&mut self, first: u64, last: u64, id: &str) -> Result<Vec<Event>, JournalError> {
+        let records = self.records(first, last, id)?;
+        Ok(records.into_iter().map(|r| r.event).collect())
+    }
+
+    /// [`Reader::events`] with their sequence numbers and hashes.
+    pub fn records(
+        &mut self,
+        first: u64,
+        last: u64,
+        id: &str,
+    ) -> Result<Vec<Record>, JournalError> {
+        let path = &self.path;
+        let io = |error| JournalError::Io {
+            path: path.to_path_buf(),
+            error,
+        };
+        let damaged = |offset: u64, problem: String| JournalError::Damaged {
+            path: path.to_path_buf(),
+            line: 0,
+            problem: format!("at byte {offset}: {problem}"),
+        };
+        (&self.file).seek(SeekFrom::Start(first)).map_err(io)?;
+        // Little more than the span: most are one or a few lines.
+        let span = usize::try_from(last - first).unwrap_or(usize::MAX);
+        let capacity = span.saturating_add(4096).min(1 << 16);
+        let mut reader = BufReader::with_capacity(capacity, &self.file);
+        let needle = format!("\"request\":\"{id}\"");
+        let (mut offset, mut events, mut buf) = (first, Vec::new(), Vec::new());
+        while offset <= last {
+            buf.clear();
+            let n = reader.read_until(b'\n', &mut buf).map_err(io)?;
+            if n == 0 || buf.last() != Some(&b'\n') {
+                let why = "the journal ends before this request's last line";
+                return Err(damaged(offset, why.into()));
+            }
+            let ev = record_of(&self.chain, &buf[..n - 1], &needle);
+            if let Some(ev) = ev.map_err(|p| damaged(offset, p))? {
+                events.push(ev);
+            }
+            offset += n as u64;
+        }
+        if events.is_empty() {
+            return Err(damaged(first, format!("no line of request {id} here")));
+        }
+        Ok(events)
+    }
+}
+
+/// The record of one line if it is about the request `needle` names; its
 /// MAC checked first.
-fn event_of(chain: &Chain, bytes: &[u8], needle: &str) -> Result<Option<Event>, String> {
+fn record_of(chain: &Chain, bytes: &[u8], needle: &str) -> Result<Option<Record>, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
     // The envelope comes before the details, so the first match is it.
     let head = &text[..text.len().min(160)];
@@ -67,6 +108,5 @@ fn event_of(chain: &Chain, bytes: &[u8], needle: &str) -> Result<Option<Event>, 
         return Ok(None);
     }
     let line = Line::checked_alone(chain, text)?;
-    let record = line.record()?;
-    Ok(Some(record.event))
+    Ok(Some(line.record()?))
 }

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use crate::request::Event;
 
 use key::Chain;
-pub use lines::request_events;
+pub use lines::{Reader, request_events};
 use scan::{GENESIS, encode, walk};
 pub use scan::{Line, Verified, for_each, for_each_after, for_each_line, read, verify};
 pub use upgrade::chain_for;

@@ -15,6 +15,7 @@ use crate::rules::Risk;
 
 mod actor;
 mod gesture;
+pub mod lookup;
 pub mod settled;
 mod transition;
 

@@ -146,17 +146,34 @@ impl Settled {
         flags |= set(r.sub.source == Source::Inbox, flag::INBOX);
         flags |= set(r.sub.drop_in_sha256.is_some(), flag::DROP_IN);
         flags |= set(r.sub.key.is_some(), flag::KEYED);
-        Some(Settled {
-            id: id_number(&r.id)?,
+        let s = Settled::new(id_number(&r.id)?, first, last, kind, r.sub.risk, flags);
+        Some(s.at(r.sub.created, decided, r.settled_at()))
+    }
+
+    /// A record with no times yet ([`Settled::at`] sets them).
+    pub fn new(id: u64, first: u64, last: u64, kind: Kind, risk: Risk, flags: u8) -> Settled {
+        Settled {
+            id,
             first,
             last,
-            created: secs(r.sub.created),
-            decided: decided.map_or(0, secs),
-            changed: secs(r.settled_at()),
+            created: 0,
+            decided: 0,
+            changed: 0,
             kind,
             flags,
-            risk: r.sub.risk,
-        })
+            risk,
+        }
+    }
+
+    /// The record with its times: submitted, decided (or withdrawn), and
+    /// its last change.
+    pub fn at(self, created: Timestamp, decided: Option<Timestamp>, changed: Timestamp) -> Settled {
+        Settled {
+            created: secs(created),
+            decided: decided.map_or(0, secs),
+            changed: secs(changed),
+            ..self
+        }
     }
 
     pub fn id(&self) -> String {
@@ -301,6 +318,15 @@ impl SettledIndex {
             Err(_) => {
                 self.recent.insert(s.id, s);
             }
+        }
+    }
+
+    /// Takes a record out (its request is held in full again).
+    pub fn remove(&mut self, id: &str) -> Option<Settled> {
+        let n = id_number(id)?;
+        match self.base.binary_search_by_key(&n, |s| s.id) {
+            Ok(i) => Some(self.base.remove(i)),
+            Err(_) => self.recent.remove(&n),
         }
     }
 
