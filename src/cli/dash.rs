@@ -20,7 +20,10 @@ use crate::request::{Id, Request};
 pub(super) fn dashboard(p: &Place, stdout: bool) -> Result<()> {
     let m = replay(p)?;
     let mut failures = crate::dashboard::failures(&m);
-    let undelivered = m.settled_index().iter().filter(|s| s.has(flag::UNDELIVERED));
+    let undelivered = m
+        .settled_index()
+        .iter()
+        .filter(|s| s.has(flag::UNDELIVERED));
     for s in undelivered {
         failures.extend(crate::dashboard::failures_of(&*details(p, &m, &s.id())?));
     }
@@ -56,7 +59,10 @@ fn entries(p: &Place, m: &Machine) -> Result<Vec<Entry>> {
     let listed: BTreeSet<Id> = crate::dashboard::listed(&entries.iter().collect::<Vec<_>>())
         .into_iter()
         .collect();
-    for e in entries.iter_mut().filter(|e| e.brief && listed.contains(&e.id)) {
+    for e in entries
+        .iter_mut()
+        .filter(|e| e.brief && listed.contains(&e.id))
+    {
         *e = Entry::from(&*details(p, m, &e.id)?);
     }
     Ok(entries)

@@ -145,12 +145,15 @@ impl Drop for Writer {
     }
 }
 
+/// How the page reads the whole entry of a settled request it lists.
+pub type ReadDetails = Box<dyn Fn(&crate::request::Settled) -> Option<Entry> + Send>;
+
 /// Settled requests known only by their compact records, sorted by id,
 /// and how to read the whole entry of one the page lists.
 #[derive(Default)]
 pub struct Settled {
     pub records: Vec<crate::request::Settled>,
-    pub details: Option<Box<dyn Fn(&crate::request::Settled) -> Option<Entry> + Send>>,
+    pub details: Option<ReadDetails>,
 }
 
 /// The page's state, owned by its thread.
@@ -207,7 +210,9 @@ impl Page {
     /// The entries of settled requests known only by compact records.
     fn brief_entries(&self) -> Vec<Entry> {
         let records = self.settled.records.iter().map(Entry::from_settled);
-        records.filter(|e| !self.entries.contains_key(&e.id)).collect()
+        records
+            .filter(|e| !self.entries.contains_key(&e.id))
+            .collect()
     }
 
     /// Reads the whole entries of the listed ones known only by compact

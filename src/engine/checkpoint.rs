@@ -103,8 +103,8 @@ pub(super) fn replay(state: &Path, config: Arc<Config>) -> Result<Replayed, Daem
         Ok(None) => tracing::info!("no checkpoint: replaying the whole journal"),
         Err(why) => tracing::warn!(%why, "the checkpoint is damaged: replaying the whole journal"),
     }
-    let (journal, torn, last_event, parts) =
-        open_and_fold(&path, &chain, None, Fold::default()).map_err(|e| match e {
+    let (journal, torn, last_event, parts) = open_and_fold(&path, &chain, None, Fold::default())
+        .map_err(|e| match e {
             FoldError::Journal(e) => DaemonError::from(e),
             FoldError::Apply(e) => DaemonError::from(e),
             FoldError::Line(e) => DaemonError::from(JournalError::Damaged {
@@ -173,7 +173,10 @@ fn finish(path: &Path, chain: &Chain, fold: Fold) -> Result<Parts, FoldError> {
         if reader.is_none() {
             reader = Some(Reader::open(path, chain.clone())?);
         }
-        reader.as_mut().expect("opened above").events(first, last, id)
+        reader
+            .as_mut()
+            .expect("opened above")
+            .events(first, last, id)
     })
 }
 
@@ -234,7 +237,9 @@ fn from_checkpoint(state: &Path, chain: &Chain) -> Result<Option<Loaded>, Unusab
     let mut line = Vec::new();
     input.read_until(b'\n', &mut line)?;
     if line != MAGIC {
-        return Err(Unusable::Format("not a hitl checkpoint of this version".into()));
+        return Err(Unusable::Format(
+            "not a hitl checkpoint of this version".into(),
+        ));
     }
     line.clear();
     input.read_until(b'\n', &mut line)?;
@@ -261,9 +266,13 @@ fn read_sections(input: &mut impl BufRead, header: &Header) -> Result<Parts, Unu
     let mut buf = [0u8; RECORD_BYTES];
     for _ in 0..header.settled {
         input.read_exact(&mut buf[..RECORD_BYTES])?;
-        records.push(Settled::from_bytes(&buf[..RECORD_BYTES]).ok_or_else(|| format("a bad settled record"))?);
+        records.push(
+            Settled::from_bytes(&buf[..RECORD_BYTES])
+                .ok_or_else(|| format("a bad settled record"))?,
+        );
     }
-    parts.settled = SettledIndex::from_records(records).ok_or_else(|| format("a settled id twice"))?;
+    parts.settled =
+        SettledIndex::from_records(records).ok_or_else(|| format("a settled id twice"))?;
     for _ in 0..header.keys {
         input.read_exact(&mut buf[..KEY_BYTES])?;
         let (k, o) = KeyOwner::from_bytes(&buf[..KEY_BYTES]).ok_or_else(|| format("a bad key"))?;

@@ -179,3 +179,88 @@ fn the_cli_reads_the_same_state_from_a_checkpoint_or_without_one() {
         "nothing written"
     );
 }
+
+fn notified(id: &str, t: u64) -> Event {
+    Event {
+        time: at(t),
+        request: id.into(),
+        actor: Actor::Hitl,
+        kind: EventKind::NotifyFailed {
+            channel: "email".into(),
+            event: "decided".into(),
+            attempts: 3,
+            error: "refused".into(),
+        },
+    }
+}
+
+/// Generated ids (which settle into compact records): two settled, one
+/// with a notification after it settled, one open.
+fn setup_settled(state: &Path) -> BTreeMap<Id, Request> {
+    let path = state.join("journal.jsonl");
+    let (mut j, _, _) = Journal::open(&path).unwrap();
+    let (a, b, c) = ("a00000000001", "b00000000002", "c00000000003");
+    j.append(&[submitted(a, 1), submitted(b, 2), rejected(a, 3)])
+        .unwrap();
+    j.append(&[submitted(c, 4), notified(a, 5), rejected(b, 6)])
+        .unwrap();
+    full(state)
+}
+
+/// Each request of `want` as `m` has it: open ones in full, settled ones
+/// read back from the journal by their records' offsets.
+fn each_in_full(state: &Path, m: &Machine, want: &BTreeMap<Id, Request>) {
+    for (id, r) in want {
+        let got = super::super::details::read_request(state, m, id).unwrap();
+        assert_eq!(got.as_deref(), Some(r), "{id}");
+        assert_eq!(
+            m.get(id).is_none(),
+            r.status.is_final(),
+            "{id} compact iff settled"
+        );
+    }
+}
+
+#[test]
+fn settled_requests_are_compact_and_read_back_whole_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let want = setup_settled(dir.path());
+    let r = replay(dir.path(), config()).unwrap();
+    assert!(!r.from_checkpoint);
+    assert_eq!(r.machine.settled_index().len(), 2);
+    assert_eq!(r.machine.open_count(), 1);
+    each_in_full(dir.path(), &r.machine, &want);
+    let a = r.machine.settled("a00000000001").unwrap();
+    assert!(a.has(crate::request::settled::flag::UNDELIVERED));
+    assert_eq!(a.changed(), at(5), "its last line, a notification");
+    // Through a checkpoint, and the CLI's read of it.
+    write(dir.path(), &r.journal, r.last_event, &r.machine).unwrap();
+    drop(r);
+    let r = replay(dir.path(), config()).unwrap();
+    assert!(r.from_checkpoint);
+    each_in_full(dir.path(), &r.machine, &want);
+    each_in_full(
+        dir.path(),
+        &read_state(dir.path(), config()).unwrap(),
+        &want,
+    );
+}
+
+#[test]
+fn a_settled_requests_line_edited_in_the_journal_is_not_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    setup_settled(dir.path());
+    let m = read_state(dir.path(), config()).unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("\"reason\":\"no\"", "\"reason\":\"ok\""),
+    )
+    .unwrap();
+    let got = super::super::details::read_request(dir.path(), &m, "b00000000002");
+    assert!(
+        matches!(got, Err(crate::journal::JournalError::Damaged { .. })),
+        "{got:?}"
+    );
+}

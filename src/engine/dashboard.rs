@@ -11,10 +11,10 @@ use super::{Clock, Engine};
 use crate::config::Config;
 use crate::dashboard::{Entry, FILE_NAME, NotifyFailure, Pace, SettledEntries, Writer};
 use crate::journal::Journal;
-use crate::request::Settled;
-use crate::request::settled::flag;
 use crate::machine::Machine;
 use crate::request::Event;
+use crate::request::Settled;
+use crate::request::settled::flag;
 use crate::vault::Vault;
 
 pub(super) fn start(

@@ -7,9 +7,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::{JournalError, Record};
 use super::key::Chain;
 use super::scan::Line;
+use super::{JournalError, Record};
 use crate::request::Event;
 
 /// The events of request `id` whose lines start between `first` and

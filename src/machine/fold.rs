@@ -199,7 +199,11 @@ impl Fold {
             return Err(ApplyError::Duplicate(id).into());
         }
         apply_owned(&mut self.parts.requests, ev)?;
-        let span = self.parts.spans.entry(id.clone()).or_insert((offset, offset));
+        let span = self
+            .parts
+            .spans
+            .entry(id.clone())
+            .or_insert((offset, offset));
         span.1 = offset;
         let (first, last) = *span;
         let r = &self.parts.requests[&id];

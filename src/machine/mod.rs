@@ -42,9 +42,9 @@ mod trust_tests;
 
 pub use dropin::drop_in_request;
 pub use fold::{Fold, FoldError};
-pub use store::Parts;
 pub use io::{Decide, Effect, Folder, HandlerJob, Input, NewRequest, SeenNote, Step};
 pub use refusal::Refusal;
+pub use store::Parts;
 pub use trust::Ledger;
 
 pub struct Machine {

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
-use super::settled::id_number;
 use super::Request;
+use super::settled::id_number;
 
 /// The first 8 bytes of the SHA-256 of `parts`, each length-prefixed.
 pub fn hash64(parts: &[&str]) -> u64 {
@@ -49,7 +49,10 @@ impl KeyOwner {
 
     pub fn to_bytes(key: u64, o: &KeyOwner) -> [u8; KEY_BYTES] {
         let mut b = [0u8; KEY_BYTES];
-        for (i, v) in [key, o.id, o.requester, o.action, o.payload].iter().enumerate() {
+        for (i, v) in [key, o.id, o.requester, o.action, o.payload]
+            .iter()
+            .enumerate()
+        {
             b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
         }
         b
