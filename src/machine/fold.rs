@@ -117,6 +117,15 @@ impl Fold {
                 return self.submitted(sub, offset);
             }
         }
+        if let Some(skeleton) = super::skeleton::skeleton(text) {
+            let ev = skeleton.map_err(FoldError::Line)?;
+            // Only tracked and settled requests keep nothing of its texts.
+            if self.tracks.contains_key(&ev.request)
+                || self.parts.settled.get(&ev.request).is_some()
+            {
+                return self.take_event(ev, offset);
+            }
+        }
         let event = line.record().map_err(FoldError::Line)?.event;
         self.take_event(event, offset)
     }

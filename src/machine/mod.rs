@@ -32,6 +32,7 @@ mod note_tests;
 mod reason_tests;
 mod recover;
 mod refusal;
+mod skeleton;
 mod store;
 mod submit;
 #[cfg(test)]
