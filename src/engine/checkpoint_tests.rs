@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::*;
-use crate::request::{Actor, Event, EventKind, Gesture, Id, Source, Submission};
+use crate::request::{Actor, Event, EventKind, Gesture, Id, Request, Settled, Source, Submission};
 
 fn config() -> Arc<Config> {
     Arc::new(Config::parse("default: require\n", "test").unwrap())
