@@ -116,7 +116,7 @@ fn queue_decision(p: &Place, cmd: Command, json: bool) -> Result<u8> {
     };
     let m = replay(p)?;
     let full = resolve(&m, id)?;
-    let status = m.requests()[&full].status.name();
+    let status = m.status_name(&full).unwrap_or("unknown");
     if status != "pending" {
         bail!("request {full} is already {status}");
     }

@@ -300,14 +300,14 @@ fn read_journal(p: &Place, cmd: Cmd) -> Result<u8> {
         Cmd::List { status, json } => {
             let m = replay(p)?;
             let status = status.map(|s| s.name());
-            let wanted = |r: &&Request| status.as_deref().is_none_or(|s| r.status.name() == s);
-            let reqs: Vec<&Request> = m.requests().values().filter(wanted).collect();
+            let reqs = super::place::all_requests(p, &m, status.as_deref())?;
+            let reqs: Vec<&Request> = reqs.iter().map(|r| &**r).collect();
             output::list(&reqs, json);
         }
         Cmd::Show { id, json } => {
             let m = replay(p)?;
             let id = resolve(&m, &id)?;
-            output::show(&m.requests()[&id], json, &p.state_dir);
+            output::show(&*super::place::details(p, &m, &id)?, json, &p.state_dir);
         }
         Cmd::History(args) => dash::history(p, args)?,
         Cmd::Audit {

@@ -8,22 +8,31 @@ use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use super::place::{Place, replay, resolve};
+use super::place::{Place, details, replay, resolve};
 use super::{ExportFormat, HistoryArgs, output};
 use crate::dashboard::Entry;
 use crate::journal::{self, Record};
+use crate::machine::Machine;
+use crate::request::settled::flag;
 use crate::request::{Id, Request};
 
 /// Writes `Approvals.md` at the vault root (atomically), or prints it.
 pub(super) fn dashboard(p: &Place, stdout: bool) -> Result<()> {
     let m = replay(p)?;
-    let failures = crate::dashboard::failures(&m);
+    let mut failures = crate::dashboard::failures(&m);
+    let undelivered = m
+        .settled_index()
+        .iter()
+        .filter(|s| s.has(flag::UNDELIVERED));
+    for s in undelivered {
+        failures.extend(crate::dashboard::failures_of(&*details(p, &m, &s.id())?));
+    }
     let tz = if super::style::utc() {
         TimeZone::UTC
     } else {
         TimeZone::system()
     };
-    let entries: Vec<Entry> = m.requests().values().map(Entry::from).collect();
+    let entries = entries(p, &m)?;
     let page = crate::dashboard::render(&entries, &failures, Timestamp::now(), &tz);
     if stdout {
         print!("{page}");
@@ -41,12 +50,34 @@ pub(super) fn dashboard(p: &Place, stdout: bool) -> Result<()> {
     Ok(())
 }
 
+/// Every request's entry: the settled ones from their compact records,
+/// those the page lists one by one read in full from the journal.
+fn entries(p: &Place, m: &Machine) -> Result<Vec<Entry>> {
+    let mut entries: Vec<Entry> = m.requests().values().map(Entry::from).collect();
+    let brief = m.settled_index().iter().map(Entry::from_settled);
+    entries.extend(brief);
+    let listed: BTreeSet<Id> = crate::dashboard::listed(&entries.iter().collect::<Vec<_>>())
+        .into_iter()
+        .collect();
+    for e in entries
+        .iter_mut()
+        .filter(|e| e.brief && listed.contains(&e.id))
+    {
+        *e = Entry::from(&*details(p, m, &e.id)?);
+    }
+    Ok(entries)
+}
+
 pub(super) fn history(p: &Place, args: HistoryArgs) -> Result<()> {
     let now = Timestamp::now();
     let since = args.since.as_deref().map(|w| when(w, now)).transpose()?;
     let until = args.until.as_deref().map(|w| when(w, now)).transpose()?;
-    let records = journal::read(&p.state_dir.join("journal.jsonl"))?;
     let ids = requests(p, &args)?;
+    let path = p.state_dir.join("journal.jsonl");
+    let records = match &ids {
+        Some(ids) if ids.len() == 1 => one_request(p, &path, ids.iter().next().expect("one"))?,
+        _ => journal::read(&path)?,
+    };
     let wanted = |r: &&Record| {
         let e = &r.event;
         ids.as_ref().is_none_or(|ids| ids.contains(&e.request))
@@ -57,6 +88,21 @@ pub(super) fn history(p: &Place, args: HistoryArgs) -> Result<()> {
     Ok(())
 }
 
+/// The lines of one request: only those between its first and last line
+/// when the state knows where they are (a checkpoint's index), else all.
+fn one_request(p: &Place, path: &Path, id: &str) -> Result<Vec<Record>> {
+    let m = replay(p)?;
+    let span = match m.settled(id) {
+        Some(s) => Some((s.first, s.last)),
+        None => m.span(id),
+    };
+    let Some((first, last)) = span else {
+        return Ok(journal::read(path)?);
+    };
+    let mut reader = journal::Reader::open(path, journal::chain_for(path)?)?;
+    Ok(reader.records(first, last, id)?)
+}
+
 /// The requests the filters pick, or `None` when no filter picks by request.
 fn requests(p: &Place, args: &HistoryArgs) -> Result<Option<BTreeSet<Id>>> {
     let id = args.id.as_ref().or(args.id_flag.as_ref());
@@ -65,6 +111,12 @@ fn requests(p: &Place, args: &HistoryArgs) -> Result<Option<BTreeSet<Id>>> {
     }
     let m = replay(p)?;
     let id = id.map(|prefix| resolve(&m, prefix)).transpose()?;
+    if let (Some(id), None, None) = (&id, &args.action, &args.decided_by) {
+        // One request: its status is in its record; no other is read.
+        let status = args.status.map(|s| s.name());
+        let matches = status.is_none_or(|s| m.status_name(id) == Some(s.as_str()));
+        return Ok(Some(matches.then(|| id.clone()).into_iter().collect()));
+    }
     let status = args.status.map(|s| s.name());
     let picked = |r: &&Request| {
         id.as_ref().is_none_or(|i| &r.id == i)
@@ -75,9 +127,10 @@ fn requests(p: &Place, args: &HistoryArgs) -> Result<Option<BTreeSet<Id>>> {
                 .as_deref()
                 .is_none_or(|who| r.decision().is_some_and(|d| decided_by(&d.by, who)))
     };
+    let all = super::place::all_requests(p, &m, status.as_deref())?;
     Ok(Some(
-        m.requests()
-            .values()
+        all.iter()
+            .map(|r| &**r)
             .filter(picked)
             .map(|r| r.id.clone())
             .collect(),

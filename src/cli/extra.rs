@@ -26,10 +26,10 @@ pub(super) fn log(p: &Place, prefix: &str, follow: bool) -> Result<u8> {
     let mut offset = 0;
     if follow {
         let mut told = false;
-        while open(&m.requests()[&id].status) {
+        while m.get(&id).is_some_and(|r| open(&r.status)) {
             offset += print_from(&path, offset)?;
             if !told {
-                let status = m.requests()[&id].status.name();
+                let status = m.status_name(&id).unwrap_or("unknown");
                 eprintln!("hitl: {id} is {status}; following its output until it settles");
                 told = true;
             }
@@ -41,7 +41,7 @@ pub(super) fn log(p: &Place, prefix: &str, follow: bool) -> Result<u8> {
         print_from(&path, offset)?;
         return Ok(0);
     }
-    let status = m.requests()[&id].status.name();
+    let status = m.status_name(&id).unwrap_or("unknown");
     bail!(
         "request {id} has no output ({status}; output is kept for every handler run, in {})",
         path.display()

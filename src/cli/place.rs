@@ -2,13 +2,15 @@
 //! exit codes, and the journal read back. Its own module so the commands
 //! and the socket client use it without importing each other.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::output;
 use crate::config::Config;
 use crate::machine::Machine;
+use crate::request::Request;
 
 /// Exit code of a command that failed.
 pub(super) const ERROR: u8 = 1;
@@ -45,6 +47,51 @@ pub(super) fn resolve(m: &Machine, prefix: &str) -> Result<String> {
             anyhow::anyhow!("{e}")
         }
     })
+}
+
+/// The request `id` (a full id the state knows) in full: a settled one's
+/// details read from the journal by the offsets its record keeps.
+pub(super) fn details<'a>(p: &Place, m: &'a Machine, id: &str) -> Result<Cow<'a, Request>> {
+    crate::engine::details::read_request(&p.state_dir, m, id)?
+        .with_context(|| format!("no request {id}"))
+}
+
+/// Every request whose status is named `status` (all for `None`), in
+/// full: the settled ones read back from the journal one by one, by the
+/// offsets their records keep (only those of that status).
+pub(super) fn all_requests<'a>(
+    p: &Place,
+    m: &'a Machine,
+    status: Option<&str>,
+) -> Result<Vec<Cow<'a, Request>>> {
+    let wanted = |name: &str| status.is_none_or(|s| s == name);
+    let mut out: Vec<Cow<Request>> = m
+        .requests()
+        .values()
+        .filter(|r| wanted(r.status.name()))
+        .map(Cow::Borrowed)
+        .collect();
+    let settled = m.settled_index().iter().filter(|s| wanted(s.kind.name()));
+    let settled: Vec<&crate::request::Settled> = settled.collect();
+    if settled.is_empty() {
+        return Ok(out);
+    }
+    let path = p.state_dir.join("journal.jsonl");
+    let mut reader = crate::journal::Reader::open(&path, crate::journal::chain_for(&path)?)?;
+    for s in settled {
+        let events = reader.events(s.first, s.last, &s.id())?;
+        out.push(Cow::Owned(rebuilt(&s.id(), &events)?));
+    }
+    Ok(out)
+}
+
+fn rebuilt(id: &str, events: &[crate::request::Event]) -> Result<Request> {
+    let mut one = std::collections::BTreeMap::new();
+    for ev in events {
+        crate::request::apply(&mut one, ev)?;
+    }
+    one.remove(id)
+        .with_context(|| format!("request {id} has no `submitted` line"))
 }
 
 /// The state: the daemon's checkpoint and the journal's tail after it, or

@@ -149,7 +149,7 @@ fn look_up(p: &Place, prefix: &str) -> Result<Known> {
         .exists();
     let m = replay(p)?;
     if let Ok(id) = m.resolve_id(prefix) {
-        let r = &m.requests()[&id];
+        let r = &*super::place::details(p, &m, &id)?;
         let settled = r
             .status
             .exit_code()
@@ -178,7 +178,8 @@ fn look_up(p: &Place, prefix: &str) -> Result<Known> {
 /// The request as the journal has it: its outcome.
 fn journal_outcome(p: &Place, id: &str) -> Option<RequestOutcome> {
     let m = replay(p).ok()?;
-    m.requests().get(id).map(RequestOutcome::of)
+    let r = crate::engine::details::read_request(&p.state_dir, &m, id).ok()??;
+    Some(RequestOutcome::of(&r))
 }
 
 /// Settled while the daemon was down: the outcome from the journal, in the

@@ -5,7 +5,7 @@
 
 use jiff::Timestamp;
 
-use crate::request::{Decision, Id, Request, Status};
+use crate::request::{Decision, Id, Kind, Request, Settled, Status};
 use crate::rules::Risk;
 
 /// One request as the page shows it.
@@ -32,6 +32,10 @@ pub struct Entry {
     pub settled_at: Timestamp,
     /// Its last History line, kept only while it needs a look.
     pub last_line: String,
+    /// Made from a settled request's compact record: no note name,
+    /// action, who decided or why, until the page shows it and reads
+    /// those from the journal ([`crate::dashboard::Writer::spawn`]).
+    pub brief: bool,
 }
 
 /// The file name the daemon gives the request's note, without `.md` (a
@@ -95,6 +99,44 @@ impl From<&Request> for Entry {
             } else {
                 String::new()
             },
+            brief: false,
+        }
+    }
+}
+
+impl Entry {
+    /// What the counts and charts need of a settled request, from its
+    /// compact record; the rest is read when the page lists it.
+    pub fn from_settled(s: &Settled) -> Entry {
+        let at = s.decided().unwrap_or_else(|| s.changed());
+        let decision = s.kind.decided().map(|approved| Decision {
+            approved,
+            by: String::new(),
+            at,
+            reason: None,
+        });
+        let cancelled = (s.kind == Kind::Cancelled).then(|| Decision {
+            approved: false,
+            by: String::new(),
+            at,
+            reason: None,
+        });
+        Entry {
+            id: s.id(),
+            stem: String::new(),
+            action: String::new(),
+            summary: String::new(),
+            risk: s.risk,
+            requested_by: String::new(),
+            created: s.created(),
+            expires: s.created(),
+            status: s.kind.name(),
+            needs_look: matches!(s.kind, Kind::Failed | Kind::Tampered),
+            decision,
+            cancelled,
+            settled_at: s.changed(),
+            last_line: String::new(),
+            brief: true,
         }
     }
 }
@@ -139,22 +181,25 @@ impl NotifyFailure {
     }
 }
 
-/// The undelivered notifications of every request the machine holds.
+/// The undelivered notifications of every request the machine holds in
+/// full.
 pub fn failures(machine: &crate::machine::Machine) -> Vec<NotifyFailure> {
-    machine
-        .requests()
-        .values()
-        .flat_map(|r| {
-            let stem = Entry::from(r).stem;
-            r.undelivered.iter().map(move |u| NotifyFailure {
-                request: r.id.clone(),
-                stem: Some(stem.clone()),
-                at: u.at,
-                channel: u.channel.clone(),
-                event: u.event.clone(),
-                attempts: u.attempts,
-                error: u.error.clone(),
-            })
+    machine.requests().values().flat_map(failures_of).collect()
+}
+
+/// The undelivered notifications of one request.
+pub fn failures_of(r: &Request) -> Vec<NotifyFailure> {
+    let stem = note_stem(r);
+    r.undelivered
+        .iter()
+        .map(|u| NotifyFailure {
+            request: r.id.clone(),
+            stem: Some(stem.clone()),
+            at: u.at,
+            channel: u.channel.clone(),
+            event: u.event.clone(),
+            attempts: u.attempts,
+            error: u.error.clone(),
         })
         .collect()
 }

@@ -21,9 +21,10 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::note::{inline, local};
+use crate::request::Id;
 
-pub use entry::{Entry, NotifyFailure, failures};
-pub use writer::{Pace, Writer};
+pub use entry::{Entry, NotifyFailure, failures, failures_of};
+pub use writer::{Pace, Settled as SettledEntries, Writer};
 
 /// The dashboard's file name, at the vault root.
 pub const FILE_NAME: &str = "Approvals.md";
@@ -82,6 +83,27 @@ pub fn body(all: &[&Entry], failures: &[NotifyFailure], now: Timestamp, tz: &Tim
     charts::per_day(&mut out, all, now, tz);
     charts::time_to_decision(&mut out, all, now);
     out
+}
+
+/// The ids of the entries the page lists one by one (besides the open
+/// ones): the last decisions and those needing a look.
+pub fn listed(all: &[&Entry]) -> Vec<Id> {
+    let mut look: Vec<&Entry> = all.iter().copied().filter(|e| e.needs_look).collect();
+    first_n(&mut look, LAST_DECISIONS, |a, b| {
+        b.settled_at
+            .cmp(&a.settled_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let mut decided: Vec<&Entry> = all
+        .iter()
+        .copied()
+        .filter(|e| closing(e).is_some())
+        .collect();
+    first_n(&mut decided, LAST_DECISIONS, |a, b| {
+        let at = |e: &Entry| closing(e).map(|(d, _)| d.at);
+        at(b).cmp(&at(a)).then_with(|| a.id.cmp(&b.id))
+    });
+    look.iter().chain(&decided).map(|e| e.id.clone()).collect()
 }
 
 /// `[[stem]]` of the note's unique file name.

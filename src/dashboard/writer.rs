@@ -73,8 +73,22 @@ impl Writer {
         tz: TimeZone,
         pace: Pace,
     ) -> Writer {
+        Writer::spawn_with(path, entries, Settled::default(), now, tz, pace)
+    }
+
+    /// [`Writer::spawn`] with settled requests as compact records too,
+    /// and how to read the details of those the page lists.
+    pub fn spawn_with(
+        path: PathBuf,
+        entries: Vec<Entry>,
+        settled: Settled,
+        now: impl Fn() -> Timestamp + Send + 'static,
+        tz: TimeZone,
+        pace: Pace,
+    ) -> Writer {
         let page = Page {
             path,
+            settled,
             entries: entries.into_iter().map(|e| (e.id.clone(), e)).collect(),
             failures: Vec::new(),
             now: Box::new(now),
@@ -131,9 +145,22 @@ impl Drop for Writer {
     }
 }
 
+/// How the page reads the whole entry of a settled request it lists.
+pub type ReadDetails = Box<dyn Fn(&crate::request::Settled) -> Option<Entry> + Send>;
+
+/// Settled requests known only by their compact records, sorted by id,
+/// and how to read the whole entry of one the page lists.
+#[derive(Default)]
+pub struct Settled {
+    pub records: Vec<crate::request::Settled>,
+    pub details: Option<ReadDetails>,
+}
+
 /// The page's state, owned by its thread.
 struct Page {
     path: PathBuf,
+    /// Requests known by compact records only (none in `entries`).
+    settled: Settled,
     entries: HashMap<Id, Entry>,
     failures: Vec<NotifyFailure>,
     now: Box<dyn Fn() -> Timestamp + Send>,
@@ -180,6 +207,39 @@ fn run(mut page: Page, rx: Receiver<Msg>, pace: Pace) {
 }
 
 impl Page {
+    /// The entries of settled requests known only by compact records.
+    fn brief_entries(&self) -> Vec<Entry> {
+        let records = self.settled.records.iter().map(Entry::from_settled);
+        records
+            .filter(|e| !self.entries.contains_key(&e.id))
+            .collect()
+    }
+
+    /// Reads the whole entries of the listed ones known only by compact
+    /// records (kept after); whether there were any.
+    fn read_listed(&mut self, listed: &[Id]) -> bool {
+        let Some(details) = &self.settled.details else {
+            return false;
+        };
+        let mut read = false;
+        for id in listed {
+            if self.entries.contains_key(id) {
+                continue;
+            }
+            let Some(n) = crate::request::settled::id_number(id) else {
+                continue;
+            };
+            let records = &self.settled.records;
+            if let Ok(i) = records.binary_search_by_key(&n, |s| s.id)
+                && let Some(e) = details(&records[i])
+            {
+                self.entries.insert(id.clone(), e);
+                read = true;
+            }
+        }
+        read
+    }
+
     fn apply(&mut self, msg: Msg) {
         match msg {
             Msg::Changed(entries) => {
@@ -203,7 +263,14 @@ impl Page {
     fn render(&mut self) {
         let started = Instant::now();
         let now = (self.now)();
-        let all: Vec<&Entry> = self.entries.values().collect();
+        let brief = self.brief_entries();
+        let listed = super::listed(&self.entries.values().chain(&brief).collect::<Vec<_>>());
+        let brief = if self.read_listed(&listed) {
+            self.brief_entries()
+        } else {
+            brief
+        };
+        let all: Vec<&Entry> = self.entries.values().chain(&brief).collect();
         self.open = all.iter().any(|e| e.status == "pending");
         let body = body(&all, &self.failures, now, &self.tz);
         let took_ms = started.elapsed().as_millis() as u64;
@@ -249,6 +316,7 @@ mod tests {
             cancelled: None,
             settled_at: at,
             last_line: String::new(),
+            brief: false,
         }
     }
 

@@ -3,14 +3,18 @@
 //! shutdown, so a start-up replays only the journal's tail.
 //!
 //! The file (`checkpoint` in the state folder) is a magic line, a header
-//! line (the journal's head and where its lines end, see [`Resume`]; and
-//! the trust gate's [`Ledger`]), the requests (one JSON object a line), and the HMAC-SHA256 of all
-//! of that as a last line. At start-up it is used only if its MAC checks,
-//! the journal still holds its head line at the place it names (so the
-//! journal before it is the one it was made from), and the tail chains on
-//! from it; anything else is a full replay and a log line saying why.
+//! line (the journal's head and where its lines end, see [`Resume`]; the
+//! trust gate's [`Ledger`]; how many records each section holds), then
+//! three binary sections: the settled requests' compact records
+//! ([`Settled`], 40 bytes each, sorted by id), the idempotency keys and
+//! the drop-in fingerprints of settled requests (as hashes), then the
+//! requests held in full (the open ones: one JSON object a line, with
+//! where their journal lines are), and the HMAC-SHA256 of all of that as a
+//! last line. At start-up it is used only if its MAC checks, the journal
+//! still holds its head line at the place it names (so the journal before
+//! it is the one it was made from), and the tail chains on from it;
+//! anything else is a full replay and a log line saying why.
 
-use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -23,24 +27,38 @@ use serde::{Deserialize, Serialize};
 use super::DaemonError;
 use crate::config::Config;
 use crate::journal::key::{Chain, StreamMac};
-use crate::journal::{Journal, Resume, TornTail};
-use crate::machine::{Ledger, Machine};
-use crate::request::{ApplyError, Event, Id, Request, apply_owned};
+use crate::journal::{Journal, JournalError, Reader, Resume, TornTail};
+use crate::machine::{Fold, FoldError, Ledger, Machine, Parts};
+use crate::request::lookup::KEY_BYTES;
+use crate::request::settled::RECORD_BYTES;
 
 pub const FILE: &str = "checkpoint";
-const MAGIC: &[u8] = b"hitl checkpoint v1\n";
+const MAGIC: &[u8] = b"hitl checkpoint v2\n";
 /// The last line: 64 hex digits of MAC and a newline.
 const MAC_LINE: u64 = 65;
+/// A settled drop-in: its fingerprint's hash and its id.
+const DROP_IN_BYTES: usize = 16;
 
 #[derive(Serialize, Deserialize)]
 struct Header {
     journal: Resume,
     last_event: Option<Timestamp>,
+    /// Requests held in full (one JSON line each).
     requests: usize,
+    /// Compact records of settled requests.
+    settled: usize,
+    keys: usize,
+    drop_ins: usize,
     /// The trust gate's journaled memory (authenticator steps taken, undo
-    /// windows, approvals counted, wrong codes); absent before there was one.
-    #[serde(default)]
+    /// windows, approvals counted, wrong codes).
     ledger: Ledger,
+}
+
+/// A request held in full, and where its journal lines start.
+#[derive(Serialize, Deserialize)]
+struct Held<R> {
+    span: Option<(u64, u64)>,
+    request: R,
 }
 
 /// The journal and the state rebuilt from it at start-up.
@@ -60,22 +78,18 @@ pub(super) fn replay(state: &Path, config: Arc<Config>) -> Result<Replayed, Daem
     let chain = Journal::prepare(&path)?;
     match from_checkpoint(state, &chain) {
         Ok(Some(r)) => {
-            let mut folded = Folded {
-                requests: r.requests,
-                ledger: r.ledger,
-                last_event: r.last_event,
-            };
-            let tail = open_and_apply(&path, &chain, Some(&r.resume), &mut folded);
-            match tail {
-                Ok((journal, torn)) => {
+            let mut fold = Fold::from_parts(r.parts);
+            fold.last_event = r.last_event;
+            match open_and_fold(&path, &chain, Some(&r.resume), fold) {
+                Ok((journal, torn, last_event, parts)) => {
                     tracing::info!(
                         seq = r.resume.seq,
                         "state loaded from the checkpoint; replayed the journal's tail after it"
                     );
                     return Ok(Replayed {
                         journal,
-                        last_event: folded.last_event,
-                        machine: folded.into_machine(config),
+                        last_event,
+                        machine: Machine::from_parts(config, parts),
                         torn,
                         from_checkpoint: true,
                     });
@@ -88,16 +102,20 @@ pub(super) fn replay(state: &Path, config: Arc<Config>) -> Result<Replayed, Daem
         Ok(None) => tracing::info!("no checkpoint: replaying the whole journal"),
         Err(why) => tracing::warn!(%why, "the checkpoint is damaged: replaying the whole journal"),
     }
-    let mut folded = Folded::default();
-    let (journal, torn) =
-        open_and_apply(&path, &chain, None, &mut folded).map_err(|e| match e {
-            Tail::Journal(e) => DaemonError::from(e),
-            Tail::Apply(e) => DaemonError::from(e),
+    let (journal, torn, last_event, parts) = open_and_fold(&path, &chain, None, Fold::default())
+        .map_err(|e| match e {
+            FoldError::Journal(e) => DaemonError::from(e),
+            FoldError::Apply(e) => DaemonError::from(e),
+            FoldError::Line(e) => DaemonError::from(JournalError::Damaged {
+                path: path.clone(),
+                line: 0,
+                problem: e,
+            }),
         })?;
     Ok(Replayed {
         journal,
-        last_event: folded.last_event,
-        machine: folded.into_machine(config),
+        last_event,
+        machine: Machine::from_parts(config, parts),
         torn,
         from_checkpoint: false,
     })
@@ -110,88 +128,84 @@ pub fn read_state(state: &Path, config: Arc<Config>) -> Result<Machine, DaemonEr
     let path = state.join("journal.jsonl");
     let chain = crate::journal::chain_for(&path)?;
     if let Ok(Some(r)) = from_checkpoint(state, &chain) {
-        let mut folded = Folded {
-            requests: r.requests,
-            ledger: r.ledger,
-            last_event: r.last_event,
-        };
-        let mut bad = None;
-        let tail = crate::journal::for_each_after(&path, &r.resume, |rec| {
-            if bad.is_none() {
-                bad = folded.take(rec.event).err();
-            }
-        });
-        if tail.is_ok() && bad.is_none() {
-            return Ok(folded.into_machine(config));
+        let fold = Fold::from_parts(r.parts);
+        if let Ok(parts) = read_and_fold(&path, &chain, Some(&r.resume), fold) {
+            return Ok(Machine::from_parts(config, parts));
         }
     }
-    let mut folded = Folded::default();
-    let mut bad = None;
-    crate::journal::for_each(&path, |rec| {
-        if bad.is_none() {
-            bad = folded.take(rec.event).err();
+    match read_and_fold(&path, &chain, None, Fold::default()) {
+        Ok(parts) => Ok(Machine::from_parts(config, parts)),
+        Err(FoldError::Journal(e)) => Err(e.into()),
+        Err(FoldError::Apply(e)) => Err(e.into()),
+        Err(FoldError::Line(problem)) => Err(JournalError::Damaged {
+            path,
+            line: 0,
+            problem,
         }
-    })?;
-    match bad {
-        Some(e) => Err(e.into()),
-        None => Ok(folded.into_machine(config)),
+        .into()),
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-enum Tail {
-    #[error(transparent)]
-    Journal(#[from] crate::journal::JournalError),
-    #[error(transparent)]
-    Apply(#[from] ApplyError),
-}
-
-/// What a replay folds the journal into, one event at a time (no records
-/// are kept): the requests, the trust ledger, the last event's time.
-#[derive(Default)]
-struct Folded {
-    requests: BTreeMap<Id, Request>,
-    ledger: Ledger,
-    last_event: Option<Timestamp>,
-}
-
-impl Folded {
-    fn take(&mut self, event: Event) -> Result<(), ApplyError> {
-        self.last_event = Some(event.time);
-        self.ledger.absorb(&event);
-        apply_owned(&mut self.requests, event)
-    }
-
-    fn into_machine(self, config: Arc<Config>) -> Machine {
-        Machine::from_requests(config, self.requests, self.ledger)
-    }
-}
-
-fn open_and_apply(
+fn read_and_fold(
     path: &Path,
     chain: &Chain,
     from: Option<&Resume>,
-    folded: &mut Folded,
-) -> Result<(Journal, Option<TornTail>), Tail> {
+    mut fold: Fold,
+) -> Result<Parts, FoldError> {
     let mut bad = None;
-    let opened = Journal::open_after(path, chain.clone(), from, |r| {
+    crate::journal::for_each_line(path, from, |line, offset| {
         if bad.is_none() {
-            bad = folded.take(r.event).err();
-        } else {
-            folded.last_event = Some(r.event.time);
+            bad = fold.take(line, offset).err();
         }
+        Ok(())
     })?;
-    match bad {
-        Some(e) => Err(e.into()),
-        None => Ok(opened),
+    if let Some(e) = bad {
+        return Err(e);
     }
+    finish(path, chain, fold)
+}
+
+/// The fold's state, its open requests read back in full from the journal.
+fn finish(path: &Path, chain: &Chain, fold: Fold) -> Result<Parts, FoldError> {
+    let mut reader = None;
+    fold.finish(|id, first, last| {
+        if reader.is_none() {
+            reader = Some(Reader::open(path, chain.clone())?);
+        }
+        reader
+            .as_mut()
+            .expect("opened above")
+            .events(first, last, id)
+    })
+}
+
+type Opened = (Journal, Option<TornTail>, Option<Timestamp>, Parts);
+
+fn open_and_fold(
+    path: &Path,
+    chain: &Chain,
+    from: Option<&Resume>,
+    mut fold: Fold,
+) -> Result<Opened, FoldError> {
+    let mut bad = None;
+    let (journal, torn) = Journal::open_after_lines(path, chain.clone(), from, |line, offset| {
+        if bad.is_none() {
+            bad = fold.take(line, offset).err();
+        }
+        Ok(())
+    })?;
+    if let Some(e) = bad {
+        return Err(e);
+    }
+    let last_event = fold.last_event;
+    let parts = finish(path, journal.chain(), fold)?;
+    Ok((journal, torn, last_event, parts))
 }
 
 struct Loaded {
     resume: Resume,
     last_event: Option<Timestamp>,
-    requests: BTreeMap<Id, Request>,
-    ledger: Ledger,
+    parts: Parts,
 }
 
 /// Why a checkpoint can't be used.
@@ -222,31 +236,23 @@ fn from_checkpoint(state: &Path, chain: &Chain) -> Result<Option<Loaded>, Unusab
     let mut line = Vec::new();
     input.read_until(b'\n', &mut line)?;
     if line != MAGIC {
-        return Err(Unusable::Format("not a hitl checkpoint".into()));
+        return Err(Unusable::Format(
+            "not a hitl checkpoint of this version".into(),
+        ));
     }
     line.clear();
     input.read_until(b'\n', &mut line)?;
     let bad = |e: serde_json::Error| Unusable::Format(e.to_string());
     let header: Header = serde_json::from_slice(&line).map_err(bad)?;
-    // One request a line, each parsed from a reused buffer: from_reader
-    // over the whole array is several times slower.
-    let mut requests = BTreeMap::new();
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        let r: Request = serde_json::from_slice(&line).map_err(bad)?;
-        requests.insert(r.id.clone(), r);
+    let need = header.settled * RECORD_BYTES + header.keys * KEY_BYTES;
+    if need as u64 > len {
+        return Err(Unusable::Format("sections longer than the file".into()));
     }
-    if requests.len() != header.requests {
-        return Err(Unusable::Format("request count differs".into()));
-    }
+    let parts = read_sections(&mut input, &header)?;
     Ok(Some(Loaded {
         resume: header.journal,
         last_event: header.last_event,
-        requests,
-        ledger: header.ledger,
+        parts,
     }))
 }
 
@@ -274,15 +280,14 @@ fn check_mac(file: &mut File, mut mac: StreamMac) -> Result<(), Unusable> {
     Ok(())
 }
 
-/// Writes a checkpoint of `requests` at the journal's head: a new file,
-/// fsynced, renamed over the old one, the folder fsynced.
+/// Writes a checkpoint of the machine's state at the journal's head: a
+/// new file, fsynced, renamed over the old one, the folder fsynced.
 pub(super) fn write(
     state: &Path,
     journal: &Journal,
     last_event: Option<Timestamp>,
     machine: &Machine,
 ) -> Result<(), std::io::Error> {
-    let requests = machine.requests();
     let (Some(resume), Some(mac)) = (journal.resume_point(), journal.chain().mac()) else {
         return Ok(()); // nothing journaled yet, or no key
     };
@@ -297,19 +302,7 @@ pub(super) fn write(
         inner: BufWriter::with_capacity(1 << 16, file),
         mac,
     };
-    out.write_all(MAGIC)?;
-    let header = Header {
-        journal: resume,
-        last_event,
-        requests: requests.len(),
-        ledger: machine.ledger().clone(),
-    };
-    serde_json::to_writer(&mut out, &header)?;
-    out.write_all(b"\n")?;
-    for r in requests.values() {
-        serde_json::to_writer(&mut out, r)?;
-        out.write_all(b"\n")?;
-    }
+    write_body(&mut out, resume, last_event, machine)?;
     let MacWriter { mut inner, mac } = out;
     inner.write_all(&mac.finish_hex())?;
     inner.write_all(b"\n")?;
@@ -337,6 +330,10 @@ impl<W: Write> Write for MacWriter<W> {
         self.inner.flush()
     }
 }
+
+#[path = "checkpoint_sections.rs"]
+mod sections;
+use sections::{read_sections, write_body};
 
 #[cfg(test)]
 #[path = "checkpoint_tests.rs"]

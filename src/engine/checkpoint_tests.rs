@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::*;
-use crate::request::{Actor, Event, EventKind, Gesture, Source, Submission};
+use crate::request::{Actor, Event, EventKind, Gesture, Id, Request, Settled, Source, Submission};
 
 fn config() -> Arc<Config> {
     Arc::new(Config::parse("default: require\n", "test").unwrap())
@@ -178,4 +178,196 @@ fn the_cli_reads_the_same_state_from_a_checkpoint_or_without_one() {
         5,
         "nothing written"
     );
+}
+
+fn notified(id: &str, t: u64) -> Event {
+    Event {
+        time: at(t),
+        request: id.into(),
+        actor: Actor::Hitl,
+        kind: EventKind::NotifyFailed {
+            channel: "email".into(),
+            event: "decided".into(),
+            attempts: 3,
+            error: "refused".into(),
+        },
+    }
+}
+
+/// Generated ids (which settle into compact records): two settled, one
+/// with a notification after it settled, one open.
+fn setup_settled(state: &Path) -> BTreeMap<Id, Request> {
+    let path = state.join("journal.jsonl");
+    let (mut j, _, _) = Journal::open(&path).unwrap();
+    let (a, b, c) = ("a00000000001", "b00000000002", "c00000000003");
+    j.append(&[submitted(a, 1), submitted(b, 2), rejected(a, 3)])
+        .unwrap();
+    j.append(&[submitted(c, 4), notified(a, 5), rejected(b, 6)])
+        .unwrap();
+    full(state)
+}
+
+/// Each request of `want` as `m` has it: open ones in full, settled ones
+/// read back from the journal by their records' offsets.
+fn each_in_full(state: &Path, m: &Machine, want: &BTreeMap<Id, Request>) {
+    for (id, r) in want {
+        let got = super::super::details::read_request(state, m, id).unwrap();
+        assert_eq!(got.as_deref(), Some(r), "{id}");
+        assert_eq!(
+            m.get(id).is_none(),
+            r.status.is_final(),
+            "{id} compact iff settled"
+        );
+    }
+}
+
+#[test]
+fn settled_requests_are_compact_and_read_back_whole_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let want = setup_settled(dir.path());
+    let r = replay(dir.path(), config()).unwrap();
+    assert!(!r.from_checkpoint);
+    assert_eq!(r.machine.settled_index().len(), 2);
+    assert_eq!(r.machine.open_count(), 1);
+    each_in_full(dir.path(), &r.machine, &want);
+    let a = r.machine.settled("a00000000001").unwrap();
+    assert!(a.has(crate::request::settled::flag::UNDELIVERED));
+    assert_eq!(a.changed(), at(5), "its last line, a notification");
+    // Through a checkpoint, and the CLI's read of it.
+    write(dir.path(), &r.journal, r.last_event, &r.machine).unwrap();
+    drop(r);
+    let r = replay(dir.path(), config()).unwrap();
+    assert!(r.from_checkpoint);
+    each_in_full(dir.path(), &r.machine, &want);
+    each_in_full(
+        dir.path(),
+        &read_state(dir.path(), config()).unwrap(),
+        &want,
+    );
+}
+
+#[test]
+fn a_settled_requests_line_edited_in_the_journal_is_not_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    setup_settled(dir.path());
+    let m = read_state(dir.path(), config()).unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("\"reason\":\"no\"", "\"reason\":\"ok\""),
+    )
+    .unwrap();
+    let got = super::super::details::read_request(dir.path(), &m, "b00000000002");
+    assert!(
+        matches!(got, Err(crate::journal::JournalError::Damaged { .. })),
+        "{got:?}"
+    );
+}
+
+fn ev(id: &str, t: u64, kind: EventKind) -> Event {
+    Event {
+        time: at(t),
+        request: id.into(),
+        actor: Actor::Named("cli:alice".into()),
+        kind,
+    }
+}
+
+fn approved(id: &str, t: u64, runs_handler: bool) -> Event {
+    let gesture = Gesture::CommandLine;
+    let reason = Some("fine".into());
+    ev(
+        id,
+        t,
+        EventKind::Approved {
+            reason,
+            gesture,
+            runs_handler,
+        },
+    )
+}
+
+fn run() -> crate::request::RunResult {
+    crate::request::RunResult {
+        exit_code: Some(0),
+        duration_ms: 3,
+        output: "done".into(),
+        truncated: false,
+        error: None,
+    }
+}
+
+#[test]
+fn the_replay_into_compact_records_agrees_with_the_full_fold_on_every_edge() {
+    use EventKind as E;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let (mut j, _, _) = Journal::open(&path).unwrap();
+    let ids: Vec<String> = (1..=9).map(|n| format!("a0000000000{n}")).collect();
+    let id = |n: usize| ids[n - 1].as_str();
+    j.append(
+        &ids.iter()
+            .enumerate()
+            .map(|(i, r)| submitted(r, i as u64))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let command = E::Executing {
+        command: vec!["/bin/true".into()],
+    };
+    let resolved = E::Resolved {
+        executed: true,
+        reason: "checked".into(),
+    };
+    let revoke = |cancelled| E::Revoked {
+        reason: None,
+        gesture: Gesture::CommandLine,
+        cancelled,
+    };
+    j.append(&[
+        approved(id(1), 10, false),
+        approved(id(2), 11, true),
+        ev(id(2), 12, command.clone()),
+        ev(id(2), 13, E::Unknown { why: "lost".into() }),
+        ev(id(2), 14, resolved),
+        approved(id(3), 15, true),
+        ev(id(3), 16, E::Held { until: at(99) }),
+        ev(id(3), 17, revoke(true)),
+        approved(id(4), 18, true),
+        ev(id(4), 19, revoke(false)),
+        ev(id(5), 20, E::Expired),
+        ev(id(6), 21, E::Cancelled(Some("oops".into()))),
+        ev(
+            id(7),
+            22,
+            E::Tampered {
+                found_sha256: None,
+                changed: vec!["payload".into()],
+            },
+        ),
+        approved(id(8), 23, true),
+        ev(id(8), 24, command),
+        ev(id(8), 25, E::Failed(run())),
+        notified(id(1), 26),
+        ev(
+            id(1),
+            27,
+            E::Filed {
+                folder: "Done/2027-01".into(),
+            },
+        ),
+        ev(id(5), 28, E::Reminded),
+        approved(id(9), 29, true),
+    ])
+    .unwrap();
+    let want = full(dir.path());
+    let m = read_state(dir.path(), config()).unwrap();
+    assert_eq!(m.settled_index().len(), 8);
+    assert_eq!(m.open_count(), 1);
+    each_in_full(dir.path(), &m, &want);
+    for r in want.values().filter(|r| r.status.is_final()) {
+        let s = m.settled(&r.id).unwrap();
+        assert_eq!(Settled::of(r, s.first, s.last), Some(*s), "{}", r.id);
+    }
 }

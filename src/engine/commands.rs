@@ -94,6 +94,7 @@ impl Engine {
                 let input = self
                     .change_input(cmd, caller, Via::Socket, None)
                     .map_err(|e| Reply::error(e.to_string()))?;
+                self.hydrate_for(&input);
                 Ok((self.machine.handle(input, now), None))
             }
         }
@@ -207,7 +208,8 @@ impl Engine {
     }
 
     pub(super) fn reply_for(&self, id: &str) -> Reply {
-        let req = self.machine.get(id);
+        let req = self.details(id);
+        let req = req.as_deref();
         Reply::Request {
             id: id.to_string(),
             status: req.map(|r| r.status.name().to_string()),

@@ -69,6 +69,8 @@ impl Engine {
             return;
         }
         let started = std::time::Instant::now();
+        let compacted = self.machine.compact();
+        tracing::debug!(compacted, "settled requests kept as compact records");
         match super::checkpoint::write(
             &self.state_dir,
             &self.journal,
@@ -168,6 +170,7 @@ impl Engine {
             .flat_map(|s| s.events.iter().cloned())
             .collect();
         self.journal.append(&events)?;
+        self.machine.journaled(&events, self.journal.appended());
         self.show_on_dashboard(&events);
         // Only now may the inbox files of this batch go.
         self.remove_taken_inbox();

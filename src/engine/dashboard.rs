@@ -9,23 +9,28 @@ use jiff::tz::TimeZone;
 
 use super::{Clock, Engine};
 use crate::config::Config;
-use crate::dashboard::{Entry, FILE_NAME, NotifyFailure, Pace, Writer};
+use crate::dashboard::{Entry, FILE_NAME, NotifyFailure, Pace, SettledEntries, Writer};
+use crate::journal::Journal;
 use crate::machine::Machine;
 use crate::request::Event;
+use crate::request::Settled;
+use crate::request::settled::flag;
 use crate::vault::Vault;
 
 pub(super) fn start(
     vault: &Vault,
     machine: &Machine,
+    journal: &Journal,
     clock: &Clock,
     tz: &TimeZone,
     config: &Arc<Config>,
 ) -> Writer {
     let entries = machine.requests().values().map(Entry::from).collect();
     let clock = clock.clone();
-    let writer = Writer::spawn(
+    let writer = Writer::spawn_with(
         vault.root.join(FILE_NAME),
         entries,
+        settled_entries(machine, journal),
         move || clock.now(),
         tz.clone(),
         Pace::daemon(config.dashboard_refresh),
@@ -33,7 +38,45 @@ pub(super) fn start(
     for f in crate::dashboard::failures(machine) {
         writer.notify_failed(f);
     }
+    for f in settled_failures(machine, journal) {
+        writer.notify_failed(f);
+    }
     writer
+}
+
+/// The settled requests' compact records, and how the page reads the
+/// details of those it lists: from the journal, by their offsets.
+fn settled_entries(machine: &Machine, journal: &Journal) -> SettledEntries {
+    let mut records: Vec<Settled> = machine.settled_index().iter().copied().collect();
+    records.sort_unstable_by_key(|s| s.id);
+    let (path, chain) = (journal.path().to_path_buf(), journal.chain().clone());
+    let details = move |s: &Settled| match super::details::load(&path, &chain, s) {
+        Ok(r) => Some(Entry::from(&r)),
+        Err(error) => {
+            tracing::warn!(request = %s.id(), %error, "dashboard: a settled request's lines could not be read back");
+            None
+        }
+    };
+    SettledEntries {
+        records,
+        details: Some(Box::new(details)),
+    }
+}
+
+/// The undelivered notifications of settled requests, read back from the
+/// journal for those whose record says they have some.
+fn settled_failures(machine: &Machine, journal: &Journal) -> Vec<NotifyFailure> {
+    let with_failures = machine
+        .settled_index()
+        .iter()
+        .filter(|s| s.has(flag::UNDELIVERED));
+    let mut out = Vec::new();
+    for s in with_failures {
+        if let Ok(r) = super::details::load(journal.path(), journal.chain(), s) {
+            out.extend(crate::dashboard::failures_of(&r));
+        }
+    }
+    out
 }
 
 impl Engine {

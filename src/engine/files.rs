@@ -144,6 +144,7 @@ impl Engine {
             tracked,
             fresh_id: self.fresh_id(),
         });
+        self.hydrate_for(&input);
         let step = self.machine.handle(input, now);
         self.note_drop_ins(&step);
         Some(step)
@@ -170,7 +171,7 @@ impl Engine {
         match view.hitl_id.clone() {
             None if folder == Folder::Done => false,
             None if folder == Folder::Pending => !self.taken_before(path, view),
-            Some(id) if self.machine.get(&id).is_some() => self.track_unless_elsewhere(id, path),
+            Some(id) if self.machine.knows(&id) => self.track_unless_elsewhere(id, path),
             _ => true,
         }
     }
@@ -204,14 +205,15 @@ impl Engine {
             return false;
         };
         let key = (name, dropin::fingerprint(view));
-        let Some(id) = self.ingested.get(&key).cloned() else {
+        let settled = || self.machine.settled_drop_in(&key.0, &key.1);
+        let Some(id) = self.ingested.get(&key).cloned().or_else(settled) else {
             return false;
         };
         let written = std::fs::symlink_metadata(path)
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| Timestamp::try_from(t).ok());
-        let taken = self.machine.get(&id).map(|r| r.sub.created);
+        let taken = self.machine.created(&id);
         if !super::reconcile::taken_already(written, taken) {
             return false;
         }
@@ -225,7 +227,7 @@ impl Engine {
     pub(super) fn fresh_id(&self) -> String {
         loop {
             let id = new_id();
-            if self.machine.get(&id).is_none() {
+            if !self.machine.knows(&id) {
                 return id;
             }
         }

@@ -74,6 +74,7 @@ impl Engine {
                 return None;
             }
         };
+        self.hydrate_for(&input);
         let step = self.machine.handle(*input, now);
         match &step.reply {
             // Refused by the machine; whatever it did instead (an expiry)
@@ -90,9 +91,9 @@ impl Engine {
     fn inbox_input(&self, entry: InboxEntry, caller: &Caller) -> Taken {
         let InboxEntry { id, command } = entry;
         if matches!(command, Command::Submit(_))
-            && let Some(req) = self.machine.get(&id)
+            && let Some(from_inbox) = self.machine.from_inbox(&id)
         {
-            return if req.sub.source == crate::request::Source::Inbox {
+            return if from_inbox {
                 Taken::Already
             } else {
                 Taken::Refused(format!("entry id {id} is another request's id"))

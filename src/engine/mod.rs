@@ -12,6 +12,7 @@ mod clock;
 mod commands;
 mod commit;
 mod dashboard;
+pub mod details;
 mod files;
 mod handlers;
 mod inbox;
@@ -175,7 +176,7 @@ pub async fn run(
         .filter(|r| r.reminded)
         .map(|r| r.id.clone())
         .collect();
-    let dashboard = dashboard::start(&vault, &machine, &clock, &tz, &config);
+    let dashboard = dashboard::start(&vault, &machine, &journal, &clock, &tz, &config);
     let mut engine = Engine {
         config_loaded_at: clock.now(),
         started: clock.now(),

@@ -41,6 +41,7 @@ impl Engine {
                     .is_some_and(|p| p.parent() == Some(done.as_path()))
             })
             .map(|r| (r.id.clone(), month_of(r.settled_at(), &self.tz)))
+            .chain(self.settled_in(&done))
             .collect();
         // The folders first: what is journaled as moved can be moved.
         let mut moves = Vec::new();
@@ -60,6 +61,9 @@ impl Engine {
             .iter()
             .map(|(id, month, _)| (id.clone(), format!("{done_name}/{month}")))
             .collect();
+        for (id, _) in &events {
+            self.hydrate(id);
+        }
         let step = self.machine.file_by_month(&events, self.clock.now());
         if let Err(e) = self.journal_steps(vec![step]) {
             return self.enter_outage(e);

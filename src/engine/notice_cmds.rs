@@ -27,6 +27,7 @@ impl Engine {
             by: Actor::Named(format!("desktop:{}", a.channel)),
             gesture: Gesture::Named(format!("{word} on the desktop notification")),
         });
+        self.hydrate_for(&input);
         let step = self.machine.handle(input, self.clock.now());
         if let Some(Err(refusal)) = &step.reply {
             tracing::warn!(request = %a.id, channel = %a.channel, %refusal, "desktop action not taken");

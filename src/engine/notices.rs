@@ -254,6 +254,7 @@ impl Engine {
                         error: self.notices.scrub(e),
                     },
                 };
+                self.hydrate(id);
                 steps.push(self.machine.record(now, id, &Actor::Hitl, kind));
             }
         }

@@ -130,8 +130,9 @@ impl Engine {
             .requests()
             .values()
             .filter(|r| startup || !r.status.is_final() || self.suspects.contains_key(&r.id))
-            .filter(|r| !shown(&self.files, &r.id) || self.suspects.contains_key(&r.id))
             .map(|r| r.id.clone())
+            .chain(self.settled_candidates(startup))
+            .filter(|id| !shown(&self.files, id) || self.suspects.contains_key(id))
             .collect();
         let mut suspects = std::mem::take(&mut self.suspects);
         for id in candidates {

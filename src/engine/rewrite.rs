@@ -54,9 +54,25 @@ impl Engine {
             self.files.owe(id); // written when the vault is back
             return;
         }
-        if self.machine.get(id).is_none() {
-            return;
+        let restored = self.machine.settled(id).is_some();
+        if restored {
+            // Its details for this write only.
+            self.hydrate(id);
         }
+        if self.machine.get(id).is_some() {
+            self.write_note_tries(id, adopt, into);
+        }
+        if restored {
+            self.machine.compact_one(id);
+        }
+    }
+
+    fn write_note_tries(
+        &mut self,
+        id: &str,
+        adopt: Option<(PathBuf, Vec<String>)>,
+        into: Option<PathBuf>,
+    ) {
         for attempt in 1..=REWRITE_TRIES {
             match self.try_write_note(id, adopt.clone(), into.clone()) {
                 Rewrite::Done => return,

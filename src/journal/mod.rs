@@ -16,6 +16,7 @@
 //! instead of written to unseen.
 
 pub mod key;
+mod lines;
 mod scan;
 mod upgrade;
 
@@ -28,8 +29,9 @@ use std::path::{Path, PathBuf};
 use crate::request::Event;
 
 use key::Chain;
+pub use lines::{Reader, request_events};
 use scan::{GENESIS, encode, walk};
-pub use scan::{Verified, for_each, for_each_after, read, verify};
+pub use scan::{Line, Verified, for_each, for_each_after, for_each_line, read, verify};
 pub use upgrade::chain_for;
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +96,9 @@ pub struct Journal {
     last_hash: String,
     /// Where the last line starts, for a checkpoint to name it.
     head_offset: u64,
+    /// Where each line of the last append starts: the engine keeps them
+    /// to read a settled request's lines back ([`request_events`]).
+    appended: Vec<u64>,
     /// How lines are MACed: always keyed once the daemon opened it.
     chain: Chain,
 }
@@ -134,6 +139,21 @@ impl Journal {
         from: Option<&Resume>,
         mut visit: impl FnMut(Record),
     ) -> Result<(Journal, Option<TornTail>), JournalError> {
+        Journal::open_after_lines(path, chain, from, |line, _| {
+            visit(line.record()?);
+            Ok(())
+        })
+    }
+
+    /// [`Journal::open_after`] handing over each checked line and the
+    /// offset it starts at, unparsed: the replay reads only what it needs.
+    /// An error from `visit` is damage at that line.
+    pub fn open_after_lines(
+        path: &Path,
+        chain: Chain,
+        from: Option<&Resume>,
+        mut visit: impl FnMut(&Line, u64) -> Result<(), String>,
+    ) -> Result<(Journal, Option<TornTail>), JournalError> {
         let mut file = Journal::open_file(path)?;
         let (base, prev, first) = match from {
             Some(r) => {
@@ -148,8 +168,7 @@ impl Journal {
                 error,
             })?;
         let mut walked = walk(path, &file, &chain, prev, first, |line| {
-            visit(line.record()?);
-            Ok(())
+            visit(line, base + line.offset)
         })?;
         if walked.head.is_none()
             && let Some(r) = from
@@ -221,6 +240,7 @@ impl Journal {
             next_seq: seq + 1,
             last_hash: hash,
             head_offset: walked.head_offset,
+            appended: Vec::new(),
             chain,
         };
         Ok((journal, torn))
@@ -228,6 +248,11 @@ impl Journal {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where each line of the last successful append starts.
+    pub fn appended(&self) -> &[u64] {
+        &self.appended
     }
 
     /// Appends events as consecutive lines and fsyncs once. On failure
@@ -242,9 +267,11 @@ impl Journal {
         let mut buf = String::new();
         let (mut seq, mut prev) = (self.next_seq, self.last_hash.clone());
         let mut head_offset = self.head_offset;
+        let mut offsets = Vec::with_capacity(events.len());
         for ev in events {
             let (line, hash) = encode(&self.chain, seq, &prev, ev);
             head_offset = self.len + buf.len() as u64;
+            offsets.push(head_offset);
             buf.push_str(&line);
             buf.push('\n');
             seq += 1;
@@ -263,6 +290,7 @@ impl Journal {
         }
         self.len += buf.len() as u64;
         self.head_offset = head_offset;
+        self.appended = offsets;
         self.next_seq = seq;
         self.last_hash = prev;
         fail::fail_point!("journal-after-append");

@@ -60,15 +60,26 @@ pub struct Verified {
 }
 
 /// One checked line, borrowed from the walk's buffer.
-pub(super) struct Line<'a> {
+pub struct Line<'a> {
     pub(super) seq: u64,
+    /// Where the line starts, from where the walk began.
+    pub(super) offset: u64,
     /// The whole line without its newline (valid JSON).
     pub(super) text: &'a str,
     pub(super) hash: &'a str,
 }
 
 impl Line<'_> {
-    pub(super) fn record(&self) -> Result<Record, String> {
+    /// The whole line without its newline (valid JSON), checked.
+    pub fn text(&self) -> &str {
+        self.text
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn record(&self) -> Result<Record, String> {
         let env: Envelope =
             serde_json::from_str(self.text).map_err(|e| format!("unreadable event: {e}"))?;
         let kind: EventKind =
@@ -96,15 +107,10 @@ pub fn read(path: &Path) -> Result<Vec<Record>, JournalError> {
 
 /// Hands every record to `visit`, one at a time, without changing the file.
 pub fn for_each(path: &Path, mut visit: impl FnMut(Record)) -> Result<(), JournalError> {
-    let Some(file) = open_existing(path)? else {
-        return Ok(());
-    };
-    let chain = super::chain_for(path)?;
-    walk(path, file, &chain, GENESIS, 1, |line| {
+    for_each_line(path, None, |line, _| {
         visit(line.record()?);
         Ok(())
-    })?;
-    Ok(())
+    })
 }
 
 /// [`for_each`] for the records after `from` (a checkpoint's head), once
@@ -114,18 +120,41 @@ pub fn for_each_after(
     from: &super::Resume,
     mut visit: impl FnMut(Record),
 ) -> Result<(), JournalError> {
+    for_each_line(path, Some(from), |line, _| {
+        visit(line.record()?);
+        Ok(())
+    })
+}
+
+/// Hands each checked line after `from` (all for `None`) to `visit` with
+/// the offset it starts at, without changing the file: a replay parses
+/// only what it needs of each. An error from `visit` is damage at that line.
+pub fn for_each_line(
+    path: &Path,
+    from: Option<&super::Resume>,
+    mut visit: impl FnMut(&Line, u64) -> Result<(), String>,
+) -> Result<(), JournalError> {
     use std::io::{Seek, SeekFrom};
     let io = |error| JournalError::Io {
         path: path.to_path_buf(),
         error,
     };
-    let mut file = File::open(path).map_err(io)?;
+    let mut file = match (open_existing(path)?, from) {
+        (Some(f), _) => f,
+        (None, None) => return Ok(()),
+        (None, Some(_)) => return Err(io(std::io::ErrorKind::NotFound.into())),
+    };
     let chain = super::chain_for(path)?;
-    check_head(path, &file, &chain, from)?;
-    file.seek(SeekFrom::Start(from.end)).map_err(io)?;
-    walk(path, file, &chain, &from.hash, from.seq + 1, |line| {
-        visit(line.record()?);
-        Ok(())
+    let (base, prev, first) = match from {
+        Some(r) => {
+            check_head(path, &file, &chain, r)?;
+            (r.end, r.hash.as_str(), r.seq + 1)
+        }
+        None => (0, GENESIS, 1),
+    };
+    file.seek(SeekFrom::Start(base)).map_err(io)?;
+    walk(path, file, &chain, prev, first, |line| {
+        visit(line, base + line.offset)
     })?;
     Ok(())
 }
@@ -234,7 +263,8 @@ pub(super) fn walk(
             problem,
         };
         let text = std::str::from_utf8(&buf[..n - 1]).map_err(|_| damaged("not UTF-8".into()))?;
-        let line = check(chain, text, &prev, line_no).map_err(damaged)?;
+        let mut line = check(chain, text, &prev, line_no).map_err(damaged)?;
+        line.offset = offset;
         visit(&line).map_err(damaged)?;
         prev.clear();
         prev.push_str(line.hash);
@@ -252,34 +282,14 @@ pub(super) fn check<'a>(
     prev_hash: &str,
     want_seq: u64,
 ) -> Result<Line<'a>, String> {
-    let not_a_line = || "not a journal line (no hash at its end)".to_string();
-    if text.len() < HASH_SUFFIX_LEN + PREV_FIELD_LEN || !text.ends_with("\"}") {
-        return Err(not_a_line());
-    }
-    let (body_head, suffix) = text.split_at(text.len() - HASH_SUFFIX_LEN);
-    let hash = suffix
-        .strip_prefix(",\"hash\":\"")
-        .and_then(|s| s.strip_suffix("\"}"))
-        .ok_or_else(not_a_line)?;
-    if chain.hash_parts(body_head.as_bytes(), b"}") != hash.as_bytes() {
-        return Err(match chain {
-            Chain::Keyed(_) => {
-                "MAC mismatch: the line was edited, or written without the journal key"
-            }
-            Chain::Legacy => "hash mismatch: the line was edited",
-        }
-        .into());
-    }
-    let seq = text
-        .strip_prefix("{\"seq\":")
-        .and_then(|s| s.split_once(','))
-        .and_then(|(n, _)| n.parse::<u64>().ok())
-        .ok_or("no sequence number at the line's start")?;
-    if seq != want_seq {
+    let line = Line::checked_alone(chain, text)?;
+    if line.seq != want_seq {
         return Err(format!(
-            "sequence number {seq} where {want_seq} was expected: a line was removed, added or moved"
+            "sequence number {} where {want_seq} was expected: a line was removed, added or moved",
+            line.seq
         ));
     }
+    let body_head = &text[..text.len() - HASH_SUFFIX_LEN];
     let prev = body_head[body_head.len() - PREV_FIELD_LEN..]
         .strip_prefix(",\"prev\":\"")
         .and_then(|s| s.strip_suffix('"'))
@@ -287,7 +297,43 @@ pub(super) fn check<'a>(
     if prev != prev_hash {
         return Err("previous-hash mismatch: the chain is broken here".into());
     }
-    Ok(Line { seq, text, hash })
+    Ok(line)
+}
+
+impl<'a> Line<'a> {
+    /// One line checked by its own MAC and shape, not its place in the
+    /// chain (for a line read back by offset).
+    pub(super) fn checked_alone(chain: &Chain, text: &'a str) -> Result<Line<'a>, String> {
+        let not_a_line = || "not a journal line (no hash at its end)".to_string();
+        if text.len() < HASH_SUFFIX_LEN + PREV_FIELD_LEN || !text.ends_with("\"}") {
+            return Err(not_a_line());
+        }
+        let (body_head, suffix) = text.split_at(text.len() - HASH_SUFFIX_LEN);
+        let hash = suffix
+            .strip_prefix(",\"hash\":\"")
+            .and_then(|s| s.strip_suffix("\"}"))
+            .ok_or_else(not_a_line)?;
+        if chain.hash_parts(body_head.as_bytes(), b"}") != hash.as_bytes() {
+            return Err(match chain {
+                Chain::Keyed(_) => {
+                    "MAC mismatch: the line was edited, or written without the journal key"
+                }
+                Chain::Legacy => "hash mismatch: the line was edited",
+            }
+            .into());
+        }
+        let seq = text
+            .strip_prefix("{\"seq\":")
+            .and_then(|s| s.split_once(','))
+            .and_then(|(n, _)| n.parse::<u64>().ok())
+            .ok_or("no sequence number at the line's start")?;
+        Ok(Line {
+            seq,
+            offset: 0,
+            text,
+            hash,
+        })
+    }
 }
 
 /// Checks that the line `r` names is in place: it starts at `head_offset`,

@@ -31,7 +31,7 @@ impl Machine {
             let warning = "this note has no `hitl_id`: only notes in the pending folder are taken as new requests".to_string();
             return step.effects.push(Effect::Annotate { path, warning });
         };
-        if !self.requests.contains_key(&id) {
+        if !self.knows(&id) {
             let warning = format!(
                 "`hitl_id: {id}` is not in hitl's journal: this note is not a request and will not run"
             );

@@ -12,13 +12,16 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::config::Config;
+use crate::request::lookup::SettledLookups;
 use crate::request::{
-    Actor, ApplyError, Event, EventKind, Gesture, Id, Outcome, Ran, Request, Status, apply,
+    Actor, ApplyError, Event, EventKind, Gesture, Id, Outcome, Ran, Request, SettledIndex, Status,
+    apply,
 };
 
 mod codes;
 pub mod dropin;
 mod filing;
+pub mod fold;
 mod gesture;
 mod io;
 #[cfg(test)]
@@ -29,6 +32,8 @@ mod note_tests;
 mod reason_tests;
 mod recover;
 mod refusal;
+mod skeleton;
+mod store;
 mod submit;
 #[cfg(test)]
 mod tests;
@@ -37,13 +42,25 @@ mod trust;
 mod trust_tests;
 
 pub use dropin::drop_in_request;
+pub use fold::{Fold, FoldError};
 pub use io::{Decide, Effect, Folder, HandlerJob, Input, NewRequest, SeenNote, Step};
 pub use refusal::Refusal;
+pub use store::Parts;
 pub use trust::Ledger;
 
 pub struct Machine {
     config: Arc<Config>,
+    /// Requests in full: the open ones, and those settled since the last
+    /// [`Machine::compact`] (or brought back by [`Machine::restore`]).
     requests: BTreeMap<Id, Request>,
+    /// Where the first and last journal lines of each request in
+    /// `requests` start, once journaled: what a compact record keeps.
+    spans: HashMap<Id, (u64, u64)>,
+    /// Settled requests without their details (`show` reads those from
+    /// the journal by the offsets kept here).
+    settled: SettledIndex,
+    /// The idempotency keys and drop-in fingerprints of `settled`.
+    lookups: SettledLookups,
     /// Deadlines of pending requests, earliest first.
     deadlines: BTreeSet<(Timestamp, Id)>,
     /// Warnings shown in a pending request's note (not journaled: they
@@ -102,6 +119,9 @@ impl Machine {
         Machine {
             config,
             requests,
+            spans: HashMap::new(),
+            settled: SettledIndex::default(),
+            lookups: SettledLookups::default(),
             deadlines,
             warnings: HashMap::new(),
             tz: TimeZone::system(),
@@ -152,9 +172,10 @@ impl Machine {
         self.deadlines.first().map(|(t, _)| *t)
     }
 
-    /// Finds a request by id or unique id prefix.
+    /// Finds a request, open or settled, by id or unique id prefix.
     pub fn resolve_id(&self, prefix: &str) -> Result<Id, Refusal> {
-        resolve_prefix(self.requests.keys(), prefix)
+        let settled = self.settled.ids_starting(prefix, 2);
+        resolve_prefix(self.requests.keys().chain(settled.iter()), prefix)
     }
 
     pub fn handle(&mut self, input: Input, now: Timestamp) -> Step {
@@ -226,7 +247,13 @@ impl Machine {
                 let status = s.name();
                 return Err(Refusal::NotUnknown { id, status });
             }
-            None => return Err(Refusal::NoRequest(id)),
+            None => match self.settled(&id) {
+                Some(s) => {
+                    let status = s.kind.name();
+                    return Err(Refusal::NotUnknown { id, status });
+                }
+                None => return Err(Refusal::NoRequest(id)),
+            },
         }
         self.push(step, now, &id, by, EventKind::Resolved { executed, reason });
         step.effects.push(Effect::WriteNote {
@@ -276,7 +303,13 @@ impl Machine {
 
     fn require_pending(&self, id: &str) -> Result<&Request, Refusal> {
         match self.requests.get(id) {
-            None => Err(Refusal::NoRequest(id.into())),
+            None => match self.settled(id) {
+                Some(s) => Err(Refusal::NotPending {
+                    id: id.into(),
+                    status: s.kind.name(),
+                }),
+                None => Err(Refusal::NoRequest(id.into())),
+            },
             Some(r) if r.status != Status::Pending => Err(Refusal::NotPending {
                 id: id.into(),
                 status: r.status.name(),

@@ -26,7 +26,7 @@ impl Machine {
         if let Some(id) = self.keyed(&nr)? {
             return Ok(id);
         }
-        if self.requests.contains_key(&nr.id) {
+        if self.knows(&nr.id) {
             return Err(Refusal::IdTaken(nr.id));
         }
         let c = &self.config;
@@ -107,7 +107,7 @@ impl Machine {
             return Ok(None);
         };
         let Some(r) = self.idem_keys.get(key).and_then(|id| self.requests.get(id)) else {
-            return Ok(None);
+            return self.keyed_settled(nr, key);
         };
         let why = if r.sub.requested_by != nr.requested_by {
             "another requester made"
@@ -124,6 +124,26 @@ impl Machine {
             id: r.id.clone(),
             why,
         })
+    }
+}
+
+impl Machine {
+    /// [`Machine::keyed`] for a key of a settled request (kept as hashes).
+    fn keyed_settled(&self, nr: &NewRequest, key: &str) -> Result<Option<Id>, Refusal> {
+        let sha = payload::sha256(&nr.payload);
+        let Some((id, why)) = self.settled_key(key, &nr.requested_by, &nr.action, &sha) else {
+            return Ok(None);
+        };
+        match why {
+            None => {
+                tracing::info!(request = %id, key, "keyed submit answered with its earlier request");
+                Ok(Some(id))
+            }
+            Some(why) => {
+                tracing::warn!(request = %id, key, why, "keyed submit refused");
+                Err(Refusal::KeyTaken { id, why })
+            }
+        }
     }
 }
 

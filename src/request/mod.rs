@@ -15,11 +15,14 @@ use crate::rules::Risk;
 
 mod actor;
 mod gesture;
+pub mod lookup;
+pub mod settled;
 mod transition;
 
 pub use actor::Actor;
 pub use gesture::{Gesture, VaultGesture};
 
+pub use settled::{Kind, Settled, SettledIndex};
 pub use transition::{BadTransition, next};
 
 pub type Id = String;

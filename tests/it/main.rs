@@ -29,6 +29,7 @@ mod perfv;
 mod redteam;
 mod redteam2;
 mod service;
+mod settled;
 mod shell;
 mod shell_faults;
 mod stall;

@@ -1,0 +1,143 @@
+//! A settled request's details, read back from the journal by the offsets
+//! its compact record keeps ([`crate::request::Settled`]): for its note,
+//! a reply about it, or an input about it, which the machine decides on
+//! the whole request ([`Machine::restore`]).
+
+use std::borrow::Cow;
+
+use super::Engine;
+use crate::journal::JournalError;
+use crate::machine::{Input, Machine};
+use crate::request::{Request, Settled, apply};
+
+/// The request `s` records, rebuilt from its journal lines.
+pub fn load(
+    path: &std::path::Path,
+    chain: &crate::journal::key::Chain,
+    s: &Settled,
+) -> Result<Request, JournalError> {
+    let id = s.id();
+    let events = crate::journal::request_events(path, chain, s.first, s.last, &id)?;
+    let mut one = std::collections::BTreeMap::new();
+    for ev in &events {
+        apply(&mut one, ev).map_err(|e| JournalError::Damaged {
+            path: path.to_path_buf(),
+            line: 0,
+            problem: e.to_string(),
+        })?;
+    }
+    one.remove(&id).ok_or_else(|| JournalError::Damaged {
+        path: path.to_path_buf(),
+        line: 0,
+        problem: format!("no `submitted` line of request {id} at byte {}", s.first),
+    })
+}
+
+/// A request, open or settled, in full, for the CLI's read-only commands
+/// (the journal in `state`).
+pub fn read_request<'a>(
+    state: &std::path::Path,
+    machine: &'a Machine,
+    id: &str,
+) -> Result<Option<Cow<'a, Request>>, JournalError> {
+    if let Some(r) = machine.get(id) {
+        return Ok(Some(Cow::Borrowed(r)));
+    }
+    let Some(s) = machine.settled(id) else {
+        return Ok(None);
+    };
+    let path = state.join("journal.jsonl");
+    let chain = crate::journal::chain_for(&path)?;
+    load(&path, &chain, s).map(|r| Some(Cow::Owned(r)))
+}
+
+/// A request, open or settled, in full; `None` if unknown or unreadable.
+pub fn details<'a>(
+    machine: &'a Machine,
+    path: &std::path::Path,
+    chain: &crate::journal::key::Chain,
+    id: &str,
+) -> Option<Cow<'a, Request>> {
+    if let Some(r) = machine.get(id) {
+        return Some(Cow::Borrowed(r));
+    }
+    let s = machine.settled(id)?;
+    match load(path, chain, s) {
+        Ok(r) => Some(Cow::Owned(r)),
+        Err(error) => {
+            tracing::error!(request = %id, %error, "a settled request's lines could not be read back");
+            None
+        }
+    }
+}
+
+impl Engine {
+    /// The request `id`, open or settled, in full.
+    pub(super) fn details(&self, id: &str) -> Option<Cow<'_, Request>> {
+        details(&self.machine, self.journal.path(), self.journal.chain(), id)
+    }
+
+    /// Holds the settled request `id` in full again, for an input about it.
+    pub(super) fn hydrate(&mut self, id: &str) {
+        let Some(s) = self.machine.settled(id).copied() else {
+            return;
+        };
+        match load(self.journal.path(), self.journal.chain(), &s) {
+            Ok(r) => {
+                tracing::debug!(request = %id, "settled request's details read back from the journal");
+                self.machine.restore(r);
+            }
+            Err(error) => {
+                tracing::error!(request = %id, %error, "a settled request's lines could not be read back")
+            }
+        }
+    }
+
+    /// [`Engine::hydrate`] for the request an input concerns.
+    pub(super) fn hydrate_for(&mut self, input: &Input) {
+        let id = match input {
+            Input::Decide(d) => Some(d.id.as_str()),
+            Input::Cancel { id, .. } | Input::Resolve { id, .. } => Some(id.as_str()),
+            Input::Note(seen) => seen
+                .view
+                .as_ref()
+                .ok()
+                .and_then(|v| v.hitl_id.as_deref())
+                .or(seen.tracked.as_deref()),
+            Input::Submit(_) | Input::HandlerDone { .. } | Input::Tick => None,
+        };
+        if let Some(id) = id.map(str::to_string) {
+            self.hydrate(&id);
+        }
+    }
+}
+
+impl Engine {
+    /// The settled requests (compact records) a reconcile judges the
+    /// notes of: all at start-up, else those suspected missing.
+    pub(super) fn settled_candidates(&self, startup: bool) -> Vec<crate::request::Id> {
+        if startup {
+            let all = self.machine.settled_index().iter();
+            return all.map(Settled::id).collect();
+        }
+        let suspects = self.suspects.keys();
+        suspects
+            .filter(|id| self.machine.settled(id).is_some())
+            .cloned()
+            .collect()
+    }
+
+    /// The settled requests (compact records) whose notes lie directly in
+    /// `done`, with the month each belongs to.
+    pub(super) fn settled_in(&self, done: &std::path::Path) -> Vec<(crate::request::Id, String)> {
+        let mut out = Vec::new();
+        for s in self.machine.settled_index().iter() {
+            let id = s.id();
+            let here = self.files.path_of(&id).and_then(|p| p.parent()) == Some(done);
+            if here {
+                out.push((id, crate::vault::month_of(s.changed(), &self.tz)));
+            }
+        }
+        out
+    }
+}
