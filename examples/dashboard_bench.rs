@@ -4,6 +4,11 @@
 //!
 //!     cargo build --release --bin hitl --example dashboard_bench
 //!     target/release/examples/dashboard_bench [N]
+//!     target/release/examples/dashboard_bench --generate DIR [N]   # data only
+//!
+//! The daemon starts twice: first with no note stamps (every note read),
+//! then after a clean stop, with the stamps it wrote down. `HITL_BIN`
+//! runs another build of the daemon.
 //!
 //! It drives `target/release/hitl` (the same build) against a temporary
 //! vault; the journal is written with the library's own `Journal`, so its
@@ -25,35 +30,57 @@ use serde_json::json;
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> Result<()> {
-    let n: usize = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, dir, rest @ ..] = args.as_slice()
+        && flag == "--generate"
+    {
+        // For bench/run: the data only, in DIR (vault/, state/, config.yaml).
+        let n = rest
+            .first()
+            .map(|a| a.parse())
+            .transpose()?
+            .unwrap_or(100_000);
+        make(Path::new(dir), n)?;
+        return Ok(());
+    }
+    let n: usize = args
+        .first()
         .map(|a| a.parse())
         .transpose()?
         .unwrap_or(100_000);
     let tmp = std::env::temp_dir().join(format!("hitl-dashboard-bench-{}", new_id()));
-    let (vault, state) = (tmp.join("vault"), tmp.join("state"));
-    for dir in ["Pending_Approval", "Approved", "Rejected", "Done"] {
-        std::fs::create_dir_all(vault.join(dir))?;
-    }
-    std::fs::create_dir_all(&state)?;
-    let config = tmp.join("config.yaml");
-    std::fs::write(&config, "rules: []\ndefault: require\n")?;
-
     let t = Instant::now();
-    let requests = generate(n, &state, &vault)?;
+    let (requests, vault, state, config) = make(&tmp, n)?;
     println!(
         "generated {n} decided requests (journal + Done/ notes) in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     regeneration(&requests);
-    let mut daemon = Daemon::start(&tmp, &vault, &state, &config)?;
+    drop(requests);
+    let mut daemon = Daemon::start(&tmp, &vault, &state, &config, "first start, no stamps")?;
     daemon.decision_latency(&vault, &state)?;
     daemon.stop();
     if let Some(line) = daemon.last_line("dashboard written") {
         println!("the daemon's own last dashboard write: {line}");
     }
+    // The clean stop wrote a checkpoint and the note stamps.
+    let mut daemon = Daemon::start(&tmp, &vault, &state, &config, "restart, stamps kept")?;
+    daemon.stop();
     std::fs::remove_dir_all(&tmp)?;
     Ok(())
+}
+
+/// The vault, state folder and config of `n` decided requests in `dir`.
+fn make(dir: &Path, n: usize) -> Result<(Vec<Request>, PathBuf, PathBuf, PathBuf)> {
+    let (vault, state) = (dir.join("vault"), dir.join("state"));
+    for folder in ["Pending_Approval", "Approved", "Rejected", "Done"] {
+        std::fs::create_dir_all(vault.join(folder))?;
+    }
+    std::fs::create_dir_all(&state)?;
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, "rules: []\ndefault: require\n")?;
+    let requests = generate(n, &state, &vault)?;
+    Ok((requests, vault, state, config))
 }
 
 /// `n` requests, each submitted and decided (approved or rejected, an
@@ -164,12 +191,16 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(tmp: &Path, vault: &Path, state: &Path, config: &Path) -> Result<Daemon> {
-        let bin = std::env::current_exe()?
-            .parent()
-            .and_then(Path::parent)
-            .map(|release| release.join("hitl"))
-            .ok_or("no release folder")?;
+    fn start(tmp: &Path, vault: &Path, state: &Path, config: &Path, what: &str) -> Result<Daemon> {
+        // HITL_BIN: another build of the daemon (the figures before a change).
+        let bin = match std::env::var_os("HITL_BIN") {
+            Some(bin) => PathBuf::from(bin),
+            None => std::env::current_exe()?
+                .parent()
+                .and_then(Path::parent)
+                .map(|release| release.join("hitl"))
+                .ok_or("no release folder")?,
+        };
         let log = tmp.join("daemon.log");
         let env = vec![
             ("HITL_VAULT", vault.to_path_buf()),
@@ -192,11 +223,30 @@ impl Daemon {
         while !daemon.hitl(&["status"])?.status.success() {
             std::thread::sleep(Duration::from_millis(10));
         }
+        let took = t.elapsed();
+        let status = daemon.hitl(&["status", "--json"])?;
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
         println!(
-            "daemon start-up (until `hitl status` answers): {:.0} ms",
-            ms(t.elapsed())
+            "daemon start-up, {what} (until `hitl status` answers): {:.0} ms; RSS {:.1} MB; start-up reads: {}",
+            ms(took),
+            daemon.rss_mb().unwrap_or(f64::NAN),
+            status["daemon"]["start_up"]
         );
         Ok(daemon)
+    }
+
+    /// The daemon's resident memory, from /proc.
+    fn rss_mb(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
     }
 
     fn hitl(&self, args: &[&str]) -> Result<std::process::Output> {

@@ -42,9 +42,10 @@
 //! - [`watcher`]: raw inotify on the vault folders with its own event mask
 //!   (no open/access events), read by a tokio task, with per-path settling,
 //!   coalescing, and a full reconcile when events may have been lost. A
-//!   reconcile reads only notes whose stamp changed (`engine/stamp.rs`),
-//!   off the engine thread (`engine/scan.rs`); a batch's note writes go out
-//!   with one flush (`engine/writes.rs`).
+//!   reconcile reads only notes whose stamp changed (`vault/stamp.rs`),
+//!   off the engine thread (`engine/scan.rs`); the stamps are kept across
+//!   restarts (`engine/stamp_file.rs`, `engine/start_stamps.rs`); a batch's
+//!   note writes go out with one flush (`engine/writes.rs`).
 //! - [`ipc`]: the CLI's Unix socket, and the state folder's inbox for when
 //!   the daemon is down.
 //! - [`journal`]: fsynced, hash-chained JSON lines; the source of truth.

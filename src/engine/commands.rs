@@ -198,6 +198,7 @@ impl Engine {
             "last_event": self.last_event.map(|t| t.to_string()),
             "vault": self.vault.root.display().to_string(),
             "degraded": self.outage_reason(),
+            "start_up": self.start_reads(),
         });
         Reply::Status(info)
     }

@@ -89,6 +89,7 @@ impl Engine {
                 tracing::warn!(%error, "could not write a checkpoint; start-up will replay more of the journal")
             }
         }
+        self.save_stamps();
     }
 
     pub(super) fn tell_systemd(&mut self) {
@@ -176,6 +177,7 @@ impl Engine {
         self.since_checkpoint += events.len() as u64;
         for ev in &events {
             log_event(ev);
+            self.files.changed(&ev.request);
             self.last_event = Some(ev.time);
         }
         self.notices_for(&events);

@@ -113,27 +113,27 @@ impl Engine {
         if note.text.is_empty() {
             return None;
         }
-        let (stamp, at) = (note.stamp, note.at);
-        if let Echo::Own(id) = self.files.echo(path, &note.sha256) {
+        let (stamp, at, text) = (note.stamp, note.at, note.digest);
+        if let Echo::Own(id) = self.files.echo(path, text) {
             // The echo of our own write; perhaps moved out and back
             // unchanged, so it is where the note is.
             if let Some(id) = id {
                 self.track_unless_elsewhere(id, path);
             }
-            self.files.saw(path, stamp, at);
+            self.files.saw(path, stamp, at, text);
             return None;
         }
-        self.files.given(path, &note.sha256);
+        self.files.given(path, text);
         let view = note.view;
         match &view {
             Err(e) => self.report(path, format!("note not readable; no decision taken: {e}")),
             Ok(v) if !self.for_the_machine(path, folder, v) => {
-                self.files.saw(path, stamp, at);
+                self.files.saw(path, stamp, at, text);
                 return None;
             }
             Ok(_) => self.files.clear_report(path),
         }
-        self.files.saw(path, stamp, at);
+        self.files.saw(path, stamp, at, text);
         let tracked = self.files.id_at(path).cloned();
         let input = Input::Note(crate::machine::SeenNote {
             path: path.to_path_buf(),

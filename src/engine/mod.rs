@@ -28,6 +28,8 @@ mod rewrite;
 mod runs;
 mod scan;
 mod socket;
+mod stamp_file;
+mod start_stamps;
 mod systemd;
 mod trust;
 mod writes;

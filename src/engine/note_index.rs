@@ -2,17 +2,20 @@
 //! request's note is, what the engine itself last wrote where, and which
 //! problems with a file it has already logged.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::scan::Stamps;
+use super::scan::{Digest, FolderStamps, Known, Stamps, digest, split};
 use crate::vault::Stamp;
 
-use crate::payload::hex_sha256;
 use crate::request::Id;
 
+/// Maps by path are keyed by the path's bytes: hashing a `Path` walks its
+/// components, which showed in profiles (the paths are all built alike, by
+/// joining a folder and a file name).
 #[derive(Debug, Default)]
 pub(crate) struct NoteIndex {
     /// Where each request's note was last seen or written: the note a
@@ -20,22 +23,24 @@ pub(crate) struct NoteIndex {
     notes: HashMap<Id, PathBuf>,
     /// The inverse of `notes` (kept exactly so): which request's note a
     /// path is, when a file event names only the path.
-    by_path: HashMap<PathBuf, Id>,
+    by_path: HashMap<OsString, Id>,
     /// Hash of what the engine last wrote at a path, and for which request:
     /// the echo of its own write is recognised by content, not by timing.
-    written: HashMap<PathBuf, (String, Option<Id>)>,
+    written: HashMap<OsString, (Digest, Option<Id>)>,
     /// Each file's stamp when the engine last read or wrote it, and when
     /// the stamp was taken: a reconcile reads only files whose stamp
     /// changed. Shared with a scan in flight (copied on write).
-    stamps: Arc<Stamps>,
+    stamps: Stamps,
+    /// The folders of `Done/` as last listed in full (see `scan.rs`).
+    folders: Arc<FolderStamps>,
     /// How many writes the engine has made, and the count at its last
     /// write at each path: a scan's read of a path written since it
     /// started is out of date.
     writes: u64,
-    last_write: HashMap<PathBuf, u64>,
+    last_write: HashMap<OsString, u64>,
     /// The problem last logged for a file, so a bad file is reported once,
     /// not at every reconcile.
-    reported: HashMap<PathBuf, String>,
+    reported: HashMap<OsString, String>,
     /// Requests that changed while the vault was away: their notes were
     /// not written then, and the notes there still read as the engine's
     /// own last write, so no reconcile would see them as out of date.
@@ -44,7 +49,7 @@ pub(crate) struct NoteIndex {
     /// Hash of the text the machine was last given from a path: a note
     /// whose text is neither this nor the engine's own last write holds a
     /// change the machine has not read yet (its file event is on the way).
-    seen: HashMap<PathBuf, String>,
+    seen: HashMap<OsString, Digest>,
     /// Requests whose rewrite waits for the machine to read such a change
     /// first: rewriting now would keep the person's gesture in the text and
     /// then take the file event for the echo of the engine's own write.
@@ -52,6 +57,26 @@ pub(crate) struct NoteIndex {
     /// Requests whose note owes History lines of record-only events, and
     /// when they are written (unless a rewrite comes first).
     history: HashMap<Id, tokio::time::Instant>,
+    /// Requests with events journaled since their note was last rendered:
+    /// their note may not show their state, so its stamp is not kept for
+    /// the next start (which reads it, and repairs it).
+    unsynced: HashSet<Id>,
+    /// The stamps of the last run are in `stamps` and not yet used by the
+    /// start-up's reconcile.
+    seeded: bool,
+    /// What the start-up's reconcile read, for `hitl status`.
+    start: StartReads,
+}
+
+/// What the start-up's reconcile read, and why (for `hitl status`).
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub(crate) struct StartReads {
+    /// Notes read and parsed.
+    pub notes_read: usize,
+    /// Notes not read: their stamp is the one the last run saw.
+    pub notes_unchanged: usize,
+    /// Whether the last run's stamps were used, or why not.
+    pub stamps: String,
 }
 
 /// What the engine's own last write at a path says about its text now.
@@ -71,7 +96,7 @@ impl NoteIndex {
 
     /// Which request's note is known to be at `path`.
     pub(crate) fn id_at(&self, path: &Path) -> Option<&Id> {
-        self.by_path.get(path)
+        self.by_path.get(path.as_os_str())
     }
 
     /// The note of `id` is at `path` (and no longer where it was).
@@ -79,9 +104,9 @@ impl NoteIndex {
         if let Some(old) = self.notes.insert(id.to_string(), path.clone())
             && old != path
         {
-            self.by_path.remove(&old);
+            self.by_path.remove(old.as_os_str());
         }
-        if let Some(other) = self.by_path.insert(path, id.to_string())
+        if let Some(other) = self.by_path.insert(path.into_os_string(), id.to_string())
             && other != id
         {
             self.notes.remove(&other);
@@ -91,36 +116,37 @@ impl NoteIndex {
     /// The note of `id` is nowhere known.
     pub(crate) fn forget(&mut self, id: &str) {
         if let Some(path) = self.notes.remove(id) {
-            self.by_path.remove(&path);
+            self.by_path.remove(path.as_os_str());
         }
     }
 
     /// The file at `path` is gone: whatever was known about it goes too
     /// (what the engine wrote there stays, to recognise a move back).
     pub(crate) fn gone(&mut self, path: &Path) {
-        self.reported.remove(path);
+        self.reported.remove(path.as_os_str());
         self.forget_stamp(path);
-        self.seen.remove(path);
-        if let Some(id) = self.by_path.remove(path) {
+        self.seen.remove(path.as_os_str());
+        if let Some(id) = self.by_path.remove(path.as_os_str()) {
             self.notes.remove(&id);
         }
     }
 
     /// The engine wrote `text` at `path`, for `id`.
     pub(crate) fn wrote(&mut self, path: &Path, text: &str, id: Option<&str>) {
-        let entry = (hex_sha256(text.as_bytes()), id.map(str::to_string));
-        self.written.insert(path.to_path_buf(), entry);
+        let entry = (digest(text.as_bytes()), id.map(str::to_string));
+        self.written.insert(path.as_os_str().to_owned(), entry);
         self.writes += 1;
-        self.last_write.insert(path.to_path_buf(), self.writes);
+        self.last_write
+            .insert(path.as_os_str().to_owned(), self.writes);
         // What the file is now is seen after the write, if at all.
         self.forget_stamp(path);
     }
 
-    /// Whether text with hash `sha256` at `path` is what the engine last
+    /// Whether text with digest `text` at `path` is what the engine last
     /// wrote there.
-    pub(crate) fn echo(&self, path: &Path, sha256: &str) -> Echo {
-        match self.written.get(path) {
-            Some((hash, id)) if hash == sha256 => Echo::Own(id.clone()),
+    pub(crate) fn echo(&self, path: &Path, text: Digest) -> Echo {
+        match self.written.get(path.as_os_str()) {
+            Some((hash, id)) if *hash == text => Echo::Own(id.clone()),
             _ => Echo::Foreign,
         }
     }
@@ -132,38 +158,127 @@ impl NoteIndex {
 
     /// Whether the engine wrote at `path` after its count was `count`.
     pub(crate) fn written_since(&self, path: &Path, count: u64) -> bool {
-        self.last_write.get(path).is_some_and(|c| *c > count)
+        self.last_write
+            .get(path.as_os_str())
+            .is_some_and(|c| *c > count)
     }
 
-    /// The engine saw the file at `path` with this stamp, taken at `at`.
-    pub(crate) fn saw(&mut self, path: &Path, stamp: Stamp, at: SystemTime) {
-        Arc::make_mut(&mut self.stamps).insert(path.as_os_str().to_owned(), (stamp, at));
+    /// The engine saw the file at `path` with this stamp, taken at `at`,
+    /// holding the text whose digest is `text`.
+    pub(crate) fn saw(&mut self, path: &Path, stamp: Stamp, at: SystemTime, text: Digest) {
+        let known = Known {
+            stamp,
+            at,
+            digest: text,
+        };
+        self.put_stamp(path, known);
+    }
+
+    fn put_stamp(&mut self, path: &Path, known: Known) {
+        if let Some((dir, name)) = split(path) {
+            let here = self.stamps.entry(dir.to_owned()).or_default();
+            Arc::make_mut(here).insert(name.to_owned(), known);
+        }
+    }
+
+    fn known(&self, path: &Path) -> Option<&Known> {
+        super::scan::known_at(&self.stamps, path)
     }
 
     fn forget_stamp(&mut self, path: &Path) {
-        if self.stamps.contains_key(path.as_os_str()) {
-            Arc::make_mut(&mut self.stamps).remove(path.as_os_str());
+        let Some((dir, name)) = split(path) else {
+            return;
+        };
+        if let Some(here) = self.stamps.get_mut(dir)
+            && here.contains_key(name)
+        {
+            Arc::make_mut(here).remove(name);
         }
     }
 
     /// Every file is read again at the next reconcile (what was read may
     /// not have been journaled).
     pub(crate) fn forget_stamps(&mut self) {
-        self.stamps = Arc::default();
+        self.stamps = Stamps::default();
+        self.folders = Arc::default();
     }
 
-    /// The stamps, for a scan.
-    pub(crate) fn stamps(&self) -> Arc<Stamps> {
+    /// The stamps, for a scan (each folder's shared, copied on write).
+    pub(crate) fn stamps(&self) -> Stamps {
         self.stamps.clone()
     }
 
-    /// Forgets the stamps of files a listing no longer shows.
-    pub(crate) fn drop_stamps(&mut self, stale: &[std::ffi::OsString]) {
-        if !stale.is_empty() {
-            let stamps = Arc::make_mut(&mut self.stamps);
-            for path in stale {
-                stamps.remove(path);
+    /// The stamps of the folders of `Done/`, for a scan.
+    pub(crate) fn folders(&self) -> Arc<FolderStamps> {
+        self.folders.clone()
+    }
+
+    /// A scan listed these folders of `Done/` in full, stamped so before.
+    pub(crate) fn listed_folders(&mut self, listed: Vec<(PathBuf, Stamp, SystemTime)>) {
+        if !listed.is_empty() {
+            let folders = Arc::make_mut(&mut self.folders);
+            for (dir, stamp, at) in listed {
+                folders.insert(dir, (stamp, at));
             }
+        }
+    }
+
+    /// The note of `id` at `path` is as the last run saw it (if its stamp
+    /// still says so): known, tracked, and taken as read by the machine.
+    pub(crate) fn seed(&mut self, path: PathBuf, known: Known, id: Id) {
+        self.seeded = true;
+        self.put_stamp(&path, known);
+        self.track(&id, path);
+    }
+
+    /// The stamps the start-up's reconcile may trust: the last run's, once
+    /// (later reconciles at `Start` scope read everything, as before).
+    pub(crate) fn take_seeded(&mut self) -> Stamps {
+        if std::mem::take(&mut self.seeded) {
+            self.stamps.clone()
+        } else {
+            Stamps::default()
+        }
+    }
+
+    /// Events of `id` were journaled: its note shows them once rewritten.
+    pub(crate) fn changed(&mut self, id: &str) {
+        if !self.unsynced.contains(id) {
+            self.unsynced.insert(id.to_string());
+        }
+    }
+
+    /// The note of `id` was rendered from its state and written.
+    pub(crate) fn synced(&mut self, id: &str) {
+        self.unsynced.remove(id);
+    }
+
+    /// The stamps worth keeping for the next start: notes of requests
+    /// whose note shows their state, with the request each is the note of.
+    pub(crate) fn persisted(&self) -> impl Iterator<Item = (PathBuf, &Known, &Id)> {
+        let all = self.stamps.iter().flat_map(|(dir, here)| {
+            here.iter()
+                .map(move |(name, k)| (Path::new(dir).join(name), k))
+        });
+        all.filter_map(|(path, known)| {
+            let id = self.by_path.get(path.as_os_str())?;
+            (!self.unsynced.contains(id)).then_some((path, known, id))
+        })
+    }
+
+    /// Records what the start-up's reconcile read.
+    pub(crate) fn started(&mut self, start: StartReads) {
+        self.start = start;
+    }
+
+    pub(crate) fn start_reads(&self) -> &StartReads {
+        &self.start
+    }
+
+    /// Forgets the stamps of files a listing no longer shows.
+    pub(crate) fn drop_stamps(&mut self, stale: &[PathBuf]) {
+        for path in stale {
+            self.forget_stamp(path);
         }
     }
 
@@ -172,9 +287,9 @@ impl NoteIndex {
         self.owed.insert(id.to_string());
     }
 
-    /// The machine is given the text read at `path`, whose hash is `sha256`.
-    pub(crate) fn given(&mut self, path: &Path, sha256: &str) {
-        self.seen.insert(path.to_path_buf(), sha256.to_string());
+    /// The machine is given the text read at `path`, whose digest is `text`.
+    pub(crate) fn given(&mut self, path: &Path, text: Digest) {
+        self.seen.insert(path.as_os_str().to_owned(), text);
     }
 
     /// Whether `text` at `path` holds a change the machine has not read:
@@ -182,9 +297,15 @@ impl NoteIndex {
     /// write. A path with no record of either (not read since the start)
     /// is taken as read, as the start's reconcile reads every note.
     pub(crate) fn unread_change(&self, path: &Path, text: &str) -> bool {
-        let hash = hex_sha256(text.as_bytes());
-        let seen = self.seen.get(path);
-        let written = self.written.get(path).map(|(h, _)| h);
+        let hash = digest(text.as_bytes());
+        let key = path.as_os_str();
+        // A note seeded from the last run's stamps was last read then: its
+        // stamp's digest is what the machine was given.
+        let seen = self
+            .seen
+            .get(key)
+            .or_else(|| self.known(path).map(|k| &k.digest));
+        let written = self.written.get(key).map(|(h, _)| h);
         (seen.is_some() || written.is_some()) && seen != Some(&hash) && written != Some(&hash)
     }
 
@@ -235,105 +356,20 @@ impl NoteIndex {
     /// Records `problem` with `path`; `true` if it is new (to be logged),
     /// `false` if it was the last one logged for that file.
     pub(crate) fn report(&mut self, path: &Path, problem: &str) -> bool {
-        if self.reported.get(path).map(String::as_str) == Some(problem) {
+        if self.reported.get(path.as_os_str()).map(String::as_str) == Some(problem) {
             return false;
         }
         self.reported
-            .insert(path.to_path_buf(), problem.to_string());
+            .insert(path.as_os_str().to_owned(), problem.to_string());
         true
     }
 
     /// The file at `path` is fine again: its next problem is logged.
     pub(crate) fn clear_report(&mut self, path: &Path) {
-        self.reported.remove(path);
+        self.reported.remove(path.as_os_str());
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(s: &str) -> PathBuf {
-        PathBuf::from(s)
-    }
-
-    #[test]
-    fn a_note_changed_since_the_machine_read_it_holds_an_unread_change() {
-        let mut ix = NoteIndex::default();
-        let at = p("/v/a.md");
-        assert!(
-            !ix.unread_change(&at, "anything"),
-            "never read: the start read it"
-        );
-        ix.wrote(&at, "ours", Some("a"));
-        assert!(!ix.unread_change(&at, "ours"));
-        ix.given(&at, &hex_sha256(b"ticked"));
-        assert!(!ix.unread_change(&at, "ticked"));
-        assert!(ix.unread_change(&at, "ticked, and a code"));
-    }
-
-    #[test]
-    fn a_moved_note_is_known_only_at_its_new_path() {
-        let mut ix = NoteIndex::default();
-        ix.track("a", p("/v/Pending/a.md"));
-        ix.track("a", p("/v/Approved/a.md"));
-        assert_eq!(ix.path_of("a"), Some(&p("/v/Approved/a.md")));
-        assert_eq!(ix.id_at(&p("/v/Approved/a.md")), Some(&"a".to_string()));
-        assert_eq!(ix.id_at(&p("/v/Pending/a.md")), None);
-    }
-
-    #[test]
-    fn a_path_taken_over_by_another_request_is_no_longer_the_first_ones() {
-        let mut ix = NoteIndex::default();
-        ix.track("a", p("/v/x.md"));
-        ix.track("b", p("/v/x.md"));
-        assert_eq!(ix.path_of("a"), None);
-        assert_eq!(ix.path_of("b"), Some(&p("/v/x.md")));
-    }
-
-    #[test]
-    fn forgetting_a_note_or_losing_its_file_forgets_both_ways() {
-        let mut ix = NoteIndex::default();
-        ix.track("a", p("/v/a.md"));
-        ix.forget("a");
-        assert_eq!((ix.path_of("a"), ix.id_at(&p("/v/a.md"))), (None, None));
-        ix.track("b", p("/v/b.md"));
-        ix.gone(&p("/v/b.md"));
-        assert_eq!((ix.path_of("b"), ix.id_at(&p("/v/b.md"))), (None, None));
-    }
-
-    #[test]
-    fn the_engines_own_write_is_recognised_by_content_even_after_the_file_is_gone() {
-        let mut ix = NoteIndex::default();
-        ix.wrote(&p("/v/a.md"), "text", Some("a"));
-        ix.gone(&p("/v/a.md"));
-        let h = |t: &str| hex_sha256(t.as_bytes());
-        assert_eq!(
-            ix.echo(&p("/v/a.md"), &h("text")),
-            Echo::Own(Some("a".to_string()))
-        );
-        assert_eq!(ix.echo(&p("/v/a.md"), &h("text, edited")), Echo::Foreign);
-        assert_eq!(ix.echo(&p("/v/b.md"), &h("text")), Echo::Foreign);
-    }
-
-    #[test]
-    fn a_note_owed_a_write_is_owed_once() {
-        let mut ix = NoteIndex::default();
-        ix.owe("b");
-        ix.owe("a");
-        ix.owe("b");
-        assert_eq!(ix.take_owed(), ["a", "b"]);
-        assert!(ix.take_owed().is_empty());
-    }
-
-    #[test]
-    fn a_problem_is_reported_once_until_it_changes_or_clears() {
-        let mut ix = NoteIndex::default();
-        let f = p("/v/bad.md");
-        assert!(ix.report(&f, "not readable"));
-        assert!(!ix.report(&f, "not readable"));
-        assert!(ix.report(&f, "too big"));
-        ix.clear_report(&f);
-        assert!(ix.report(&f, "too big"));
-    }
-}
+#[path = "note_index_tests.rs"]
+mod tests;

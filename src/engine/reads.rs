@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::note_index::StartReads;
 use super::reconcile::Scope;
 use super::scan::{self, Seen};
 use super::{DaemonError, Engine};
@@ -116,16 +117,32 @@ impl Engine {
     /// The start-up reconcile, reading off the engine thread so that the
     /// caller can stop waiting (a shutdown): then the scan stops too.
     pub(super) async fn reconcile_at_start(&mut self) -> Result<(), DaemonError> {
+        let stamps = self.seed_stamps();
         let Some(plan) = self.plan(Scope::Start)? else {
             return Ok(());
         };
         let scanned = self.scanned(Scope::Start);
         let _stop = scan::CancelOnDrop(plan.cancel.clone());
         let listing = tokio::task::spawn_blocking(move || scan::scan(&plan)).await;
-        match listing {
-            Ok(Some(listing)) => self.finish_reconcile(Scanned { listing, ..scanned }, true),
-            _ => Ok(()),
-        }
+        let Ok(Some(listing)) = listing else {
+            return Ok(());
+        };
+        let reads = StartReads {
+            notes_read: listing
+                .seen
+                .iter()
+                .filter(|s| matches!(s, Seen::Read(..)))
+                .count(),
+            notes_unchanged: listing.unchanged,
+            stamps,
+        };
+        tracing::info!(
+            read = reads.notes_read,
+            unchanged = reads.notes_unchanged,
+            "start-up: read the notes that changed since the last run"
+        );
+        self.files.started(reads);
+        self.finish_reconcile(Scanned { listing, ..scanned }, true)
     }
 
     /// What a scan of `scope` reads; `None` when there is nothing to read
@@ -150,13 +167,15 @@ impl Engine {
             vault: self.vault.clone(),
             dirs,
             cap: self.machine.config().max_note_bytes,
-            // At start every note is read: what was read before may not
-            // have been journaled.
+            // At start, only what the last run wrote down and the journal
+            // vouches for (see `start_stamps.rs`) is trusted; later `Start`
+            // reconciles (the vault back) read every note.
             known: match scope {
-                Scope::Start => Default::default(),
+                Scope::Start => self.files.take_seeded(),
                 _ => self.files.stamps(),
             },
             scope,
+            folders: self.files.folders(),
             cancel: Arc::default(),
         }))
     }
@@ -175,10 +194,16 @@ impl Engine {
     /// a read of a file that changed since (by the engine, or anyone: its
     /// stamp differs now) is read again here.
     fn finish_reconcile(&mut self, scanned: Scanned, fresh: bool) -> Result<(), DaemonError> {
+        let started = scan::thread_cpu();
         let now = self.clock.now();
         let mut steps = Vec::new();
         let listing = scanned.listing;
-        let read = listing.seen.len();
+        let read = listing
+            .seen
+            .iter()
+            .filter(|s| matches!(s, Seen::Read(..)))
+            .count();
+        let other = listing.seen.len() - read;
         for seen in listing.seen {
             let step = match seen {
                 Seen::Other(path) => self.look_at(&path, now),
@@ -193,7 +218,9 @@ impl Engine {
         }
         steps.push(self.machine.handle(Input::Tick, now));
         self.commit(steps, Vec::new())?;
+        let committed = scan::thread_cpu().saturating_sub(started);
         self.files.drop_stamps(&listing.stale);
+        self.files.listed_folders(listing.folders);
         self.judge_notes(
             &listing.listed,
             scanned.listing_at,
@@ -201,8 +228,15 @@ impl Engine {
         );
         tracing::debug!(
             open = self.open_count(),
-            listed = listing.listed.len(),
+            listed = listing.count,
             read,
+            other,
+            scan_us = listing.took.as_micros() as u64,
+            decide_us = committed.as_micros() as u64,
+            judge_us = scan::thread_cpu()
+                .saturating_sub(started)
+                .saturating_sub(committed)
+                .as_micros() as u64,
             "reconciled the vault"
         );
         Ok(())

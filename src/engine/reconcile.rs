@@ -9,8 +9,6 @@
 //! (with the watcher's events in between handled) still doesn't show it and
 //! it is not at its last known path.
 
-use std::collections::HashSet;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -102,13 +100,15 @@ pub(super) enum Scope {
     Start,
     /// Events may have been lost: every note.
     Full,
-    /// The periodic look: a note in `Done/` the daemon already knows is
-    /// kept right by its events and not read again, so the cost of a
-    /// reconcile does not grow with the history.
+    /// The periodic look: a note in `Done/` the daemon already knows (by
+    /// a stamp that vouches for it, not one taken within a time tick of
+    /// its change) is kept right by its events and not read again, so the
+    /// cost of a reconcile does not grow with the history.
     Periodic,
 }
 
-/// Whether a reconcile of `scope` reads a file it listed.
+/// Whether a reconcile of `scope` reads a file it listed; `known`: the
+/// engine has a stamp of it that vouches for its content.
 pub(super) fn worth_reading(scope: Scope, in_done: bool, known: bool) -> bool {
     scope != Scope::Periodic || !(in_done && known)
 }
@@ -116,14 +116,12 @@ pub(super) fn worth_reading(scope: Scope, in_done: bool, known: bool) -> bool {
 impl Engine {
     pub(super) fn judge_notes(
         &mut self,
-        listed: &HashSet<OsString>,
+        listed: &super::scan::Listed,
         listing_at: Instant,
         startup: bool,
     ) {
         let shown = |files: &super::note_index::NoteIndex, id: &str| {
-            files
-                .path_of(id)
-                .is_some_and(|p| listed.contains(p.as_os_str()))
+            files.path_of(id).is_some_and(|p| listed.shows(p))
         };
         // A note the listing showed, of a request not suspected, is
         // present: only the others are judged (no clone, no `stat`).

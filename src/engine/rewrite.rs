@@ -253,6 +253,7 @@ impl Engine {
         self.files.wrote(&w.at, &w.text, Some(&w.id));
         self.files.track(&w.id, w.at.clone());
         self.files.history_written(&w.id);
+        self.files.synced(&w.id);
         if w.clear_code {
             self.machine.code_cleared(&w.id);
         }

@@ -4,7 +4,8 @@
 //! read as parsed views and decides (see `reconcile.rs`).
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::fs::DirEntry;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +14,6 @@ use std::time::SystemTime;
 
 use super::reconcile::{Scope, worth_reading};
 use crate::note::{self, NoteError, NoteView};
-use crate::payload::hex_sha256;
 use crate::vault::Stamp;
 use crate::vault::{Folder, Kind, ReadError, Vault, classify};
 
@@ -22,7 +22,7 @@ use crate::vault::{Folder, Kind, ReadError, Vault, classify};
 pub(crate) struct NoteText {
     pub text: String,
     /// To recognise the echo of the engine's own write.
-    pub sha256: String,
+    pub digest: Digest,
     pub view: Result<NoteView, NoteError>,
     /// The file's stamp, taken on the descriptor before reading, and when.
     pub stamp: Stamp,
@@ -39,7 +39,7 @@ pub(crate) fn read_note(vault: &Vault, path: &Path, cap: u64) -> NoteRead {
         return Ok(None);
     };
     Ok(Some(NoteText {
-        sha256: hex_sha256(text.as_bytes()),
+        digest: digest(text.as_bytes()),
         view: note::parse(&text),
         stamp: Stamp::of(&meta),
         at,
@@ -57,9 +57,61 @@ pub(crate) enum Seen {
     Read(PathBuf, Folder, Box<NoteRead>),
 }
 
-/// The stamps the engine last saw, by path (as bytes: hashing a `Path`
-/// walks its components, which showed in profiles), and when each was taken.
-pub(crate) type Stamps = HashMap<OsString, (Stamp, SystemTime)>;
+impl Seen {
+    fn path(&self) -> &Path {
+        match self {
+            Seen::Other(p) | Seen::Read(p, _, _) => p,
+        }
+    }
+}
+
+/// The stamps the engine last saw, by folder, then by file name (hashing
+/// a whole `Path` walks its components, which showed in profiles). Each
+/// folder's are shared with a scan in flight and copied on write, so a
+/// change in one folder copies only that folder's.
+pub(crate) type Stamps = HashMap<OsString, Arc<HashMap<OsString, Known>>>;
+
+/// The stamp of the file at `path`, if `stamps` has one.
+pub(crate) fn known_at<'a>(stamps: &'a Stamps, path: &Path) -> Option<&'a Known> {
+    let (dir, name) = split(path)?;
+    stamps.get(dir)?.get(name)
+}
+
+/// A path's folder and file name, split at its last `/` (the paths here
+/// are built by joining a folder and a name; `Path::parent` and
+/// `file_name` parse components, which showed in profiles).
+pub(crate) fn split(path: &Path) -> Option<(&OsStr, &OsStr)> {
+    let bytes = path.as_os_str().as_bytes();
+    let at = bytes.iter().rposition(|b| *b == b'/')?;
+    let (dir, name) = (&bytes[..at], &bytes[at + 1..]);
+    (!name.is_empty()).then(|| (OsStr::from_bytes(dir), OsStr::from_bytes(name)))
+}
+
+/// What the engine knows of a file it read: its stamp, when the stamp was
+/// taken, and the digest of the text it had then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Known {
+    pub stamp: Stamp,
+    pub at: SystemTime,
+    pub digest: Digest,
+}
+
+/// A note's text, identified by the first 128 bits of its SHA-256: as
+/// hard to forge as the whole for a writer who wants a given digest, at a
+/// quarter of the memory of its hex (kept for every note of the vault).
+pub(crate) type Digest = u128;
+
+pub(crate) fn digest(bytes: &[u8]) -> Digest {
+    use sha2::{Digest as _, Sha256};
+    let full = Sha256::digest(bytes);
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&full[..16]);
+    u128::from_be_bytes(first)
+}
+
+/// The stamps of the folders of `Done/` when last listed in full, and
+/// when each was taken.
+pub(crate) type FolderStamps = HashMap<PathBuf, (Stamp, SystemTime)>;
 
 /// What a scan needs, owned, so it can run on another thread.
 pub(crate) struct Plan {
@@ -67,10 +119,13 @@ pub(crate) struct Plan {
     /// The inbox (no folder), then every folder notes are read from.
     pub dirs: Vec<(PathBuf, Option<Folder>)>,
     pub cap: u64,
-    pub known: Arc<Stamps>,
+    pub known: Stamps,
     /// Periodic: a note in `Done/` the engine knows is not even stat'ed
-    /// (its events keep it right), so the cost doesn't grow with history.
+    /// (its events keep it right), so the cost doesn't grow with history;
+    /// nor is a folder of `Done/` listed whose own stamp is the one of its
+    /// last listing (no file was added, removed or renamed in it).
     pub scope: Scope,
+    pub folders: Arc<FolderStamps>,
     /// Set to stop the scan (shutdown during start-up).
     pub cancel: Arc<AtomicBool>,
 }
@@ -80,71 +135,184 @@ pub(crate) struct Plan {
 pub(crate) struct Listing {
     /// What the engine must look at, in listing order.
     pub seen: Vec<Seen>,
-    /// Every path listed.
-    pub listed: HashSet<OsString>,
+    /// Which paths the listing showed.
+    pub listed: Listed,
     /// How many were not read: their stamp is the one last seen.
     pub unchanged: usize,
     /// Paths with a stamp that the listing no longer shows.
-    pub stale: Vec<OsString>,
+    pub stale: Vec<PathBuf>,
+    /// How many files were listed.
+    pub count: usize,
+    /// The CPU time the scan took.
+    pub took: std::time::Duration,
+    /// The folders of `Done/` listed, with their stamp taken before.
+    pub folders: Vec<(PathBuf, Stamp, SystemTime)>,
+}
+
+/// Which paths a listing showed, without a set of them all: every file
+/// the scan knew is there (in a folder listed, or in a folder of `Done/`
+/// unchanged since its last listing) unless it is stale; of the others,
+/// the ones listed.
+#[derive(Debug, Default)]
+pub(crate) struct Listed {
+    known: Stamps,
+    stale: HashSet<OsString>,
+    unknown: HashSet<OsString>,
+}
+
+impl Listed {
+    pub(crate) fn shows(&self, path: &Path) -> bool {
+        if known_at(&self.known, path).is_some() {
+            self.stale.is_empty() || !self.stale.contains(path.as_os_str())
+        } else {
+            self.unknown.contains(path.as_os_str())
+        }
+    }
 }
 
 /// Lists, stats and reads; `None` if cancelled.
 pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
+    let started = thread_cpu();
     let mut out = Listing::default();
     for (dir, folder) in &plan.dirs {
-        for path in list(dir) {
+        let folder_stamp = match folder_unchanged(plan, dir, *folder) {
+            Unchanged::Yes => continue,
+            Unchanged::No(stamp) => stamp,
+        };
+        let first = out.seen.len();
+        let here = plan.known.get(dir.as_os_str());
+        let mut known_listed = 0;
+        for (path, entry) in list(dir) {
             if plan.cancel.load(Ordering::Relaxed) {
                 return None;
             }
-            out.listed.insert(path.as_os_str().to_owned());
-            match look(plan, path, *folder) {
+            let name = split(&path).map(|(_, n)| n);
+            let known = here.zip(name).and_then(|(h, n)| h.get(n));
+            known_listed += usize::from(known.is_some());
+            match look(plan, &path, &entry, known, *folder) {
                 Some(seen) => out.seen.push(seen),
                 None => out.unchanged += 1,
             }
+            out.count += 1;
+            if known.is_none() {
+                out.listed.unknown.insert(path.into_os_string());
+            }
+        }
+        // Only what is looked at needs an order (byte order of the paths:
+        // `Path`'s own compares component by component, slower).
+        out.seen[first..].sort_unstable_by(|a, b| {
+            a.path()
+                .as_os_str()
+                .as_bytes()
+                .cmp(b.path().as_os_str().as_bytes())
+        });
+        out.folders
+            .extend(folder_stamp.map(|(s, at)| (dir.clone(), s, at)));
+        // Only a folder where fewer known files were listed than are known
+        // has stale ones.
+        if let Some(here) = here.filter(|h| known_listed < h.len()) {
+            out.stale.extend(stale_in(dir, here));
         }
     }
-    let listed = &out.listed;
-    out.stale = plan
-        .known
-        .keys()
-        .filter(|k| !listed.contains(*k))
-        .cloned()
-        .collect();
+    // Folders no longer looked at (a month of `Done/` removed): all stale.
+    let looked_at = |d: &OsString| plan.dirs.iter().any(|(dir, _)| dir.as_os_str() == d);
+    for (dir, here) in plan.known.iter().filter(|(d, _)| !looked_at(d)) {
+        out.stale
+            .extend(here.keys().map(|n| Path::new(dir).join(n)));
+    }
+    out.listed.stale = out.stale.iter().map(|p| p.as_os_str().to_owned()).collect();
+    out.listed.known = plan.known.clone();
+    out.took = thread_cpu().saturating_sub(started);
     Some(out)
 }
 
-/// The files in one folder, in byte order of their paths (`Path`'s own
-/// order compares component by component, which showed in profiles).
-fn list(dir: &Path) -> Vec<PathBuf> {
+/// The known files of `dir` that are gone (asked only when the listing
+/// showed fewer of them than are known).
+fn stale_in(dir: &Path, here: &HashMap<OsString, Known>) -> Vec<PathBuf> {
+    here.keys()
+        .map(|n| dir.join(n))
+        .filter(|p| std::fs::symlink_metadata(p).is_err())
+        .collect()
+}
+
+enum Unchanged {
+    /// A folder of `Done/` as it was at its last listing: not listed.
+    Yes,
+    /// Listed; with the stamp to remember for a folder of `Done/`.
+    No(Option<(Stamp, SystemTime)>),
+}
+
+fn folder_unchanged(plan: &Plan, dir: &Path, folder: Option<Folder>) -> Unchanged {
+    if folder != Some(Folder::Done) {
+        return Unchanged::No(None);
+    }
+    let at = SystemTime::now();
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return Unchanged::No(None);
+    };
+    let stamp = Stamp::of(&meta);
+    let same = plan
+        .folders
+        .get(dir)
+        .is_some_and(|(s, t)| *s == stamp && s.settled_at(*t));
+    if same && plan.scope == Scope::Periodic {
+        Unchanged::Yes
+    } else {
+        Unchanged::No(Some((stamp, at)))
+    }
+}
+
+/// The files in one folder (unsorted). Each is `stat`ed relative to the
+/// open folder, without walking the whole path again.
+fn list(dir: &Path) -> Vec<(PathBuf, DirEntry)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    out.sort_unstable_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
-    out
+    entries
+        .filter_map(|e| e.ok().map(|e| (e.path(), e)))
+        .collect()
 }
 
 /// `None`: not read, its stamp is the one last seen.
-fn look(plan: &Plan, path: PathBuf, folder: Option<Folder>) -> Option<Seen> {
+fn look(
+    plan: &Plan,
+    path: &Path,
+    entry: &DirEntry,
+    known: Option<&Known>,
+    folder: Option<Folder>,
+) -> Option<Seen> {
     fail::fail_point!("reconcile-scan-file");
     let is_note = path
         .file_name()
         .is_some_and(|n| classify(&n.to_string_lossy()) == Kind::Note);
     let Some(folder) = folder.filter(|_| is_note) else {
-        return Some(Seen::Other(path));
+        return Some(Seen::Other(path.to_path_buf()));
     };
-    let known = plan.known.get(path.as_os_str());
-    if !worth_reading(plan.scope, folder == Folder::Done, known.is_some()) {
+    let vouching = known.filter(|k| k.stamp.settled_at(k.at));
+    if !worth_reading(plan.scope, folder == Folder::Done, vouching.is_some()) {
         return None;
     }
-    if let Some((stamp, at)) = known
-        && stamp.settled_at(*at)
-        && std::fs::symlink_metadata(&path).is_ok_and(|m| Stamp::of(&m) == *stamp)
+    if let Some(k) = vouching
+        && entry.metadata().is_ok_and(|m| Stamp::of(&m) == k.stamp)
     {
         return None;
     }
-    let read = read_note(&plan.vault, &path, plan.cap);
-    Some(Seen::Read(path, folder, Box::new(read)))
+    let read = read_note(&plan.vault, path, plan.cap);
+    Some(Seen::Read(path.to_path_buf(), folder, Box::new(read)))
+}
+
+/// The CPU time this thread has used (for the reconcile's log line: wall
+/// time on a shared machine says little).
+pub(crate) fn thread_cpu() -> std::time::Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 /// Sets the flag when dropped: a scan whose awaiting was abandoned stops.
@@ -157,74 +325,5 @@ impl Drop for CancelOnDrop {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn plan(root: &Path, known: Stamps) -> Plan {
-        let vault = Vault::new(root.to_path_buf(), crate::config::Config::builtin().folders);
-        vault.create_folders().unwrap();
-        Plan {
-            dirs: vec![(vault.dir(Folder::Pending), Some(Folder::Pending))],
-            vault,
-            cap: 1 << 20,
-            known: Arc::new(known),
-            scope: Scope::Full,
-            cancel: Arc::default(),
-        }
-    }
-
-    #[test]
-    fn only_notes_whose_settled_stamp_changed_are_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = plan(dir.path(), HashMap::new());
-        let pending = p.vault.dir(Folder::Pending);
-        let (same, edited, fresh) = (
-            pending.join("a.md"),
-            pending.join("b.md"),
-            pending.join("c.md"),
-        );
-        for f in [&same, &edited, &fresh] {
-            std::fs::write(f, "---\na: 1\n---\n").unwrap();
-        }
-        std::fs::write(pending.join(".tmp"), "x").unwrap();
-        let later = SystemTime::now() + Duration::from_secs(5);
-        let stamp = |f: &Path| (Stamp::of(&std::fs::metadata(f).unwrap()), later);
-        let mut known = HashMap::new();
-        known.insert(same.clone().into_os_string(), stamp(&same));
-        known.insert(edited.clone().into_os_string(), stamp(&edited));
-        // The same file seen within a tick of its change proves nothing.
-        let racy = (stamp(&fresh).0, SystemTime::now());
-        known.insert(fresh.clone().into_os_string(), racy);
-        known.insert(pending.join("gone.md").into_os_string(), racy);
-        std::fs::write(&edited, "---\na: 2\n---\n").unwrap();
-        let p = Plan {
-            known: Arc::new(known),
-            ..p
-        };
-        let listing = scan(&p).unwrap();
-        let kinds: Vec<(String, &str)> = listing
-            .seen
-            .iter()
-            .map(|s| match s {
-                Seen::Other(p) => (p, "other"),
-                Seen::Read(p, _, _) => (p, "read"),
-            })
-            .map(|(p, k)| (p.file_name().unwrap().to_string_lossy().into_owned(), k))
-            .collect();
-        let want = [(".tmp", "other"), ("b.md", "read"), ("c.md", "read")];
-        let want: Vec<(String, &str)> = want.iter().map(|(n, k)| (n.to_string(), *k)).collect();
-        assert_eq!(kinds, want);
-        assert_eq!((listing.unchanged, listing.listed.len()), (1, 4));
-        assert_eq!(listing.stale, [pending.join("gone.md").into_os_string()]);
-    }
-
-    #[test]
-    fn a_cancelled_scan_stops() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = plan(dir.path(), HashMap::new());
-        std::fs::write(p.vault.dir(Folder::Pending).join("a.md"), "x").unwrap();
-        drop(CancelOnDrop(p.cancel.clone()));
-        assert!(scan(&p).is_none());
-    }
-}
+#[path = "scan_tests.rs"]
+mod tests;

@@ -50,6 +50,30 @@ impl Stamp {
         }
     }
 
+    /// The stamp as numbers (device, inode, size, modification and change
+    /// times in ns), to be written down and read back by [`Stamp::from_parts`].
+    pub fn parts(&self) -> [i128; 5] {
+        [
+            i128::from(self.dev),
+            i128::from(self.ino),
+            i128::from(self.size),
+            self.mtime_ns,
+            self.ctime_ns,
+        ]
+    }
+
+    /// The stamp [`Stamp::parts`] gave; `None` if a number is out of range.
+    pub fn from_parts(parts: [i128; 5]) -> Option<Stamp> {
+        let [dev, ino, size, mtime_ns, ctime_ns] = parts;
+        Some(Stamp {
+            dev: u64::try_from(dev).ok()?,
+            ino: u64::try_from(ino).ok()?,
+            size: u64::try_from(size).ok()?,
+            mtime_ns,
+            ctime_ns,
+        })
+    }
+
     /// Whether this stamp, taken at `taken`, can vouch for the file's
     /// content: its last change is older than the time tick.
     pub fn settled_at(&self, taken: SystemTime) -> bool {
@@ -97,6 +121,16 @@ mod tests {
         std::fs::write(&other, "bbbb").unwrap();
         std::fs::rename(&other, &f).unwrap();
         assert_ne!(stamp_now(&f), seen);
+    }
+
+    #[test]
+    fn a_stamp_reads_back_from_its_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("n.md");
+        std::fs::write(&f, "x").unwrap();
+        let s = stamp_now(&f);
+        assert_eq!(Stamp::from_parts(s.parts()), Some(s));
+        assert_eq!(Stamp::from_parts([-1, 0, 0, 0, 0]), None);
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod service;
 mod settled;
 mod shell;
 mod shell_faults;
+mod stamps;
 mod trust;
 mod util;
 mod vault;
