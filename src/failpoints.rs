@@ -53,6 +53,13 @@ pub const HOOKS: &[&str] = &[
     // engine/scan.rs: `sleep(MS)` before each file a reconcile lists, for
     // a start-up reconcile long enough to be interrupted.
     "reconcile-scan-file",
+    // engine/writes.rs: `sleep(MS)` before each chunk of owed note
+    // rewrites (notes found missing), for a regeneration long enough to
+    // make a gesture during it.
+    "owed-rewrite-chunk",
+    // engine/reads.rs: `sleep(MS)` before each chunk of a reconcile's reads
+    // is decided on, for a reconcile long enough to make a gesture during it.
+    "reconcile-decide-chunk",
 ];
 
 /// Arms the failpoints `FAILPOINTS` names, once per process. Does nothing

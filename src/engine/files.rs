@@ -18,7 +18,9 @@ use crate::watcher::{self, WatchEvent};
 impl Engine {
     pub(super) fn on_watch(&mut self, evs: Vec<WatchEvent>) -> Result<(), DaemonError> {
         if evs.contains(&WatchEvent::Rescan) {
-            return self.reconcile();
+            // Read off this thread: a burst that overflowed the watcher
+            // may have changed thousands of notes.
+            return self.begin_reconcile(super::reconcile::Scope::Full);
         }
         let folders: Vec<PathBuf> = self.vault.watched().into_iter().map(|(_, d)| d).collect();
         let about_folders = evs.iter().any(
@@ -259,7 +261,7 @@ impl Engine {
                     self.reconcile_all(super::reconcile::Scope::Start)?;
                     // Those that changed meanwhile still show their old state.
                     for id in self.files.take_owed() {
-                        self.write_note(&id, None);
+                        self.owe_rewrite(&id, super::writes::Owed::Rewrite);
                     }
                 }
                 Err(e) => tracing::debug!(error = %e, "vault not watchable yet"),

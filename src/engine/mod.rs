@@ -6,6 +6,7 @@
 //! carries out the effects: note writes, handler starts, replies.
 
 mod anchor;
+mod bulk;
 pub mod checkpoint;
 mod clock;
 mod commands;
@@ -402,6 +403,7 @@ impl Engine {
                     self.event_reads_done(read)?;
                 }
                 _ = sleep_until_opt(self.files_due) => self.on_files_due()?,
+                _ = bulk::after_the_rest(), if self.outage.is_none() && self.has_bulk_work() => self.bulk_work()?,
                 _ = vault_retry.tick(), if self.vault_missing => self.check_vault()?,
                 _ = journal_retry.tick(), if self.outage.is_some() => self.try_resume()?,
                 _ = watchdog.tick(), if watchdog_period.is_some() => systemd::watchdog(),
@@ -414,6 +416,7 @@ impl Engine {
             }
         }
         systemd::stopping();
+        self.write_all_owed();
         self.write_all_history();
         self.finish_handlers().await
     }

@@ -72,9 +72,11 @@ impl Engine {
             notes = moves.len(),
             "moved the notes lying directly in Done/ into a folder per month"
         );
-        for (id, _, dir) in moves {
-            self.write_note_into(&id, None, Some(dir));
-        }
+        self.batched(|engine| {
+            for (id, _, dir) in moves {
+                engine.write_note_into(&id, None, Some(dir));
+            }
+        });
         self.arm_watcher()
     }
 }

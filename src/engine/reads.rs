@@ -2,7 +2,9 @@
 //! periodic one, and the one at start, which a shutdown can stop), and the
 //! notes file events name. A read the engine's state has moved past (the
 //! engine wrote the file since, or the file's stamp differs now) is read
-//! again on the engine thread before it counts.
+//! again on the engine thread before it counts. A scan's reads are decided
+//! [`DECIDE_CHUNK`] per turn of the engine loop, so a gesture arriving
+//! while thousands of changed notes are decided on waits for one chunk.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,17 +16,29 @@ use super::note_index::StartReads;
 use super::reconcile::Scope;
 use super::scan::{self, Seen};
 use super::{DaemonError, Engine};
-use crate::machine::Input;
+use crate::machine::{Input, Step};
 use crate::vault::Folder;
 use crate::vault::Stamp;
+
+/// How many of a scan's reads one turn of the engine loop decides on.
+const DECIDE_CHUNK: usize = 256;
 
 /// A scan running off the engine thread, whose result comes back to the
 /// loop as an input.
 #[derive(Default)]
 pub(super) struct InFlight {
     pub(super) rx: Option<oneshot::Receiver<Scanned>>,
+    /// A finished scan whose reads are being decided on, a chunk per turn.
+    deciding: Option<Scanned>,
     /// A reconcile asked for while one was running: run it next.
     again: Option<Scope>,
+}
+
+impl InFlight {
+    /// Whether a scan's reads wait to be decided on.
+    pub(super) fn deciding(&self) -> bool {
+        self.deciding.is_some()
+    }
 }
 
 /// A finished scan, with what the engine needs to judge it.
@@ -75,7 +89,7 @@ impl Engine {
     /// Starts a reconcile whose reading happens off the engine thread; the
     /// loop hands its result to [`Engine::reconcile_scanned`].
     pub(super) fn begin_reconcile(&mut self, scope: Scope) -> Result<(), DaemonError> {
-        if self.scan.rx.is_some() {
+        if self.scan.rx.is_some() || self.scan.deciding() {
             self.scan.again = Some(match self.scan.again {
                 Some(s) if s != Scope::Periodic => s,
                 _ => scope,
@@ -96,18 +110,51 @@ impl Engine {
         Ok(())
     }
 
-    /// The result of [`Engine::begin_reconcile`].
+    /// The result of [`Engine::begin_reconcile`]: decided on by
+    /// [`Engine::decide_scanned_chunk`], a chunk per turn of the loop.
     pub(super) fn reconcile_scanned(
         &mut self,
         scanned: Option<Scanned>,
     ) -> Result<(), DaemonError> {
         self.scan.rx = None;
-        if let Some(scanned) = scanned
-            && self.outage.is_none()
-            && !self.vault_missing
-        {
-            self.finish_reconcile(scanned, false)?;
+        match scanned {
+            Some(scanned) if self.outage.is_none() && !self.vault_missing => {
+                self.scan.deciding = Some(scanned);
+                Ok(())
+            }
+            _ => self.reconcile_again(),
         }
+    }
+
+    /// Decides on the next chunk of a scan's reads; after the last, ends
+    /// the reconcile as [`Engine::finish_reconcile`] does. Dropped if the
+    /// journal can't be written or the vault went away meanwhile: the
+    /// reconcile when they are back reads every note.
+    pub(super) fn decide_scanned_chunk(&mut self) -> Result<(), DaemonError> {
+        let Some(mut scanned) = self.scan.deciding.take() else {
+            return Ok(());
+        };
+        if self.outage.is_some() || self.vault_missing {
+            return self.reconcile_again();
+        }
+        fail::fail_point!("reconcile-decide-chunk");
+        if scanned.listing.seen.len() <= DECIDE_CHUNK {
+            self.finish_reconcile(scanned, false)?;
+            return self.reconcile_again();
+        }
+        let chunk: Vec<Seen> = scanned.listing.seen.drain(..DECIDE_CHUNK).collect();
+        let steps = self.decide_reads(chunk, scanned.writes_at, false);
+        if self.try_commit(steps, Vec::new())? {
+            tracing::debug!(
+                left = scanned.listing.seen.len(),
+                "decided on a chunk of the reconcile's reads"
+            );
+            self.scan.deciding = Some(scanned);
+        }
+        Ok(())
+    }
+
+    fn reconcile_again(&mut self) -> Result<(), DaemonError> {
         match self.scan.again.take() {
             Some(scope) => self.begin_reconcile(scope),
             None => Ok(()),
@@ -195,8 +242,6 @@ impl Engine {
     /// stamp differs now) is read again here.
     fn finish_reconcile(&mut self, scanned: Scanned, fresh: bool) -> Result<(), DaemonError> {
         let started = scan::thread_cpu();
-        let now = self.clock.now();
-        let mut steps = Vec::new();
         let listing = scanned.listing;
         let read = listing
             .seen
@@ -204,19 +249,8 @@ impl Engine {
             .filter(|s| matches!(s, Seen::Read(..)))
             .count();
         let other = listing.seen.len() - read;
-        for seen in listing.seen {
-            let step = match seen {
-                Seen::Other(path) => self.look_at(&path, now),
-                Seen::Read(path, _, note)
-                    if !fresh && self.out_of_date(&path, &note, scanned.writes_at) =>
-                {
-                    self.look_at(&path, now)
-                }
-                Seen::Read(path, folder, note) => self.consider(&path, folder, *note, now),
-            };
-            steps.extend(step);
-        }
-        steps.push(self.machine.handle(Input::Tick, now));
+        let mut steps = self.decide_reads(listing.seen, scanned.writes_at, fresh);
+        steps.push(self.machine.handle(Input::Tick, self.clock.now()));
         self.commit(steps, Vec::new())?;
         let committed = scan::thread_cpu().saturating_sub(started);
         self.files.drop_stamps(&listing.stale);
@@ -240,6 +274,25 @@ impl Engine {
             "reconciled the vault"
         );
         Ok(())
+    }
+
+    /// The steps of a scan's reads (see [`Engine::finish_reconcile`]).
+    fn decide_reads(&mut self, seen: Vec<Seen>, writes_at: u64, fresh: bool) -> Vec<Step> {
+        let now = self.clock.now();
+        let mut steps = Vec::new();
+        for seen in seen {
+            let step = match seen {
+                Seen::Other(path) => self.look_at(&path, now),
+                Seen::Read(path, _, note)
+                    if !fresh && self.out_of_date(&path, &note, writes_at) =>
+                {
+                    self.look_at(&path, now)
+                }
+                Seen::Read(path, folder, note) => self.consider(&path, folder, *note, now),
+            };
+            steps.extend(step);
+        }
+        steps
     }
 
     /// Whether a scan's read of `path` no longer says what is there.

@@ -156,7 +156,7 @@ impl Engine {
                 NoteSeen::Missing => {
                     tracing::info!(request = %id, "note missing from the vault; regenerating it from the journal");
                     self.files.forget(&id);
-                    self.write_note(&id, None);
+                    self.owe_rewrite(&id, super::writes::Owed::Missing);
                 }
             }
         }

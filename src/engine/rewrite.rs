@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::placement::{note_folder, note_place};
-use super::writes::NoteWrite;
+use super::writes::{NoteWrite, Owed};
 use super::{Engine, reconcile};
 use crate::machine::{Effect, Step};
 use crate::note::{self, Existing};
@@ -311,7 +311,7 @@ impl Engine {
         let due = self.files.history_due(Instant::now());
         for id in due {
             tracing::debug!(request = %id, "writing the History of notification deliveries");
-            self.write_note(&id, None);
+            self.owe_rewrite(&id, Owed::Rewrite);
         }
         self.schedule_history();
     }
@@ -319,9 +319,12 @@ impl Engine {
     /// Writes every owed History now (hitl is stopping).
     pub(super) fn write_all_history(&mut self) {
         let far = Instant::now() + HISTORY_QUIET * 2;
-        for id in self.files.history_due(far) {
-            self.write_note(&id, None);
-        }
+        let due = self.files.history_due(far);
+        self.batched(|engine| {
+            for id in due {
+                engine.write_note(&id, None);
+            }
+        });
     }
 
     /// At start: an open request whose last journaled event is record-only

@@ -2,8 +2,14 @@
 //! notes together, with one flush of the file system and one fsync per
 //! folder, instead of two fsyncs per note. A burst of drop-ins then costs
 //! a few flushes, not thousands.
+//!
+//! Rewrites no journaled batch asks for (notes found missing, History
+//! lines owed, notes owed since the vault was away) can number thousands
+//! at once: they are queued and written [`OWED_CHUNK`] per turn of the
+//! engine loop (`bulk.rs`), so a gesture arriving meanwhile waits for one
+//! chunk, not for all of them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 
 use super::Engine;
@@ -30,7 +36,23 @@ pub(super) struct NoteWrite {
     pub into: Option<PathBuf>,
 }
 
-/// The writes of the batch being carried out.
+/// How many owed rewrites one turn of the engine loop writes (one batch,
+/// one flush): small enough that a gesture behind them is not kept
+/// waiting, large enough that the flush is shared.
+pub(super) const OWED_CHUNK: usize = 64;
+
+/// Why a note rewrite is owed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Owed {
+    /// Its note was found missing: regenerated, unless the note is seen
+    /// again before its turn (moved back, or its file event was late).
+    Missing,
+    /// Its note must show the request's state (History lines, a change
+    /// made while the vault was away): rewritten.
+    Rewrite,
+}
+
+/// The writes of the batch being carried out, and the rewrites owed.
 #[derive(Default)]
 pub(super) struct WriteBatch {
     open: bool,
@@ -38,11 +60,44 @@ pub(super) struct WriteBatch {
     /// Every path the batch will write or move to: a name another note of
     /// the same batch takes is taken, though not on disk yet.
     targets: HashSet<PathBuf>,
+    /// Requests whose note is owed a rewrite, in the order asked, each once.
+    owed: VecDeque<Id>,
+    why: HashMap<Id, Owed>,
 }
 
 impl WriteBatch {
     pub(super) fn takes(&self, path: &PathBuf) -> bool {
         self.targets.contains(path)
+    }
+
+    /// Whether rewrites are waiting for a turn of the loop.
+    pub(super) fn owed(&self) -> bool {
+        !self.owed.is_empty()
+    }
+
+    /// Queues the rewrite of `id`'s note; a rewrite owed for both reasons
+    /// is a plain [`Owed::Rewrite`].
+    fn owe(&mut self, id: &str, why: Owed) {
+        match self.why.get_mut(id) {
+            Some(was) => {
+                if why == Owed::Rewrite {
+                    *was = Owed::Rewrite;
+                }
+            }
+            None => {
+                self.why.insert(id.to_string(), why);
+                self.owed.push_back(id.to_string());
+            }
+        }
+    }
+
+    /// The next `n` owed rewrites, taken off the queue.
+    fn take_owed(&mut self, n: usize) -> Vec<(Id, Owed)> {
+        let n = n.min(self.owed.len());
+        self.owed
+            .drain(..n)
+            .filter_map(|id| self.why.remove(&id).map(|why| (id, why)))
+            .collect()
     }
 }
 
@@ -73,12 +128,61 @@ fn one_write_per_request(effects: Vec<Effect>) -> Vec<Effect> {
 impl Engine {
     /// Carries out a journaled batch's effects, its note writes together.
     pub(super) fn carry_out_all(&mut self, effects: Vec<Effect>) {
+        self.batched(|engine| {
+            for effect in one_write_per_request(effects) {
+                engine.carry_out(effect);
+            }
+        });
+    }
+
+    /// Runs `f` with its note writes planned, then writes them together.
+    pub(super) fn batched(&mut self, f: impl FnOnce(&mut Self)) {
+        let nested = self.writes.open;
         self.writes.open = true;
-        for effect in one_write_per_request(effects) {
-            self.carry_out(effect);
+        f(self);
+        if !nested {
+            self.writes.open = false;
+            self.flush_writes();
         }
-        self.writes.open = false;
-        self.flush_writes();
+    }
+
+    /// Owes `id`'s note a rewrite, written at a later turn of the loop.
+    pub(super) fn owe_rewrite(&mut self, id: &str, why: Owed) {
+        self.writes.owe(id, why);
+    }
+
+    /// Writes the next [`OWED_CHUNK`] owed rewrites, as one batch.
+    pub(super) fn write_owed_chunk(&mut self) {
+        fail::fail_point!("owed-rewrite-chunk");
+        let chunk = self.writes.take_owed(OWED_CHUNK);
+        let notes = chunk.len();
+        self.batched(|engine| {
+            for (id, why) in chunk {
+                // A note seen since it was found missing is not missing.
+                if why == Owed::Missing && engine.files.path_of(&id).is_some() {
+                    continue;
+                }
+                engine.write_note(&id, None);
+            }
+        });
+        tracing::debug!(
+            notes,
+            left = self.writes.owed.len(),
+            "wrote owed note rewrites"
+        );
+    }
+
+    /// Writes every owed rewrite but the missing notes now (hitl is
+    /// stopping; the next start finds those missing again).
+    pub(super) fn write_all_owed(&mut self) {
+        let owed = self.writes.take_owed(usize::MAX);
+        self.batched(|engine| {
+            for (id, why) in owed {
+                if why == Owed::Rewrite {
+                    engine.write_note(&id, None);
+                }
+            }
+        });
     }
 
     /// Writes a note now, or with the batch if one is open. `false`: the

@@ -4,7 +4,7 @@
 //! held before it still ends in the run, at its end.
 
 use crate::trust::decisions;
-use crate::util::{Env, wait_for};
+use crate::util::{Env, approved_into_undo_window, wait_for};
 
 /// The daemon restarted cleanly, and from the checkpoint its stop wrote.
 fn restart_from_checkpoint(env: &mut Env) {
@@ -54,13 +54,7 @@ fn an_authenticator_step_used_before_a_checkpoint_is_still_refused_after_a_resta
 
 #[test]
 fn a_request_held_in_its_undo_window_before_a_checkpoint_runs_at_its_end_after_a_restart() {
-    let mut env = Env::new(
-        "rules:\n  - { name: later, when: { type: payment }, decision: require, grace: 4s }\n",
-    );
-    env.start();
-    let id = env.pay(1500);
-    let (code, _, err) = env.hitl(&["approve", &id]);
-    assert_eq!(code, 0, "{err}");
+    let (mut env, id) = approved_into_undo_window("4s");
     assert_eq!(decisions(&env, &id), ["submitted", "approved", "held"]);
     restart_from_checkpoint(&mut env);
     env.wait_note(&id, "Done", "executed");

@@ -33,6 +33,7 @@ mod settled;
 mod shell;
 mod shell_faults;
 mod stamps;
+mod stall;
 mod trust;
 mod util;
 mod vault;

@@ -386,3 +386,32 @@ pub fn missing_tool(why: &str) {
     }
     println!("SKIPPED: {why}");
 }
+
+impl Env {
+    /// Approves `id` in the vault once its note is pending: the note is
+    /// moved to `Approved/`.
+    pub fn approve_by_move(&self, id: &str) {
+        self.wait_note(id, "Pending_Approval", "pending");
+        self.mv(id, "Approved");
+    }
+
+    /// Rejects `id` from the CLI with `reason`.
+    pub fn reject_with(&self, id: &str, reason: &str) {
+        let (code, _, err) = self.hitl(&["reject", id, "--reason", reason]);
+        assert_eq!(code, 0, "{err}");
+    }
+}
+
+/// A running daemon whose rule holds approved payments for `grace` (the
+/// undo window), and a payment of 1500 approved from the CLI into it;
+/// returns its id.
+pub fn approved_into_undo_window(grace: &str) -> (Env, String) {
+    let mut env = Env::new(&format!(
+        "rules:\n  - {{ name: later, when: {{ type: payment }}, decision: require, grace: {grace} }}\n"
+    ));
+    env.start();
+    let id = env.pay(1500);
+    let (code, _, err) = env.hitl(&["approve", &id]);
+    assert_eq!(code, 0, "{err}");
+    (env, id)
+}

@@ -40,8 +40,7 @@ fn claude_code_rejection_reaches_the_agent_with_the_humans_reason() {
         &sample("claude-code-pretooluse-mcp.json"),
     );
     let id = submitted(&env, "claude-code.mcp__stripe__create_payment", 0);
-    let (code, _, err) = env.hitl(&["reject", &id, "--reason", "wrong customer"]);
-    assert_eq!(code, 0, "{err}");
+    env.reject_with(&id, "wrong customer");
     let (code, out, _) = answer(child);
     assert_eq!(code, 0);
     let o = &out["hookSpecificOutput"];
@@ -64,8 +63,7 @@ fn codex_permission_request_approved_is_allowed() {
         &sample("codex-permissionrequest-bash.json"),
     );
     let id = submitted(&env, "codex.Bash", 0);
-    env.wait_note(&id, "Pending_Approval", "pending");
-    env.mv(&id, "Approved");
+    env.approve_by_move(&id);
     let (code, out, _) = answer(child);
     assert_eq!(code, 0);
     assert_eq!(
@@ -83,7 +81,7 @@ fn codex_pre_tool_use_rejected_is_denied_with_the_reason() {
     let env = started();
     let child = hook(&env, &["codex"], &sample("codex-pretooluse-bash.json"));
     let id = submitted(&env, "codex.Bash", 0);
-    env.hitl(&["reject", &id, "--reason", "never force-push main"]);
+    env.reject_with(&id, "never force-push main");
     let (code, out, _) = answer(child);
     assert_eq!(code, 0);
     let o = &out["hookSpecificOutput"];
@@ -101,7 +99,7 @@ fn gemini_tool_calls_are_answered_in_its_format() {
     let env = started();
     let child = hook(&env, &["gemini"], &sample("gemini-beforetool-shell.json"));
     let id = submitted(&env, "gemini.run_shell_command", 0);
-    env.hitl(&["reject", &id, "--reason", "pipe to sh"]);
+    env.reject_with(&id, "pipe to sh");
     let (code, out, _) = answer(child);
     assert_eq!(code, 0);
     assert_eq!(out["decision"], "deny", "{out}");
@@ -109,8 +107,7 @@ fn gemini_tool_calls_are_answered_in_its_format() {
 
     let child = hook(&env, &["gemini"], &sample("gemini-beforetool-mcp.json"));
     let id = submitted(&env, "gemini.mcp__stripe__create_payment", 0);
-    env.wait_note(&id, "Pending_Approval", "pending");
-    env.mv(&id, "Approved");
+    env.approve_by_move(&id);
     let (_, out, _) = answer(child);
     assert_eq!(out["decision"], "allow", "{out}");
 }
@@ -124,15 +121,14 @@ fn cursor_tool_calls_are_answered_in_its_format() {
         &sample("cursor-beforeshellexecution.json"),
     );
     let id = submitted(&env, "cursor.Shell", 0);
-    env.wait_note(&id, "Pending_Approval", "pending");
-    env.mv(&id, "Approved");
+    env.approve_by_move(&id);
     let (code, out, _) = answer(child);
     assert_eq!(code, 0);
     assert_eq!(out["permission"], "allow", "{out}");
 
     let child = hook(&env, &["cursor"], &sample("cursor-beforemcpexecution.json"));
     let id = submitted(&env, "cursor.create_payment", 0);
-    env.hitl(&["reject", &id, "--reason", "too much"]);
+    env.reject_with(&id, "too much");
     let (_, out, _) = answer(child);
     assert_eq!(out["permission"], "deny", "{out}");
     assert!(out["agent_message"].as_str().unwrap().contains("too much"));

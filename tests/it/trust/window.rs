@@ -2,7 +2,7 @@
 //! window (held, revoked, surviving a restart).
 
 use super::{decisions, tick, webhook_server, with_code};
-use crate::util::{Env, wait_for, wait_for_some};
+use crate::util::{Env, approved_into_undo_window, wait_for, wait_for_some};
 
 #[test]
 fn a_quorum_counts_the_same_person_once() {
@@ -31,19 +31,12 @@ fn a_quorum_counts_the_same_person_once() {
 
 #[test]
 fn a_rejection_in_the_undo_window_stops_the_run() {
-    let mut env = Env::new(
-        "rules:\n  - { name: later, when: { type: payment }, decision: require, grace: 1h }\n",
-    );
-    env.start();
-    let id = env.pay(1500);
-    let (code, _, err) = env.hitl(&["approve", &id]);
-    assert_eq!(code, 0, "{err}");
+    let (env, id) = approved_into_undo_window("1h");
     assert_eq!(decisions(&env, &id), ["submitted", "approved", "held"]);
     wait_for("the window in the note", || {
         env.note(&id).contains("unless rejected or cancelled")
     });
-    let (code, _, err) = env.hitl(&["reject", &id, "--reason", "no"]);
-    assert_eq!(code, 0, "{err}");
+    env.reject_with(&id, "no");
     env.wait_note(&id, "Done", "rejected");
     assert_eq!(
         decisions(&env, &id),
@@ -54,13 +47,7 @@ fn a_rejection_in_the_undo_window_stops_the_run() {
 
 #[test]
 fn an_undo_window_survives_a_crash_and_then_runs() {
-    let mut env = Env::new(
-        "rules:\n  - { name: later, when: { type: payment }, decision: require, grace: 3s }\n",
-    );
-    env.start();
-    let id = env.pay(1500);
-    let (code, _, err) = env.hitl(&["approve", &id]);
-    assert_eq!(code, 0, "{err}");
+    let (mut env, id) = approved_into_undo_window("3s");
     env.kill9();
     assert!(env.runs().is_empty());
     env.start();
@@ -110,13 +97,7 @@ fn each_approver_gets_their_own_code_and_one_code_counts_once() {
 
 #[test]
 fn ticking_reject_in_the_undo_window_revokes_the_approval() {
-    let mut env = Env::new(
-        "rules:\n  - { name: later, when: { type: payment }, decision: require, grace: 1h }\n",
-    );
-    env.start();
-    let id = env.pay(1500);
-    let (code, _, err) = env.hitl(&["approve", &id]);
-    assert_eq!(code, 0, "{err}");
+    let (env, id) = approved_into_undo_window("1h");
     wait_for("the window in the note", || {
         env.note(&id).contains("unless rejected or cancelled")
     });
