@@ -160,3 +160,42 @@ fn a_settled_requests_journal_line_edited_in_place_is_never_shown_as_true() {
     }
     assert!(env.runs().is_empty());
 }
+
+/// The reconciles logged so far.
+fn reconciles(env: &Env) -> usize {
+    env.log().matches("reconciled the vault").count()
+}
+
+/// A periodic reconcile doesn't `stat` the notes of `Done/` it knows,
+/// trusting file events to report their edits. An edit made through a
+/// hard link outside the vault reports nothing to the vault's watches
+/// (inotify reports a write to the folder of the name it was made
+/// through), and the link gone again leaves one name: the forged view of
+/// a settled request must still be put back by a later reconcile.
+#[test]
+fn a_done_note_edited_through_a_hard_link_outside_the_vault_is_put_back() {
+    let mut env = Env::new("reconcile_every: 1s\n");
+    env.start();
+    let id = env.pay(1500);
+    env.reject_with(&id, "not ours");
+    let genuine = env.wait_note(&id, "Done", "rejected");
+    let path = env.note_path(&id).unwrap();
+    // Every stamp settled: reconciles skip the Done note and its folder.
+    let before = reconciles(&env);
+    wait_for("a few reconciles", || reconciles(&env) >= before + 3);
+    let link = env.dir.path().join("outside.md");
+    std::fs::hard_link(&path, &link).unwrap();
+    let forged = genuine.replace("status: rejected", "status: executed");
+    std::fs::write(&link, &forged).unwrap();
+    std::fs::remove_file(&link).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), forged);
+    wait_for("the forged Done note put back", || {
+        std::fs::read_to_string(&path).is_ok_and(|t| t == genuine)
+            || env
+                .note_path(&id)
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .as_deref()
+                == Some(genuine.as_str())
+    });
+    assert_eq!(env.events(&id), ["submitted", "rejected"]);
+}
