@@ -199,3 +199,39 @@ fn a_done_note_edited_through_a_hard_link_outside_the_vault_is_put_back() {
     });
     assert_eq!(env.events(&id), ["submitted", "rejected"]);
 }
+
+/// A burst of drop-ins is written back as one batch. It held a temp file
+/// open per note until the whole batch was flushed (and the replaced
+/// files until a thread closed them): more drop-ins than the daemon has
+/// descriptors (1,024 is a common limit) and the rewrites failed with
+/// "Too many open files", leaving journaled requests without their note.
+#[test]
+fn a_burst_of_drop_ins_under_a_low_open_file_limit_loses_no_note_write() {
+    const N: usize = 1500;
+    let mut env = Env::new("");
+    let pending = env.folder("Pending_Approval");
+    std::fs::create_dir_all(&pending).unwrap();
+    for i in 0..N {
+        let text = format!("---\naction: payment\namount: {}\n---\n", 100 + i);
+        std::fs::write(pending.join(format!("pay-{i:04}.md")), text).unwrap();
+    }
+    env.start_with_fd_limit(1024);
+    let rewritten = || {
+        std::fs::read_dir(&pending)
+            .unwrap()
+            .flatten()
+            .filter(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("hitl_id:")))
+            .count()
+    };
+    let journaled = || {
+        let journal = env.journal();
+        journal.iter().filter(|e| e["event"] == "submitted").count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while (journaled() < N || rewritten() < N) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(journaled(), N);
+    assert_eq!(rewritten(), N, "{}", env.log());
+    assert!(!env.log().contains("Too many open files"), "{}", env.log());
+}
