@@ -235,3 +235,38 @@ fn a_burst_of_drop_ins_under_a_low_open_file_limit_loses_no_note_write() {
     assert_eq!(rewritten(), N, "{}", env.log());
     assert!(!env.log().contains("Too many open files"), "{}", env.log());
 }
+
+/// A periodic reconcile doesn't list a folder of `Done/` whose own stamp
+/// is unchanged. A spoofed note added there, with the folder's and the
+/// note's modification times put back and no file event (the watcher
+/// blinded), must still be found: the folder's change time moved.
+#[test]
+fn a_note_slipped_into_a_done_month_folder_with_its_times_put_back_is_still_found() {
+    let mut env = Env::new("reconcile_every: 1s\n");
+    env.start_env(&[("FAILPOINTS", "watcher-drop-events=return")]);
+    let id = env.pay(1500);
+    env.reject_with(&id, "not ours");
+    env.wait_note(&id, "Done", "rejected");
+    let month = env.note_path(&id).unwrap().parent().unwrap().to_path_buf();
+    let before = reconciles(&env);
+    wait_for("a few reconciles", || reconciles(&env) >= before + 3);
+    let folder_time = std::fs::metadata(&month).unwrap().modified().unwrap();
+    let spoof = month.join("spoof.md");
+    let text = std::fs::read_to_string(env.note_path(&id).unwrap())
+        .unwrap()
+        .replace(&format!("hitl_id: {id}"), "hitl_id: 0123456789ab");
+    std::fs::write(&spoof, text).unwrap();
+    for path in [&spoof, &month] {
+        let f = std::fs::File::open(path).unwrap();
+        f.set_modified(folder_time).unwrap();
+    }
+    assert_eq!(
+        std::fs::metadata(&month).unwrap().modified().unwrap(),
+        folder_time
+    );
+    wait_for("the spoof found and marked as no request", || {
+        std::fs::read_to_string(&spoof).is_ok_and(|t| t.contains("is not in hitl's journal"))
+    });
+    assert_eq!(env.events(&id), ["submitted", "rejected"]);
+    assert!(env.runs().is_empty());
+}
