@@ -32,6 +32,8 @@ pub(super) struct InFlight {
     deciding: Option<Scanned>,
     /// A reconcile asked for while one was running: run it next.
     again: Option<Scope>,
+    /// How many periodic reconciles were planned (see `scan::Sweep`).
+    turns: u64,
 }
 
 impl InFlight {
@@ -223,6 +225,10 @@ impl Engine {
             },
             scope,
             folders: self.files.folders(),
+            turn: {
+                self.scan.turns += u64::from(scope == Scope::Periodic);
+                self.scan.turns
+            },
             cancel: Arc::default(),
         }))
     }

@@ -126,6 +126,9 @@ pub(crate) struct Plan {
     /// last listing (no file was added, removed or renamed in it).
     pub scope: Scope,
     pub folders: Arc<FolderStamps>,
+    /// Which periodic reconcile this is: each `stat`s another share of
+    /// the notes of `Done/` it knows all the same (see [`Sweep`]).
+    pub turn: u64,
     /// Set to stop the scan (shutdown during start-up).
     pub cancel: Arc<AtomicBool>,
 }
@@ -174,9 +177,13 @@ impl Listed {
 pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
     let started = thread_cpu();
     let mut out = Listing::default();
+    let sweep = Sweep::of(plan);
     for (dir, folder) in &plan.dirs {
         let folder_stamp = match folder_unchanged(plan, dir, *folder) {
-            Unchanged::Yes => continue,
+            Unchanged::Yes => {
+                sweep_unlisted(plan, dir, sweep, &mut out);
+                continue;
+            }
             Unchanged::No(stamp) => stamp,
         };
         let first = out.seen.len();
@@ -189,7 +196,7 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
             let name = split(&path).map(|(_, n)| n);
             let known = here.zip(name).and_then(|(h, n)| h.get(n));
             known_listed += usize::from(known.is_some());
-            match look(plan, &path, &entry, known, *folder) {
+            match look(plan, &path, &entry, known, *folder, sweep) {
                 Some(seen) => out.seen.push(seen),
                 None => out.unchanged += 1,
             }
@@ -198,14 +205,7 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
                 out.listed.unknown.insert(path.into_os_string());
             }
         }
-        // Only what is looked at needs an order (byte order of the paths:
-        // `Path`'s own compares component by component, slower).
-        out.seen[first..].sort_unstable_by(|a, b| {
-            a.path()
-                .as_os_str()
-                .as_bytes()
-                .cmp(b.path().as_os_str().as_bytes())
-        });
+        in_path_order(&mut out.seen[first..]);
         out.folders
             .extend(folder_stamp.map(|(s, at)| (dir.clone(), s, at)));
         // Only a folder where fewer known files were listed than are known
@@ -224,6 +224,17 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
     out.listed.known = plan.known.clone();
     out.took = thread_cpu().saturating_sub(started);
     Some(out)
+}
+
+/// Only what is looked at needs an order (byte order of the paths:
+/// `Path`'s own compares component by component, slower).
+fn in_path_order(seen: &mut [Seen]) {
+    seen.sort_unstable_by(|a, b| {
+        a.path()
+            .as_os_str()
+            .as_bytes()
+            .cmp(b.path().as_os_str().as_bytes())
+    });
 }
 
 /// The known files of `dir` that are gone (asked only when the listing
@@ -280,6 +291,7 @@ fn look(
     entry: &DirEntry,
     known: Option<&Known>,
     folder: Option<Folder>,
+    sweep: Sweep,
 ) -> Option<Seen> {
     fail::fail_point!("reconcile-scan-file");
     let is_note = path
@@ -289,7 +301,9 @@ fn look(
         return Some(Seen::Other(path.to_path_buf()));
     };
     let vouching = known.filter(|k| k.stamp.settled_at(k.at));
-    if !worth_reading(plan.scope, folder == Folder::Done, vouching.is_some()) {
+    let in_done = folder == Folder::Done;
+    let swept = in_done && path.file_name().is_some_and(|n| sweep.covers(n));
+    if !worth_reading(plan.scope, in_done, vouching.is_some()) && !swept {
         return None;
     }
     if let Some(k) = vouching
@@ -323,6 +337,10 @@ impl Drop for CancelOnDrop {
         self.0.store(true, Ordering::Relaxed);
     }
 }
+
+#[path = "scan_sweep.rs"]
+mod sweep;
+use sweep::{Sweep, sweep_unlisted};
 
 #[cfg(test)]
 #[path = "scan_tests.rs"]

@@ -11,6 +11,7 @@ fn plan(root: &Path, known: Stamps) -> Plan {
         known,
         scope: Scope::Full,
         folders: Arc::default(),
+        turn: 0,
         cancel: Arc::default(),
     }
 }
@@ -87,6 +88,7 @@ fn a_periodic_reconcile_does_not_list_a_folder_of_done_that_did_not_change() {
             vault: p.vault.clone(),
             known: Stamps::default(),
             cap: p.cap,
+            turn: 0,
             cancel: Arc::default(),
         };
         scan(&p).unwrap().count

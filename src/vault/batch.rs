@@ -7,6 +7,11 @@
 //! replaces thousands. A replaced file is held open (`O_PATH`) across its
 //! rename, so the rename only unlinks it; the last close, which frees it,
 //! happens on that thread.
+//!
+//! Descriptors are bounded: a batch is written [`WRITE_CHUNK`] files at a
+//! time (each temp file is open until its chunk is flushed), and at most
+//! [`MAX_HELD`] replaced files are held open at once, so a burst larger
+//! than the process's limit on open files loses no rewrite.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -14,6 +19,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 
 use super::names::temp_name;
@@ -34,6 +40,17 @@ pub struct BatchWrite<'a> {
 /// each folder fsynced once. One result per file: `Ok(false)` when it
 /// changed and nothing was written.
 pub fn write_atomic_all(files: &[BatchWrite<'_>]) -> Vec<std::io::Result<bool>> {
+    // A chunk at a time: each temp file stays open until its chunk is
+    // flushed, so a burst of thousands must not hold them all at once
+    // (it would run out of descriptors and lose the rewrites).
+    files.chunks(WRITE_CHUNK).flat_map(write_chunk).collect()
+}
+
+/// How many files of a batch are written, flushed and renamed together:
+/// bounds the temp files open at once.
+const WRITE_CHUNK: usize = 256;
+
+fn write_chunk(files: &[BatchWrite<'_>]) -> Vec<std::io::Result<bool>> {
     let mut tmps: Vec<std::io::Result<(PathBuf, File)>> = files
         .iter()
         .map(|&BatchWrite { path, contents, .. }| {
@@ -69,12 +86,13 @@ pub fn write_atomic_all(files: &[BatchWrite<'_>]) -> Vec<std::io::Result<bool>> 
         .zip(files)
         .map(|(t, w)| {
             let (tmp, _) = t?;
-            let old = (replaced.len() < MAX_HELD).then(|| hold(w.path)).flatten();
+            let old = hold(w.path);
             let renamed = rename_if(&tmp, w.path, w.read).inspect_err(|_| {
                 let _ = fs::remove_file(&tmp);
             });
-            if let (Ok(true), Some(old)) = (&renamed, old) {
-                replaced.push(old);
+            match (&renamed, old) {
+                (Ok(true), Some(old)) => replaced.push(old),
+                (_, old) => release(old.into_iter().collect()),
             }
             renamed
         })
@@ -122,9 +140,22 @@ pub(super) fn rename_if(
 /// The batch size from which one `syncfs` replaces an fsync per file.
 const SYNCFS_FROM: usize = 16;
 
-/// At most this many replaced files are held open per batch (the rest are
-/// freed by their rename, as without holding): descriptors are bounded.
-const MAX_HELD: usize = 1024;
+/// At most this many replaced files are held open at once, in every
+/// batch and on the closing thread together (the rest are freed by their
+/// rename, as without holding): with the temp files of a chunk, well
+/// within the descriptors a daemon has (1,024 at the least, 256 of them
+/// kept for the journal, the watcher, sockets and handlers).
+const MAX_HELD: usize = 384;
+
+/// How many replaced files are held open now (see [`MAX_HELD`]).
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// Closes held files, giving their descriptors back to [`MAX_HELD`].
+fn release(files: Vec<File>) {
+    let n = files.len();
+    drop(files);
+    HELD.fetch_sub(n, Ordering::AcqRel);
+}
 
 /// Batches of replaced files waiting for the closing thread, at most: one
 /// more waits for it, so a burst goes at the pace the disk frees files.
@@ -133,11 +164,19 @@ const CLOSE_QUEUE: usize = 4;
 /// The file at `path`, held without being opened for reading (`O_PATH`:
 /// no FIFO can block it, no device is opened); `None` if there is none.
 fn hold(path: &Path) -> Option<File> {
-    OpenOptions::new()
+    if HELD.fetch_add(1, Ordering::AcqRel) >= MAX_HELD {
+        HELD.fetch_sub(1, Ordering::AcqRel);
+        return None;
+    }
+    let held = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
         .open(path)
-        .ok()
+        .ok();
+    if held.is_none() {
+        HELD.fetch_sub(1, Ordering::AcqRel);
+    }
+    held
 }
 
 /// Closes `files` on the closing thread (here if it can't run).
@@ -150,12 +189,17 @@ fn close_elsewhere(files: Vec<File>) {
         let (tx, rx) = sync_channel::<Vec<File>>(CLOSE_QUEUE);
         let spawned = std::thread::Builder::new()
             .name("hitl-close".into())
-            .spawn(move || rx.into_iter().for_each(drop));
+            .spawn(move || rx.into_iter().for_each(release));
         spawned.ok().map(|_| tx)
     });
-    if let Some(tx) = closer {
+    match closer {
         // A closing thread gone hands the files back: closed here.
-        let _ = tx.send(files);
+        Some(tx) => {
+            if let Err(back) = tx.send(files) {
+                release(back.0);
+            }
+        }
+        None => release(files),
     }
 }
 

@@ -26,6 +26,7 @@ mod outcome;
 mod perf_merge;
 mod perfj;
 mod perfv;
+mod red3;
 mod redteam;
 mod redteam2;
 mod service;

@@ -20,7 +20,7 @@ fn quiet_reconciles(env: &Env) -> usize {
 }
 
 /// What the start-up's reconcile read, from `hitl status --json`.
-fn start_reads(env: &Env) -> Value {
+pub(crate) fn start_reads(env: &Env) -> Value {
     let (code, out, err) = env.hitl(&["status", "--json"]);
     assert_eq!(code, 0, "{out}{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -30,7 +30,7 @@ fn start_reads(env: &Env) -> Value {
 /// A daemon with `settled` rejected payments (in `Done/`) and one pending,
 /// stopped once a reconcile has stamped every note (read them all again
 /// with nothing changed): the stamps it wrote down vouch for every note.
-fn stamped_vault(settled: usize) -> (Env, Vec<String>, String) {
+pub(crate) fn stamped_vault(settled: usize) -> (Env, Vec<String>, String) {
     let mut env = Env::new("reconcile_every: 1s\n");
     env.start();
     let done: Vec<String> = (0..settled).map(|i| env.pay(100 + i as u32)).collect();
@@ -54,7 +54,7 @@ fn stamped_vault(settled: usize) -> (Env, Vec<String>, String) {
 
 /// Ticks Approve in place with the same size and the modification time
 /// put back: only the change time (which userspace can't set) tells.
-fn tick_unseen(path: &Path) {
+pub(crate) fn tick_unseen(path: &Path) {
     let before = std::fs::metadata(path).unwrap();
     let text = std::fs::read_to_string(path).unwrap();
     let ticked = text.replace("- [ ] Approve", "- [x] Approve");
