@@ -100,6 +100,11 @@ fn fifo_in_pending_folder_does_not_stall_the_daemon() {
 fn a_second_daemon_on_the_same_vault_refuses_naming_the_first() {
     let mut env = Env::new("");
     env.start();
+    // The first daemon's own first write (the dashboard, just after it is
+    // ready) is over before the listing, so its temp file isn't in it.
+    wait_for("the first dashboard", || {
+        env.vault.join("Approvals.md").exists()
+    });
     let before: Vec<_> = std::fs::read_dir(&env.vault)
         .unwrap()
         .flatten()
