@@ -94,15 +94,7 @@ pub fn listed(all: &[&Entry]) -> Vec<Id> {
             .cmp(&a.settled_at)
             .then_with(|| a.id.cmp(&b.id))
     });
-    let mut decided: Vec<&Entry> = all
-        .iter()
-        .copied()
-        .filter(|e| closing(e).is_some())
-        .collect();
-    first_n(&mut decided, LAST_DECISIONS, |a, b| {
-        let at = |e: &Entry| closing(e).map(|(d, _)| d.at);
-        at(b).cmp(&at(a)).then_with(|| a.id.cmp(&b.id))
-    });
+    let decided = last_decisions(all);
     look.iter().chain(&decided).map(|e| e.id.clone()).collect()
 }
 
@@ -251,7 +243,8 @@ fn closing(e: &Entry) -> Option<(&crate::request::Decision, &'static str)> {
     }
 }
 
-fn decisions(out: &mut String, all: &[&Entry], tz: &TimeZone) {
+/// The last [`LAST_DECISIONS`] decisions, newest first.
+fn last_decisions<'a>(all: &[&'a Entry]) -> Vec<&'a Entry> {
     let mut decided: Vec<&Entry> = all
         .iter()
         .copied()
@@ -261,6 +254,11 @@ fn decisions(out: &mut String, all: &[&Entry], tz: &TimeZone) {
         let at = |e: &Entry| closing(e).map(|(d, _)| d.at);
         at(b).cmp(&at(a)).then_with(|| a.id.cmp(&b.id))
     });
+    decided
+}
+
+fn decisions(out: &mut String, all: &[&Entry], tz: &TimeZone) {
+    let decided = last_decisions(all);
     let _ = writeln!(out, "## Last {LAST_DECISIONS} decisions\n");
     if decided.is_empty() {
         out.push_str("No decisions yet.\n\n");

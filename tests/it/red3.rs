@@ -3,31 +3,8 @@
 //! bulk work) attacked by an agent running as the same user, which writes
 //! the vault and the state folder's files while hitl is down or running.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
-
-use crate::stamps::{stamped_vault, start_reads};
+use crate::stamps::{overwrite_unseen, stamped_vault, start_reads};
 use crate::util::{Env, wait_for};
-
-/// Writes `text` over `path` in place, with the old size and modification
-/// time put back (`touch -d`): only the change time tells.
-fn overwrite_unseen(path: &Path, text: &str) {
-    let before = std::fs::metadata(path).unwrap();
-    assert_eq!(text.len() as u64, before.len(), "same size");
-    std::fs::write(path, text).unwrap();
-    let file = std::fs::File::options().write(true).open(path).unwrap();
-    file.set_modified(before.modified().unwrap()).unwrap();
-    let after = std::fs::metadata(path).unwrap();
-    assert_eq!(
-        (after.len(), after.mtime(), after.mtime_nsec(), after.ino()),
-        (
-            before.len(),
-            before.mtime(),
-            before.mtime_nsec(),
-            before.ino()
-        )
-    );
-}
 
 #[test]
 fn a_done_note_forged_while_down_is_put_back_under_a_replayed_older_stamp_file() {

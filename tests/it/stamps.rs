@@ -55,11 +55,16 @@ pub(crate) fn stamped_vault(settled: usize) -> (Env, Vec<String>, String) {
 /// Ticks Approve in place with the same size and the modification time
 /// put back: only the change time (which userspace can't set) tells.
 pub(crate) fn tick_unseen(path: &Path) {
-    let before = std::fs::metadata(path).unwrap();
     let text = std::fs::read_to_string(path).unwrap();
-    let ticked = text.replace("- [ ] Approve", "- [x] Approve");
-    assert_eq!(ticked.len(), text.len());
-    std::fs::write(path, &ticked).unwrap();
+    overwrite_unseen(path, &text.replace("- [ ] Approve", "- [x] Approve"));
+}
+
+/// Writes `text` over `path` in place, with the old size and modification
+/// time put back (`touch -d`): only the change time tells.
+pub(crate) fn overwrite_unseen(path: &Path, text: &str) {
+    let before = std::fs::metadata(path).unwrap();
+    assert_eq!(text.len() as u64, before.len(), "same size");
+    std::fs::write(path, text).unwrap();
     let file = std::fs::File::options().write(true).open(path).unwrap();
     file.set_modified(before.modified().unwrap()).unwrap();
     let after = std::fs::metadata(path).unwrap();
