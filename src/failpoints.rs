@@ -47,6 +47,10 @@ pub const ALL: &[&str] = &[
 /// Test hooks, not crash points: armed with another action than `panic`
 /// (`return`, `sleep(MS)`) to make a situation a test needs.
 pub const HOOKS: &[&str] = &[
+    // journal/key.rs: a new secret (journal key, codes key, authenticator
+    // secret) written and fsynced under its temp name, not yet linked to
+    // its own: `panic` is a kill there (tests/it/keys_crash.rs).
+    "secret-before-link",
     // watcher.rs: `return` drops every file event, so only a reconcile
     // can notice a change.
     "watcher-drop-events",

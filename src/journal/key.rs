@@ -140,21 +140,39 @@ pub fn create(path: &Path) -> Result<[u8; KEY_LEN], JournalError> {
     };
     let mut key = [0u8; KEY_LEN];
     getrandom::fill(&mut key).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    create_secret(path, &key).map_err(io)?;
+    tracing::info!(key = %path.display(), "created the journal key");
+    Ok(key)
+}
+
+/// Creates `path` holding `bytes`, mode 0600, fsynced with its folder,
+/// never over an existing file, and never seen part-written: the bytes go
+/// to a temp file first, which is then linked to `path` (`link(2)` fails
+/// if `path` exists, as `O_EXCL` does). A kill at any step leaves no file
+/// at `path` or the whole one, at worst a stray temp file; never an empty
+/// key that every later start would refuse.
+pub fn create_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // One left by a killed process that had this pid.
+    let _ = std::fs::remove_file(&tmp);
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-        .map_err(io)?;
-    // The umask can only narrow the mode; this makes sure of the rest.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(io)?;
-    file.write_all(&key)
-        .and_then(|()| file.sync_all())
-        .map_err(io)?;
-    sync_dir(path).map_err(io)?;
-    tracing::info!(key = %path.display(), "created the journal key");
-    Ok(key)
+        .open(&tmp)?;
+    let linked = (|| {
+        // The umask can only narrow the mode; this makes sure of the rest.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fail::fail_point!("secret-before-link");
+        std::fs::hard_link(&tmp, path)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    linked?;
+    sync_dir(path)
 }
 
 /// Fsyncs the folder holding `path`, so a new name in it survives a crash.

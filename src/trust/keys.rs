@@ -3,8 +3,7 @@
 //! approval codes are derived with) and `totp.secret` (the authenticator
 //! app's secret, base32, made by `hitl totp enroll`).
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -103,14 +102,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
         path: path.to_path_buf(),
         error,
     };
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)
+    crate::journal::key::create_secret(path, bytes).map_err(io)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod failpoints;
 mod hooks;
 mod invariants;
 mod journal;
+mod keys_crash;
 mod mcp;
 mod note;
 mod notify;
