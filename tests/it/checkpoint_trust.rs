@@ -3,37 +3,15 @@
 //! an authenticator step taken before it stays taken and an undo window
 //! held before it still ends in the run, at its end.
 
-use crate::trust::decisions;
-use crate::util::{Env, approved_into_undo_window, wait_for};
-
-/// The daemon restarted cleanly, and from the checkpoint its stop wrote.
-fn restart_from_checkpoint(env: &mut Env) {
-    env.stop();
-    assert!(
-        env.state.join("checkpoint").exists(),
-        "a clean stop writes a checkpoint"
-    );
-    env.start();
-    wait_for("the checkpoint used", || {
-        env.log().contains("state loaded from the checkpoint")
-    });
-}
+use crate::trust::{decisions, enroll_totp};
+use crate::util::{Env, approved_into_undo_window, restart_from_checkpoint};
 
 #[test]
 fn an_authenticator_step_used_before_a_checkpoint_is_still_refused_after_a_restart_from_it() {
     let mut env = Env::new(
         "rules:\n  - { name: coded, when: { type: payment }, decision: require, approval: code, code_via: [totp] }\n",
     );
-    let (code, out, err) = env.hitl(&["totp", "enroll"]);
-    assert_eq!(code, 0, "{err}");
-    let secret = out
-        .lines()
-        .find_map(|l| l.strip_prefix("otpauth://totp/"))
-        .and_then(|l| l.split("secret=").nth(1))
-        .and_then(|s| s.split('&').next())
-        .unwrap()
-        .to_string();
-    let secret = hitl::trust::totp::base32_decode(&secret).unwrap();
+    let secret = enroll_totp(&env);
     env.start();
     let a = env.pay(1500);
     let b = env.pay(1600);

@@ -4,23 +4,9 @@
 //! checkpoint that holds only that record.
 
 use crate::hooks::{run_hook, sample, submitted};
-use crate::util::{Env, wait_for};
+use crate::util::{Env, restart_from_checkpoint, wait_for};
 
 const DEFER: [&str; 5] = ["claude-code", "--wait", "1s", "--on-timeout", "defer"];
-
-/// Stops the daemon (its clean stop writes the checkpoint) and starts it
-/// again from that checkpoint.
-fn restart_from_checkpoint(env: &mut Env) {
-    env.stop();
-    assert!(
-        env.state.join("checkpoint").exists(),
-        "a clean stop writes a checkpoint"
-    );
-    env.start();
-    wait_for("the checkpoint used", || {
-        env.log().contains("state loaded from the checkpoint")
-    });
-}
 
 fn out(env: &Env, args: &[&str]) -> String {
     let (code, out, err) = env.hitl(args);

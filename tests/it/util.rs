@@ -415,3 +415,16 @@ pub fn approved_into_undo_window(grace: &str) -> (Env, String) {
     assert_eq!(code, 0, "{err}");
     (env, id)
 }
+
+/// The daemon restarted cleanly, and from the checkpoint its stop wrote.
+pub fn restart_from_checkpoint(env: &mut Env) {
+    env.stop();
+    assert!(
+        env.state.join("checkpoint").exists(),
+        "a clean stop writes a checkpoint"
+    );
+    env.start();
+    wait_for("the checkpoint used", || {
+        env.log().contains("state loaded from the checkpoint")
+    });
+}

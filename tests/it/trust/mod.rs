@@ -57,6 +57,20 @@ pub(super) fn webhook_server_on(port: u16) -> (u16, mpsc::Receiver<Value>) {
 /// The events of request `id` that decide or change something: without
 /// the record-only ones (notification deliveries, reminders), which come
 /// whenever a channel answers.
+/// `hitl totp enroll`; the authenticator secret its otpauth link gives.
+pub(super) fn enroll_totp(env: &Env) -> Vec<u8> {
+    let (code, out, err) = env.hitl(&["totp", "enroll"]);
+    assert_eq!(code, 0, "{err}");
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("otpauth://totp/"))
+        .and_then(|l| l.split("secret=").nth(1))
+        .and_then(|s| s.split('&').next())
+        .unwrap()
+        .to_string();
+    hitl::trust::totp::base32_decode(&secret).unwrap()
+}
+
 pub(super) fn decisions(env: &Env, id: &str) -> Vec<String> {
     const RECORD_ONLY: &[&str] = &["notified", "notify_failed", "reminded"];
     env.events(id)
@@ -199,16 +213,7 @@ fn a_used_authenticator_code_does_not_open_another_request() {
     let mut env = Env::new(
         "rules:\n  - { name: coded, when: { type: payment }, decision: require, approval: code, code_via: [totp] }\n",
     );
-    let (code, out, err) = env.hitl(&["totp", "enroll"]);
-    assert_eq!(code, 0, "{err}");
-    let secret = out
-        .lines()
-        .find_map(|l| l.strip_prefix("otpauth://totp/"))
-        .and_then(|l| l.split("secret=").nth(1))
-        .and_then(|s| s.split('&').next())
-        .unwrap()
-        .to_string();
-    let secret = hitl::trust::totp::base32_decode(&secret).unwrap();
+    let secret = enroll_totp(&env);
     env.start();
     let a = env.pay(1500);
     let b = env.pay(1600);
