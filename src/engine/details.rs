@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use super::Engine;
 use crate::journal::JournalError;
 use crate::machine::{Input, Machine};
+use crate::request::settled::archived_at;
 use crate::request::{Request, Settled, apply};
 
 /// The request `s` records, rebuilt from its journal lines.
@@ -113,12 +114,26 @@ impl Engine {
 }
 
 impl Engine {
+    /// Whether `id` settled longer ago than `done_notes_kept`: its Done
+    /// note is then an archived copy, neither tracked nor kept up.
+    pub(super) fn archived(&self, id: &str) -> bool {
+        let (now, kept) = (self.clock.now(), self.machine.config().done_notes_kept);
+        match self.machine.get(id) {
+            Some(r) => r.status.is_final() && archived_at(r.settled_at(), now, kept),
+            None => (self.machine.settled(id)).is_some_and(|s| s.archived(now, kept)),
+        }
+    }
+
     /// The settled requests (compact records) a reconcile judges the
     /// notes of: all at start-up, else those suspected missing.
+    /// Archived ones (`done_notes_kept`) are not: their notes are plain
+    /// copies, not regenerated when missing.
     pub(super) fn settled_candidates(&self, startup: bool) -> Vec<crate::request::Id> {
         if startup {
+            let (now, kept) = (self.clock.now(), self.machine.config().done_notes_kept);
             let all = self.machine.settled_index().iter();
-            return all.map(Settled::id).collect();
+            let kept = all.filter(|s| !s.archived(now, kept));
+            return kept.map(Settled::id).collect();
         }
         let suspects = self.suspects.keys();
         suspects
