@@ -17,6 +17,7 @@ mod actor;
 mod gesture;
 pub mod lookup;
 pub mod settled;
+pub mod settled_file;
 mod transition;
 
 pub use actor::Actor;
