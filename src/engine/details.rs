@@ -143,10 +143,13 @@ impl Engine {
     }
 
     /// The settled requests (compact records) whose notes lie directly in
-    /// `done`, with the month each belongs to.
+    /// `done`, with the month each belongs to (archived ones have none).
     pub(super) fn settled_in(&self, done: &std::path::Path) -> Vec<(crate::request::Id, String)> {
+        let (now, kept) = (self.clock.now(), self.machine.config().done_notes_kept);
         let mut out = Vec::new();
-        for s in self.machine.settled_index().iter() {
+        // An archived request's note is not tracked: skipped before its
+        // id is even spelled out.
+        for s in (self.machine.settled_index().iter()).filter(|s| !s.archived(now, kept)) {
             let id = s.id();
             let here = self.files.path_of(&id).and_then(|p| p.parent()) == Some(done);
             if here {
