@@ -77,6 +77,21 @@ fn editing_an_archived_done_note_changes_nothing() {
     // In place in Done/: a plain copy, not put back, read as nothing.
     env.edit(&id, |t| t.replace("status: executed", "status: pending"));
     let edited = env.note(&id);
+    // A drop-in written after it, taken: the edit was read before, and
+    // the copy is left as it is (not put back).
+    let drop = env.folder("Pending_Approval").join("drop.md");
+    std::fs::write(&drop, "---\naction: payment\namount: 5\n---\n").unwrap();
+    wait_for("the drop-in taken", || {
+        let submitted = env
+            .journal()
+            .into_iter()
+            .filter(|e| e["event"] == "submitted");
+        submitted.count() == 2
+    });
+    wait_for("the drop-in's note rewritten", || {
+        std::fs::read_to_string(&drop).is_ok_and(|t| t.contains("hitl_id"))
+    });
+    assert_eq!(env.note(&id), edited, "an archived copy is not put back");
     // Moved out of Done/ as a decision: refused like any gesture on a
     // settled request, and the note goes back to Done/ as the journal
     // says (the sign both edits were handled).
