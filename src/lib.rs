@@ -95,6 +95,7 @@ pub mod ipc;
 pub mod journal;
 pub mod machine;
 pub mod mcp;
+pub mod memory;
 pub mod note;
 pub mod notify;
 pub mod outcome;

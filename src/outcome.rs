@@ -144,9 +144,9 @@ mod tests {
         let at: Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
         Request {
             id: "a1b2c3d4e5f6".into(),
-            sub: Submission {
+            sub: Box::new(Submission {
                 action: "payment".into(),
-                payload: serde_json::json!({}),
+                payload: serde_json::json!({}).into(),
                 payload_sha256: String::new(),
                 summary: "pay".into(),
                 rationale: None,
@@ -161,7 +161,7 @@ mod tests {
                 drop_in_sha256: None,
                 notify_requester: None,
                 key: None,
-            },
+            }),
             status,
             attempts: 0,
             history: Vec::new(),

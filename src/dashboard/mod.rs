@@ -95,7 +95,10 @@ pub fn listed(all: &[&Entry]) -> Vec<Id> {
             .then_with(|| a.id.cmp(&b.id))
     });
     let decided = last_decisions(all);
-    look.iter().chain(&decided).map(|e| e.id.clone()).collect()
+    look.iter()
+        .chain(&decided)
+        .map(|e| e.id.to_string())
+        .collect()
 }
 
 /// `[[stem]]` of the note's unique file name.
@@ -237,8 +240,8 @@ fn undelivered(out: &mut String, failures: &[NotifyFailure], tz: &TimeZone) {
 /// A decision or a withdrawal, as the decisions table lists it.
 fn closing(e: &Entry) -> Option<(&crate::request::Decision, &'static str)> {
     match (&e.decision, &e.cancelled) {
-        (Some(d), _) => Some((d, if d.approved { "approved" } else { "rejected" })),
-        (None, Some(c)) => Some((c, "cancelled")),
+        (Some(d), _) => Some((&**d, if d.approved { "approved" } else { "rejected" })),
+        (None, Some(c)) => Some((&**c, "cancelled")),
         (None, None) => None,
     }
 }

@@ -18,10 +18,10 @@ fn request(id: &str, created: i64, summary: &str) -> Request {
     let payload = json!({"amount": 10});
     Request {
         id: id.into(),
-        sub: Submission {
+        sub: Box::new(Submission {
             action: "payment".into(),
             payload_sha256: crate::payload::sha256(&payload),
-            payload,
+            payload: payload.into(),
             summary: summary.into(),
             rationale: None,
             requested_by: "cli:agent".into(),
@@ -35,7 +35,7 @@ fn request(id: &str, created: i64, summary: &str) -> Request {
             drop_in_sha256: None,
             notify_requester: None,
             key: None,
-        },
+        }),
         status: Status::Pending,
         attempts: 0,
         history: vec![(t(created), "submitted by cli:agent".into())],
