@@ -212,7 +212,7 @@ mod tests {
     fn the_output_head_is_bounded_and_visible() {
         let mut output = "\u{1b}[31mred\r\n".to_string();
         output.push_str(&"é".repeat(OUTPUT_HEAD));
-        let r = request(Status::Executed(Ended {
+        let r = request(Status::Executed(Box::new(Ended {
             decision: decision(true, "ok"),
             executed_at: None,
             run: RunResult {
@@ -222,7 +222,7 @@ mod tests {
                 truncated: false,
                 error: None,
             },
-        }));
+        })));
         let o = RequestOutcome::of(&r);
         let head = o.output_head.as_deref().unwrap();
         assert!(head.len() <= OUTPUT_HEAD, "{}", head.len());

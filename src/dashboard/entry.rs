@@ -3,9 +3,10 @@
 //! daemon's dashboard keeps one per request (100,000 of them) apart from
 //! the engine's state, and the engine hands over only those that changed.
 //!
-//! An entry is kept compact (184 bytes and its texts, docs/perf-memory.md):
-//! texts as exact-size `Box<str>` (empty ones allocate nothing), and the
-//! decision and withdrawal, which an open request has neither of, boxed.
+//! An entry is kept compact (docs/perf-memory.md): texts as exact-size
+//! `Box<str>` (empty ones allocate nothing). The decision stays inline:
+//! the entries made from settled records for each render then allocate
+//! nothing of their own.
 
 use jiff::Timestamp;
 
@@ -29,9 +30,9 @@ pub struct Entry {
     pub status: &'static str,
     /// Failed, unknown or tampered: listed under "Needs a look".
     pub needs_look: bool,
-    pub decision: Option<Box<Decision>>,
+    pub decision: Option<Decision>,
     /// Who withdrew it, when, and why (a cancelled request).
-    pub cancelled: Option<Box<Decision>>,
+    pub cancelled: Option<Decision>,
     /// When it reached its current state (its last journal event).
     pub settled_at: Timestamp,
     /// Its last History line, kept only while it needs a look.
@@ -67,12 +68,12 @@ impl From<&Request> for Entry {
             }
         };
         let cancelled = match &r.status {
-            Status::Cancelled { by, at, reason } => Some(Box::new(Decision {
+            Status::Cancelled { by, at, reason } => Some(Decision {
                 approved: false,
                 by: by.clone(),
                 at: *at,
                 reason: reason.clone(),
-            })),
+            }),
             _ => None,
         };
         let last = r
@@ -95,7 +96,7 @@ impl From<&Request> for Entry {
             expires: r.sub.expires,
             status: r.status.name(),
             needs_look,
-            decision: r.decision().cloned().map(Box::new),
+            decision: r.decision().cloned(),
             cancelled,
             settled_at: r.settled_at(),
             last_line: if needs_look {
@@ -113,21 +114,17 @@ impl Entry {
     /// compact record; the rest is read when the page lists it.
     pub fn from_settled(s: &Settled) -> Entry {
         let at = s.decided().unwrap_or_else(|| s.changed());
-        let decision = s.kind.decided().map(|approved| {
-            Box::new(Decision {
-                approved,
-                by: String::new(),
-                at,
-                reason: None,
-            })
+        let decision = s.kind.decided().map(|approved| Decision {
+            approved,
+            by: String::new(),
+            at,
+            reason: None,
         });
-        let cancelled = (s.kind == Kind::Cancelled).then(|| {
-            Box::new(Decision {
-                approved: false,
-                by: String::new(),
-                at,
-                reason: None,
-            })
+        let cancelled = (s.kind == Kind::Cancelled).then(|| Decision {
+            approved: false,
+            by: String::new(),
+            at,
+            reason: None,
         });
         Entry {
             id: s.id().into_boxed_str(),

@@ -240,8 +240,8 @@ fn undelivered(out: &mut String, failures: &[NotifyFailure], tz: &TimeZone) {
 /// A decision or a withdrawal, as the decisions table lists it.
 fn closing(e: &Entry) -> Option<(&crate::request::Decision, &'static str)> {
     match (&e.decision, &e.cancelled) {
-        (Some(d), _) => Some((&**d, if d.approved { "approved" } else { "rejected" })),
-        (None, Some(c)) => Some((&**c, "cancelled")),
+        (Some(d), _) => Some((d, if d.approved { "approved" } else { "rejected" })),
+        (None, Some(c)) => Some((c, "cancelled")),
         (None, None) => None,
     }
 }

@@ -74,7 +74,7 @@ fn vault() -> Vec<Request> {
     let Status::Approved { decision } = failed.status.clone() else {
         unreachable!()
     };
-    failed.status = Status::Failed(Ended {
+    failed.status = Status::Failed(Box::new(Ended {
         decision,
         executed_at: Some(t(-2 * day + 40)),
         run: RunResult {
@@ -84,7 +84,7 @@ fn vault() -> Vec<Request> {
             truncated: false,
             error: None,
         },
-    });
+    }));
     failed
         .history
         .push((t(-2 * day + 40), "failed: exit code 2".into()));

@@ -66,7 +66,7 @@ fn executed_note_keeps_human_text() {
         .replace("- [ ] Reject\n", "- [ ] Reject\n\nChecked with Bob.\n")
         + "\n## My notes\n\nFrom savings.\n";
     let mut req = request();
-    req.status = Status::Executed(Ended {
+    req.status = Status::Executed(Box::new(Ended {
         decision: Decision {
             approved: true,
             by: "vault".into(),
@@ -81,7 +81,7 @@ fn executed_note_keeps_human_text() {
             truncated: true,
             error: None,
         },
-    });
+    }));
     req.history
         .push((t(60), "approved by vault (ticked Approve): ok".into()));
     let existing = Existing {
@@ -230,11 +230,11 @@ fn untouched_notes_show_no_change_in_any_state() {
             decision: decided.clone(),
             started: t(61),
         },
-        Status::Failed(Ended {
+        Status::Failed(Box::new(Ended {
             decision: decided.clone(),
             executed_at: Some(t(62)),
             run,
-        }),
+        })),
         Status::Rejected {
             decision: Decision {
                 approved: false,

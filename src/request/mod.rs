@@ -266,8 +266,10 @@ pub enum Status {
         decision: Decision,
         started: Timestamp,
     },
-    Executed(Ended),
-    Failed(Ended),
+    /// Boxed, as `Failed`: a run's record would make every request,
+    /// open ones too, as large as the biggest state.
+    Executed(Box<Ended>),
+    Failed(Box<Ended>),
     Rejected {
         decision: Decision,
     },
