@@ -384,4 +384,33 @@ mod tests {
         assert!(page.contains("## Waiting for you (999)"), "{page}");
         assert!(page.contains("| expired | 1 |"), "{page}");
     }
+
+    #[test]
+    fn the_page_keeps_one_entry_per_id_and_writes_what_render_makes_of_them() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("Approvals.md");
+        let pace = Pace {
+            min_gap: Duration::from_secs(3600),
+            refresh: Duration::from_secs(3600),
+        };
+        let now = || Timestamp::from_second(1_795_000_100).expect("a valid time");
+        let first: Vec<Entry> = (0..300)
+            .map(|i| entry(&format!("a{i:011}"), "pending"))
+            .collect();
+        let mut writer = Writer::spawn(path.clone(), first.clone(), now, TimeZone::UTC, pace);
+        // The same ids again, some changed: each replaces its entry.
+        let mut last = first;
+        for i in (0..300).step_by(7) {
+            let mut e = entry(&format!("a{i:011}"), "expired");
+            e.summary = format!("Changed {i}").into();
+            writer.changed(vec![e.clone()]);
+            last[i] = e;
+        }
+        writer.finish();
+        let page = std::fs::read_to_string(&path).expect("the page");
+        let refs: Vec<&Entry> = last.iter().collect();
+        let want = header(now(), &TimeZone::UTC) + &body(&refs, &[], now(), &TimeZone::UTC);
+        assert_eq!(page, want);
+        assert!(page.contains("| **all** | 300 |"), "{page}");
+    }
 }
