@@ -25,10 +25,9 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-
-use super::{Entry, NotifyFailure, body, header};
 use sha2::Digest;
 
+use super::{Entry, NotifyFailure, body, header};
 use crate::request::Id;
 
 /// How often the page may be written, and how often it is looked at again.
