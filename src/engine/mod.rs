@@ -33,6 +33,7 @@ mod stamp_file;
 mod start_stamps;
 mod systemd;
 mod trust;
+mod write_retry;
 mod writes;
 
 use std::collections::HashMap;

@@ -20,10 +20,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 
 use super::names::temp_name;
 use super::stamp::{Stamp, stamp};
+use super::swap::{self, Put};
 
 /// One file of [`write_atomic_all`]: where, what, and the version it may
 /// replace (see [`super::write_atomic_if`]; `None`: whatever is there).
@@ -54,11 +55,15 @@ fn write_chunk(files: &[BatchWrite<'_>]) -> Vec<std::io::Result<bool>> {
     let mut tmps: Vec<std::io::Result<(PathBuf, File)>> = files
         .iter()
         .map(|&BatchWrite { path, contents, .. }| {
+            failed_write(path)?;
             let dir = path.parent().unwrap_or(Path::new("."));
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            if let Some(reused) = swap::reuse(dir, contents) {
+                return Ok(reused);
+            }
             let tmp = dir.join(temp_name(&name, &crate::request::new_id()));
             let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
             if let Err(e) = f.write_all(contents.as_bytes()) {
@@ -86,15 +91,14 @@ fn write_chunk(files: &[BatchWrite<'_>]) -> Vec<std::io::Result<bool>> {
         .zip(files)
         .map(|(t, w)| {
             let (tmp, _) = t?;
-            let old = hold(w.path);
-            let renamed = rename_if(&tmp, w.path, w.read).inspect_err(|_| {
-                let _ = fs::remove_file(&tmp);
-            });
-            match (&renamed, old) {
-                (Ok(true), Some(old)) => replaced.push(old),
-                (_, old) => release(old.into_iter().collect()),
+            match swap::put(&tmp, w.path, w.read)? {
+                Put::Done(was) => {
+                    swap::keep_spare(&tmp, was);
+                    Ok(true)
+                }
+                Put::Changed => Ok(false),
+                Put::Unsupported => rename_holding(&tmp, w.path, w.read, &mut replaced),
             }
-            renamed
         })
         .collect();
     close_elsewhere(replaced);
@@ -117,6 +121,41 @@ fn write_chunk(files: &[BatchWrite<'_>]) -> Vec<std::io::Result<bool>> {
             }
         })
         .collect()
+}
+
+/// The test hook `note-write`: `return(FILE)` fails every write of a
+/// note or page while FILE exists, as a full disk would.
+pub(super) fn failed_write(path: &Path) -> std::io::Result<()> {
+    fail::fail_point!("note-write", |full: Option<String>| {
+        match full.filter(|f| Path::new(f).exists()) {
+            Some(_) => Err(std::io::Error::other(format!(
+                "failpoint note-write: {} not written",
+                path.display()
+            ))),
+            None => Ok(()),
+        }
+    });
+    let _ = path;
+    Ok(())
+}
+
+/// [`rename_if`], holding the replaced file open so that its last close,
+/// which frees it, happens on the closing thread (`replaced`).
+fn rename_holding(
+    tmp: &Path,
+    path: &Path,
+    read: Option<Option<Stamp>>,
+    replaced: &mut Vec<File>,
+) -> std::io::Result<bool> {
+    let old = hold(path);
+    let renamed = rename_if(tmp, path, read).inspect_err(|_| {
+        let _ = fs::remove_file(tmp);
+    });
+    match (&renamed, old) {
+        (Ok(true), Some(old)) => replaced.push(old),
+        (_, old) => release(old.into_iter().collect()),
+    }
+    renamed
 }
 
 /// Renames `tmp` over `path` if the file there is still the version
@@ -179,27 +218,77 @@ fn hold(path: &Path) -> Option<File> {
     held
 }
 
+/// What the closing thread is handed.
+enum Closing {
+    /// Held replaced files, freed by their last close.
+    Files(Vec<File>),
+    /// Spares not to be reused, freed by their removal.
+    Paths(Vec<PathBuf>),
+}
+
 /// Closes `files` on the closing thread (here if it can't run).
 fn close_elsewhere(files: Vec<File>) {
-    static CLOSER: OnceLock<Option<SyncSender<Vec<File>>>> = OnceLock::new();
-    if files.is_empty() {
-        return;
+    if !files.is_empty() {
+        to_closer(Closing::Files(files));
     }
-    let closer = CLOSER.get_or_init(|| {
-        let (tx, rx) = sync_channel::<Vec<File>>(CLOSE_QUEUE);
-        let spawned = std::thread::Builder::new()
-            .name("hitl-close".into())
-            .spawn(move || rx.into_iter().for_each(release));
-        spawned.ok().map(|_| tx)
-    });
-    match closer {
+}
+
+/// Removes the files at `paths` (spares) on the closing thread.
+pub(super) fn free(paths: Vec<PathBuf>) {
+    if !paths.is_empty() {
+        to_closer(Closing::Paths(paths));
+    }
+}
+
+fn close(what: Closing) {
+    match what {
+        Closing::Files(files) => release(files),
+        Closing::Paths(paths) => paths.iter().for_each(|p| {
+            let _ = fs::remove_file(p);
+        }),
+    }
+}
+
+/// The closing thread, which also frees the spares no batch reused for
+/// [`swap::SPARE_IDLE`]; `None` if it can't run.
+fn closer() -> Option<&'static SyncSender<Closing>> {
+    static CLOSER: OnceLock<Option<SyncSender<Closing>>> = OnceLock::new();
+    CLOSER
+        .get_or_init(|| {
+            let (tx, rx) = sync_channel::<Closing>(CLOSE_QUEUE);
+            let spawned = std::thread::Builder::new()
+                .name("hitl-close".into())
+                .spawn(move || {
+                    loop {
+                        match rx.recv_timeout(swap::SPARE_IDLE) {
+                            Ok(what) => close(what),
+                            Err(RecvTimeoutError::Timeout) => {
+                                close(Closing::Paths(swap::take_idle()))
+                            }
+                            Err(RecvTimeoutError::Disconnected) => break,
+                        }
+                    }
+                });
+            spawned.ok().map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// Makes sure the closing thread runs (spares are waiting).
+pub(super) fn start_closer() {
+    let _ = closer();
+}
+
+/// Hands `what` to the closing thread.
+fn to_closer(what: Closing) {
+    match closer() {
         // A closing thread gone hands the files back: closed here.
         Some(tx) => {
-            if let Err(back) = tx.send(files) {
-                release(back.0);
+            if let Err(back) = tx.send(what) {
+                close(back.0);
             }
         }
-        None => release(files),
+        None => close(what),
     }
 }
 

@@ -39,3 +39,4 @@ mod stamps;
 mod trust;
 mod util;
 mod vault;
+mod writes;
