@@ -18,6 +18,7 @@ pub use months::month_of;
 use names::temp_name;
 pub use names::{MAX_NOTE_NAME, note_name, second_name};
 pub use stamp::{Stamp, stamp};
+pub use swap::free_spares;
 
 /// A folder of the vault a request's note can be in; where it is says
 /// what the person did (moved it to `Approved/`...) or that it is settled.
@@ -239,7 +240,13 @@ pub fn write_atomic_if(
     // Checked before and after the exchange (see `swap`); it cleans up
     // the temp file itself.
     match swap::put(&tmp, path, read)? {
-        swap::Put::Done(was) => swap::keep_spare(&tmp, was),
+        // A single note: the replaced file is freed now (spares are for
+        // bursts, see `batch`).
+        swap::Put::Done(was) => {
+            if was.is_some() {
+                let _ = fs::remove_file(&tmp);
+            }
+        }
         swap::Put::Changed => return Ok(false),
         swap::Put::Unsupported => {
             if !batch::rename_if(&tmp, path, read).inspect_err(|_| {

@@ -244,6 +244,7 @@ pub async fn run(
         engine.checkpoint();
     }
     engine.dashboard.finish();
+    crate::vault::free_spares();
     if !engine.held.is_empty() {
         tracing::warn!(
             results = engine.held.len(),

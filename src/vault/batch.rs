@@ -260,7 +260,13 @@ fn closer() -> Option<&'static SyncSender<Closing>> {
                 .name("hitl-close".into())
                 .spawn(move || {
                     loop {
-                        match rx.recv_timeout(swap::SPARE_IDLE) {
+                        // Asleep while no spare waits: no wake-up when idle.
+                        let next = if swap::any_spare() {
+                            rx.recv_timeout(swap::SPARE_IDLE)
+                        } else {
+                            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                        };
+                        match next {
                             Ok(what) => close(what),
                             Err(RecvTimeoutError::Timeout) => {
                                 close(Closing::Paths(swap::take_idle()))
@@ -274,9 +280,12 @@ fn closer() -> Option<&'static SyncSender<Closing>> {
         .as_ref()
 }
 
-/// Makes sure the closing thread runs (spares are waiting).
-pub(super) fn start_closer() {
-    let _ = closer();
+/// Wakes the closing thread: spares wait to be freed once idle.
+pub(super) fn wake_closer() {
+    if let Some(tx) = closer() {
+        // A full queue wakes it all the same.
+        let _ = tx.try_send(Closing::Paths(Vec::new()));
+    }
 }
 
 /// Hands `what` to the closing thread.
@@ -370,11 +379,8 @@ mod tests {
         let (a2, b2) = (sub.join("a.md"), sub.join("b.md"));
         let moved = move_notes(&[(&a, &a2), (&b, &b2)]);
         assert!(moved.iter().all(Result::is_ok), "{moved:?}");
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "only sub/"
-        );
+        // The replaced `a.md` is a spare until no batch reuses it.
+        wait_for_count(dir.path(), 1);
         assert_eq!(std::fs::read_to_string(&b2).unwrap(), "new b");
     }
 
@@ -419,10 +425,25 @@ mod tests {
         assert!(matches!(results[1], Ok(true)), "{results:?}");
         assert_eq!(std::fs::read_to_string(&a).unwrap(), "the person's save");
         assert_eq!(std::fs::read_to_string(&b).unwrap(), "rendered b");
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            2,
-            "no temp file left"
-        );
+        // No temp file left once the spare (old `b.md`) is freed.
+        wait_for_count(dir.path(), 2);
+    }
+
+    /// Waits (5 s at most) until `dir` holds `n` entries: spares are freed
+    /// once no batch reused them for a second.
+    pub(crate) fn wait_for_count(dir: &Path, n: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let names: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            if names.len() == n {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{names:?}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }

@@ -175,7 +175,8 @@ pub(super) fn keep_spare(tmp: &Path, was: Option<Stamp>) {
         return;
     };
     let ino = was.parts()[1] as u64;
-    let kept = with_spares(|spares| {
+    let (kept, first) = with_spares(|spares| {
+        let first = spares.by_dir.values().all(Vec::is_empty);
         let list = spares.by_dir.entry(dir.to_path_buf()).or_default();
         let room = list.len() < MAX_SPARES;
         if room {
@@ -184,12 +185,12 @@ pub(super) fn keep_spare(tmp: &Path, was: Option<Stamp>) {
                 ino,
             });
         }
-        room
+        (room, first)
     });
-    if kept {
-        super::batch::start_closer();
-    } else {
+    if !kept {
         super::batch::free(vec![tmp.to_path_buf()]);
+    } else if first {
+        super::batch::wake_closer();
     }
 }
 
@@ -228,6 +229,14 @@ fn write_into(spare: &Spare, contents: &str) -> std::io::Result<File> {
     Ok(f)
 }
 
+/// Whether any spare waits.
+pub(super) fn any_spare() -> bool {
+    let spares = SPARES.lock().unwrap_or_else(|p| p.into_inner());
+    spares
+        .as_ref()
+        .is_some_and(|s| s.by_dir.values().any(|l| !l.is_empty()))
+}
+
 /// Takes every spare if none was kept or reused for [`SPARE_IDLE`]: they
 /// are freed.
 pub(super) fn take_idle() -> Vec<PathBuf> {
@@ -244,4 +253,88 @@ pub(super) fn take_idle() -> Vec<PathBuf> {
         .into_iter()
         .flat_map(|s| s.by_dir.into_values().flatten().map(|s| s.path))
         .collect()
+}
+
+/// Removes every spare now (hitl is stopping): no temp file is left in
+/// the vault by a clean stop.
+pub fn free_spares() {
+    let taken = SPARES.lock().unwrap_or_else(|p| p.into_inner()).take();
+    for spare in taken
+        .into_iter()
+        .flat_map(|s| s.by_dir.into_values().flatten())
+    {
+        let _ = fs::remove_file(&spare.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spare `name` in `dir` holding `text`, as a batch leaves one.
+    fn spare(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        fs::write(&path, text).unwrap();
+        keep_spare(&path, stamp(&path));
+        path
+    }
+
+    #[test]
+    fn a_spare_with_a_second_name_is_never_written_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let precious = dir.path().join("precious");
+        let path = spare(dir.path(), ".hitl-a.tmp", "keep me");
+        // An agent links it elsewhere before the next batch.
+        fs::hard_link(&path, &precious).unwrap();
+        assert!(reuse(dir.path(), "a note").is_none());
+        assert_eq!(fs::read_to_string(&precious).unwrap(), "keep me");
+    }
+
+    #[test]
+    fn a_spare_replaced_by_a_link_to_another_file_is_not_written_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let precious = dir.path().join("precious");
+        fs::write(&precious, "keep me").unwrap();
+        let path = spare(dir.path(), ".hitl-b.tmp", "old drop-in");
+        // The temp name now names another file (a single name: nlink 1
+        // once the spare's own name is gone).
+        let link = dir.path().join("link");
+        fs::hard_link(&precious, &link).unwrap();
+        fs::rename(&link, &path).unwrap();
+        fs::remove_file(&precious).unwrap();
+        assert!(reuse(dir.path(), "a note").is_none());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "keep me");
+    }
+
+    #[test]
+    fn a_spare_of_ours_is_written_into_and_cut_to_its_new_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = spare(dir.path(), ".hitl-c.tmp", "a longer old drop-in text");
+        let ino = fs::metadata(&path).unwrap().ino();
+        let (got, _file) = reuse(dir.path(), "new").unwrap();
+        assert_eq!(got, path);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(fs::metadata(&path).unwrap().ino(), ino, "the same file");
+    }
+
+    #[test]
+    fn a_rewrite_exchanged_into_place_leaves_the_replaced_file_at_the_temp_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (note, tmp) = (dir.path().join("n.md"), dir.path().join(".hitl-n.tmp"));
+        fs::write(&note, "old").unwrap();
+        fs::write(&tmp, "new").unwrap();
+        let read = stamp(&note);
+        assert!(matches!(
+            put(&tmp, &note, Some(read)),
+            Ok(Put::Done(Some(_)))
+        ));
+        assert_eq!(fs::read_to_string(&note).unwrap(), "new");
+        assert_eq!(fs::read_to_string(&tmp).unwrap(), "old");
+        // Nothing at the note's path: a plain rename.
+        let (fresh, tmp2) = (dir.path().join("f.md"), dir.path().join(".hitl-f.tmp"));
+        fs::write(&tmp2, "first").unwrap();
+        assert!(matches!(put(&tmp2, &fresh, None), Ok(Put::Done(None))));
+        assert_eq!(fs::read_to_string(&fresh).unwrap(), "first");
+        assert!(!tmp2.exists());
+    }
 }
