@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Folders;
 
 mod batch;
+mod closer;
 mod months;
 mod names;
 mod read;

@@ -188,9 +188,9 @@ pub(super) fn keep_spare(tmp: &Path, was: Option<Stamp>) {
         (room, first)
     });
     if !kept {
-        super::batch::free(vec![tmp.to_path_buf()]);
+        super::closer::free(vec![tmp.to_path_buf()]);
     } else if first {
-        super::batch::wake_closer();
+        super::closer::wake_closer();
     }
 }
 
@@ -203,7 +203,7 @@ pub(super) fn reuse(dir: &Path, contents: &str) -> Option<(PathBuf, File)> {
             Ok(f) => return Some((spare.path, f)),
             Err(e) => {
                 tracing::debug!(path = %spare.path.display(), error = %e, "spare not reused");
-                super::batch::free(vec![spare.path]);
+                super::closer::free(vec![spare.path]);
             }
         }
     }
