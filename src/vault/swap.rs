@@ -291,19 +291,19 @@ mod tests {
     }
 
     #[test]
-    fn a_spare_replaced_by_a_link_to_another_file_is_not_written_into() {
+    fn a_spare_replaced_by_another_file_is_not_written_into() {
+        use std::io::Read;
         let dir = tempfile::tempdir().unwrap();
-        let precious = dir.path().join("precious");
-        fs::write(&precious, "keep me").unwrap();
         let path = spare(dir.path(), ".hitl-b.tmp", "old drop-in");
-        // The temp name now names another file (a single name: nlink 1
-        // once the spare's own name is gone).
-        let link = dir.path().join("link");
-        fs::hard_link(&precious, &link).unwrap();
-        fs::rename(&link, &path).unwrap();
-        fs::remove_file(&precious).unwrap();
+        // The temp name now names another file, with no other name.
+        let other = dir.path().join("other");
+        fs::write(&other, "the agent's file").unwrap();
+        fs::rename(&other, &path).unwrap();
+        let mut theirs = File::open(&path).unwrap();
         assert!(reuse(dir.path(), "a note").is_none());
-        assert_eq!(fs::read_to_string(&path).unwrap(), "keep me");
+        let mut text = String::new();
+        theirs.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "the agent's file");
     }
 
     #[test]
