@@ -160,12 +160,17 @@ impl Engine {
         let notes = chunk.len();
         self.batched(|engine| {
             for (id, why) in chunk {
-                // A note seen since it was found missing is not missing.
-                if why == Owed::Missing && engine.files.path_of(&id).is_some() {
-                    continue;
+                match why {
+                    // A note seen since it was found missing is not missing.
+                    Owed::Missing if engine.files.path_of(&id).is_some() => {}
+                    // Regenerated where it belongs (a drop-in that can't be
+                    // written over gets its note beside it).
+                    Owed::Missing => engine.write_note(&id, None),
+                    Owed::Rewrite => {
+                        let (adopt, into) = engine.writes.retries.redo(&id);
+                        engine.write_note_into(&id, adopt, into);
+                    }
                 }
-                let (adopt, into) = engine.writes.retries.redo(&id);
-                engine.write_note_into(&id, adopt, into);
             }
         });
         tracing::debug!(

@@ -86,14 +86,25 @@ fn write_chunk(files: &[BatchWrite<'_>]) -> Vec<std::io::Result<bool>> {
         }
     }
     let mut replaced = Vec::new();
+    // Spares are kept for the next batch only in a burst.
+    let burst = files.len() >= SYNCFS_FROM;
     let results: Vec<std::io::Result<bool>> = tmps
         .into_iter()
         .zip(files)
         .map(|(t, w)| {
             let (tmp, _) = t?;
             match swap::put(&tmp, w.path, w.read)? {
-                Put::Done(was) => {
+                Put::Done(was) if burst => {
                     swap::keep_spare(&tmp, was);
+                    Ok(true)
+                }
+                Put::Done(was) => {
+                    // A few notes: the old file goes at once (its free on
+                    // the closing thread), no spare lingers.
+                    if was.is_some() {
+                        replaced.extend(hold(&tmp));
+                        let _ = fs::remove_file(&tmp);
+                    }
                     Ok(true)
                 }
                 Put::Changed => Ok(false),
