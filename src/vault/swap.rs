@@ -124,6 +124,11 @@ pub(super) fn put(tmp: &Path, path: &Path, read: Option<Option<Stamp>>) -> std::
                 Err(e) => Err(removed(tmp, e)),
             };
         }
+        // The note read is gone since the check: it changed.
+        Err(Some(libc::ENOENT)) if tmp.exists() => {
+            fs::remove_file(tmp)?;
+            return Ok(Put::Changed);
+        }
         Err(_) => {
             return Err(removed(
                 tmp,
