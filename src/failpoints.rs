@@ -61,6 +61,14 @@ pub const HOOKS: &[&str] = &[
     // rewrites (notes found missing), for a regeneration long enough to
     // make a gesture during it.
     "owed-rewrite-chunk",
+    // vault/swap.rs: a note's rewrite checked against the version read,
+    // not yet exchanged into place. Its `sleep(ms)` holds the rewrite
+    // there, for a save that lands after the check.
+    "note-after-check",
+    // vault/batch.rs: `return(FILE)` fails every note write (before its
+    // temp file is created) while FILE exists: a full disk, freed when
+    // the test removes FILE.
+    "note-write",
     // engine/reads.rs: `sleep(MS)` before each chunk of a reconcile's reads
     // is decided on, for a reconcile long enough to make a gesture during it.
     "reconcile-decide-chunk",

@@ -8,15 +8,18 @@ use std::path::{Path, PathBuf};
 use crate::config::Folders;
 
 mod batch;
+mod closer;
 mod months;
 mod names;
 mod read;
 mod stamp;
+mod swap;
 pub use batch::{BatchWrite, move_notes, write_atomic_all};
 pub use months::month_of;
 use names::temp_name;
 pub use names::{MAX_NOTE_NAME, note_name, second_name};
 pub use stamp::{Stamp, stamp};
+pub use swap::free_spares;
 
 /// A folder of the vault a request's note can be in; where it is says
 /// what the person did (moved it to `Approved/`...) or that it is settled.
@@ -223,24 +226,39 @@ pub fn write_atomic_if(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(temp_name(&name, &crate::request::new_id()));
-    let result = (|| {
+    batch::failed_write(path)?;
+    let written = (|| {
         // create_new (O_EXCL): never follows a symlink someone left at the
         // temp path, never writes into an existing file.
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(contents.as_bytes())?;
-        f.sync_all()?;
-        // A window stays between the stamp's check and the rename, but
-        // microseconds wide, not the whole render and fsync.
-        if !batch::rename_if(&tmp, path, read)? {
-            return Ok(false);
-        }
-        File::open(dir)?.sync_all()?;
-        Ok(true)
+        f.sync_all()
     })();
-    if result.is_err() {
+    if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    result
+    // Checked before and after the exchange (see `swap`); it cleans up
+    // the temp file itself.
+    match swap::put(&tmp, path, read)? {
+        // A single note: the replaced file is freed now (spares are for
+        // bursts, see `batch`).
+        swap::Put::Done(was) => {
+            if was.is_some() {
+                let _ = fs::remove_file(&tmp);
+            }
+        }
+        swap::Put::Changed => return Ok(false),
+        swap::Put::Unsupported => {
+            if !batch::rename_if(&tmp, path, read).inspect_err(|_| {
+                let _ = fs::remove_file(&tmp);
+            })? {
+                return Ok(false);
+            }
+        }
+    }
+    File::open(dir)?.sync_all()?;
+    Ok(true)
 }
 
 /// Moves a note to another folder of the vault, durably (both folders

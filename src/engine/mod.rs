@@ -33,6 +33,7 @@ mod stamp_file;
 mod start_stamps;
 mod systemd;
 mod trust;
+mod write_retry;
 mod writes;
 
 use std::collections::HashMap;
@@ -244,6 +245,7 @@ pub async fn run(
         engine.checkpoint();
     }
     engine.dashboard.finish();
+    crate::vault::free_spares();
     if !engine.held.is_empty() {
         tracing::warn!(
             results = engine.held.len(),

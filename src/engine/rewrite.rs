@@ -229,7 +229,7 @@ impl Engine {
             Ok(true) => {}
             Ok(false) => return false,
             Err(e) => {
-                tracing::error!(request = %w.id, path = %w.at.display(), error = %e, "note not written");
+                self.write_failed(&w, &e);
                 return true;
             }
         }
@@ -241,7 +241,8 @@ impl Engine {
         match vault::move_note(&w.at, &w.to) {
             Ok(()) => self.note_moved(&w),
             Err(e) => {
-                tracing::error!(request = %w.id, from = %w.at.display(), to = %w.to.display(), error = %e, "note not moved")
+                tracing::error!(request = %w.id, from = %w.at.display(), to = %w.to.display(), error = %e, "note not moved");
+                self.write_failed(&w, &e);
             }
         }
         true
@@ -254,6 +255,7 @@ impl Engine {
         self.files.track(&w.id, w.at.clone());
         self.files.history_written(&w.id);
         self.files.synced(&w.id);
+        self.writes.retries.landed(&w.id);
         if w.clear_code {
             self.machine.code_cleared(&w.id);
         }
@@ -308,6 +310,7 @@ impl Engine {
 
     /// Writes the owed History lines that are due.
     pub(super) fn write_due_history(&mut self) {
+        self.owe_due_write_retries(false);
         let due = self.files.history_due(Instant::now());
         for id in due {
             tracing::debug!(request = %id, "writing the History of notification deliveries");
@@ -348,7 +351,8 @@ impl Engine {
     }
 
     fn schedule_history(&mut self) {
-        if let Some(at) = self.files.next_history() {
+        let next = [self.files.next_history(), self.writes.retries.next()];
+        if let Some(at) = next.into_iter().flatten().min() {
             self.files_due = Some(self.files_due.map_or(at, |d| d.min(at)));
         }
     }

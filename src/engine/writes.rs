@@ -63,6 +63,8 @@ pub(super) struct WriteBatch {
     /// Requests whose note is owed a rewrite, in the order asked, each once.
     owed: VecDeque<Id>,
     why: HashMap<Id, Owed>,
+    /// Failed writes, owed again after a backoff.
+    pub(super) retries: super::write_retry::WriteRetries,
 }
 
 impl WriteBatch {
@@ -158,11 +160,17 @@ impl Engine {
         let notes = chunk.len();
         self.batched(|engine| {
             for (id, why) in chunk {
-                // A note seen since it was found missing is not missing.
-                if why == Owed::Missing && engine.files.path_of(&id).is_some() {
-                    continue;
+                match why {
+                    // A note seen since it was found missing is not missing.
+                    Owed::Missing if engine.files.path_of(&id).is_some() => {}
+                    // Regenerated where it belongs (a drop-in that can't be
+                    // written over gets its note beside it).
+                    Owed::Missing => engine.write_note(&id, None),
+                    Owed::Rewrite => {
+                        let (adopt, into) = engine.writes.retries.redo(&id);
+                        engine.write_note_into(&id, adopt, into);
+                    }
                 }
-                engine.write_note(&id, None);
             }
         });
         tracing::debug!(
@@ -175,11 +183,13 @@ impl Engine {
     /// Writes every owed rewrite but the missing notes now (hitl is
     /// stopping; the next start finds those missing again).
     pub(super) fn write_all_owed(&mut self) {
+        self.owe_due_write_retries(true);
         let owed = self.writes.take_owed(usize::MAX);
         self.batched(|engine| {
             for (id, why) in owed {
                 if why == Owed::Rewrite {
-                    engine.write_note(&id, None);
+                    let (adopt, into) = engine.writes.retries.redo(&id);
+                    engine.write_note_into(&id, adopt, into);
                 }
             }
         });
@@ -223,7 +233,7 @@ impl Engine {
                     continue;
                 }
                 Err(e) => {
-                    tracing::error!(request = %w.id, path = %w.at.display(), error = %e, "note not written");
+                    self.write_failed(w, &e);
                     continue;
                 }
             }
@@ -251,7 +261,8 @@ impl Engine {
             match result {
                 Ok(()) => self.note_moved(w),
                 Err(e) => {
-                    tracing::error!(request = %w.id, from = %w.at.display(), to = %w.to.display(), error = %e, "note not moved")
+                    tracing::error!(request = %w.id, from = %w.at.display(), to = %w.to.display(), error = %e, "note not moved");
+                    self.write_failed(w, &e);
                 }
             }
         }

@@ -1,29 +1,30 @@
 //! Many note writes or moves at once, with one flush for all of them: a
 //! burst of drop-ins costs a few flushes, not two fsyncs per note.
 //!
-//! The files a batch replaces are freed on a thread of their own: freeing a
-//! file can wait for the disk (ext4 without a journal, mounted `discard`,
-//! trims the freed blocks at once: ~200 µs a file), and a burst of drop-ins
-//! replaces thousands. A replaced file is held open (`O_PATH`) across its
-//! rename, so the rename only unlinks it; the last close, which frees it,
-//! happens on that thread.
+//! Each rewrite goes in place by exchange (`swap`): the replaced file is
+//! left at the temp name, checked (a save made after the compare-and-swap
+//! check is put back), and kept as a spare that the next batch writes
+//! its temp file into, so a burst neither creates nor frees a file per
+//! note. Spares are freed on the closing thread (`closer`) once no batch
+//! reused them for a second. Where the exchange is not supported, a
+//! replaced file is held open (`O_PATH`) across a plain rename and freed
+//! by its last close on that thread, as freeing can wait for the disk
+//! (ext4 without a journal, mounted `discard`: ~200 µs a file).
 //!
 //! Descriptors are bounded: a batch is written [`WRITE_CHUNK`] files at a
 //! time (each temp file is open until its chunk is flushed), and at most
-//! [`MAX_HELD`] replaced files are held open at once, so a burst larger
-//! than the process's limit on open files loses no rewrite.
+//! `closer::MAX_HELD` replaced files are held open at once, so a burst
+//! larger than the process's limit on open files loses no rewrite.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{SyncSender, sync_channel};
 
+use super::closer::{close_elsewhere, hold, release};
 use super::names::temp_name;
 use super::stamp::{Stamp, stamp};
+use super::swap::{self, Put};
 
 /// One file of [`write_atomic_all`]: where, what, and the version it may
 /// replace (see [`super::write_atomic_if`]; `None`: whatever is there).
@@ -54,11 +55,15 @@ fn write_chunk(files: &[BatchWrite<'_>]) -> Vec<std::io::Result<bool>> {
     let mut tmps: Vec<std::io::Result<(PathBuf, File)>> = files
         .iter()
         .map(|&BatchWrite { path, contents, .. }| {
+            failed_write(path)?;
             let dir = path.parent().unwrap_or(Path::new("."));
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            if let Some(reused) = swap::reuse(dir, contents) {
+                return Ok(reused);
+            }
             let tmp = dir.join(temp_name(&name, &crate::request::new_id()));
             let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
             if let Err(e) = f.write_all(contents.as_bytes()) {
@@ -81,20 +86,30 @@ fn write_chunk(files: &[BatchWrite<'_>]) -> Vec<std::io::Result<bool>> {
         }
     }
     let mut replaced = Vec::new();
+    // Spares are kept for the next batch only in a burst.
+    let burst = files.len() >= SYNCFS_FROM;
     let results: Vec<std::io::Result<bool>> = tmps
         .into_iter()
         .zip(files)
         .map(|(t, w)| {
             let (tmp, _) = t?;
-            let old = hold(w.path);
-            let renamed = rename_if(&tmp, w.path, w.read).inspect_err(|_| {
-                let _ = fs::remove_file(&tmp);
-            });
-            match (&renamed, old) {
-                (Ok(true), Some(old)) => replaced.push(old),
-                (_, old) => release(old.into_iter().collect()),
+            match swap::put(&tmp, w.path, w.read)? {
+                Put::Done(was) if burst => {
+                    swap::keep_spare(&tmp, was);
+                    Ok(true)
+                }
+                Put::Done(was) => {
+                    // A few notes: the old file goes at once (its free on
+                    // the closing thread), no spare lingers.
+                    if was.is_some() {
+                        replaced.extend(hold(&tmp));
+                        let _ = fs::remove_file(&tmp);
+                    }
+                    Ok(true)
+                }
+                Put::Changed => Ok(false),
+                Put::Unsupported => rename_holding(&tmp, w.path, w.read, &mut replaced),
             }
-            renamed
         })
         .collect();
     close_elsewhere(replaced);
@@ -119,6 +134,41 @@ fn write_chunk(files: &[BatchWrite<'_>]) -> Vec<std::io::Result<bool>> {
         .collect()
 }
 
+/// The test hook `note-write`: `return(FILE)` fails every write of a
+/// note or page while FILE exists, as a full disk would.
+pub(super) fn failed_write(path: &Path) -> std::io::Result<()> {
+    fail::fail_point!("note-write", |full: Option<String>| {
+        match full.filter(|f| Path::new(f).exists()) {
+            Some(_) => Err(std::io::Error::other(format!(
+                "failpoint note-write: {} not written",
+                path.display()
+            ))),
+            None => Ok(()),
+        }
+    });
+    let _ = path;
+    Ok(())
+}
+
+/// [`rename_if`], holding the replaced file open so that its last close,
+/// which frees it, happens on the closing thread (`replaced`).
+fn rename_holding(
+    tmp: &Path,
+    path: &Path,
+    read: Option<Option<Stamp>>,
+    replaced: &mut Vec<File>,
+) -> std::io::Result<bool> {
+    let old = hold(path);
+    let renamed = rename_if(tmp, path, read).inspect_err(|_| {
+        let _ = fs::remove_file(tmp);
+    });
+    match (&renamed, old) {
+        (Ok(true), Some(old)) => replaced.push(old),
+        (_, old) => release(old.into_iter().collect()),
+    }
+    renamed
+}
+
 /// Renames `tmp` over `path` if the file there is still the version
 /// `read`; else removes `tmp` and says `false`.
 pub(super) fn rename_if(
@@ -139,69 +189,6 @@ pub(super) fn rename_if(
 
 /// The batch size from which one `syncfs` replaces an fsync per file.
 const SYNCFS_FROM: usize = 16;
-
-/// At most this many replaced files are held open at once, in every
-/// batch and on the closing thread together (the rest are freed by their
-/// rename, as without holding): with the temp files of a chunk, well
-/// within the descriptors a daemon has (1,024 at the least, 256 of them
-/// kept for the journal, the watcher, sockets and handlers).
-const MAX_HELD: usize = 384;
-
-/// How many replaced files are held open now (see [`MAX_HELD`]).
-static HELD: AtomicUsize = AtomicUsize::new(0);
-
-/// Closes held files, giving their descriptors back to [`MAX_HELD`].
-fn release(files: Vec<File>) {
-    let n = files.len();
-    drop(files);
-    HELD.fetch_sub(n, Ordering::AcqRel);
-}
-
-/// Batches of replaced files waiting for the closing thread, at most: one
-/// more waits for it, so a burst goes at the pace the disk frees files.
-const CLOSE_QUEUE: usize = 4;
-
-/// The file at `path`, held without being opened for reading (`O_PATH`:
-/// no FIFO can block it, no device is opened); `None` if there is none.
-fn hold(path: &Path) -> Option<File> {
-    if HELD.fetch_add(1, Ordering::AcqRel) >= MAX_HELD {
-        HELD.fetch_sub(1, Ordering::AcqRel);
-        return None;
-    }
-    let held = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
-        .open(path)
-        .ok();
-    if held.is_none() {
-        HELD.fetch_sub(1, Ordering::AcqRel);
-    }
-    held
-}
-
-/// Closes `files` on the closing thread (here if it can't run).
-fn close_elsewhere(files: Vec<File>) {
-    static CLOSER: OnceLock<Option<SyncSender<Vec<File>>>> = OnceLock::new();
-    if files.is_empty() {
-        return;
-    }
-    let closer = CLOSER.get_or_init(|| {
-        let (tx, rx) = sync_channel::<Vec<File>>(CLOSE_QUEUE);
-        let spawned = std::thread::Builder::new()
-            .name("hitl-close".into())
-            .spawn(move || rx.into_iter().for_each(release));
-        spawned.ok().map(|_| tx)
-    });
-    match closer {
-        // A closing thread gone hands the files back: closed here.
-        Some(tx) => {
-            if let Err(back) = tx.send(files) {
-                release(back.0);
-            }
-        }
-        None => release(files),
-    }
-}
 
 /// One `syncfs` on the file system of the first open file: flushes all of
 /// them. `false` if there is none or it failed.
@@ -281,11 +268,8 @@ mod tests {
         let (a2, b2) = (sub.join("a.md"), sub.join("b.md"));
         let moved = move_notes(&[(&a, &a2), (&b, &b2)]);
         assert!(moved.iter().all(Result::is_ok), "{moved:?}");
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "only sub/"
-        );
+        // The replaced `a.md` is a spare until no batch reuses it.
+        wait_for_count(dir.path(), 1);
         assert_eq!(std::fs::read_to_string(&b2).unwrap(), "new b");
     }
 
@@ -330,10 +314,25 @@ mod tests {
         assert!(matches!(results[1], Ok(true)), "{results:?}");
         assert_eq!(std::fs::read_to_string(&a).unwrap(), "the person's save");
         assert_eq!(std::fs::read_to_string(&b).unwrap(), "rendered b");
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            2,
-            "no temp file left"
-        );
+        // No temp file left once the spare (old `b.md`) is freed.
+        wait_for_count(dir.path(), 2);
+    }
+
+    /// Waits (5 s at most) until `dir` holds `n` entries: spares are freed
+    /// once no batch reused them for a second.
+    pub(crate) fn wait_for_count(dir: &Path, n: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let names: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            if names.len() == n {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{names:?}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }

@@ -40,3 +40,4 @@ mod stamps;
 mod trust;
 mod util;
 mod vault;
+mod writes;

@@ -1,0 +1,345 @@
+//! Putting a rewrite in place by exchange (`renameat2(RENAME_EXCHANGE)`):
+//! the temp file takes the note's name and the note's old file takes the
+//! temp name, atomically. That does two things a plain rename can't:
+//!
+//! - **A save between the check and the rename is not lost.** The check
+//!   (compare-and-swap against the version the text was rendered from)
+//!   comes before the rename; a write landing between them went into the
+//!   file the rename replaces. After an exchange that file is still there,
+//!   at the temp name: if it is no longer the version checked (its inode,
+//!   size or modification time moved), it is exchanged back and the
+//!   rewrite reports "changed", as a failed check does, so the note is
+//!   read again and rewritten from the person's text.
+//! - **No file is created or freed per note in a burst.** The old file,
+//!   once checked (a regular file with no other name), is a spare: the
+//!   next batch writes its temp file into it instead of creating one. On
+//!   this project's disk (ext4 without a journal, mounted `discard`),
+//!   creating a file skips every inode freed in the last seconds one by
+//!   one and freeing one trims its blocks at once: a burst of drop-ins
+//!   spent most of its time there.
+//!
+//! A spare is reused only if the temp name still holds the very inode
+//! put there (a same-uid agent can replace it, or link it elsewhere first:
+//! a file with a second name is never written into). Spares not reused
+//! within [`SPARE_IDLE`] are freed on the closing thread.
+//!
+//! A file system without the exchange (EINVAL) gets the plain rename.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Seek, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::stamp::{Stamp, stamp};
+
+/// How long spares wait for the next batch before they are freed.
+pub(super) const SPARE_IDLE: Duration = Duration::from_secs(1);
+
+/// At most this many spares are kept per folder.
+const MAX_SPARES: usize = 256;
+
+/// A file a replaced note left at a temp name, to be written into.
+struct Spare {
+    path: PathBuf,
+    ino: u64,
+}
+
+/// The spares of each folder, and when one was last kept or reused.
+#[derive(Default)]
+struct Spares {
+    by_dir: HashMap<PathBuf, Vec<Spare>>,
+    used: Option<Instant>,
+}
+
+static SPARES: Mutex<Option<Spares>> = Mutex::new(None);
+
+fn with_spares<T>(f: impl FnOnce(&mut Spares) -> T) -> T {
+    let mut spares = SPARES.lock().unwrap_or_else(|p| p.into_inner());
+    let spares = spares.get_or_insert_default();
+    spares.used = Some(Instant::now());
+    f(spares)
+}
+
+/// Exchanges the files at `a` and `b` (both must exist).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes());
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: two NUL-terminated paths that outlive the call.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// How a checked rename ended.
+pub(super) enum Put {
+    /// In place; the replaced file, if any, is left at the temp name (a
+    /// spare to reuse or free), with its stamp.
+    Done(Option<Stamp>),
+    /// `path` was no longer the version read: nothing replaced.
+    Changed,
+    /// No exchange on this file system: rename as before.
+    Unsupported,
+}
+
+/// Puts `tmp` at `path` if `path` is still the version `read` (`None`:
+/// whatever is there), checked before and after (see the module's doc).
+/// The temp file is gone or is the replaced file afterwards, but when the
+/// exchange back of a save failed: the save is then left there, logged.
+pub(super) fn put(tmp: &Path, path: &Path, read: Option<Option<Stamp>>) -> std::io::Result<Put> {
+    if let Some(read) = read {
+        fail::fail_point!("note-before-rename");
+        if stamp(path) != read {
+            fs::remove_file(tmp)?;
+            return Ok(Put::Changed);
+        }
+        // Said only in the tests' build: they wait for it.
+        #[cfg(feature = "failpoints")]
+        tracing::debug!(path = %path.display(), "note rewrite checked, not yet in place");
+        fail::fail_point!("note-after-check");
+    }
+    let exchanged = exchange(tmp, path);
+    let nothing_there = read.is_none_or(|r| r.is_none());
+    match exchanged.as_ref().map_err(std::io::Error::raw_os_error) {
+        Ok(()) => {}
+        Err(Some(libc::EINVAL | libc::ENOSYS)) => return Ok(Put::Unsupported),
+        // Nothing there (or the temp file is gone: the rename says).
+        Err(Some(libc::ENOENT)) if nothing_there => {
+            return match fs::rename(tmp, path) {
+                Ok(()) => Ok(Put::Done(None)),
+                Err(e) => Err(removed(tmp, e)),
+            };
+        }
+        // The note read is gone since the check: it changed.
+        Err(Some(libc::ENOENT)) if tmp.exists() => {
+            fs::remove_file(tmp)?;
+            return Ok(Put::Changed);
+        }
+        Err(_) => {
+            return Err(removed(
+                tmp,
+                exchanged
+                    .err()
+                    .unwrap_or_else(|| std::io::Error::other("exchange")),
+            ));
+        }
+    }
+    let was = stamp(tmp);
+    match read {
+        Some(read) if !same_version(was, read) => put_back(tmp, path).map(|()| Put::Changed),
+        _ => Ok(Put::Done(was)),
+    }
+}
+
+/// A save landed between the check and the exchange: it goes back.
+fn put_back(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    tracing::info!(path = %path.display(), "note saved during its rewrite; the save is kept and read again");
+    if let Err(e) = exchange(tmp, path) {
+        tracing::error!(path = %path.display(), saved_at = %tmp.display(), error = %e, "a save made during a note's rewrite could not be put back; it is at the temp name");
+        return Err(e);
+    }
+    fs::remove_file(tmp)
+}
+
+/// `e`, once `tmp` is removed.
+fn removed(tmp: &Path, e: std::io::Error) -> std::io::Error {
+    let _ = fs::remove_file(tmp);
+    e
+}
+
+/// Whether `was` (after an exchange, which moves the change time) is the
+/// version `read`: same file, size and modification time.
+fn same_version(was: Option<Stamp>, read: Option<Stamp>) -> bool {
+    match (was, read) {
+        (Some(was), Some(read)) => {
+            let ([d, i, s, m, _], [d2, i2, s2, m2, _]) = (was.parts(), read.parts());
+            (d, i, s, m) == (d2, i2, s2, m2)
+        }
+        _ => false,
+    }
+}
+
+/// Keeps the file left at `tmp` (stamp `was`) as a spare of its folder, or
+/// frees it.
+pub(super) fn keep_spare(tmp: &Path, was: Option<Stamp>) {
+    let (Some(was), Some(dir)) = (was, tmp.parent()) else {
+        return;
+    };
+    let ino = was.parts()[1] as u64;
+    let (kept, first) = with_spares(|spares| {
+        let first = spares.by_dir.values().all(Vec::is_empty);
+        let list = spares.by_dir.entry(dir.to_path_buf()).or_default();
+        let room = list.len() < MAX_SPARES;
+        if room {
+            list.push(Spare {
+                path: tmp.to_path_buf(),
+                ino,
+            });
+        }
+        (room, first)
+    });
+    if !kept {
+        super::closer::free(vec![tmp.to_path_buf()]);
+    } else if first {
+        super::closer::wake_closer();
+    }
+}
+
+/// A spare of `dir` opened for writing and holding `contents`: its path
+/// and file. `None` if there is none that is still ours.
+pub(super) fn reuse(dir: &Path, contents: &str) -> Option<(PathBuf, File)> {
+    loop {
+        let spare = with_spares(|spares| spares.by_dir.get_mut(dir)?.pop())?;
+        match write_into(&spare, contents) {
+            Ok(f) => return Some((spare.path, f)),
+            Err(e) => {
+                tracing::debug!(path = %spare.path.display(), error = %e, "spare not reused");
+                super::closer::free(vec![spare.path]);
+            }
+        }
+    }
+}
+
+/// Writes `contents` into the spare, if it is still the file put there,
+/// a regular file with no other name.
+fn write_into(spare: &Spare, contents: &str) -> std::io::Result<File> {
+    // O_NONBLOCK: a FIFO put at the name fails the open, never blocks it.
+    let mut f = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&spare.path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() || meta.ino() != spare.ino || meta.nlink() != 1 {
+        return Err(std::io::Error::other("not the spare put there"));
+    }
+    // Written over, then cut: a file no longer than a block keeps its
+    // block (no free, no trim).
+    f.rewind()?;
+    f.write_all(contents.as_bytes())?;
+    f.set_len(contents.len() as u64)?;
+    Ok(f)
+}
+
+/// Whether any spare waits.
+pub(super) fn any_spare() -> bool {
+    let spares = SPARES.lock().unwrap_or_else(|p| p.into_inner());
+    spares
+        .as_ref()
+        .is_some_and(|s| s.by_dir.values().any(|l| !l.is_empty()))
+}
+
+/// Takes every spare if none was kept or reused for [`SPARE_IDLE`]: they
+/// are freed.
+pub(super) fn take_idle() -> Vec<PathBuf> {
+    let mut spares = SPARES.lock().unwrap_or_else(|p| p.into_inner());
+    let idle = spares
+        .as_ref()
+        .and_then(|s| s.used)
+        .is_some_and(|used| used.elapsed() >= SPARE_IDLE);
+    if !idle {
+        return Vec::new();
+    }
+    spares
+        .take()
+        .into_iter()
+        .flat_map(|s| s.by_dir.into_values().flatten().map(|s| s.path))
+        .collect()
+}
+
+/// Removes every spare now (hitl is stopping): no temp file is left in
+/// the vault by a clean stop.
+pub fn free_spares() {
+    let taken = SPARES.lock().unwrap_or_else(|p| p.into_inner()).take();
+    for spare in taken
+        .into_iter()
+        .flat_map(|s| s.by_dir.into_values().flatten())
+    {
+        let _ = fs::remove_file(&spare.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spare `name` in `dir` holding `text`, as a batch leaves one.
+    fn spare(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        fs::write(&path, text).unwrap();
+        keep_spare(&path, stamp(&path));
+        path
+    }
+
+    #[test]
+    fn a_spare_with_a_second_name_is_never_written_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let precious = dir.path().join("precious");
+        let path = spare(dir.path(), ".hitl-a.tmp", "keep me");
+        // An agent links it elsewhere before the next batch.
+        fs::hard_link(&path, &precious).unwrap();
+        assert!(reuse(dir.path(), "a note").is_none());
+        assert_eq!(fs::read_to_string(&precious).unwrap(), "keep me");
+    }
+
+    #[test]
+    fn a_spare_replaced_by_another_file_is_not_written_into() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        let path = spare(dir.path(), ".hitl-b.tmp", "old drop-in");
+        // The temp name now names another file, with no other name.
+        let other = dir.path().join("other");
+        fs::write(&other, "the agent's file").unwrap();
+        fs::rename(&other, &path).unwrap();
+        let mut theirs = File::open(&path).unwrap();
+        assert!(reuse(dir.path(), "a note").is_none());
+        let mut text = String::new();
+        theirs.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "the agent's file");
+    }
+
+    #[test]
+    fn a_spare_of_ours_is_written_into_and_cut_to_its_new_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = spare(dir.path(), ".hitl-c.tmp", "a longer old drop-in text");
+        let ino = fs::metadata(&path).unwrap().ino();
+        let (got, _file) = reuse(dir.path(), "new").unwrap();
+        assert_eq!(got, path);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(fs::metadata(&path).unwrap().ino(), ino, "the same file");
+    }
+
+    #[test]
+    fn a_rewrite_exchanged_into_place_leaves_the_replaced_file_at_the_temp_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (note, tmp) = (dir.path().join("n.md"), dir.path().join(".hitl-n.tmp"));
+        fs::write(&note, "old").unwrap();
+        fs::write(&tmp, "new").unwrap();
+        let read = stamp(&note);
+        assert!(matches!(
+            put(&tmp, &note, Some(read)),
+            Ok(Put::Done(Some(_)))
+        ));
+        assert_eq!(fs::read_to_string(&note).unwrap(), "new");
+        assert_eq!(fs::read_to_string(&tmp).unwrap(), "old");
+        // Nothing at the note's path: a plain rename.
+        let (fresh, tmp2) = (dir.path().join("f.md"), dir.path().join(".hitl-f.tmp"));
+        fs::write(&tmp2, "first").unwrap();
+        assert!(matches!(put(&tmp2, &fresh, None), Ok(Put::Done(None))));
+        assert_eq!(fs::read_to_string(&fresh).unwrap(), "first");
+        assert!(!tmp2.exists());
+    }
+}
