@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::scan::{Digest, FolderStamps, Known, Stamps, digest, split};
+use super::scan::{Digest, FolderSeen, FolderStamps, Known, Stamps, digest, split};
 use crate::vault::Stamp;
 
 use crate::request::Id;
@@ -229,12 +229,12 @@ impl NoteIndex {
         self.folders.clone()
     }
 
-    /// A scan listed these folders of `Done/` in full, stamped so before.
-    pub(crate) fn listed_folders(&mut self, listed: Vec<(PathBuf, Stamp, SystemTime)>) {
+    /// A scan listed these folders in full, stamped so before.
+    pub(crate) fn listed_folders(&mut self, listed: Vec<(PathBuf, FolderSeen)>) {
         if !listed.is_empty() {
             let folders = Arc::make_mut(&mut self.folders);
-            for (dir, stamp, at) in listed {
-                folders.insert(dir, (stamp, at));
+            for (dir, seen) in listed {
+                folders.insert(dir, seen);
             }
         }
     }

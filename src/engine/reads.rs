@@ -277,6 +277,7 @@ impl Engine {
         tracing::debug!(
             open = self.open_count(),
             listed = listing.count,
+            unlisted = listing.unlisted,
             read,
             other,
             judged,

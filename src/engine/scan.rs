@@ -108,9 +108,18 @@ pub(crate) fn digest(bytes: &[u8]) -> Digest {
     u128::from_be_bytes(first)
 }
 
-/// The stamps of the folders of `Done/` when last listed in full, and
-/// when each was taken.
-pub(crate) type FolderStamps = HashMap<PathBuf, (Stamp, SystemTime)>;
+/// A folder when last listed in full: its stamp, when it was taken, and
+/// how many files the listing showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FolderSeen {
+    pub stamp: Stamp,
+    pub at: SystemTime,
+    pub files: usize,
+}
+
+/// The folders whose last full listing may stand for the next one (see
+/// [`folder_unchanged`]).
+pub(crate) type FolderStamps = HashMap<PathBuf, FolderSeen>;
 
 /// What a scan needs, owned, so it can run on another thread.
 pub(crate) struct Plan {
@@ -143,12 +152,14 @@ pub(crate) struct Listing {
     pub unchanged: usize,
     /// Paths with a stamp that the listing no longer shows.
     pub stale: Vec<PathBuf>,
-    /// How many files were listed.
+    /// How many files were listed (or `stat`ed by name, see `unlisted`).
     pub count: usize,
+    /// How many of them were `stat`ed by name in a folder not listed.
+    pub unlisted: usize,
     /// The CPU time the scan took.
     pub took: std::time::Duration,
     /// The folders of `Done/` listed, with their stamp taken before.
-    pub folders: Vec<(PathBuf, Stamp, SystemTime)>,
+    pub folders: Vec<(PathBuf, FolderSeen)>,
 }
 
 /// Which paths a listing showed, without a set of them all: every file
@@ -192,12 +203,17 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
     let sweep = Sweep::of(plan);
     for (dir, folder) in &plan.dirs {
         let folder_stamp = match folder_unchanged(plan, dir, *folder) {
-            Unchanged::Yes => {
+            Unchanged::Yes if *folder == Some(Folder::Done) => {
                 sweep_unlisted(plan, dir, sweep, &mut out);
+                continue;
+            }
+            Unchanged::Yes => {
+                stat_unlisted(plan, dir, *folder, sweep, &mut out)?;
                 continue;
             }
             Unchanged::No(stamp) => stamp,
         };
+        let listed_before = out.count;
         let first = out.seen.len();
         let here = plan.known.get(dir.as_os_str());
         let mut known_listed = 0;
@@ -220,8 +236,16 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
             }
         }
         in_path_order(&mut out.seen[first..]);
-        out.folders
-            .extend(folder_stamp.map(|(s, at)| (dir.clone(), s, at)));
+        let files = out.count - listed_before;
+        // A folder of open notes stands for its next listing only if every
+        // file in it was known: then stat'ing the known ones by name looks
+        // at every file (`Done/`'s unknown files wait for their events).
+        let all_known = *folder == Some(Folder::Done) || known_listed == files;
+        out.folders.extend(
+            folder_stamp
+                .filter(|_| all_known)
+                .map(|(stamp, at)| (dir.clone(), FolderSeen { stamp, at, files })),
+        );
         // Only a folder where fewer known files were listed than are known
         // has stale ones.
         if let Some(here) = here.filter(|h| known_listed < h.len()) {
@@ -261,14 +285,22 @@ fn stale_in(dir: &Path, here: &HashMap<OsString, Known>) -> Vec<PathBuf> {
 }
 
 enum Unchanged {
-    /// A folder of `Done/` as it was at its last listing: not listed.
+    /// A folder as it was at its last listing: not listed.
     Yes,
-    /// Listed; with the stamp to remember for a folder of `Done/`.
+    /// Listed; with the folder's stamp to remember.
     No(Option<(Stamp, SystemTime)>),
 }
 
+/// Whether a periodic reconcile can skip listing a folder of notes: its
+/// own stamp (device, inode, size, modification and change times) is the
+/// one of its last full listing, taken more than a tick after its change,
+/// so no file was added, removed or renamed in it (each changes the
+/// folder's change time, which no one can set back). For a folder of open
+/// notes, the engine must also know exactly as many files there as that
+/// listing showed, all known: its known files are then all its files,
+/// each `stat`ed by name ([`stat_unlisted`]). Not the inbox: always listed.
 fn folder_unchanged(plan: &Plan, dir: &Path, folder: Option<Folder>) -> Unchanged {
-    if folder != Some(Folder::Done) {
+    if folder.is_none() {
         return Unchanged::No(None);
     }
     let at = SystemTime::now();
@@ -276,10 +308,12 @@ fn folder_unchanged(plan: &Plan, dir: &Path, folder: Option<Folder>) -> Unchange
         return Unchanged::No(None);
     };
     let stamp = Stamp::of(&meta);
-    let same = plan
-        .folders
-        .get(dir)
-        .is_some_and(|(s, t)| *s == stamp && s.settled_at(*t));
+    let known_here = plan.known.get(dir.as_os_str()).map_or(0, |h| h.len());
+    let same = plan.folders.get(dir).is_some_and(|seen| {
+        seen.stamp == stamp
+            && seen.stamp.settled_at(seen.at)
+            && (folder == Some(Folder::Done) || seen.files == known_here)
+    });
     if same && plan.scope == Scope::Periodic {
         Unchanged::Yes
     } else {
@@ -348,7 +382,7 @@ use dir::{Dir, Entry};
 
 #[path = "scan_sweep.rs"]
 mod sweep;
-use sweep::{Sweep, sweep_unlisted};
+use sweep::{Sweep, stat_unlisted, sweep_unlisted};
 
 #[cfg(test)]
 #[path = "scan_tests.rs"]

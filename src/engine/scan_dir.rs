@@ -21,6 +21,7 @@ const STAMP_MASK: libc::c_uint =
 /// A folder open for listing.
 pub(super) struct Dir {
     dir: NonNull<libc::DIR>,
+    fd: libc::c_int,
 }
 
 /// One name a listing gave, with the folder's descriptor to `stat` it by.
@@ -43,7 +44,7 @@ impl Dir {
         // SAFETY: `fd` is an open descriptor of a folder, which the `DIR`
         // owns from now on (closed by `closedir`).
         match NonNull::new(unsafe { libc::fdopendir(fd) }) {
-            Some(dir) => Some(Dir { dir }),
+            Some(dir) => Some(Dir { dir, fd }),
             None => {
                 // SAFETY: `fdopendir` failed, so `fd` is still ours.
                 unsafe { libc::close(fd) };
@@ -67,11 +68,17 @@ impl Dir {
             // which the `&mut self` this borrows from rules out.
             let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
             if !matches!(name.to_bytes(), b"." | b"..") {
-                // SAFETY: `self.dir` is an open `DIR`.
-                let fd = unsafe { libc::dirfd(self.dir.as_ptr()) };
+                let fd = self.fd;
                 return Some(Entry { name, fd });
             }
         }
+    }
+}
+
+impl Dir {
+    /// The file `name` of this folder, to `stat` without listing.
+    pub(super) fn named<'a>(&self, name: &'a CStr) -> Entry<'a> {
+        Entry { name, fd: self.fd }
     }
 }
 

@@ -19,15 +19,23 @@ fn judges(env: &Env) -> (usize, usize) {
 }
 
 /// A daemon whose watcher drops every event, reconciling every second, with
-/// one pending request whose idle reconciles already skip the judge.
+/// one pending request whose idle reconciles already skip the judge and
+/// `stat` the note by name without listing its folder.
 fn blind_and_settled() -> (Env, String) {
     let mut env = Env::new("reconcile_every: 1s\n");
     env.start_env(&[("FAILPOINTS", "watcher-drop-events=return")]);
     let id = env.pay(1500);
     env.wait_note(&id, "Pending_Approval", "pending");
-    wait_for("an idle reconcile that skips the judge", || {
-        judges(&env).1 > 0
-    });
+    wait_for(
+        "an idle reconcile that skips the judge and the listing",
+        || {
+            env.log().lines().any(|l| {
+                l.contains("reconciled the vault")
+                    && l.contains(" judged=false")
+                    && l.contains(" unlisted=1 ")
+            })
+        },
+    );
     (env, id)
 }
 
