@@ -304,8 +304,10 @@ fn folder_unchanged(plan: &Plan, dir: &Path, folder: Option<Folder>) -> Unchange
         return Unchanged::No(None);
     }
     let at = SystemTime::now();
-    let Ok(meta) = std::fs::symlink_metadata(dir) else {
-        return Unchanged::No(None);
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) if !m.file_type().is_symlink() => m,
+        // A symlinked folder's own stamp says nothing of its target's files.
+        _ => return Unchanged::No(None),
     };
     let stamp = Stamp::of(&meta);
     let known_here = plan.known.get(dir.as_os_str()).map_or(0, |h| h.len());

@@ -86,3 +86,17 @@ fn an_approval_written_through_a_hard_link_outside_the_vault_is_read_while_the_j
         env.events(&id).iter().any(|e| e == "approved")
     });
 }
+
+/// A folder not listed must not hide a new file: a drop-in written while
+/// the watcher reports nothing changes the folder's own stamp, so the next
+/// reconcile lists it and takes the drop-in.
+#[test]
+fn a_drop_in_written_without_a_file_event_is_taken_though_its_folder_was_not_being_listed() {
+    let (env, _) = blind_and_settled();
+    let drop_in = env.folder("Pending_Approval").join("pay-agent.md");
+    std::fs::write(&drop_in, "---\naction: payment\namount: 1234\n---\n").unwrap();
+    wait_for("the drop-in taken", || {
+        let journal = env.journal();
+        journal.iter().filter(|e| e["event"] == "submitted").count() == 2
+    });
+}
