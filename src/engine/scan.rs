@@ -240,7 +240,9 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
         // A folder of open notes stands for its next listing only if every
         // file in it was known: then stat'ing the known ones by name looks
         // at every file (`Done/`'s unknown files wait for their events).
+        // One that could not be opened showed nothing to stand for.
         let all_known = *folder == Some(Folder::Done) || known_listed == files;
+        let all_known = all_known && listing.is_some();
         out.folders.extend(
             folder_stamp
                 .filter(|_| all_known)
