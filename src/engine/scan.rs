@@ -5,7 +5,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
-use std::fs::DirEntry;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -109,9 +108,18 @@ pub(crate) fn digest(bytes: &[u8]) -> Digest {
     u128::from_be_bytes(first)
 }
 
-/// The stamps of the folders of `Done/` when last listed in full, and
-/// when each was taken.
-pub(crate) type FolderStamps = HashMap<PathBuf, (Stamp, SystemTime)>;
+/// A folder when last listed in full: its stamp, when it was taken, and
+/// how many files the listing showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FolderSeen {
+    pub stamp: Stamp,
+    pub at: SystemTime,
+    pub files: usize,
+}
+
+/// The folders whose last full listing may stand for the next one (see
+/// [`folder_unchanged`]).
+pub(crate) type FolderStamps = HashMap<PathBuf, FolderSeen>;
 
 /// What a scan needs, owned, so it can run on another thread.
 pub(crate) struct Plan {
@@ -144,12 +152,14 @@ pub(crate) struct Listing {
     pub unchanged: usize,
     /// Paths with a stamp that the listing no longer shows.
     pub stale: Vec<PathBuf>,
-    /// How many files were listed.
+    /// How many files were listed (or `stat`ed by name, see `unlisted`).
     pub count: usize,
+    /// How many of them were `stat`ed by name in a folder not listed.
+    pub unlisted: usize,
     /// The CPU time the scan took.
     pub took: std::time::Duration,
     /// The folders of `Done/` listed, with their stamp taken before.
-    pub folders: Vec<(PathBuf, Stamp, SystemTime)>,
+    pub folders: Vec<(PathBuf, FolderSeen)>,
 }
 
 /// Which paths a listing showed, without a set of them all: every file
@@ -164,6 +174,19 @@ pub(crate) struct Listed {
 }
 
 impl Listed {
+    /// Whether every file the scan knew is still there (or in a folder of
+    /// `Done/` unchanged since its last listing).
+    pub(crate) fn lost_none(&self) -> bool {
+        self.stale.is_empty()
+    }
+
+    /// Whether the listing showed `path` as a file the scan knew (by its
+    /// stamp) and did not lose.
+    pub(crate) fn shows_by_stamp(&self, path: &Path) -> bool {
+        known_at(&self.known, path).is_some()
+            && (self.stale.is_empty() || !self.stale.contains(path.as_os_str()))
+    }
+
     pub(crate) fn shows(&self, path: &Path) -> bool {
         if known_at(&self.known, path).is_some() {
             self.stale.is_empty() || !self.stale.contains(path.as_os_str())
@@ -180,34 +203,51 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
     let sweep = Sweep::of(plan);
     for (dir, folder) in &plan.dirs {
         let folder_stamp = match folder_unchanged(plan, dir, *folder) {
-            Unchanged::Yes => {
+            Unchanged::Yes if *folder == Some(Folder::Done) => {
                 sweep_unlisted(plan, dir, sweep, &mut out);
+                continue;
+            }
+            Unchanged::Yes => {
+                stat_unlisted(plan, dir, *folder, sweep, &mut out)?;
                 continue;
             }
             Unchanged::No(stamp) => stamp,
         };
+        let listed_before = out.count;
         let first = out.seen.len();
         let here = plan.known.get(dir.as_os_str());
         let mut known_listed = 0;
-        for (path, entry) in list(dir) {
+        let mut listing = Dir::open(dir);
+        while let Some(entry) = listing.as_mut().and_then(Dir::next) {
             if plan.cancel.load(Ordering::Relaxed) {
                 return None;
             }
-            let name = split(&path).map(|(_, n)| n);
-            let known = here.zip(name).and_then(|(h, n)| h.get(n));
+            let known = here.and_then(|h| h.get(entry.name()));
             known_listed += usize::from(known.is_some());
-            match look(plan, &path, &entry, known, *folder, sweep) {
+            match look(plan, dir, &entry, known, *folder, sweep) {
                 Some(seen) => out.seen.push(seen),
                 None => out.unchanged += 1,
             }
             out.count += 1;
             if known.is_none() {
-                out.listed.unknown.insert(path.into_os_string());
+                out.listed
+                    .unknown
+                    .insert(dir.join(entry.name()).into_os_string());
             }
         }
         in_path_order(&mut out.seen[first..]);
-        out.folders
-            .extend(folder_stamp.map(|(s, at)| (dir.clone(), s, at)));
+        let files = out.count - listed_before;
+        // A folder of open notes stands for its next listing only if every
+        // file in it was known: then stat'ing the known ones by name looks
+        // at every file (`Done/`'s unknown files wait for their events).
+        // One that could not be opened showed nothing to stand for.
+        let all_known = *folder == Some(Folder::Done) || known_listed == files;
+        let all_known = all_known && listing.is_some();
+        out.folders.extend(
+            folder_stamp
+                .filter(|_| all_known)
+                .map(|(stamp, at)| (dir.clone(), FolderSeen { stamp, at, files })),
+        );
         // Only a folder where fewer known files were listed than are known
         // has stale ones.
         if let Some(here) = here.filter(|h| known_listed < h.len()) {
@@ -247,25 +287,37 @@ fn stale_in(dir: &Path, here: &HashMap<OsString, Known>) -> Vec<PathBuf> {
 }
 
 enum Unchanged {
-    /// A folder of `Done/` as it was at its last listing: not listed.
+    /// A folder as it was at its last listing: not listed.
     Yes,
-    /// Listed; with the stamp to remember for a folder of `Done/`.
+    /// Listed; with the folder's stamp to remember.
     No(Option<(Stamp, SystemTime)>),
 }
 
+/// Whether a periodic reconcile can skip listing a folder of notes: its
+/// own stamp (device, inode, size, modification and change times) is the
+/// one of its last full listing, taken more than a tick after its change,
+/// so no file was added, removed or renamed in it (each changes the
+/// folder's change time, which no one can set back). For a folder of open
+/// notes, the engine must also know exactly as many files there as that
+/// listing showed, all known: its known files are then all its files,
+/// each `stat`ed by name ([`stat_unlisted`]). Not the inbox: always listed.
 fn folder_unchanged(plan: &Plan, dir: &Path, folder: Option<Folder>) -> Unchanged {
-    if folder != Some(Folder::Done) {
+    if folder.is_none() {
         return Unchanged::No(None);
     }
     let at = SystemTime::now();
-    let Ok(meta) = std::fs::symlink_metadata(dir) else {
-        return Unchanged::No(None);
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) if !m.file_type().is_symlink() => m,
+        // A symlinked folder's own stamp says nothing of its target's files.
+        _ => return Unchanged::No(None),
     };
     let stamp = Stamp::of(&meta);
-    let same = plan
-        .folders
-        .get(dir)
-        .is_some_and(|(s, t)| *s == stamp && s.settled_at(*t));
+    let known_here = plan.known.get(dir.as_os_str()).map_or(0, |h| h.len());
+    let same = plan.folders.get(dir).is_some_and(|seen| {
+        seen.stamp == stamp
+            && seen.stamp.settled_at(seen.at)
+            && (folder == Some(Folder::Done) || seen.files == known_here)
+    });
     if same && plan.scope == Scope::Periodic {
         Unchanged::Yes
     } else {
@@ -273,46 +325,36 @@ fn folder_unchanged(plan: &Plan, dir: &Path, folder: Option<Folder>) -> Unchange
     }
 }
 
-/// The files in one folder (unsorted). Each is `stat`ed relative to the
-/// open folder, without walking the whole path again.
-fn list(dir: &Path) -> Vec<(PathBuf, DirEntry)> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok().map(|e| (e.path(), e)))
-        .collect()
-}
-
-/// `None`: not read, its stamp is the one last seen.
+/// `None`: not read, its stamp is the one last seen. The path is built
+/// only for what is returned.
 fn look(
     plan: &Plan,
-    path: &Path,
-    entry: &DirEntry,
+    dir: &Path,
+    entry: &Entry<'_>,
     known: Option<&Known>,
     folder: Option<Folder>,
     sweep: Sweep,
 ) -> Option<Seen> {
     fail::fail_point!("reconcile-scan-file");
-    let is_note = path
-        .file_name()
-        .is_some_and(|n| classify(&n.to_string_lossy()) == Kind::Note);
+    let name = entry.name();
+    let is_note = classify(&name.to_string_lossy()) == Kind::Note;
     let Some(folder) = folder.filter(|_| is_note) else {
-        return Some(Seen::Other(path.to_path_buf()));
+        return Some(Seen::Other(dir.join(name)));
     };
     let vouching = known.filter(|k| k.stamp.settled_at(k.at));
     let in_done = folder == Folder::Done;
-    let swept = in_done && path.file_name().is_some_and(|n| sweep.covers(n));
+    let swept = in_done && sweep.covers(name);
     if !worth_reading(plan.scope, in_done, vouching.is_some()) && !swept {
         return None;
     }
     if let Some(k) = vouching
-        && entry.metadata().is_ok_and(|m| Stamp::of(&m) == k.stamp)
+        && entry.stamp() == Some(k.stamp)
     {
         return None;
     }
-    let read = read_note(&plan.vault, path, plan.cap);
-    Some(Seen::Read(path.to_path_buf(), folder, Box::new(read)))
+    let path = dir.join(name);
+    let read = read_note(&plan.vault, &path, plan.cap);
+    Some(Seen::Read(path, folder, Box::new(read)))
 }
 
 /// The CPU time this thread has used (for the reconcile's log line: wall
@@ -338,9 +380,13 @@ impl Drop for CancelOnDrop {
     }
 }
 
+#[path = "scan_dir.rs"]
+mod dir;
+use dir::{Dir, Entry};
+
 #[path = "scan_sweep.rs"]
 mod sweep;
-use sweep::{Sweep, sweep_unlisted};
+use sweep::{Sweep, stat_unlisted, sweep_unlisted};
 
 #[cfg(test)]
 #[path = "scan_tests.rs"]

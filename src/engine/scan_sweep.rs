@@ -1,11 +1,15 @@
-//! The notes of `Done/` a periodic reconcile `stat`s although no file
-//! event named them (see [`Sweep`]).
+//! The notes a periodic reconcile `stat`s without listing their folder:
+//! a share of the known notes of `Done/` although no file event named them
+//! (see [`Sweep`]), and every note of a folder of open notes unchanged
+//! since its last listing ([`stat_unlisted`]).
 
-use std::ffi::OsStr;
+use std::ffi::{CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 
-use super::{Listing, Plan, Seen, in_path_order, read_note};
+use super::dir::Dir;
+use super::{Listing, Plan, Seen, in_path_order, look, read_note};
 use crate::vault::{Folder, Kind, Stamp, classify};
 
 /// About how many known notes of `Done/` a periodic reconcile `stat`s.
@@ -72,6 +76,45 @@ pub(super) fn sweep_unlisted(plan: &Plan, dir: &Path, sweep: Sweep, out: &mut Li
             .push(Seen::Read(path, Folder::Done, Box::new(read)));
     }
     in_path_order(&mut out.seen[first..]);
+}
+
+/// In a folder of open notes unchanged since its last listing (whose
+/// files are then exactly the ones the engine knows there), each known
+/// file `stat`ed by name and looked at as a listing would: the per-note
+/// `stat` stays (an edit through a hard link outside the vault, or through
+/// `mmap`, reports no event), the listing and the lookup of each listed
+/// name among the stamps go. `None` if cancelled.
+pub(super) fn stat_unlisted(
+    plan: &Plan,
+    dir: &Path,
+    folder: Option<Folder>,
+    sweep: Sweep,
+    out: &mut Listing,
+) -> Option<()> {
+    let (Some(here), Some(opened)) = (plan.known.get(dir.as_os_str()), Dir::open(dir)) else {
+        return Some(());
+    };
+    let first = out.seen.len();
+    let mut name = Vec::new();
+    for (known_name, known) in here.iter() {
+        if plan.cancel.load(Ordering::Relaxed) {
+            return None;
+        }
+        name.clear();
+        name.extend_from_slice(known_name.as_bytes());
+        name.push(0);
+        let Ok(name) = CStr::from_bytes_with_nul(&name) else {
+            continue; // a file name holds no NUL
+        };
+        match look(plan, dir, &opened.named(name), Some(known), folder, sweep) {
+            Some(seen) => out.seen.push(seen),
+            None => out.unchanged += 1,
+        }
+        out.count += 1;
+        out.unlisted += 1;
+    }
+    in_path_order(&mut out.seen[first..]);
+    Some(())
 }
 
 #[cfg(test)]

@@ -84,7 +84,14 @@ fn a_periodic_reconcile_does_not_list_a_folder_of_done_that_did_not_change() {
         let p = Plan {
             dirs: vec![(month.clone(), Some(Folder::Done))],
             scope,
-            folders: Arc::new(HashMap::from([(month.clone(), (stamp, at))])),
+            folders: Arc::new(HashMap::from([(
+                month.clone(),
+                FolderSeen {
+                    stamp,
+                    at,
+                    files: 0,
+                },
+            )])),
             vault: p.vault.clone(),
             known: Stamps::default(),
             cap: p.cap,
