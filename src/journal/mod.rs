@@ -17,6 +17,7 @@
 
 pub mod key;
 mod lines;
+mod pipe;
 mod scan;
 mod upgrade;
 
@@ -33,6 +34,13 @@ pub use lines::{Reader, request_events};
 use scan::{GENESIS, encode, walk};
 pub use scan::{Line, Verified, for_each, for_each_after, for_each_line, read, verify};
 pub use upgrade::chain_for;
+
+/// One event's line as the journal writes it (for differential tests of
+/// the replay's readers).
+#[cfg(test)]
+pub(crate) fn encode_line(chain: &Chain, seq: u64, prev: &str, ev: &Event) -> String {
+    encode(chain, seq, prev, ev).0
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {

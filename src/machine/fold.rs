@@ -6,13 +6,12 @@
 //! from their lines ([`Fold::finish`]), which makes their History.
 //! Requests a checkpoint gave in full are folded with [`apply`].
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use jiff::Timestamp;
-use serde::Deserialize;
 
 use super::Ledger;
+use super::skeleton::{SubmittedLine, submitted};
 use super::store::Parts;
 use crate::journal::{JournalError, Line};
 use crate::request::lookup::{KeyOwner, drop_in_hash, hash64};
@@ -56,38 +55,6 @@ pub struct Fold {
     pub last_event: Option<Timestamp>,
 }
 
-/// The fields of a `submitted` line a compact record needs; the payload
-/// and the texts are skipped unread.
-#[derive(Deserialize)]
-struct SubmittedLine<'a> {
-    time: Timestamp,
-    #[serde(borrow)]
-    request: Cow<'a, str>,
-    #[serde(borrow)]
-    event: Cow<'a, str>,
-    #[serde(borrow)]
-    details: Brief<'a>,
-}
-
-#[derive(Deserialize)]
-struct Brief<'a> {
-    #[serde(borrow)]
-    action: Cow<'a, str>,
-    #[serde(borrow)]
-    payload_sha256: Cow<'a, str>,
-    #[serde(borrow)]
-    requested_by: Cow<'a, str>,
-    created: Timestamp,
-    risk: Risk,
-    #[serde(borrow)]
-    file_name: Cow<'a, str>,
-    source: Source,
-    #[serde(borrow, default)]
-    drop_in_sha256: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    key: Option<Cow<'a, str>>,
-}
-
 /// `"event":"submitted"`: the first `"event":"` of a line is its event's
 /// name (the fields before it are a number, a time, an id and an actor,
 /// whose strings escape their quotes).
@@ -110,8 +77,7 @@ impl Fold {
     pub fn take(&mut self, line: &Line, offset: u64) -> Result<(), FoldError> {
         let text = line.text();
         if is_submitted(text) {
-            let sub: SubmittedLine =
-                serde_json::from_str(text).map_err(|e| FoldError::Line(e.to_string()))?;
+            let sub = submitted(text).map_err(FoldError::Line)?;
             if sub.event == "submitted" && id_number(&sub.request).is_some() {
                 self.last_event = Some(sub.time);
                 return self.submitted(sub, offset);
