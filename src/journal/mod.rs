@@ -49,9 +49,11 @@ pub enum JournalError {
         path: PathBuf,
         error: std::io::Error,
     },
-    #[error("journal {path}, line {line}: {problem}")]
+    #[error("journal {}{}: {problem}", path.display(), LineNo(*line))]
     Damaged {
         path: PathBuf,
+        /// Its line number (counted from 1); 0 where it isn't known (the
+        /// problem then says where, by byte offset).
         line: u64,
         problem: String,
     },
@@ -60,6 +62,18 @@ pub enum JournalError {
     /// The file hitl has open is no longer the one at the journal's path.
     #[error("journal {path} was {what} while hitl was running")]
     Replaced { path: PathBuf, what: String },
+}
+
+/// `, line N`, or nothing for an unknown line (0): never "line 0".
+struct LineNo(u64);
+
+impl std::fmt::Display for LineNo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            n => write!(f, ", line {n}"),
+        }
+    }
 }
 
 /// A journaled event with its place in the chain.

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 
 use super::Ledger;
-use super::skeleton::{SubmittedLine, submitted};
+use super::skeleton::{Read, SubmittedLine, read};
 use super::store::Parts;
 use crate::journal::{JournalError, Line};
 use crate::request::lookup::{KeyOwner, drop_in_hash, hash64};
@@ -55,14 +55,6 @@ pub struct Fold {
     pub last_event: Option<Timestamp>,
 }
 
-/// `"event":"submitted"`: the first `"event":"` of a line is its event's
-/// name (the fields before it are a number, a time, an id and an actor,
-/// whose strings escape their quotes).
-fn is_submitted(text: &str) -> bool {
-    text.find("\"event\":\"")
-        .is_some_and(|i| text[i + 9..].starts_with("submitted\""))
-}
-
 impl Fold {
     /// A fold that continues from a checkpoint's state.
     pub fn from_parts(parts: Parts) -> Fold {
@@ -73,24 +65,30 @@ impl Fold {
         }
     }
 
-    /// Folds one checked journal line that starts at `offset`.
+    /// Folds one checked journal line that starts at `offset`; a line
+    /// that doesn't read is named by its number (its sequence number).
     pub fn take(&mut self, line: &Line, offset: u64) -> Result<(), FoldError> {
+        self.take_line(line, offset).map_err(|e| match e {
+            FoldError::Line(problem) => FoldError::Line(format!("line {}: {problem}", line.seq())),
+            e => e,
+        })
+    }
+
+    fn take_line(&mut self, line: &Line, offset: u64) -> Result<(), FoldError> {
         let text = line.text();
-        if is_submitted(text) {
-            let sub = submitted(text).map_err(FoldError::Line)?;
-            if sub.event == "submitted" && id_number(&sub.request).is_some() {
+        match read(text).map_err(FoldError::Line)? {
+            Read::Submitted(sub) if id_number(&sub.request).is_some() => {
                 self.last_event = Some(sub.time);
                 return self.submitted(sub, offset);
             }
-        }
-        if let Some(skeleton) = super::skeleton::skeleton(text) {
-            let ev = skeleton.map_err(FoldError::Line)?;
             // Only tracked and settled requests keep nothing of its texts.
-            if self.tracks.contains_key(&ev.request)
-                || self.parts.settled.get(&ev.request).is_some()
+            Read::Skeleton(ev)
+                if self.tracks.contains_key(&ev.request)
+                    || self.parts.settled.get(&ev.request).is_some() =>
             {
                 return self.take_event(ev, offset);
             }
+            _ => {}
         }
         let event = line.record().map_err(FoldError::Line)?.event;
         self.take_event(event, offset)

@@ -49,9 +49,7 @@ impl<'a> Cursor<'a> {
     pub fn plain_string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let rest = &self.text.as_bytes()[self.at..];
-        let len = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let len = special(rest)?;
         if rest[len] != b'"' {
             return None;
         }
@@ -65,10 +63,7 @@ impl<'a> Cursor<'a> {
         self.eat(b'"')?;
         let bytes = self.text.as_bytes();
         loop {
-            let rest = &bytes[self.at..];
-            let n = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            let n = special(&bytes[self.at..])?;
             self.at += n;
             match bytes[self.at] {
                 b'"' => {
@@ -220,13 +215,6 @@ impl<'a> Cursor<'a> {
             self.eat(b',')?;
         }
     }
-
-    /// The text of the next value (stepped over).
-    pub fn raw_value(&mut self) -> Option<&'a str> {
-        let start = self.at;
-        self.skip_value()?;
-        Some(&self.text[start..self.at])
-    }
 }
 
 /// Sets `slot` once: a second value for the same field is `None` (serde's
@@ -239,39 +227,54 @@ pub fn once<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
     Some(())
 }
 
-/// The top-level fields every replayed line has: its time, request id and
-/// event name, plain strings, and its details' text (`None`: absent).
-pub struct Head<'a> {
-    pub time: &'a str,
-    pub request: &'a str,
-    pub event: &'a str,
-    pub details: Option<&'a str>,
-}
-
-/// A line's [`Head`], or `None` when the scanner can't be sure of it.
-pub fn head(text: &str) -> Option<Head<'_>> {
-    let (mut time, mut request, mut event, mut details) = (None, None, None, None);
-    let mut cur = Cursor::new(text);
-    cur.object(|name, cur| match name {
-        "time" => once(&mut time, cur.plain_string()),
-        "request" => once(&mut request, cur.plain_string()),
-        "event" => once(&mut event, cur.plain_string()),
-        "details" => once(&mut details, cur.raw_value()),
-        _ => cur.skip_value(),
-    })?;
-    if !cur.at_end() {
-        return None;
-    }
-    Some(Head {
-        time: time?,
-        request: request?,
-        event: event?,
-        details,
-    })
-}
-
 /// A timestamp as the journal writes it (`2026-11-20T08:00:00.123456789Z`),
 /// read as serde would read it.
 pub fn timestamp(s: &str) -> Option<jiff::Timestamp> {
     super::timestamp::parse(s)
+}
+
+/// Where the first byte that ends or interrupts a string's plain run is
+/// (a quote, a backslash, a control character), 8 bytes at a time.
+fn special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Flags the bytes of `x` below `n` (n <= 128); the lowest flag is
+    // exact (a borrow only flags bytes above a true one).
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let hits = below(w ^ (ONES * u64::from(b'"')), 1)
+            | below(w ^ (ONES * u64::from(b'\\')), 1)
+            | below(w, 0x20);
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let tail = chunks.remainder();
+    tail.iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|i| at + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_word_at_a_time_search_finds_what_a_byte_search_finds(
+            bytes in prop::collection::vec(
+                prop_oneof![Just(b'"'), Just(b'\\'), 0u8..0x21, any::<u8>(), 0x20u8..0x7f],
+                0..40,
+            ),
+        ) {
+            let naive = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            prop_assert_eq!(super::special(&bytes), naive);
+        }
+    }
 }

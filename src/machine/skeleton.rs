@@ -20,7 +20,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 
-use super::scanner::{Cursor, head, once, timestamp};
+use super::scanner::{Cursor, once, timestamp};
 use crate::request::{Actor, Event, EventKind, Gesture, RunResult, Source};
 use crate::rules::Risk;
 
@@ -86,16 +86,12 @@ impl<'de> Visitor<'de> for FlagsVisitor {
     }
 }
 
-/// The skeleton of `text`'s event, for an event whose texts no tracked
-/// request keeps; `None` for the kinds read in full (those the trust
-/// ledger remembers, and any other).
-pub fn skeleton(text: &str) -> Option<Result<Event, String>> {
-    let line = match fast_line(text) {
-        Some(line) => line,
-        None => match serde_json::from_str(text) {
-            Ok(l) => l,
-            Err(e) => return Some(Err(format!("unreadable event: {e}"))),
-        },
+/// The skeleton of `text`'s event by serde, for an event whose texts no
+/// tracked request keeps; `None` for the kinds read in full.
+fn skeleton(text: &str) -> Option<Result<Event, String>> {
+    let line: Line = match serde_json::from_str(text) {
+        Ok(l) => l,
+        Err(e) => return Some(Err(format!("unreadable event: {e}"))),
     };
     let kind = kind_of(&line.event, &line.details)?;
     Some(Ok(Event {
@@ -106,26 +102,146 @@ pub fn skeleton(text: &str) -> Option<Result<Event, String>> {
     }))
 }
 
-/// The line by the scanner: `None` where it isn't sure.
-fn fast_line(text: &str) -> Option<Line<'_>> {
-    let h = head(text)?;
-    Some(Line {
-        time: timestamp(h.time)?,
-        request: Cow::Borrowed(h.request),
-        event: Cow::Borrowed(h.event),
-        details: fast_flags(h.details)?,
+/// What the replay reads of a line.
+pub enum Read<'a> {
+    /// A `submitted` line's brief.
+    Submitted(SubmittedLine<'a>),
+    /// Another event's skeleton.
+    Skeleton(Event),
+    /// A kind read in full (those the trust ledger remembers, and any
+    /// other).
+    Full,
+}
+
+/// What the replay needs of `text`: by the scanner in one pass where it
+/// is sure, else by serde (whose errors are the answer).
+pub fn read(text: &str) -> Result<Read<'_>, String> {
+    if let Some(fast) = fast(text) {
+        return Ok(match fast.details {
+            Details::Brief(details) => Read::Submitted(SubmittedLine {
+                time: fast.time,
+                request: Cow::Borrowed(fast.request),
+                event: Cow::Borrowed(fast.event),
+                details,
+            }),
+            Details::Flags(flags) => match kind_of(fast.event, &flags) {
+                Some(kind) => Read::Skeleton(Event {
+                    time: fast.time,
+                    request: fast.request.to_string(),
+                    actor: Actor::Hitl,
+                    kind,
+                }),
+                None => Read::Full,
+            },
+        });
+    }
+    if is_submitted(text) {
+        let sub: SubmittedLine = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if sub.event == "submitted" {
+            return Ok(Read::Submitted(sub));
+        }
+    }
+    Ok(match skeleton(text) {
+        Some(ev) => Read::Skeleton(ev?),
+        None => Read::Full,
     })
 }
 
-/// The flags of a details value (absent, `null` or a string: none set),
-/// as [`FlagsVisitor`] reads them.
-fn fast_flags(details: Option<&str>) -> Option<Flags> {
-    let mut flags = Flags::default();
-    let Some(text) = details else {
-        return Some(flags);
-    };
+/// `"event":"submitted"`: the first `"event":"` of a line is its event's
+/// name (the fields before it are a number, a time, an id and an actor,
+/// whose strings escape their quotes).
+fn is_submitted(text: &str) -> bool {
+    text.find("\"event\":\"")
+        .is_some_and(|i| text[i + 9..].starts_with("submitted\""))
+}
+
+/// A line as the scanner read it.
+struct Fast<'a> {
+    time: Timestamp,
+    request: &'a str,
+    event: &'a str,
+    details: Details<'a>,
+}
+
+/// A `submitted` line's brief, or another event's flags.
+enum Details<'a> {
+    Brief(Brief<'a>),
+    Flags(Flags),
+}
+
+/// The scanner's reading of a line in one pass, its details read by its
+/// event's name (which the journal writes before them); `None` where it
+/// isn't sure.
+fn fast(text: &str) -> Option<Fast<'_>> {
+    let (mut time, mut request, mut event, mut details) = (None, None, None, None);
     let mut cur = Cursor::new(text);
-    if cur.null() || cur.at_string() {
+    cur.object(|name, cur| match name {
+        "time" => once(&mut time, cur.plain_string()),
+        "request" => once(&mut request, cur.plain_string()),
+        "event" => once(&mut event, cur.plain_string()),
+        "details" if event? == "submitted" => {
+            once(&mut details, fast_brief(cur).map(Details::Brief))
+        }
+        "details" => once(&mut details, fast_flags(cur).map(Details::Flags)),
+        _ => cur.skip_value(),
+    })?;
+    if !cur.at_end() {
+        return None;
+    }
+    let event = event?;
+    let details = match details {
+        Some(d) => d,
+        // A submission without details is serde's to refuse.
+        None if event == "submitted" => return None,
+        None => Details::Flags(Flags::default()),
+    };
+    Some(Fast {
+        time: timestamp(time?)?,
+        request: request?,
+        event,
+        details,
+    })
+}
+
+/// The scanner's [`Line`] (tests compare it with serde's).
+#[cfg(test)]
+fn fast_line(text: &str) -> Option<Line<'_>> {
+    let f = fast(text)?;
+    let Details::Flags(details) = f.details else {
+        return None;
+    };
+    Some(Line {
+        time: f.time,
+        request: Cow::Borrowed(f.request),
+        event: Cow::Borrowed(f.event),
+        details,
+    })
+}
+
+/// The scanner's [`SubmittedLine`] (tests compare it with serde's).
+#[cfg(test)]
+fn fast_submitted(text: &str) -> Option<SubmittedLine<'_>> {
+    let f = fast(text)?;
+    let Details::Brief(details) = f.details else {
+        return None;
+    };
+    Some(SubmittedLine {
+        time: f.time,
+        request: Cow::Borrowed(f.request),
+        event: Cow::Borrowed(f.event),
+        details,
+    })
+}
+
+/// The flags of a details value (`null` or a string: none set), as
+/// [`FlagsVisitor`] reads them.
+fn fast_flags(cur: &mut Cursor<'_>) -> Option<Flags> {
+    let mut flags = Flags::default();
+    if cur.null() {
+        return Some(flags);
+    }
+    if cur.at_string() {
+        cur.skip_value()?;
         return Some(flags);
     }
     if !cur.at_object() {
@@ -237,31 +353,12 @@ pub struct Brief<'a> {
     pub key: Option<Cow<'a, str>>,
 }
 
-/// A `submitted` line's brief (the scanner's, else serde's reading).
-pub fn submitted(text: &str) -> Result<SubmittedLine<'_>, String> {
-    if let Some(line) = fast_submitted(text) {
-        return Ok(line);
-    }
-    serde_json::from_str(text).map_err(|e| e.to_string())
-}
-
-fn fast_submitted(text: &str) -> Option<SubmittedLine<'_>> {
-    let h = head(text)?;
-    Some(SubmittedLine {
-        time: timestamp(h.time)?,
-        request: Cow::Borrowed(h.request),
-        event: Cow::Borrowed(h.event),
-        details: fast_brief(h.details?)?,
-    })
-}
-
 /// A [`Brief`] by the scanner: every field a plain string (or `null` for
 /// the optional ones), each once.
-fn fast_brief(text: &str) -> Option<Brief<'_>> {
+fn fast_brief<'a>(cur: &mut Cursor<'a>) -> Option<Brief<'a>> {
     let (mut action, mut payload_sha256, mut requested_by) = (None, None, None);
     let (mut created, mut risk, mut file_name, mut source) = (None, None, None, None);
     let (mut drop_in, mut key) = (None, None);
-    let mut cur = Cursor::new(text);
     cur.object(|name, cur| match name {
         "action" => once(&mut action, cur.plain_string()),
         "payload_sha256" => once(&mut payload_sha256, cur.plain_string()),
@@ -274,9 +371,6 @@ fn fast_brief(text: &str) -> Option<Brief<'_>> {
         "key" => once(&mut key, optional(cur)),
         _ => cur.skip_value(),
     })?;
-    if !cur.at_end() {
-        return None;
-    }
     Some(Brief {
         action: Cow::Borrowed(action?),
         payload_sha256: Cow::Borrowed(payload_sha256?),

@@ -218,7 +218,8 @@ proptest! {
         let line = line_of(&ev, seq);
         let slow: Result<Line, _> = serde_json::from_str(&line);
         let fast = fast_line(&line);
-        if plain(&ev.request) {
+        let submission = matches!(ev.kind, EventKind::Submitted(_));
+        if plain(&ev.request) && !submission {
             prop_assert!(fast.is_some(), "the scanner gave up on {}", line);
         }
         if let Some(fast) = fast {
@@ -301,10 +302,6 @@ fn lines_the_scanner_is_unsure_of_are_read_by_serde_with_its_errors() {
     ] {
         assert_eq!(fast_line(&line).is_some(), want_fast, "{line}");
         let slow: Result<Line, _> = serde_json::from_str(&line);
-        assert_eq!(
-            skeleton(&line).is_some_and(|r| r.is_ok()),
-            slow.is_ok(),
-            "{line}"
-        );
+        assert_eq!(read(&line).is_ok(), slow.is_ok(), "{line}");
     }
 }

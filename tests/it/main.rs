@@ -30,6 +30,7 @@ mod perfv;
 mod red3;
 mod redteam;
 mod redteam2;
+mod replay;
 mod service;
 mod settled;
 mod shell;
