@@ -75,6 +75,13 @@ impl Line<'_> {
         self.text
     }
 
+    /// The line without its last two fields, `,"prev":"…","hash":"…"}`
+    /// (64 hex digits each), which the chain check found at its end: what
+    /// a reader of the event needs, without them.
+    pub fn body(&self) -> &str {
+        &self.text[..self.text.len() - HASH_SUFFIX_LEN - PREV_FIELD_LEN]
+    }
+
     pub fn seq(&self) -> u64 {
         self.seq
     }

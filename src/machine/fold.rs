@@ -76,7 +76,7 @@ impl Fold {
 
     fn take_line(&mut self, line: &Line, offset: u64) -> Result<(), FoldError> {
         let text = line.text();
-        match read(text).map_err(FoldError::Line)? {
+        match read(text, line.body()).map_err(FoldError::Line)? {
             Read::Submitted(sub) if id_number(&sub.request).is_some() => {
                 self.last_event = Some(sub.time);
                 return self.submitted(sub, offset);

@@ -215,6 +215,25 @@ impl<'a> Cursor<'a> {
             self.eat(b',')?;
         }
     }
+
+    /// Walks the fields of an object whose text stops before its last
+    /// fields (a checked journal line's body, [`crate::journal::Line::body`]):
+    /// the text ends right after a value.
+    pub fn head_fields(
+        &mut self,
+        mut field: impl FnMut(&'a str, &mut Cursor<'a>) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(b'{')?;
+        loop {
+            let name = self.plain_string()?;
+            self.eat(b':')?;
+            field(name, self)?;
+            if self.at_end() {
+                return Some(());
+            }
+            self.eat(b',')?;
+        }
+    }
 }
 
 /// Sets `slot` once: a second value for the same field is `None` (serde's

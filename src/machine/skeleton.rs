@@ -113,10 +113,11 @@ pub enum Read<'a> {
     Full,
 }
 
-/// What the replay needs of `text`: by the scanner in one pass where it
-/// is sure, else by serde (whose errors are the answer).
-pub fn read(text: &str) -> Result<Read<'_>, String> {
-    if let Some(fast) = fast(text) {
+/// What the replay needs of a checked line's `text`: by the scanner in
+/// one pass over its `body` ([`crate::journal::Line::body`]) where it is
+/// sure, else by serde (whose errors are the answer).
+pub fn read<'a>(text: &'a str, body: &'a str) -> Result<Read<'a>, String> {
+    if let Some(fast) = fast(body) {
         return Ok(match fast.details {
             Details::Brief(details) => Read::Submitted(SubmittedLine {
                 time: fast.time,
@@ -169,13 +170,14 @@ enum Details<'a> {
     Flags(Flags),
 }
 
-/// The scanner's reading of a line in one pass, its details read by its
-/// event's name (which the journal writes before them); `None` where it
-/// isn't sure.
-fn fast(text: &str) -> Option<Fast<'_>> {
+/// The scanner's reading of a checked line's body (the line without its
+/// `prev` and `hash` fields, which the chain check found at its end) in
+/// one pass, its details read by its event's name (which the journal
+/// writes before them); `None` where it isn't sure.
+fn fast(body: &str) -> Option<Fast<'_>> {
     let (mut time, mut request, mut event, mut details) = (None, None, None, None);
-    let mut cur = Cursor::new(text);
-    cur.object(|name, cur| match name {
+    let mut cur = Cursor::new(body);
+    cur.head_fields(|name, cur| match name {
         "time" => once(&mut time, cur.plain_string()),
         "request" => once(&mut request, cur.plain_string()),
         "event" => once(&mut event, cur.plain_string()),
@@ -206,7 +208,7 @@ fn fast(text: &str) -> Option<Fast<'_>> {
 /// The scanner's [`Line`] (tests compare it with serde's).
 #[cfg(test)]
 fn fast_line(text: &str) -> Option<Line<'_>> {
-    let f = fast(text)?;
+    let f = fast(tests::body(text)?)?;
     let Details::Flags(details) = f.details else {
         return None;
     };
@@ -221,7 +223,7 @@ fn fast_line(text: &str) -> Option<Line<'_>> {
 /// The scanner's [`SubmittedLine`] (tests compare it with serde's).
 #[cfg(test)]
 fn fast_submitted(text: &str) -> Option<SubmittedLine<'_>> {
-    let f = fast(text)?;
+    let f = fast(tests::body(text)?)?;
     let Details::Brief(details) = f.details else {
         return None;
     };
