@@ -79,6 +79,11 @@ impl Engine {
                     .machine
                     .resolve_id(&id)
                     .map_err(|e| Reply::error(e.to_string()))?;
+                // Settled before (a compact record): no later change wakes
+                // it, so it is answered now.
+                if self.machine.get(&id).is_none() && self.machine.settled(&id).is_some() {
+                    return Err(self.reply_for(&id));
+                }
                 Ok((Step::default(), Some(id)))
             }
             Command::Get { id } => Err(self
