@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 
 use super::Ledger;
-use super::skeleton::{Read, SubmittedLine, read};
+use super::brief::SubmittedLine;
+use super::skeleton::{Read, read};
 use super::store::Parts;
 use crate::journal::{JournalError, Line};
 use crate::request::lookup::{KeyOwner, drop_in_hash, hash64};

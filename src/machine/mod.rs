@@ -18,6 +18,7 @@ use crate::request::{
     apply,
 };
 
+mod brief;
 mod codes;
 pub mod dropin;
 mod filing;

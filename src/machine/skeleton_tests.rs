@@ -7,7 +7,8 @@ use proptest::prelude::*;
 use super::*;
 use crate::journal::encode_line;
 use crate::journal::key::Chain;
-use crate::request::{Signal, Submission};
+use crate::request::{Signal, Source, Submission};
+use crate::rules::Risk;
 
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
