@@ -79,6 +79,11 @@ impl Engine {
                     .machine
                     .resolve_id(&id)
                     .map_err(|e| Reply::error(e.to_string()))?;
+                // Settled before (a compact record): no later change wakes
+                // it, so it is answered now.
+                if self.machine.get(&id).is_none() && self.machine.settled(&id).is_some() {
+                    return Err(self.reply_for(&id));
+                }
                 Ok((Step::default(), Some(id)))
             }
             Command::Get { id } => Err(self
@@ -207,8 +212,20 @@ impl Engine {
         self.machine.open_count()
     }
 
+    /// The reply about request `id`; a refusal naming it when it is
+    /// settled and its journal lines can't be read back (no status is
+    /// given rather than a wrong one).
     pub(super) fn reply_for(&self, id: &str) -> Reply {
-        let req = self.details(id);
+        let path = self.journal.path();
+        let req = match super::details::lookup(&self.machine, path, self.journal.chain(), id) {
+            Ok(r) => r,
+            Err(error) => {
+                tracing::error!(request = %id, %error, "a settled request's lines could not be read back: refused to answer about it");
+                return Reply::error(format!(
+                    "request {id} is settled, but its journal lines can't be read back: {error}"
+                ));
+            }
+        };
         let req = req.as_deref();
         Reply::Request {
             id: id.to_string(),

@@ -18,6 +18,7 @@ use crate::request::{
     apply,
 };
 
+mod brief;
 mod codes;
 pub mod dropin;
 mod filing;
@@ -32,11 +33,13 @@ mod note_tests;
 mod reason_tests;
 mod recover;
 mod refusal;
+mod scanner;
 mod skeleton;
 mod store;
 mod submit;
 #[cfg(test)]
 mod tests;
+mod timestamp;
 mod trust;
 #[cfg(test)]
 mod trust_tests;
