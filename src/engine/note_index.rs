@@ -66,6 +66,10 @@ pub(crate) struct NoteIndex {
     seeded: bool,
     /// What the start-up's reconcile read, for `hitl status`.
     start: StartReads,
+    /// Bumped at every change of where a note is or of a stamp: a
+    /// reconcile that changed none of it since one that found every note
+    /// in place need not judge them again (see `reconcile.rs`).
+    generation: u64,
 }
 
 /// What the start-up's reconcile read, and why (for `hitl status`).
@@ -101,6 +105,7 @@ impl NoteIndex {
 
     /// The note of `id` is at `path` (and no longer where it was).
     pub(crate) fn track(&mut self, id: &str, path: PathBuf) {
+        self.generation += 1;
         if let Some(old) = self.notes.insert(id.to_string(), path.clone())
             && old != path
         {
@@ -115,6 +120,7 @@ impl NoteIndex {
 
     /// The note of `id` is nowhere known.
     pub(crate) fn forget(&mut self, id: &str) {
+        self.generation += 1;
         if let Some(path) = self.notes.remove(id) {
             self.by_path.remove(path.as_os_str());
         }
@@ -123,6 +129,7 @@ impl NoteIndex {
     /// The file at `path` is gone: whatever was known about it goes too
     /// (what the engine wrote there stays, to recognise a move back).
     pub(crate) fn gone(&mut self, path: &Path) {
+        self.generation += 1;
         self.reported.remove(path.as_os_str());
         self.forget_stamp(path);
         self.seen.remove(path.as_os_str());
@@ -151,6 +158,12 @@ impl NoteIndex {
         }
     }
 
+    /// Which state of the notes' places and stamps this is: equal counts,
+    /// no change in between.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// The engine's count of writes so far.
     pub(crate) fn write_count(&self) -> u64 {
         self.writes
@@ -175,6 +188,7 @@ impl NoteIndex {
     }
 
     fn put_stamp(&mut self, path: &Path, known: Known) {
+        self.generation += 1;
         if let Some((dir, name)) = split(path) {
             let here = self.stamps.entry(dir.to_owned()).or_default();
             Arc::make_mut(here).insert(name.to_owned(), known);
@@ -186,6 +200,7 @@ impl NoteIndex {
     }
 
     fn forget_stamp(&mut self, path: &Path) {
+        self.generation += 1;
         let Some((dir, name)) = split(path) else {
             return;
         };
@@ -199,6 +214,7 @@ impl NoteIndex {
     /// Every file is read again at the next reconcile (what was read may
     /// not have been journaled).
     pub(crate) fn forget_stamps(&mut self) {
+        self.generation += 1;
         self.stamps = Stamps::default();
         self.folders = Arc::default();
     }

@@ -34,6 +34,9 @@ pub(super) struct InFlight {
     again: Option<Scope>,
     /// How many periodic reconciles were planned (see `scan::Sweep`).
     turns: u64,
+    /// The state in which the last judge of missing notes found every
+    /// note in place (see [`Engine::judge_notes`]).
+    pub(super) judged_clean: Option<super::reconcile::Judged>,
 }
 
 impl InFlight {
@@ -51,6 +54,9 @@ pub(super) struct Scanned {
     /// The engine's write count when the scan started: a read of a path
     /// the engine wrote since is out of date.
     writes_at: u64,
+    /// The note index's generation when the scan was planned: its stamps
+    /// are the ones the scan compared against.
+    files_at: u64,
 }
 
 /// The notes file events named, read off the engine thread.
@@ -239,6 +245,7 @@ impl Engine {
             listing: Default::default(),
             listing_at: Instant::now(),
             writes_at: self.files.write_count(),
+            files_at: self.files.generation(),
         }
     }
 
@@ -261,16 +268,18 @@ impl Engine {
         let committed = scan::thread_cpu().saturating_sub(started);
         self.files.drop_stamps(&listing.stale);
         self.files.listed_folders(listing.folders);
-        self.judge_notes(
+        let judged = self.judge_notes(
             &listing.listed,
             scanned.listing_at,
             scanned.scope == Scope::Start,
+            scanned.files_at,
         );
         tracing::debug!(
             open = self.open_count(),
             listed = listing.count,
             read,
             other,
+            judged,
             scan_us = listing.took.as_micros() as u64,
             decide_us = committed.as_micros() as u64,
             judge_us = scan::thread_cpu()

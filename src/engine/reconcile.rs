@@ -113,27 +113,71 @@ pub(super) fn worth_reading(scope: Scope, in_done: bool, known: bool) -> bool {
     scope != Scope::Periodic || !(in_done && known)
 }
 
+/// What the judge of missing notes depends on besides the listing: the
+/// note index (where each note is, and the stamps the listing was compared
+/// against), the requests (by the journal's head), and how many are open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Judged {
+    files: u64,
+    journal: u64,
+    open: usize,
+}
+
 impl Engine {
+    fn judged_state(&self) -> Judged {
+        Judged {
+            files: self.files.generation(),
+            journal: self.journal.head().0,
+            open: self.machine.requests().len(),
+        }
+    }
+
+    /// Judges which notes the listing missed; `false` when it need not:
+    /// nothing changed since a judge that found every note in place, and
+    /// the listing lost none of the files the engine knew. Then every
+    /// request's note is still at a path whose stamp the scan compared
+    /// (so listed, or in a folder of `Done/` unchanged), as before.
+    /// `files_at`: the note index's generation when the scan was planned.
     pub(super) fn judge_notes(
         &mut self,
         listed: &super::scan::Listed,
         listing_at: Instant,
         startup: bool,
-    ) {
+        files_at: u64,
+    ) -> bool {
+        let state = self.judged_state();
+        // Only a judge against the stamps the index still holds proves
+        // that each note is at a stamped path.
+        let current = files_at == state.files;
+        let same = current && self.scan.judged_clean == Some(state);
+        if same && !startup && self.suspects.is_empty() && listed.lost_none() {
+            return false;
+        }
+        self.scan.judged_clean = None;
+        // Whether a note was shown only as a file the scan did not know
+        // (no stamp): then a later listing must look for it again.
+        let unstamped = std::cell::Cell::new(false);
         let shown = |files: &super::note_index::NoteIndex, id: &str| {
-            files.path_of(id).is_some_and(|p| listed.shows(p))
+            files.path_of(id).is_some_and(|p| {
+                let by_stamp = listed.shows_by_stamp(p);
+                unstamped.set(unstamped.get() || !by_stamp);
+                by_stamp || listed.shows(p)
+            })
         };
         // A note the listing showed, of a request not suspected, is
         // present: only the others are judged (no clone, no `stat`).
-        let candidates: Vec<Id> = self
+        let judged = |id: &Id| !shown(&self.files, id) || self.suspects.contains_key(id);
+        let open = self
             .machine
             .requests()
             .values()
             .filter(|r| startup || !r.status.is_final() || self.suspects.contains_key(&r.id))
-            .map(|r| r.id.clone())
-            .chain(self.settled_candidates(startup))
-            .filter(|id| !shown(&self.files, id) || self.suspects.contains_key(id))
-            .collect();
+            .map(|r| &r.id)
+            .filter(|id| judged(id))
+            .cloned();
+        let settled = self.settled_candidates(startup).into_iter();
+        let candidates: Vec<Id> = open.chain(settled.filter(|id| judged(id))).collect();
+        let all_stamped = candidates.is_empty() && !unstamped.get();
         let mut suspects = std::mem::take(&mut self.suspects);
         for id in candidates {
             let listed = shown(&self.files, &id);
@@ -163,6 +207,10 @@ impl Engine {
         if let Some(first) = self.suspects.values().min() {
             self.due_at(*first + MISSING_SETTLE);
         }
+        let clean =
+            all_stamped && current && self.suspects.is_empty() && self.judged_state() == state;
+        self.scan.judged_clean = clean.then_some(state);
+        true
     }
 
     /// A note's read failed: transient failures are tried again after a

@@ -5,7 +5,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
-use std::fs::DirEntry;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -164,6 +163,19 @@ pub(crate) struct Listed {
 }
 
 impl Listed {
+    /// Whether every file the scan knew is still there (or in a folder of
+    /// `Done/` unchanged since its last listing).
+    pub(crate) fn lost_none(&self) -> bool {
+        self.stale.is_empty()
+    }
+
+    /// Whether the listing showed `path` as a file the scan knew (by its
+    /// stamp) and did not lose.
+    pub(crate) fn shows_by_stamp(&self, path: &Path) -> bool {
+        known_at(&self.known, path).is_some()
+            && (self.stale.is_empty() || !self.stale.contains(path.as_os_str()))
+    }
+
     pub(crate) fn shows(&self, path: &Path) -> bool {
         if known_at(&self.known, path).is_some() {
             self.stale.is_empty() || !self.stale.contains(path.as_os_str())
@@ -189,20 +201,22 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
         let first = out.seen.len();
         let here = plan.known.get(dir.as_os_str());
         let mut known_listed = 0;
-        for (path, entry) in list(dir) {
+        let mut listing = Dir::open(dir);
+        while let Some(entry) = listing.as_mut().and_then(Dir::next) {
             if plan.cancel.load(Ordering::Relaxed) {
                 return None;
             }
-            let name = split(&path).map(|(_, n)| n);
-            let known = here.zip(name).and_then(|(h, n)| h.get(n));
+            let known = here.and_then(|h| h.get(entry.name()));
             known_listed += usize::from(known.is_some());
-            match look(plan, &path, &entry, known, *folder, sweep) {
+            match look(plan, dir, &entry, known, *folder, sweep) {
                 Some(seen) => out.seen.push(seen),
                 None => out.unchanged += 1,
             }
             out.count += 1;
             if known.is_none() {
-                out.listed.unknown.insert(path.into_os_string());
+                out.listed
+                    .unknown
+                    .insert(dir.join(entry.name()).into_os_string());
             }
         }
         in_path_order(&mut out.seen[first..]);
@@ -273,46 +287,36 @@ fn folder_unchanged(plan: &Plan, dir: &Path, folder: Option<Folder>) -> Unchange
     }
 }
 
-/// The files in one folder (unsorted). Each is `stat`ed relative to the
-/// open folder, without walking the whole path again.
-fn list(dir: &Path) -> Vec<(PathBuf, DirEntry)> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok().map(|e| (e.path(), e)))
-        .collect()
-}
-
-/// `None`: not read, its stamp is the one last seen.
+/// `None`: not read, its stamp is the one last seen. The path is built
+/// only for what is returned.
 fn look(
     plan: &Plan,
-    path: &Path,
-    entry: &DirEntry,
+    dir: &Path,
+    entry: &Entry<'_>,
     known: Option<&Known>,
     folder: Option<Folder>,
     sweep: Sweep,
 ) -> Option<Seen> {
     fail::fail_point!("reconcile-scan-file");
-    let is_note = path
-        .file_name()
-        .is_some_and(|n| classify(&n.to_string_lossy()) == Kind::Note);
+    let name = entry.name();
+    let is_note = classify(&name.to_string_lossy()) == Kind::Note;
     let Some(folder) = folder.filter(|_| is_note) else {
-        return Some(Seen::Other(path.to_path_buf()));
+        return Some(Seen::Other(dir.join(name)));
     };
     let vouching = known.filter(|k| k.stamp.settled_at(k.at));
     let in_done = folder == Folder::Done;
-    let swept = in_done && path.file_name().is_some_and(|n| sweep.covers(n));
+    let swept = in_done && sweep.covers(name);
     if !worth_reading(plan.scope, in_done, vouching.is_some()) && !swept {
         return None;
     }
     if let Some(k) = vouching
-        && entry.metadata().is_ok_and(|m| Stamp::of(&m) == k.stamp)
+        && entry.stamp() == Some(k.stamp)
     {
         return None;
     }
-    let read = read_note(&plan.vault, path, plan.cap);
-    Some(Seen::Read(path.to_path_buf(), folder, Box::new(read)))
+    let path = dir.join(name);
+    let read = read_note(&plan.vault, &path, plan.cap);
+    Some(Seen::Read(path, folder, Box::new(read)))
 }
 
 /// The CPU time this thread has used (for the reconcile's log line: wall
@@ -337,6 +341,10 @@ impl Drop for CancelOnDrop {
         self.0.store(true, Ordering::Relaxed);
     }
 }
+
+#[path = "scan_dir.rs"]
+mod dir;
+use dir::{Dir, Entry};
 
 #[path = "scan_sweep.rs"]
 mod sweep;

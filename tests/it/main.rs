@@ -27,6 +27,7 @@ mod outcome;
 mod perf_merge;
 mod perfj;
 mod perfv;
+mod reconcile;
 mod red3;
 mod redteam;
 mod redteam2;
