@@ -149,7 +149,9 @@ fn look_up(p: &Place, prefix: &str) -> Result<Known> {
         .exists();
     let m = replay(p)?;
     if let Ok(id) = m.resolve_id(prefix) {
-        let r = &*super::place::details(p, &m, &id)?;
+        let r = &*super::place::details(p, &m, &id).with_context(|| {
+            format!("request {id}: its journal lines can't be read back, so its outcome is unknown")
+        })?;
         let settled = r
             .status
             .exit_code()

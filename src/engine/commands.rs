@@ -207,8 +207,20 @@ impl Engine {
         self.machine.open_count()
     }
 
+    /// The reply about request `id`; a refusal naming it when it is
+    /// settled and its journal lines can't be read back (no status is
+    /// given rather than a wrong one).
     pub(super) fn reply_for(&self, id: &str) -> Reply {
-        let req = self.details(id);
+        let path = self.journal.path();
+        let req = match super::details::lookup(&self.machine, path, self.journal.chain(), id) {
+            Ok(r) => r,
+            Err(error) => {
+                tracing::error!(request = %id, %error, "a settled request's lines could not be read back: refused to answer about it");
+                return Reply::error(format!(
+                    "request {id} is settled, but its journal lines can't be read back: {error}"
+                ));
+            }
+        };
         let req = req.as_deref();
         Reply::Request {
             id: id.to_string(),

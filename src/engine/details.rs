@@ -51,6 +51,23 @@ pub fn read_request<'a>(
     load(&path, &chain, s).map(|r| Some(Cow::Owned(r)))
 }
 
+/// A request, open or settled, in full; `Ok(None)` if unknown, an error
+/// if it is settled and its lines can't be read back.
+pub fn lookup<'a>(
+    machine: &'a Machine,
+    path: &std::path::Path,
+    chain: &crate::journal::key::Chain,
+    id: &str,
+) -> Result<Option<Cow<'a, Request>>, JournalError> {
+    if let Some(r) = machine.get(id) {
+        return Ok(Some(Cow::Borrowed(r)));
+    }
+    let Some(s) = machine.settled(id) else {
+        return Ok(None);
+    };
+    load(path, chain, s).map(|r| Some(Cow::Owned(r)))
+}
+
 /// A request, open or settled, in full; `None` if unknown or unreadable.
 pub fn details<'a>(
     machine: &'a Machine,
@@ -58,25 +75,13 @@ pub fn details<'a>(
     chain: &crate::journal::key::Chain,
     id: &str,
 ) -> Option<Cow<'a, Request>> {
-    if let Some(r) = machine.get(id) {
-        return Some(Cow::Borrowed(r));
-    }
-    let s = machine.settled(id)?;
-    match load(path, chain, s) {
-        Ok(r) => Some(Cow::Owned(r)),
-        Err(error) => {
-            tracing::error!(request = %id, %error, "a settled request's lines could not be read back");
-            None
-        }
-    }
+    lookup(machine, path, chain, id).unwrap_or_else(|error| {
+        tracing::error!(request = %id, %error, "a settled request's lines could not be read back");
+        None
+    })
 }
 
 impl Engine {
-    /// The request `id`, open or settled, in full.
-    pub(super) fn details(&self, id: &str) -> Option<Cow<'_, Request>> {
-        details(&self.machine, self.journal.path(), self.journal.chain(), id)
-    }
-
     /// Holds the settled request `id` in full again, for an input about it.
     pub(super) fn hydrate(&mut self, id: &str) {
         let Some(s) = self.machine.settled(id).copied() else {

@@ -66,9 +66,12 @@ impl Reader {
             path: path.to_path_buf(),
             error,
         };
-        let damaged = |offset: u64, problem: String| JournalError::Damaged {
+        // Which line it is: known from the first line whose MAC checks
+        // (its sequence number is its line number), counted on from there.
+        let mut line_no: Option<u64> = None;
+        let damaged = |line: Option<u64>, offset: u64, problem: String| JournalError::Damaged {
             path: path.to_path_buf(),
-            line: 0,
+            line: line.unwrap_or(0),
             problem: format!("at byte {offset}: {problem}"),
         };
         (&self.file).seek(SeekFrom::Start(first)).map_err(io)?;
@@ -83,16 +86,21 @@ impl Reader {
             let n = reader.read_until(b'\n', &mut buf).map_err(io)?;
             if n == 0 || buf.last() != Some(&b'\n') {
                 let why = "the journal ends before this request's last line";
-                return Err(damaged(offset, why.into()));
+                return Err(damaged(line_no, offset, why.into()));
             }
             let ev = record_of(&self.chain, &buf[..n - 1], &needle);
-            if let Some(ev) = ev.map_err(|p| damaged(offset, p))? {
-                events.push(ev);
+            match ev.map_err(|p| damaged(line_no, offset, p))? {
+                Some(r) => {
+                    line_no = Some(r.seq + 1);
+                    events.push(r);
+                }
+                None => line_no = line_no.map(|l| l + 1),
             }
             offset += n as u64;
         }
         if events.is_empty() {
-            return Err(damaged(first, format!("no line of request {id} here")));
+            let why = format!("no line of request {id} here");
+            return Err(damaged(None, first, why));
         }
         Ok(events)
     }

@@ -17,6 +17,7 @@
 
 pub mod key;
 mod lines;
+mod pipe;
 mod scan;
 mod upgrade;
 
@@ -34,6 +35,13 @@ use scan::{GENESIS, encode, walk};
 pub use scan::{Line, Verified, for_each, for_each_after, for_each_line, read, verify};
 pub use upgrade::chain_for;
 
+/// One event's line as the journal writes it (for differential tests of
+/// the replay's readers).
+#[cfg(test)]
+pub(crate) fn encode_line(chain: &Chain, seq: u64, prev: &str, ev: &Event) -> String {
+    encode(chain, seq, prev, ev).0
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("journal {path}: {error}")]
@@ -41,9 +49,11 @@ pub enum JournalError {
         path: PathBuf,
         error: std::io::Error,
     },
-    #[error("journal {path}, line {line}: {problem}")]
+    #[error("journal {}{}: {problem}", path.display(), LineNo(*line))]
     Damaged {
         path: PathBuf,
+        /// Its line number (counted from 1); 0 where it isn't known (the
+        /// problem then says where, by byte offset).
         line: u64,
         problem: String,
     },
@@ -52,6 +62,18 @@ pub enum JournalError {
     /// The file hitl has open is no longer the one at the journal's path.
     #[error("journal {path} was {what} while hitl was running")]
     Replaced { path: PathBuf, what: String },
+}
+
+/// `, line N`, or nothing for an unknown line (0): never "line 0".
+struct LineNo(u64);
+
+impl std::fmt::Display for LineNo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            n => write!(f, ", line {n}"),
+        }
+    }
 }
 
 /// A journaled event with its place in the chain.

@@ -7,7 +7,7 @@
 //! the events.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -73,6 +73,13 @@ impl Line<'_> {
     /// The whole line without its newline (valid JSON), checked.
     pub fn text(&self) -> &str {
         self.text
+    }
+
+    /// The line without its last two fields, `,"prev":"…","hash":"…"}`
+    /// (64 hex digits each), which the chain check found at its end: what
+    /// a reader of the event needs, without them.
+    pub fn body(&self) -> &str {
+        &self.text[..self.text.len() - HASH_SUFFIX_LEN - PREV_FIELD_LEN]
     }
 
     pub fn seq(&self) -> u64 {
@@ -228,50 +235,13 @@ pub(super) struct Walked {
 /// any other damage (or an error from `visit`) is an error naming the line.
 pub(super) fn walk(
     path: &Path,
-    input: impl Read,
+    input: impl Read + Send,
     chain: &Chain,
     prev: &str,
     first_seq: u64,
-    mut visit: impl FnMut(&Line) -> Result<(), String>,
+    visit: impl FnMut(&Line) -> Result<(), String>,
 ) -> Result<Walked, JournalError> {
-    let io = |error| JournalError::Io {
-        path: path.to_path_buf(),
-        error,
-    };
-    let mut reader = BufReader::with_capacity(1 << 16, input);
-    let (mut offset, mut line_no) = (0u64, first_seq - 1);
-    let mut head_offset = 0;
-    let mut prev = prev.to_string();
-    let mut last_seq = None;
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(io)?;
-        let torn = (n > 0 && buf.last() != Some(&b'\n')).then_some((offset, line_no + 1, n));
-        if n == 0 || torn.is_some() {
-            return Ok(Walked {
-                torn,
-                head: last_seq.map(|seq| (seq, prev)),
-                end: offset,
-                head_offset,
-            });
-        }
-        line_no += 1;
-        let damaged = |problem: String| JournalError::Damaged {
-            path: path.to_path_buf(),
-            line: line_no,
-            problem,
-        };
-        let text = std::str::from_utf8(&buf[..n - 1]).map_err(|_| damaged("not UTF-8".into()))?;
-        let mut line = check(chain, text, &prev, line_no).map_err(damaged)?;
-        line.offset = offset;
-        visit(&line).map_err(damaged)?;
-        prev.clear();
-        prev.push_str(line.hash);
-        last_seq = Some(line.seq);
-        head_offset = offset;
-        offset += n as u64;
-    }
+    super::pipe::walk(path, input, chain, prev, first_seq, visit)
 }
 
 /// Checks one line against the chain: its own hash, its sequence number

@@ -6,13 +6,12 @@
 //! from their lines ([`Fold::finish`]), which makes their History.
 //! Requests a checkpoint gave in full are folded with [`apply`].
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use jiff::Timestamp;
-use serde::Deserialize;
 
 use super::Ledger;
+use super::skeleton::{Read, SubmittedLine, read};
 use super::store::Parts;
 use crate::journal::{JournalError, Line};
 use crate::request::lookup::{KeyOwner, drop_in_hash, hash64};
@@ -56,46 +55,6 @@ pub struct Fold {
     pub last_event: Option<Timestamp>,
 }
 
-/// The fields of a `submitted` line a compact record needs; the payload
-/// and the texts are skipped unread.
-#[derive(Deserialize)]
-struct SubmittedLine<'a> {
-    time: Timestamp,
-    #[serde(borrow)]
-    request: Cow<'a, str>,
-    #[serde(borrow)]
-    event: Cow<'a, str>,
-    #[serde(borrow)]
-    details: Brief<'a>,
-}
-
-#[derive(Deserialize)]
-struct Brief<'a> {
-    #[serde(borrow)]
-    action: Cow<'a, str>,
-    #[serde(borrow)]
-    payload_sha256: Cow<'a, str>,
-    #[serde(borrow)]
-    requested_by: Cow<'a, str>,
-    created: Timestamp,
-    risk: Risk,
-    #[serde(borrow)]
-    file_name: Cow<'a, str>,
-    source: Source,
-    #[serde(borrow, default)]
-    drop_in_sha256: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    key: Option<Cow<'a, str>>,
-}
-
-/// `"event":"submitted"`: the first `"event":"` of a line is its event's
-/// name (the fields before it are a number, a time, an id and an actor,
-/// whose strings escape their quotes).
-fn is_submitted(text: &str) -> bool {
-    text.find("\"event\":\"")
-        .is_some_and(|i| text[i + 9..].starts_with("submitted\""))
-}
-
 impl Fold {
     /// A fold that continues from a checkpoint's state.
     pub fn from_parts(parts: Parts) -> Fold {
@@ -106,25 +65,30 @@ impl Fold {
         }
     }
 
-    /// Folds one checked journal line that starts at `offset`.
+    /// Folds one checked journal line that starts at `offset`; a line
+    /// that doesn't read is named by its number (its sequence number).
     pub fn take(&mut self, line: &Line, offset: u64) -> Result<(), FoldError> {
+        self.take_line(line, offset).map_err(|e| match e {
+            FoldError::Line(problem) => FoldError::Line(format!("line {}: {problem}", line.seq())),
+            e => e,
+        })
+    }
+
+    fn take_line(&mut self, line: &Line, offset: u64) -> Result<(), FoldError> {
         let text = line.text();
-        if is_submitted(text) {
-            let sub: SubmittedLine =
-                serde_json::from_str(text).map_err(|e| FoldError::Line(e.to_string()))?;
-            if sub.event == "submitted" && id_number(&sub.request).is_some() {
+        match read(text, line.body()).map_err(FoldError::Line)? {
+            Read::Submitted(sub) if id_number(&sub.request).is_some() => {
                 self.last_event = Some(sub.time);
                 return self.submitted(sub, offset);
             }
-        }
-        if let Some(skeleton) = super::skeleton::skeleton(text) {
-            let ev = skeleton.map_err(FoldError::Line)?;
             // Only tracked and settled requests keep nothing of its texts.
-            if self.tracks.contains_key(&ev.request)
-                || self.parts.settled.get(&ev.request).is_some()
+            Read::Skeleton(ev)
+                if self.tracks.contains_key(&ev.request)
+                    || self.parts.settled.get(&ev.request).is_some() =>
             {
                 return self.take_event(ev, offset);
             }
+            _ => {}
         }
         let event = line.record().map_err(FoldError::Line)?.event;
         self.take_event(event, offset)

@@ -32,11 +32,13 @@ mod note_tests;
 mod reason_tests;
 mod recover;
 mod refusal;
+mod scanner;
 mod skeleton;
 mod store;
 mod submit;
 #[cfg(test)]
 mod tests;
+mod timestamp;
 mod trust;
 #[cfg(test)]
 mod trust_tests;

@@ -31,6 +31,7 @@ mod reconcile;
 mod red3;
 mod redteam;
 mod redteam2;
+mod replay;
 mod service;
 mod settled;
 mod shell;
