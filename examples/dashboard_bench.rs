@@ -100,7 +100,7 @@ fn generate(n: usize, state: &Path, vault: &Path) -> Result<Vec<Request>> {
         let sub = Submission {
             action: "payment".into(),
             payload_sha256: hitl::payload::sha256(&payload),
-            payload,
+            payload: payload.into(),
             summary: format!("Pay invoice {i}"),
             rationale: None,
             requested_by: "cli:bench".into(),

@@ -49,6 +49,8 @@
 //! - [`ipc`]: the CLI's Unix socket, and the state folder's inbox for when
 //!   the daemon is down.
 //! - [`journal`]: fsynced, hash-chained JSON lines; the source of truth.
+//! - [`memory`]: the daemon's malloc settings (two arenas, large buffers
+//!   unmapped when freed) and its trim after start-up and bulk work.
 //! - [`executor`]: a handler's process, its group, its timeout and output.
 //! - [`note`]: rendering and parsing notes; the human's text always survives.
 //! - [`vault`]: the vault's folders ([`vault::Folder`]), bounded reads (no
@@ -95,6 +97,7 @@ pub mod ipc;
 pub mod journal;
 pub mod machine;
 pub mod mcp;
+pub mod memory;
 pub mod note;
 pub mod notify;
 pub mod outcome;

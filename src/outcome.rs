@@ -144,9 +144,9 @@ mod tests {
         let at: Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
         Request {
             id: "a1b2c3d4e5f6".into(),
-            sub: Submission {
+            sub: Box::new(Submission {
                 action: "payment".into(),
-                payload: serde_json::json!({}),
+                payload: serde_json::json!({}).into(),
                 payload_sha256: String::new(),
                 summary: "pay".into(),
                 rationale: None,
@@ -161,7 +161,7 @@ mod tests {
                 drop_in_sha256: None,
                 notify_requester: None,
                 key: None,
-            },
+            }),
             status,
             attempts: 0,
             history: Vec::new(),
@@ -212,7 +212,7 @@ mod tests {
     fn the_output_head_is_bounded_and_visible() {
         let mut output = "\u{1b}[31mred\r\n".to_string();
         output.push_str(&"é".repeat(OUTPUT_HEAD));
-        let r = request(Status::Executed(Ended {
+        let r = request(Status::Executed(Box::new(Ended {
             decision: decision(true, "ok"),
             executed_at: None,
             run: RunResult {
@@ -222,7 +222,7 @@ mod tests {
                 truncated: false,
                 error: None,
             },
-        }));
+        })));
         let o = RequestOutcome::of(&r);
         let head = o.output_head.as_deref().unwrap();
         assert!(head.len() <= OUTPUT_HEAD, "{}", head.len());

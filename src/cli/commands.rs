@@ -344,6 +344,8 @@ fn run_daemon(p: Place) -> Result<u8> {
     // The process adopts its handlers' orphans; the engine alone doesn't
     // (run in a test process, it must not adopt the test's).
     crate::executor::become_subreaper();
+    // Before the runtime's threads exist (docs/perf-memory.md).
+    crate::memory::tune();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};

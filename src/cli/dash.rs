@@ -61,7 +61,7 @@ fn entries(p: &Place, m: &Machine) -> Result<Vec<Entry>> {
         .collect();
     for e in entries
         .iter_mut()
-        .filter(|e| e.brief && listed.contains(&e.id))
+        .filter(|e| e.brief && listed.contains(&*e.id))
     {
         *e = Entry::from(&*details(p, m, &e.id)?);
     }

@@ -32,7 +32,7 @@ fn request_json(r: &Request) -> Value {
         "expires": s.expires.to_string(),
         "rule": s.rule,
         "signals": s.signals,
-        "payload": s.payload,
+        "payload": s.payload.value(),
         "payload_sha256": s.payload_sha256,
         "decided_by": r.decision().map(|d| d.by.clone()),
         "decided_at": r.decision().map(|d| d.at.to_string()),
@@ -143,7 +143,7 @@ pub fn show(r: &Request, as_json: bool, state_dir: &Path) {
     }
     // JSON escapes only the C0 controls in its strings; a C1 control
     // (U+009B is CSI on some terminals) is escaped here, line by line.
-    let payload = crate::payload::pretty(&s.payload);
+    let payload = crate::payload::pretty(&s.payload.value());
     let payload: Vec<Cow<str>> = payload.lines().map(shown).collect();
     println!("payload:      {}", payload.join("\n"));
     if let Some(res) = r.result() {

@@ -2,6 +2,11 @@
 //! that could not be delivered ([`NotifyFailure`]): small copies, so the
 //! daemon's dashboard keeps one per request (100,000 of them) apart from
 //! the engine's state, and the engine hands over only those that changed.
+//!
+//! An entry is kept compact (docs/perf-memory.md): texts as exact-size
+//! `Box<str>` (empty ones allocate nothing). The decision stays inline:
+//! the entries made from settled records for each render then allocate
+//! nothing of their own.
 
 use jiff::Timestamp;
 
@@ -11,15 +16,15 @@ use crate::rules::Risk;
 /// One request as the page shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    pub id: Id,
+    pub id: Box<str>,
     /// The note's unique file name without `.md`: the wikilink's target.
-    pub stem: String,
-    pub action: String,
+    pub stem: Box<str>,
+    pub action: Box<str>,
     /// Kept only while the page lists it (open, or needing a look).
-    pub summary: String,
+    pub summary: Box<str>,
     pub risk: Risk,
     /// Kept only while the request is open.
-    pub requested_by: String,
+    pub requested_by: Box<str>,
     pub created: Timestamp,
     pub expires: Timestamp,
     pub status: &'static str,
@@ -31,7 +36,7 @@ pub struct Entry {
     /// When it reached its current state (its last journal event).
     pub settled_at: Timestamp,
     /// Its last History line, kept only while it needs a look.
-    pub last_line: String,
+    pub last_line: Box<str>,
     /// Made from a settled request's compact record: no note name,
     /// action, who decided or why, until the page shows it and reads
     /// those from the journal ([`crate::dashboard::Writer::spawn`]).
@@ -41,11 +46,11 @@ pub struct Entry {
 /// The file name the daemon gives the request's note, without `.md` (a
 /// drop-in named with link syntax is renamed: see [`crate::vault::note_name`]).
 fn note_stem(r: &Request) -> String {
-    let name = crate::vault::note_name(&r.sub.file_name, &r.id, false);
-    match name.strip_suffix(".md") {
-        Some(stem) => stem.to_string(),
-        None => name,
+    let mut name = crate::vault::note_name(&r.sub.file_name, &r.id, false);
+    if name.ends_with(".md") {
+        name.truncate(name.len() - 3);
     }
+    name
 }
 
 impl From<&Request> for Entry {
@@ -55,11 +60,11 @@ impl From<&Request> for Entry {
             r.status,
             Status::Failed(_) | Status::Unknown { .. } | Status::Tampered
         );
-        let listed = |text: &str| {
+        let listed = |text: &str| -> Box<str> {
             if open || needs_look {
-                text.to_string()
+                text.into()
             } else {
-                String::new()
+                Box::default()
             }
         };
         let cancelled = match &r.status {
@@ -77,15 +82,15 @@ impl From<&Request> for Entry {
             .rev()
             .find(|(_, l)| !crate::note::history::is_filing(l));
         Entry {
-            id: r.id.clone(),
-            stem: note_stem(r),
-            action: r.sub.action.clone(),
+            id: r.id.as_str().into(),
+            stem: note_stem(r).into_boxed_str(),
+            action: r.sub.action.as_str().into(),
             summary: listed(&r.sub.summary),
             risk: r.sub.risk,
             requested_by: if open {
-                r.sub.requested_by.clone()
+                r.sub.requested_by.as_str().into()
             } else {
-                String::new()
+                Box::default()
             },
             created: r.sub.created,
             expires: r.sub.expires,
@@ -95,9 +100,9 @@ impl From<&Request> for Entry {
             cancelled,
             settled_at: r.settled_at(),
             last_line: if needs_look {
-                last.map(|(_, l)| l.clone()).unwrap_or_default()
+                last.map(|(_, l)| l.as_str().into()).unwrap_or_default()
             } else {
-                String::new()
+                Box::default()
             },
             brief: false,
         }
@@ -122,12 +127,12 @@ impl Entry {
             reason: None,
         });
         Entry {
-            id: s.id(),
-            stem: String::new(),
-            action: String::new(),
-            summary: String::new(),
+            id: s.id().into_boxed_str(),
+            stem: Box::default(),
+            action: Box::default(),
+            summary: Box::default(),
             risk: s.risk,
-            requested_by: String::new(),
+            requested_by: Box::default(),
             created: s.created(),
             expires: s.created(),
             status: s.kind.name(),
@@ -135,7 +140,7 @@ impl Entry {
             decision,
             cancelled,
             settled_at: s.changed(),
-            last_line: String::new(),
+            last_line: Box::default(),
             brief: true,
         }
     }

@@ -95,7 +95,10 @@ pub fn listed(all: &[&Entry]) -> Vec<Id> {
             .then_with(|| a.id.cmp(&b.id))
     });
     let decided = last_decisions(all);
-    look.iter().chain(&decided).map(|e| e.id.clone()).collect()
+    look.iter()
+        .chain(&decided)
+        .map(|e| e.id.to_string())
+        .collect()
 }
 
 /// `[[stem]]` of the note's unique file name.

@@ -18,10 +18,10 @@ fn request(id: &str, created: i64, summary: &str) -> Request {
     let payload = json!({"amount": 10});
     Request {
         id: id.into(),
-        sub: Submission {
+        sub: Box::new(Submission {
             action: "payment".into(),
             payload_sha256: crate::payload::sha256(&payload),
-            payload,
+            payload: payload.into(),
             summary: summary.into(),
             rationale: None,
             requested_by: "cli:agent".into(),
@@ -35,7 +35,7 @@ fn request(id: &str, created: i64, summary: &str) -> Request {
             drop_in_sha256: None,
             notify_requester: None,
             key: None,
-        },
+        }),
         status: Status::Pending,
         attempts: 0,
         history: vec![(t(created), "submitted by cli:agent".into())],
@@ -74,7 +74,7 @@ fn vault() -> Vec<Request> {
     let Status::Approved { decision } = failed.status.clone() else {
         unreachable!()
     };
-    failed.status = Status::Failed(Ended {
+    failed.status = Status::Failed(Box::new(Ended {
         decision,
         executed_at: Some(t(-2 * day + 40)),
         run: RunResult {
@@ -84,7 +84,7 @@ fn vault() -> Vec<Request> {
             truncated: false,
             error: None,
         },
-    });
+    }));
     failed
         .history
         .push((t(-2 * day + 40), "failed: exit code 2".into()));

@@ -15,7 +15,9 @@
 //!   left move), and every hour otherwise (the 7- and 30-day windows and
 //!   the chart's days move too).
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
@@ -25,6 +27,8 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use super::{Entry, NotifyFailure, body, header};
+use sha2::Digest;
+
 use crate::request::Id;
 
 /// How often the page may be written, and how often it is looked at again.
@@ -89,7 +93,7 @@ impl Writer {
         let page = Page {
             path,
             settled,
-            entries: entries.into_iter().map(|e| (e.id.clone(), e)).collect(),
+            entries: entries.into_iter().map(Keyed::new).collect(),
             failures: Vec::new(),
             now: Box::new(now),
             tz,
@@ -156,17 +160,51 @@ pub struct Settled {
     pub details: Option<ReadDetails>,
 }
 
+/// An entry in the page's set, found by its id: the id is stored once
+/// (in the entry), and a slot of the set is one pointer, so growing the
+/// set moves pointers, not entries.
+struct Keyed(Box<Entry>);
+
+impl Keyed {
+    fn new(e: Entry) -> Keyed {
+        Keyed(Box::new(e))
+    }
+}
+
+impl Borrow<str> for Keyed {
+    fn borrow(&self) -> &str {
+        &self.0.id
+    }
+}
+
+impl Hash for Keyed {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `str` hashes, so lookups by `&str` find it.
+        self.0.id.hash(state);
+    }
+}
+
+impl PartialEq for Keyed {
+    fn eq(&self, other: &Keyed) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for Keyed {}
+
 /// The page's state, owned by its thread.
 struct Page {
     path: PathBuf,
     /// Requests known by compact records only (none in `entries`).
     settled: Settled,
-    entries: HashMap<Id, Entry>,
+    entries: HashSet<Keyed>,
     failures: Vec<NotifyFailure>,
     now: Box<dyn Fn() -> Timestamp + Send>,
     tz: TimeZone,
-    /// The body last written; `None` before the first write.
-    shown: Option<String>,
+    /// The SHA-256 of the body last written; `None` before the first
+    /// write. A digest, not the text: with 10,000 open requests the body
+    /// is over a megabyte.
+    shown: Option<[u8; 32]>,
     /// Whether a request was waiting at the last render.
     open: bool,
 }
@@ -207,12 +245,15 @@ fn run(mut page: Page, rx: Receiver<Msg>, pace: Pace) {
 }
 
 impl Page {
+    /// The entries the page holds whole.
+    fn values(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().map(|k| &*k.0)
+    }
+
     /// The entries of settled requests known only by compact records.
     fn brief_entries(&self) -> Vec<Entry> {
         let records = self.settled.records.iter().map(Entry::from_settled);
-        records
-            .filter(|e| !self.entries.contains_key(&e.id))
-            .collect()
+        records.filter(|e| !self.entries.contains(&*e.id)).collect()
     }
 
     /// Reads the whole entries of the listed ones known only by compact
@@ -223,7 +264,7 @@ impl Page {
         };
         let mut read = false;
         for id in listed {
-            if self.entries.contains_key(id) {
+            if self.entries.contains(id.as_str()) {
                 continue;
             }
             let Some(n) = crate::request::settled::id_number(id) else {
@@ -233,7 +274,7 @@ impl Page {
             if let Ok(i) = records.binary_search_by_key(&n, |s| s.id)
                 && let Some(e) = details(&records[i])
             {
-                self.entries.insert(id.clone(), e);
+                self.entries.replace(Keyed::new(e));
                 read = true;
             }
         }
@@ -244,13 +285,15 @@ impl Page {
         match msg {
             Msg::Changed(entries) => {
                 for e in entries {
-                    self.entries.insert(e.id.clone(), e);
+                    self.entries.replace(Keyed::new(e));
                 }
             }
             Msg::NotifyFailed(mut f) => {
-                f.stem = f
-                    .stem
-                    .or_else(|| self.entries.get(&f.request).map(|e| e.stem.clone()));
+                f.stem = f.stem.or_else(|| {
+                    self.entries
+                        .get(f.request.as_str())
+                        .map(|e| e.0.stem.to_string())
+                });
                 self.failures.push(f);
                 if self.failures.len() > KEPT_FAILURES {
                     self.failures.remove(0);
@@ -264,29 +307,29 @@ impl Page {
         let started = Instant::now();
         let now = (self.now)();
         let brief = self.brief_entries();
-        let listed = super::listed(&self.entries.values().chain(&brief).collect::<Vec<_>>());
+        let listed = super::listed(&self.values().chain(&brief).collect::<Vec<_>>());
         let brief = if self.read_listed(&listed) {
             self.brief_entries()
         } else {
             brief
         };
-        let all: Vec<&Entry> = self.entries.values().chain(&brief).collect();
-        self.open = all.iter().any(|e| e.status == "pending");
+        let all: Vec<&Entry> = self.entries.iter().map(|k| &*k.0).chain(&brief).collect();
+        let open = all.iter().any(|e| e.status == "pending");
         let body = body(&all, &self.failures, now, &self.tz);
         let took_ms = started.elapsed().as_millis() as u64;
-        if self.shown.as_deref() == Some(body.as_str()) {
-            tracing::debug!(
-                requests = all.len(),
-                took_ms,
-                "dashboard unchanged; not written"
-            );
+        let requests = all.len();
+        drop(all);
+        self.open = open;
+        let digest: [u8; 32] = sha2::Sha256::digest(body.as_bytes()).into();
+        if self.shown == Some(digest) {
+            tracing::debug!(requests, took_ms, "dashboard unchanged; not written");
             return;
         }
         let page = header(now, &self.tz) + &body;
         match crate::vault::write_atomic(&self.path, &page) {
             Ok(()) => {
-                tracing::debug!(path = %self.path.display(), requests = all.len(), took_ms, "dashboard written");
-                self.shown = Some(body);
+                tracing::debug!(path = %self.path.display(), requests, took_ms, "dashboard written");
+                self.shown = Some(digest);
             }
             Err(e) => {
                 tracing::warn!(path = %self.path.display(), error = %e, "dashboard not written");
@@ -303,7 +346,7 @@ mod tests {
         let at = Timestamp::from_second(1_795_000_000).expect("a valid time");
         Entry {
             id: id.into(),
-            stem: format!("ship-{id}"),
+            stem: format!("ship-{id}").into(),
             action: "ship".into(),
             summary: "Ship it".into(),
             risk: crate::rules::Risk::Low,
@@ -315,7 +358,7 @@ mod tests {
             decision: None,
             cancelled: None,
             settled_at: at,
-            last_line: String::new(),
+            last_line: Box::default(),
             brief: false,
         }
     }
@@ -340,5 +383,34 @@ mod tests {
         let page = std::fs::read_to_string(&path).expect("the page");
         assert!(page.contains("## Waiting for you (999)"), "{page}");
         assert!(page.contains("| expired | 1 |"), "{page}");
+    }
+
+    #[test]
+    fn the_page_keeps_one_entry_per_id_and_writes_what_render_makes_of_them() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("Approvals.md");
+        let pace = Pace {
+            min_gap: Duration::from_secs(3600),
+            refresh: Duration::from_secs(3600),
+        };
+        let now = || Timestamp::from_second(1_795_000_100).expect("a valid time");
+        let first: Vec<Entry> = (0..300)
+            .map(|i| entry(&format!("a{i:011}"), "pending"))
+            .collect();
+        let mut writer = Writer::spawn(path.clone(), first.clone(), now, TimeZone::UTC, pace);
+        // The same ids again, some changed: each replaces its entry.
+        let mut last = first;
+        for i in (0..300).step_by(7) {
+            let mut e = entry(&format!("a{i:011}"), "expired");
+            e.summary = format!("Changed {i}").into();
+            writer.changed(vec![e.clone()]);
+            last[i] = e;
+        }
+        writer.finish();
+        let page = std::fs::read_to_string(&path).expect("the page");
+        let refs: Vec<&Entry> = last.iter().collect();
+        let want = header(now(), &TimeZone::UTC) + &body(&refs, &[], now(), &TimeZone::UTC);
+        assert_eq!(page, want);
+        assert!(page.contains("| **all** | 300 |"), "{page}");
     }
 }

@@ -22,9 +22,14 @@ impl Engine {
     /// find notes missing, owing rewrites), then owed rewrites.
     pub(super) fn bulk_work(&mut self) -> Result<(), DaemonError> {
         if self.scan.deciding() {
-            return self.decide_scanned_chunk();
+            self.decide_scanned_chunk()?;
+        } else {
+            self.write_owed_chunk();
         }
-        self.write_owed_chunk();
+        if !self.has_bulk_work() {
+            // What the bulk work freed goes back (docs/perf-memory.md).
+            crate::memory::trim("bulk work");
+        }
         Ok(())
     }
 }

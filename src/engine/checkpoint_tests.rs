@@ -22,7 +22,7 @@ fn submitted(id: &str, t: u64) -> Event {
         actor: Actor::Named("agent".into()),
         kind: EventKind::Submitted(Box::new(Submission {
             action: "payment".into(),
-            payload: serde_json::json!({"amount": t}),
+            payload: serde_json::json!({"amount": t}).into(),
             payload_sha256: "0".repeat(64),
             summary: format!("pay {t}"),
             rationale: None,

@@ -83,7 +83,11 @@ impl Engine {
     /// Hands the page the requests `events` changed (journaled already),
     /// and the notifications they record as undelivered.
     pub(super) fn show_on_dashboard(&self, events: &[Event]) {
-        let stem = |id: &str| self.machine.get(id).map(|r| Entry::from(r).stem);
+        let stem = |id: &str| {
+            self.machine
+                .get(id)
+                .map(|r| Entry::from(r).stem.into_string())
+        };
         for ev in events {
             if let Some(f) = NotifyFailure::from_event(ev, stem(&ev.request)) {
                 self.dashboard.notify_failed(f);

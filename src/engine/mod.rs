@@ -232,6 +232,7 @@ pub async fn run(
                 tracing::info!(vault = %settings.vault.display(), open = engine.open_count(), from_checkpoint, "hitl is ready");
                 engine.last_status = engine.status_line();
                 systemd::ready(&engine.last_status);
+                crate::memory::trim("start-up");
                 engine.run_loop(watch_rx, cmd_rx, reload, shutdown).await
             }
             Err(e) => Err(e),

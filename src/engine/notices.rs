@@ -281,7 +281,7 @@ impl Engine {
             summary: req.sub.summary.clone(),
             risk: req.sub.risk,
             signals: req.sub.signals.iter().map(|s| s.says.clone()).collect(),
-            payload: req.sub.payload.clone(),
+            payload: req.sub.payload.value(),
             deadline: req.sub.expires,
             rule: rule.clone().unwrap_or_else(|| "default".into()),
             vault: self.notices.vault_name.clone(),

@@ -432,7 +432,7 @@ impl Machine {
             command: handler.command.clone(),
             env: handler.env.clone(),
             timeout: handler.timeout,
-            payload_json: crate::payload::canonical(&req.sub.payload),
+            payload_json: req.sub.payload.canonical().to_string(),
             decided_by: req.decision().map(|d| d.by.clone()).unwrap_or_default(),
             attempt: req.attempts,
         })

@@ -44,7 +44,7 @@ impl Machine {
                 .clone()
                 .unwrap_or_else(|| format!("{}-{}.md", nr.action, id)),
             action: nr.action,
-            payload: nr.payload,
+            payload: nr.payload.into(),
             rationale: nr.rationale,
             requested_by: nr.requested_by.clone(),
             created: now,

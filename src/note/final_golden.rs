@@ -39,7 +39,7 @@ fn request(events: Vec<(&str, EventKind)>) -> Request {
     let submitted = EventKind::Submitted(Box::new(Submission {
         action: "payment".into(),
         payload_sha256: crate::payload::sha256(&payload),
-        payload,
+        payload: payload.into(),
         summary: "Pay invoice 1234: 1500 USD".into(),
         rationale: Some("Invoice 1234 is due".into()),
         requested_by: "cli:agent".into(),

@@ -16,10 +16,10 @@ fn request() -> Request {
     let payload = json!({"amount": 1500, "currency": "USD", "recipient": "vendor@example.com"});
     Request {
         id: "c3adb486466f".into(),
-        sub: Submission {
+        sub: Box::new(Submission {
             action: "payment".into(),
             payload_sha256: crate::payload::sha256(&payload),
-            payload,
+            payload: payload.into(),
             summary: "Pay invoice 1234: 1500 USD".into(),
             rationale: Some("Invoice 1234 is due".into()),
             requested_by: "agent:books".into(),
@@ -42,7 +42,7 @@ fn request() -> Request {
             drop_in_sha256: None,
             notify_requester: None,
             key: None,
-        },
+        }),
         status: Status::Pending,
         attempts: 0,
         history: vec![(t(0), "submitted by agent:books (rule large-payment)".into())],
@@ -66,7 +66,7 @@ fn executed_note_keeps_human_text() {
         .replace("- [ ] Reject\n", "- [ ] Reject\n\nChecked with Bob.\n")
         + "\n## My notes\n\nFrom savings.\n";
     let mut req = request();
-    req.status = Status::Executed(Ended {
+    req.status = Status::Executed(Box::new(Ended {
         decision: Decision {
             approved: true,
             by: "vault".into(),
@@ -81,7 +81,7 @@ fn executed_note_keeps_human_text() {
             truncated: true,
             error: None,
         },
-    });
+    }));
     req.history
         .push((t(60), "approved by vault (ticked Approve): ok".into()));
     let existing = Existing {
@@ -230,11 +230,11 @@ fn untouched_notes_show_no_change_in_any_state() {
             decision: decided.clone(),
             started: t(61),
         },
-        Status::Failed(Ended {
+        Status::Failed(Box::new(Ended {
             decision: decided.clone(),
             executed_at: Some(t(62)),
             run,
-        }),
+        })),
         Status::Rejected {
             decision: Decision {
                 approved: false,
@@ -302,7 +302,7 @@ mod properties {
         fn shown_payload_matches_the_journal(payload in json_value()) {
             let mut req = request();
             req.sub.payload_sha256 = crate::payload::sha256(&payload);
-            req.sub.payload = payload;
+            req.sub.payload = payload.into();
             let view = parse(&render(&req, &[], None, &TimeZone::UTC)).unwrap();
             let shown: serde_json::Value = serde_json::from_str(view.payload_block.as_deref().unwrap()).unwrap();
             prop_assert_eq!(crate::payload::sha256(&shown), req.sub.payload_sha256.clone());

@@ -218,7 +218,7 @@ pub fn head_parts(req: &Request) -> Vec<(&'static str, String)> {
     ));
     parts.push((
         "payload block",
-        format!("```json\n{}\n```\n", payload::pretty(&s.payload)),
+        format!("```json\n{}\n```\n", payload::pretty(&s.payload.value())),
     ));
     parts
 }

@@ -9,18 +9,19 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::rules::Risk;
 
 mod actor;
 mod gesture;
 pub mod lookup;
+mod payload;
 pub mod settled;
 mod transition;
 
 pub use actor::Actor;
 pub use gesture::{Gesture, VaultGesture};
+pub use payload::Payload;
 
 pub use settled::{Kind, Settled, SettledIndex};
 pub use transition::{BadTransition, next};
@@ -32,7 +33,9 @@ pub type Id = String;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Submission {
     pub action: String,
-    pub payload: Value,
+    /// Its canonical JSON text ([`Payload`]), not a tree: the bytes that
+    /// run and that `payload_sha256` hashes.
+    pub payload: Payload,
     pub payload_sha256: String,
     pub summary: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -263,8 +266,10 @@ pub enum Status {
         decision: Decision,
         started: Timestamp,
     },
-    Executed(Ended),
-    Failed(Ended),
+    /// Boxed, as `Failed`: a run's record would make every request,
+    /// open ones too, as large as the biggest state.
+    Executed(Box<Ended>),
+    Failed(Box<Ended>),
     Rejected {
         decision: Decision,
     },
@@ -358,7 +363,11 @@ pub struct Decision {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     pub id: Id,
-    pub sub: Submission,
+    /// Boxed: the machine's map of open requests holds a `Request` per
+    /// slot, and most of a submission's bytes would otherwise sit in the
+    /// B-tree's half-empty nodes (docs/perf-memory.md). The journal's
+    /// `submitted` event carries the same box, which a replay moves in.
+    pub sub: Box<Submission>,
     pub status: Status,
     /// How many times its handler was started.
     pub attempts: u32,
@@ -493,7 +502,7 @@ pub fn apply(requests: &mut BTreeMap<Id, Request>, ev: &Event) -> Result<(), App
         }
         let req = Request {
             id: ev.request.clone(),
-            sub: (**sub).clone(),
+            sub: sub.clone(),
             status: Status::Pending,
             attempts: 0,
             history: vec![(ev.time, line)],
@@ -558,7 +567,7 @@ pub fn apply_owned(requests: &mut BTreeMap<Id, Request>, ev: Event) -> Result<()
     };
     let req = Request {
         id: ev.request.clone(),
-        sub: *sub,
+        sub,
         status: Status::Pending,
         attempts: 0,
         history: vec![(ev.time, line)],

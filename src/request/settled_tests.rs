@@ -71,9 +71,9 @@ fn a_record_says_what_its_request_says() {
     };
     let r = Request {
         id: "e0000000002a".into(),
-        sub: Submission {
+        sub: Box::new(Submission {
             action: "payment".into(),
-            payload: serde_json::json!({"amount": 1}),
+            payload: serde_json::json!({"amount": 1}).into(),
             payload_sha256: "0".repeat(64),
             summary: "pay".into(),
             rationale: None,
@@ -88,7 +88,7 @@ fn a_record_says_what_its_request_says() {
             drop_in_sha256: None,
             notify_requester: None,
             key: Some("k1".into()),
-        },
+        }),
         status: Status::Rejected { decision },
         attempts: 0,
         history: vec![(at(10), "submitted".into()), (at(20), "rejected".into())],

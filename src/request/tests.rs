@@ -272,10 +272,12 @@ fn the_transition_table() {
         decision: decision(true),
         why: "w".into(),
     };
-    let ended = |code| Ended {
-        decision: decision(true),
-        executed_at: Some(t(1)),
-        run: run(code),
+    let ended = |code| -> Box<Ended> {
+        Box::new(Ended {
+            decision: decision(true),
+            executed_at: Some(t(1)),
+            run: run(code),
+        })
     };
     let executing_ev = EventKind::Executing {
         command: vec!["x".into()],

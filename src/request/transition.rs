@@ -33,10 +33,12 @@ pub fn next(status: &Status, ev: &Event) -> Result<Status, BadTransition> {
         at: ev.time,
         reason: reason.clone(),
     };
-    let ended = |decision: &Decision, run: &RunResult| Ended {
-        decision: decision.clone(),
-        executed_at: Some(ev.time),
-        run: run.clone(),
+    let ended = |decision: &Decision, run: &RunResult| {
+        Box::new(Ended {
+            decision: decision.clone(),
+            executed_at: Some(ev.time),
+            run: run.clone(),
+        })
     };
     Ok(match (status, &ev.kind) {
         (
@@ -103,7 +105,7 @@ pub fn next(status: &Status, ev: &Event) -> Result<Status, BadTransition> {
             }
         }
         (S::Unknown { decision, .. }, E::Resolved { executed, reason }) => {
-            let settled = Ended {
+            let settled = Box::new(Ended {
                 decision: decision.clone(),
                 executed_at: None,
                 run: RunResult {
@@ -113,7 +115,7 @@ pub fn next(status: &Status, ev: &Event) -> Result<Status, BadTransition> {
                     truncated: false,
                     error: Some(format!("settled by {}: {reason}", ev.actor)),
                 },
-            };
+            });
             if *executed {
                 S::Executed(settled)
             } else {
