@@ -63,6 +63,7 @@ struct RawConfig {
     reconcile_every: Option<Spanned<String>>,
     /// Journal events between two checkpoints of the engine's state.
     checkpoint_every: Option<u64>,
+    done_notes_kept: Option<Spanned<String>>,
     dashboard_refresh: Option<Spanned<String>>,
     shutdown_grace: Option<Spanned<String>>,
     max_note_bytes: Option<u64>,
@@ -154,6 +155,10 @@ pub struct Config {
     /// How many journal events between two checkpoints (0: only at a clean
     /// shutdown), so a start-up replays only the tail.
     pub checkpoint_every: u64,
+    /// How long a settled request's Done note is kept up by the daemon
+    /// (regenerated if missing, stamped, put back if edited); older ones
+    /// are archived: plain copies it no longer tracks (docs/journal.md).
+    pub done_notes_kept: Duration,
     /// How often `Approvals.md` is rendered again while requests wait (its
     /// ages and "expires in" move); written only if what it shows changed.
     pub dashboard_refresh: Duration,
@@ -242,6 +247,11 @@ impl Config {
                 Duration::from_secs(60),
             )?,
             checkpoint_every: raw.checkpoint_every.unwrap_or(50_000),
+            done_notes_kept: dur(
+                "done_notes_kept",
+                &raw.done_notes_kept,
+                Duration::from_secs(90 * 86400),
+            )?,
             dashboard_refresh: dur(
                 "dashboard_refresh",
                 &raw.dashboard_refresh,

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use super::Engine;
 use crate::journal::JournalError;
 use crate::machine::{Input, Machine};
+use crate::request::settled::archived_at;
 use crate::request::{Request, Settled, apply};
 
 /// The request `s` records, rebuilt from its journal lines.
@@ -118,12 +119,26 @@ impl Engine {
 }
 
 impl Engine {
+    /// Whether `id` settled longer ago than `done_notes_kept`: its Done
+    /// note is then an archived copy, neither tracked nor kept up.
+    pub(super) fn archived(&self, id: &str) -> bool {
+        let (now, kept) = (self.clock.now(), self.machine.config().done_notes_kept);
+        match self.machine.get(id) {
+            Some(r) => r.status.is_final() && archived_at(r.settled_at(), now, kept),
+            None => (self.machine.settled(id)).is_some_and(|s| s.archived(now, kept)),
+        }
+    }
+
     /// The settled requests (compact records) a reconcile judges the
     /// notes of: all at start-up, else those suspected missing.
+    /// Archived ones (`done_notes_kept`) are not: their notes are plain
+    /// copies, not regenerated when missing.
     pub(super) fn settled_candidates(&self, startup: bool) -> Vec<crate::request::Id> {
         if startup {
+            let (now, kept) = (self.clock.now(), self.machine.config().done_notes_kept);
             let all = self.machine.settled_index().iter();
-            return all.map(Settled::id).collect();
+            let kept = all.filter(|s| !s.archived(now, kept));
+            return kept.map(Settled::id).collect();
         }
         let suspects = self.suspects.keys();
         suspects
@@ -133,10 +148,13 @@ impl Engine {
     }
 
     /// The settled requests (compact records) whose notes lie directly in
-    /// `done`, with the month each belongs to.
+    /// `done`, with the month each belongs to (archived ones have none).
     pub(super) fn settled_in(&self, done: &std::path::Path) -> Vec<(crate::request::Id, String)> {
+        let (now, kept) = (self.clock.now(), self.machine.config().done_notes_kept);
         let mut out = Vec::new();
-        for s in self.machine.settled_index().iter() {
+        // An archived request's note is not tracked: skipped before its
+        // id is even spelled out.
+        for s in (self.machine.settled_index().iter()).filter(|s| !s.archived(now, kept)) {
             let id = s.id();
             let here = self.files.path_of(&id).and_then(|p| p.parent()) == Some(done);
             if here {

@@ -125,6 +125,9 @@ impl Engine {
             self.files.saw(path, stamp, at, text);
             return None;
         }
+        if self.archived_copy(path, folder, &note.view) {
+            return None;
+        }
         self.files.given(path, text);
         let view = note.view;
         match &view {
@@ -148,6 +151,29 @@ impl Engine {
         let step = self.machine.handle(input, now);
         self.note_drop_ins(&step);
         Some(step)
+    }
+
+    /// A Done note of an archived request (`done_notes_kept`): a plain
+    /// copy, not tracked, stamped or put back; the request is settled, so
+    /// nothing in it could change it anyway.
+    fn archived_copy(
+        &mut self,
+        path: &Path,
+        folder: Folder,
+        view: &Result<note::NoteView, note::NoteError>,
+    ) -> bool {
+        let id = match view {
+            Ok(v) if folder == Folder::Done => v.hitl_id.as_deref(),
+            _ => None,
+        };
+        let Some(id) = id.filter(|id| self.archived(id)) else {
+            return false;
+        };
+        if self.files.path_of(id).is_some_and(|p| p == path) {
+            self.files.forget(id);
+        }
+        tracing::debug!(request = %id, path = %path.display(), "an archived request's Done note: not tracked");
+        true
     }
 
     /// The vault folder of a file that may be a note; `None` for other

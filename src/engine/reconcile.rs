@@ -197,6 +197,10 @@ impl Engine {
                 NoteSeen::Suspect => {
                     self.suspects.insert(id, since.unwrap_or(listing_at));
                 }
+                NoteSeen::Missing if self.archived(&id) => {
+                    tracing::info!(request = %id, "an archived request's note is gone; not regenerated (done_notes_kept)");
+                    self.files.forget(&id);
+                }
                 NoteSeen::Missing => {
                     tracing::info!(request = %id, "note missing from the vault; regenerating it from the journal");
                     self.files.forget(&id);

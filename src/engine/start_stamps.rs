@@ -79,7 +79,8 @@ impl Engine {
         // Every id in the file was a request's when it was written, and the
         // journal is the one it was written for: each is one still.
         for e in loaded.entries {
-            if changed.contains(&e.id) {
+            // An archived request's note is no longer tracked.
+            if changed.contains(&e.id) || self.archived(&e.id) {
                 continue;
             }
             self.files.seed(e.path, e.known, e.id);

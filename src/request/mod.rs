@@ -17,6 +17,7 @@ mod gesture;
 pub mod lookup;
 mod payload;
 pub mod settled;
+pub mod settled_file;
 mod transition;
 
 pub use actor::Actor;

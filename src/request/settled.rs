@@ -197,6 +197,13 @@ impl Settled {
         time(self.changed)
     }
 
+    /// Whether it settled longer than `kept` before `now` (`kept` zero:
+    /// never): its Done note is then an archived copy the daemon no
+    /// longer tracks (`done_notes_kept`, docs/journal.md).
+    pub fn archived(&self, now: Timestamp, kept: std::time::Duration) -> bool {
+        archived_at(self.changed(), now, kept)
+    }
+
     /// A later event about it (a notification, its filing) at `offset`.
     pub fn absorb(&mut self, offset: u64, at: Timestamp, filing: bool, record_only: bool) {
         self.last = self.last.max(offset);
@@ -255,6 +262,13 @@ pub fn id_number(id: &str) -> Option<u64> {
         return None;
     }
     u64::from_str_radix(id, 16).ok()
+}
+
+/// Whether a request settled at `settled` is archived at `now` under a
+/// retention of `kept` (zero: nothing is).
+pub fn archived_at(settled: Timestamp, now: Timestamp, kept: std::time::Duration) -> bool {
+    let kept = i64::try_from(kept.as_secs()).unwrap_or(i64::MAX);
+    kept > 0 && settled.as_second().saturating_add(kept) < now.as_second()
 }
 
 fn secs(t: Timestamp) -> u32 {

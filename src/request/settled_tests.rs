@@ -113,3 +113,17 @@ fn a_record_says_what_its_request_says() {
     };
     assert_eq!(Settled::of(&open, 7, 9), None, "open requests stay in full");
 }
+
+#[test]
+fn a_request_is_archived_only_once_its_retention_has_passed_and_never_with_zero() {
+    use super::archived_at;
+    use std::time::Duration;
+    let day = Duration::from_secs(86_400);
+    let settled = jiff::Timestamp::from_second(1_000_000_000).unwrap();
+    let later = |d: Duration| settled + d;
+    assert!(!archived_at(settled, later(day * 89), day * 90));
+    assert!(!archived_at(settled, later(day * 90), day * 90));
+    assert!(archived_at(settled, later(day * 91), day * 90));
+    assert!(!archived_at(settled, later(day * 10_000), Duration::ZERO));
+    assert!(!archived_at(settled, later(day * 10_000), Duration::MAX));
+}

@@ -32,6 +32,7 @@ mod red3;
 mod redteam;
 mod redteam2;
 mod replay;
+mod retention;
 mod service;
 mod settled;
 mod shell;

@@ -1,0 +1,190 @@
+//! Reading a settled index file: its fences once, then one block per
+//! lookup, each checked against its fence's MAC before use.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use super::{
+    FENCE_BYTES, Fence, MAGIC, PER_BLOCK, SettledFile, SettledFileError, TAIL_BYTES, block_mac,
+    damaged, io,
+};
+use crate::journal::key::Chain;
+use crate::request::settled::{RECORD_BYTES, Settled};
+
+/// The most fences a file may claim: 2^32 records, far past any journal.
+const MAX_FENCES: u64 = (1 << 32) / PER_BLOCK as u64;
+
+impl SettledFile {
+    /// Opens the file at `path` whose trailer MAC is `expect` (kept by
+    /// the checkpoint) and binding `bind`; a file that doesn't match is
+    /// refused, as is any part of it that does not read back.
+    pub fn open(
+        path: &Path,
+        chain: &Chain,
+        bind: [u8; 32],
+        expect: &[u8; 64],
+    ) -> Result<SettledFile, SettledFileError> {
+        let file = File::open(path).map_err(io(path))?;
+        let size = file.metadata().map_err(io(path))?.len();
+        let mut tail = [0u8; TAIL_BYTES];
+        if size < TAIL_BYTES as u64 {
+            return Err(damaged(path, "shorter than its trailer"));
+        }
+        file.read_exact_at(&mut tail, size - TAIL_BYTES as u64)
+            .map_err(io(path))?;
+        let len = u64::from_le_bytes(tail[..8].try_into().expect("8 bytes"));
+        let fixed = (MAGIC.len() + 8 + 8 + 32) as u64;
+        if len < fixed
+            || len > size - TAIL_BYTES as u64
+            || len > fixed + MAX_FENCES * FENCE_BYTES as u64
+        {
+            return Err(damaged(path, "a trailer length out of bounds"));
+        }
+        let mut trailer = vec![0u8; len as usize];
+        let at = size - TAIL_BYTES as u64 - len;
+        file.read_exact_at(&mut trailer, at).map_err(io(path))?;
+        let mut mac = chain.mac().ok_or(SettledFileError::Unkeyed)?;
+        mac.update(&trailer);
+        // The MAC in the file must be the one expected, and be right.
+        if tail[8..] != expect[..] || !mac.verify_hex(expect) {
+            return Err(damaged(path, "its MAC does not match the checkpoint's"));
+        }
+        let (len, fences) = parse_trailer(path, &trailer, &bind, at)?;
+        Ok(SettledFile {
+            path: path.to_path_buf(),
+            file,
+            chain: chain.clone(),
+            bind,
+            fences,
+            len,
+            mac: *expect,
+        })
+    }
+
+    /// How many records it holds.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The trailer's MAC (what a checkpoint keeps to open it again).
+    pub fn mac(&self) -> &[u8; 64] {
+        &self.mac
+    }
+
+    /// The newest `changed` (Unix seconds) of any record: if that is
+    /// archived, every record is.
+    pub fn newest_change(&self) -> u32 {
+        self.fences.iter().map(|f| f.changed).max().unwrap_or(0)
+    }
+
+    /// The record of id `id`, reading (and checking) one block.
+    pub fn get(&self, id: u64) -> Result<Option<Settled>, SettledFileError> {
+        let at = self.fences.partition_point(|f| f.first <= id);
+        let Some(index) = at.checked_sub(1).filter(|i| id <= self.fences[*i].last) else {
+            return Ok(None);
+        };
+        let block = self.block(index)?;
+        Ok(block
+            .binary_search_by_key(&id, |s| s.id)
+            .ok()
+            .map(|i| block[i]))
+    }
+
+    /// Block `index`'s records, read and checked now.
+    pub fn block(&self, index: usize) -> Result<Vec<Settled>, SettledFileError> {
+        let refuse = || SettledFileError::Block {
+            path: self.path.clone(),
+            block: index,
+        };
+        let fence = self.fences.get(index).ok_or_else(refuse)?;
+        let mut bytes = vec![0u8; fence.count as usize * RECORD_BYTES];
+        let offset = (index * PER_BLOCK * RECORD_BYTES) as u64;
+        self.file
+            .read_exact_at(&mut bytes, offset)
+            .map_err(io(&self.path))?;
+        let mac =
+            block_mac(&self.chain, &self.bind, index, &bytes).ok_or(SettledFileError::Unkeyed)?;
+        if !same(&mac, &fence.mac) {
+            return Err(refuse());
+        }
+        let records: Option<Vec<Settled>> = bytes
+            .chunks_exact(RECORD_BYTES)
+            .map(Settled::from_bytes)
+            .collect();
+        records.ok_or_else(refuse)
+    }
+
+    /// How many blocks there are (for [`SettledFile::block`]).
+    pub fn blocks(&self) -> usize {
+        self.fences.len()
+    }
+
+    /// Whether block `index` holds a record changed at or after `since`
+    /// (Unix seconds), by its fence alone.
+    pub fn block_changed_since(&self, index: usize, since: u32) -> bool {
+        self.fences.get(index).is_some_and(|f| f.changed >= since)
+    }
+
+    /// Every record in id order, block by block; stops at the first
+    /// block that does not check (its error is the last item).
+    pub fn iter(&self) -> impl Iterator<Item = Result<Settled, SettledFileError>> + '_ {
+        (0..self.blocks()).flat_map(move |i| match self.block(i) {
+            Ok(records) => records.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => vec![Err(e)],
+        })
+    }
+}
+
+/// Constant-time equality of two MACs.
+fn same(a: &[u8; 64], b: &[u8; 64]) -> bool {
+    a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The record count and fences of a trailer whose MAC checked; `blocks_end`
+/// is where the blocks end (the trailer's start).
+fn parse_trailer(
+    path: &Path,
+    t: &[u8],
+    bind: &[u8; 32],
+    blocks_end: u64,
+) -> Result<(u64, Vec<Fence>), SettledFileError> {
+    let u64_at = |i: usize| u64::from_le_bytes(t[i..i + 8].try_into().expect("8 bytes"));
+    if &t[..16] != MAGIC || &t[32..64] != bind {
+        return Err(damaged(path, "not the index of this checkpoint"));
+    }
+    let (total, n) = (u64_at(16), u64_at(24));
+    if t.len() as u64 != 64 + n * FENCE_BYTES as u64 {
+        return Err(damaged(path, "its fence count does not match its trailer"));
+    }
+    let mut fences = Vec::with_capacity(n as usize);
+    for f in t[64..].chunks_exact(FENCE_BYTES) {
+        let u32_at = |i: usize| u32::from_le_bytes(f[i..i + 4].try_into().expect("4 bytes"));
+        let first = u64::from_le_bytes(f[..8].try_into().expect("8 bytes"));
+        let last = u64::from_le_bytes(f[8..16].try_into().expect("8 bytes"));
+        let mut mac = [0u8; 64];
+        mac.copy_from_slice(&f[24..88]);
+        fences.push(Fence {
+            first,
+            last,
+            changed: u32_at(16),
+            count: u32_at(20),
+            mac,
+        });
+    }
+    let full = |i: usize, f: &Fence| f.count as usize == PER_BLOCK || i + 1 == fences.len();
+    let ordered = fences.windows(2).all(|w| w[0].last < w[1].first);
+    let sane = fences.iter().enumerate().all(|(i, f)| {
+        f.first <= f.last && f.count >= 1 && f.count as usize <= PER_BLOCK && full(i, f)
+    });
+    let counted: u64 = fences.iter().map(|f| u64::from(f.count)).sum();
+    let bytes = counted * RECORD_BYTES as u64;
+    if !ordered || !sane || counted != total || bytes != blocks_end {
+        return Err(damaged(path, "its fences do not add up"));
+    }
+    Ok((total, fences))
+}
