@@ -169,6 +169,12 @@ impl Engine {
         let Some(id) = id.filter(|id| self.archived(id)) else {
             return false;
         };
+        // The place of another request's note (an archived copy written
+        // or moved over it): read as any note there is, so that request's
+        // note is given back.
+        if self.files.id_at(path).is_some_and(|other| other != id) {
+            return false;
+        }
         if self.files.path_of(id).is_some_and(|p| p == path) {
             self.files.forget(id);
         }
@@ -207,6 +213,7 @@ impl Engine {
     /// tool or a copy), which gets a visible warning and is never read as a
     /// decision. `false` for a stale copy.
     fn track_unless_elsewhere(&mut self, id: Id, path: &Path) -> bool {
+        self.overwritten_note(&id, path);
         if let Some(old) = self
             .files
             .path_of(&id)
@@ -222,6 +229,20 @@ impl Engine {
         }
         self.files.track(&id, path.to_path_buf());
         true
+    }
+
+    /// `path` was the note of another request and now holds `id`'s (a
+    /// copy written or moved over it): that note is gone, and given back
+    /// from the journal like a missing one (not an archived one).
+    fn overwritten_note(&mut self, id: &str, path: &Path) {
+        let Some(other) = self.files.id_at(path).filter(|o| *o != id).cloned() else {
+            return;
+        };
+        tracing::info!(request = %other, path = %path.display(), copy_of = %id, "note overwritten by another request's note; regenerating it from the journal");
+        self.files.forget(&other);
+        if !self.archived(&other) {
+            self.owe_rewrite(&other, super::writes::Owed::Missing);
+        }
     }
 
     /// A drop-in already taken as a request whose rewrite failed: the same
