@@ -125,6 +125,9 @@ impl Engine {
             self.files.saw(path, stamp, at, text);
             return None;
         }
+        if let Ok(v) = &note.view {
+            self.overwritten_note(v.hitl_id.as_deref(), path);
+        }
         if self.archived_copy(path, folder, &note.view) {
             return None;
         }
@@ -213,7 +216,6 @@ impl Engine {
     /// tool or a copy), which gets a visible warning and is never read as a
     /// decision. `false` for a stale copy.
     fn track_unless_elsewhere(&mut self, id: Id, path: &Path) -> bool {
-        self.overwritten_note(&id, path);
         if let Some(old) = self
             .files
             .path_of(&id)
@@ -231,14 +233,16 @@ impl Engine {
         true
     }
 
-    /// `path` was the note of another request and now holds `id`'s (a
-    /// copy written or moved over it): that note is gone, and given back
-    /// from the journal like a missing one (not an archived one).
-    fn overwritten_note(&mut self, id: &str, path: &Path) {
-        let Some(other) = self.files.id_at(path).filter(|o| *o != id).cloned() else {
+    /// `path` was the note of another request and now holds another note
+    /// (a copy of one written or moved over it, a drop-in, a note without
+    /// `hitl_id`): that request's note is gone, and given back from the
+    /// journal like a missing one (not an archived one).
+    fn overwritten_note(&mut self, id: Option<&str>, path: &Path) {
+        let Some(other) = self.files.id_at(path).filter(|o| Some(o.as_str()) != id) else {
             return;
         };
-        tracing::info!(request = %other, path = %path.display(), copy_of = %id, "note overwritten by another request's note; regenerating it from the journal");
+        let other = other.clone();
+        tracing::info!(request = %other, path = %path.display(), now = id.unwrap_or("no hitl_id"), "note overwritten by another note; regenerating it from the journal");
         self.files.forget(&other);
         if !self.archived(&other) {
             self.owe_rewrite(&other, super::writes::Owed::Missing);

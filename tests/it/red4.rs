@@ -119,3 +119,21 @@ fn red4_a_pending_note_overwritten_by_another_notes_copy_is_given_back() {
     assert_eq!(env.runs().len(), 1, "{:?}", env.runs());
     assert!(env.runs()[0].starts_with(&hidden), "{:?}", env.runs());
 }
+
+/// And with a drop-in written over a pending note: the drop-in is taken
+/// as a new request, and the request whose note it replaced gets its note
+/// back (it counted as shown at that path, so it was never given back).
+#[test]
+fn red4_a_pending_note_overwritten_by_a_drop_in_is_given_back() {
+    let (env, hidden) = Env::with_pending_payment();
+    let path = env.note_path(&hidden).expect("its note");
+    std::fs::write(&path, "---\naction: payment\namount: 7\n---\n").unwrap();
+    let back = env.wait_note(&hidden, "Pending_Approval", "pending");
+    assert!(back.contains("1500"), "{back}");
+    wait_for_some("the drop-in taken", || {
+        let submitted = (env.journal().into_iter()).filter(|e| e["event"] == "submitted");
+        (submitted.count() == 2).then_some(())
+    });
+    env.approve_by_move(&hidden);
+    env.wait_note(&hidden, "Done", "executed");
+}
