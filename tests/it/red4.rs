@@ -137,3 +137,28 @@ fn red4_a_pending_note_overwritten_by_a_drop_in_is_given_back() {
     env.approve_by_move(&hidden);
     env.wait_note(&hidden, "Done", "executed");
 }
+
+/// A drop-in whose note write failed, then deleted before the retry (by
+/// the agent, or the person): the retry kept adopting the gone drop-in
+/// ("not at its last known path", nothing written, nothing owed again),
+/// and the missing-note regeneration reused that same retry, so the
+/// journaled request never got a note. It gets one.
+#[test]
+fn red4_a_drop_in_deleted_after_its_write_failed_still_gets_a_note() {
+    let mut env = Env::new("reconcile_every: 200ms\n");
+    let full = env.dir.path().join("disk-full");
+    std::fs::write(&full, "").unwrap();
+    let spec = format!("note-write=return({})", full.display());
+    env.start_env(&[("FAILPOINTS", spec.as_str())]);
+    let drop_in = env.folder("Pending_Approval").join("pay-rent.md");
+    std::fs::write(&drop_in, "---\naction: payment\namount: 900\n---\n").unwrap();
+    wait_for_some("a failed write", || {
+        env.log()
+            .contains("note not written; retried later")
+            .then_some(())
+    });
+    let id = env.journal()[0]["request"].as_str().unwrap().to_string();
+    std::fs::remove_file(&drop_in).unwrap();
+    std::fs::remove_file(&full).unwrap();
+    env.wait_note(&id, "Pending_Approval", "pending");
+}
