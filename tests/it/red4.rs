@@ -162,3 +162,39 @@ fn red4_a_drop_in_deleted_after_its_write_failed_still_gets_a_note() {
     std::fs::remove_file(&full).unwrap();
     env.wait_note(&id, "Pending_Approval", "pending");
 }
+
+/// A drop-in replaced by another drop-in of the same name while its note
+/// write fails: both are requests, and each gets a note of its own (the
+/// retries adopt the same file name, and neither note may be lost).
+#[test]
+fn red4_a_drop_in_replaced_while_its_write_fails_leaves_both_requests_a_note() {
+    let mut env = Env::new("reconcile_every: 200ms\n");
+    let full = env.dir.path().join("disk-full");
+    std::fs::write(&full, "").unwrap();
+    let spec = format!("note-write=return({})", full.display());
+    env.start_env(&[("FAILPOINTS", spec.as_str())]);
+    let drop_in = env.folder("Pending_Approval").join("pay-rent.md");
+    std::fs::write(&drop_in, "---\naction: payment\namount: 900\n---\n").unwrap();
+    wait_for_some("a failed write", || {
+        env.log()
+            .contains("note not written; retried later")
+            .then_some(())
+    });
+    let tmp = env.folder("Pending_Approval").join(".new");
+    std::fs::write(&tmp, "---\naction: payment\namount: 901\n---\n").unwrap();
+    std::fs::rename(&tmp, &drop_in).unwrap();
+    let ids = wait_for_some("both taken", || {
+        let ids: Vec<String> = (env.journal().into_iter())
+            .filter(|e| e["event"] == "submitted")
+            .filter_map(|e| e["request"].as_str().map(String::from))
+            .collect();
+        (ids.len() == 2).then_some(ids)
+    });
+    std::fs::remove_file(&full).unwrap();
+    for id in &ids {
+        env.wait_note(id, "Pending_Approval", "pending");
+    }
+    let a = env.note(&ids[0]);
+    let b = env.note(&ids[1]);
+    assert!(a.contains("900") && b.contains("901"), "{a}\n{b}");
+}
