@@ -125,6 +125,9 @@ impl Engine {
             self.files.saw(path, stamp, at, text);
             return None;
         }
+        if let Ok(v) = &note.view {
+            self.overwritten_note(v.hitl_id.as_deref(), path);
+        }
         if self.archived_copy(path, folder, &note.view) {
             return None;
         }
@@ -169,6 +172,12 @@ impl Engine {
         let Some(id) = id.filter(|id| self.archived(id)) else {
             return false;
         };
+        // The place of another request's note (an archived copy written
+        // or moved over it): read as any note there is, so that request's
+        // note is given back.
+        if self.files.id_at(path).is_some_and(|other| other != id) {
+            return false;
+        }
         if self.files.path_of(id).is_some_and(|p| p == path) {
             self.files.forget(id);
         }
@@ -222,6 +231,22 @@ impl Engine {
         }
         self.files.track(&id, path.to_path_buf());
         true
+    }
+
+    /// `path` was the note of another request and now holds another note
+    /// (a copy of one written or moved over it, a drop-in, a note without
+    /// `hitl_id`): that request's note is gone, and given back from the
+    /// journal like a missing one (not an archived one).
+    fn overwritten_note(&mut self, id: Option<&str>, path: &Path) {
+        let Some(other) = self.files.id_at(path).filter(|o| Some(o.as_str()) != id) else {
+            return;
+        };
+        let other = other.clone();
+        tracing::info!(request = %other, path = %path.display(), now = id.unwrap_or("no hitl_id"), "note overwritten by another note; regenerating it from the journal");
+        self.files.forget(&other);
+        if !self.archived(&other) {
+            self.owe_rewrite(&other, super::writes::Owed::Missing);
+        }
     }
 
     /// A drop-in already taken as a request whose rewrite failed: the same

@@ -96,6 +96,7 @@ impl Engine {
         adopt: Option<(PathBuf, Vec<String>)>,
         into: Option<PathBuf>,
     ) -> Rewrite {
+        let adopt = self.still_there(id, adopt);
         let redo = (adopt.clone(), into.clone());
         let (current, mut drop_keys, from_drop_in) = match adopt {
             Some((path, keys)) => (Some(path), keys, true),
@@ -162,6 +163,23 @@ impl Engine {
         } else {
             Rewrite::Changed
         }
+    }
+
+    /// The drop-in to adopt, if it is still there. One gone (deleted after
+    /// its note's write failed) is never adopted again: the note is written
+    /// afresh, and a new file at that name is a new drop-in.
+    fn still_there(
+        &mut self,
+        id: &str,
+        adopt: Option<(PathBuf, Vec<String>)>,
+    ) -> Option<(PathBuf, Vec<String>)> {
+        let (path, keys) = adopt?;
+        if std::fs::symlink_metadata(&path).is_ok() {
+            return Some((path, keys));
+        }
+        tracing::info!(request = %id, path = %path.display(), "the drop-in to write the note over is gone; the note is written afresh");
+        self.writes.retries.adopt_gone(id);
+        None
     }
 
     /// Where the note of `id` belongs: the folder of its state (or where

@@ -71,6 +71,13 @@ impl WriteRetries {
         self.failed.remove(id);
     }
 
+    /// The drop-in `id`'s retries adopt is gone: they no longer adopt it.
+    pub(super) fn adopt_gone(&mut self, id: &str) {
+        if let Some(f) = self.failed.get_mut(id) {
+            f.redo.0 = None;
+        }
+    }
+
     /// How a retry of `id` is asked for (nothing for a plain rewrite).
     pub(super) fn redo(&self, id: &str) -> Redo {
         self.failed

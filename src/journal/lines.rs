@@ -111,10 +111,35 @@ impl Reader {
 fn record_of(chain: &Chain, bytes: &[u8], needle: &str) -> Result<Option<Record>, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
     // The envelope comes before the details, so the first match is it.
-    let head = &text[..text.len().min(160)];
+    // Its actor holds requester text (a label of any width): the head is
+    // cut at a character's start.
+    let mut end = text.len().min(160);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &text[..end];
     if !head.contains(needle) {
         return Ok(None);
     }
     let line = Line::checked_alone(chain, text)?;
     Ok(Some(line.record()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A line's envelope holds requester text (a drop-in's claimed name is
+    /// its actor's label, up to 64 characters of any width): a character
+    /// across the end of the searched head is text like any other, never
+    /// a panic of the read-back.
+    #[test]
+    fn a_wide_character_across_the_searched_head_does_not_panic_the_read_back() {
+        for shift in 0..4 {
+            let label = format!("{}{}", "a".repeat(shift), "\u{1F600}".repeat(60));
+            let text = format!(r#"{{"seq":1,"request":"a1","actor":"drop-in (agent: {label})"}}"#);
+            let got = record_of(&Chain::Legacy, text.as_bytes(), "\"request\":\"b2\"");
+            assert!(matches!(got, Ok(None)), "shift {shift}");
+        }
+    }
 }

@@ -278,7 +278,10 @@ impl<'a> Line<'a> {
         if text.len() < HASH_SUFFIX_LEN + PREV_FIELD_LEN || !text.ends_with("\"}") {
             return Err(not_a_line());
         }
-        let (body_head, suffix) = text.split_at(text.len() - HASH_SUFFIX_LEN);
+        // Not yet checked: the cut may fall inside a character.
+        let (body_head, suffix) = text
+            .split_at_checked(text.len() - HASH_SUFFIX_LEN)
+            .ok_or_else(not_a_line)?;
         let hash = suffix
             .strip_prefix(",\"hash\":\"")
             .and_then(|s| s.strip_suffix("\"}"))

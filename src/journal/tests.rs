@@ -198,3 +198,18 @@ fn a_journal_changed_by_another_program_is_not_cut_or_written() {
     assert!(err.to_string().contains("another program"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
+
+/// The journal's lines are hostile input until their MAC checks: a line
+/// whose hash field would start inside a multi-byte character (nothing a
+/// journal writes, anything an editor can) is damage, named by its line,
+/// never a panic of the reading thread.
+#[test]
+fn a_wide_character_where_the_hash_field_should_start_is_damage_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample(dir.path());
+    let e = damage(&path, |l| {
+        let at = l[1].len() - scan::HASH_SUFFIX_LEN + 1;
+        l[1].insert(at, 'é');
+    });
+    assert!(matches!(e, JournalError::Damaged { line: 2, .. }), "{e}");
+}

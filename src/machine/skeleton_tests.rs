@@ -78,7 +78,7 @@ prop_compose! {
         drop_in_sha256 in maybe(), notify_requester in maybe(), key in maybe(),
     ) -> Submission {
         Submission {
-            action, payload, payload_sha256, summary, rationale, requested_by,
+            action, payload: payload.into(), payload_sha256, summary, rationale, requested_by,
             created, expires, risk, signals: vec![Signal { level: risk, says }],
             rule, file_name, source, drop_in_sha256, notify_requester, key,
         }

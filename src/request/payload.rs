@@ -110,6 +110,45 @@ mod tests {
         );
     }
 
+    /// What runs is what was shown: the canonical text read back (for the
+    /// note, `show`, a replay) and written again is the same bytes, for
+    /// numbers at the edges of what JSON and f64 hold too.
+    #[test]
+    fn a_payload_reads_back_to_the_same_canonical_bytes_at_the_number_edges() {
+        let edges = [
+            "5e-324",
+            "-5e-324",
+            "1.7976931348623157e308",
+            "-0",
+            "-0.0",
+            "0.1",
+            "1e21",
+            "1e-7",
+            "0.30000000000000004",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "123456789012345678901234567890",
+            "1.0",
+            "2.5e+3",
+            "9007199254740993",
+            "\"\\u00e9\\ud83d\\ude00\\u2028\"",
+        ];
+        for n in edges {
+            let first: Payload = serde_json::from_str(&format!("{{\"n\":[{n}]}}")).unwrap();
+            let again: Payload = serde_json::from_str(first.canonical()).unwrap();
+            assert_eq!(again.canonical(), first.canonical(), "{n}");
+            assert_eq!(
+                crate::payload::canonical(&first.value()),
+                first.canonical(),
+                "{n}"
+            );
+            let wire = serde_json::to_string(&first).unwrap();
+            assert_eq!(wire, first.canonical(), "{n}");
+        }
+    }
+
     #[test]
     fn a_payload_read_from_differently_spaced_json_is_kept_canonical() {
         let spaced = "{ \"b\" : 1 ,\n \"a\" : [ 1 , 2 ] }";

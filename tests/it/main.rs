@@ -29,6 +29,7 @@ mod perfj;
 mod perfv;
 mod reconcile;
 mod red3;
+mod red4;
 mod redteam;
 mod redteam2;
 mod replay;
