@@ -10,7 +10,7 @@ use jiff::tz::TimeZone;
 
 use super::place::{Place, details, replay, resolve};
 use super::{ExportFormat, HistoryArgs, output};
-use crate::dashboard::Entry;
+use crate::dashboard::{Entry, Tally};
 use crate::journal::{self, Record};
 use crate::machine::Machine;
 use crate::request::settled::flag;
@@ -32,8 +32,11 @@ pub(super) fn dashboard(p: &Place, stdout: bool) -> Result<()> {
     } else {
         TimeZone::system()
     };
-    let entries = entries(p, &m)?;
-    let page = crate::dashboard::render(&entries, &failures, Timestamp::now(), &tz);
+    let now = Timestamp::now();
+    let (entries, more) = entries(p, &m, now)?;
+    let all: Vec<&Entry> = entries.iter().collect();
+    let page = crate::dashboard::header(now, &tz)
+        + &crate::dashboard::body_with(&all, &more, &failures, now, &tz);
     if stdout {
         print!("{page}");
         return Ok(());
@@ -50,11 +53,13 @@ pub(super) fn dashboard(p: &Place, stdout: bool) -> Result<()> {
     Ok(())
 }
 
-/// Every request's entry: the settled ones from their compact records,
-/// those the page lists one by one read in full from the journal.
-fn entries(p: &Place, m: &Machine) -> Result<Vec<Entry>> {
+/// The entries the page is rendered from: every request held in full, the
+/// settled ones a section could show from their compact records (those it
+/// lists one by one read in full from the journal), and the count of the
+/// other settled ones.
+fn entries(p: &Place, m: &Machine, now: Timestamp) -> Result<(Vec<Entry>, Tally)> {
     let mut entries: Vec<Entry> = m.requests().values().map(Entry::from).collect();
-    let brief = m.settled_index().iter().map(Entry::from_settled);
+    let (brief, more) = crate::dashboard::select(m.settled_index().iter(), |_| false, now);
     entries.extend(brief);
     let listed: BTreeSet<Id> = crate::dashboard::listed(&entries.iter().collect::<Vec<_>>())
         .into_iter()
@@ -65,7 +70,7 @@ fn entries(p: &Place, m: &Machine) -> Result<Vec<Entry>> {
     {
         *e = Entry::from(&*details(p, m, &e.id)?);
     }
-    Ok(entries)
+    Ok((entries, more))
 }
 
 pub(super) fn history(p: &Place, args: HistoryArgs) -> Result<()> {

@@ -8,6 +8,7 @@
 //! table cell of its own. Links use each note's unique file name, so they
 //! resolve in `Pending_Approval/` and after the move to `Done/` alike.
 
+mod brief;
 mod charts;
 mod entry;
 mod stats;
@@ -23,6 +24,7 @@ use jiff::tz::TimeZone;
 use crate::note::{inline, local};
 use crate::request::Id;
 
+pub use brief::{Tally, select};
 pub use entry::{Entry, NotifyFailure, failures, failures_of};
 pub use writer::{Pace, Settled as SettledEntries, Writer};
 
@@ -74,11 +76,23 @@ pub fn header(now: Timestamp, tz: &TimeZone) -> String {
 /// Everything below the header. Ages and time left are shown in whole
 /// minutes, so an unchanged state renders the same bytes within a minute.
 pub fn body(all: &[&Entry], failures: &[NotifyFailure], now: Timestamp, tz: &TimeZone) -> String {
+    body_with(all, &Tally::default(), failures, now, tz)
+}
+
+/// [`body`] of `all` plus requests known only by their count (`more`: the
+/// settled records [`select`] gave no entry).
+pub fn body_with(
+    all: &[&Entry],
+    more: &Tally,
+    failures: &[NotifyFailure],
+    now: Timestamp,
+    tz: &TimeZone,
+) -> String {
     let mut out = String::from("# Approvals\n\n");
     waiting(&mut out, all, now);
     needs_a_look(&mut out, all, failures, tz);
     decisions(&mut out, all, tz);
-    counts(&mut out, all);
+    counts(&mut out, all, more);
     stats::time_to_decision(&mut out, all, now);
     charts::per_day(&mut out, all, now, tz);
     charts::time_to_decision(&mut out, all, now);
@@ -288,8 +302,8 @@ fn decisions(out: &mut String, all: &[&Entry], tz: &TimeZone) {
     out.push('\n');
 }
 
-fn counts(out: &mut String, all: &[&Entry]) {
-    let mut n = [0usize; STATUSES.len()];
+fn counts(out: &mut String, all: &[&Entry], more: &Tally) {
+    let mut n = more.by_status;
     for e in all {
         if let Some(i) = STATUSES.iter().position(|s| *s == e.status) {
             n[i] += 1;
@@ -299,5 +313,5 @@ fn counts(out: &mut String, all: &[&Entry]) {
     for (name, n) in STATUSES.iter().zip(n) {
         let _ = writeln!(out, "| {name} | {n} |");
     }
-    let _ = writeln!(out, "| **all** | {} |\n", all.len());
+    let _ = writeln!(out, "| **all** | {} |\n", all.len() + more.all);
 }

@@ -219,3 +219,70 @@ fn only_the_last_50_decisions_are_listed_newest_first() {
         listed[49]
     );
 }
+
+/// Settled records of every kind created over 400 days ending `gap` days
+/// before `t(0)`, from a small deterministic generator.
+fn records(seed: u64, n: u64, gap: i64) -> Vec<crate::request::Settled> {
+    use crate::request::settled::Kind;
+    let kinds = [
+        Kind::Approved,
+        Kind::Executed,
+        Kind::Failed,
+        Kind::Rejected,
+        Kind::Expired,
+        Kind::Cancelled,
+        Kind::Tampered,
+    ];
+    let mut x = seed;
+    let mut next = move |m: u64| {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 33) % m
+    };
+    let mut out: Vec<_> = (0..n)
+        .map(|i| {
+            let kind = kinds[next(7) as usize];
+            let created = -(gap * 86_400 + next(400 * 86_400) as i64);
+            let decided = created + next(7_200) as i64;
+            let changed = decided + next(600) as i64;
+            crate::request::Settled::new(0xa000_0000_0000 + i * 7, 0, 0, kind, Risk::Low, 0).at(
+                t(created),
+                kind.decided().map(|_| t(decided)),
+                t(changed),
+            )
+        })
+        .collect();
+    out.sort_unstable_by_key(|s| s.id);
+    out
+}
+
+#[test]
+fn a_page_from_the_selected_records_is_the_page_from_every_record() {
+    let open = [request("b00000000001", -600, "open one")];
+    // Some recent records, then none (the lists come from old ones).
+    for (seed, gap) in [(1, 0), (2, 0), (3, 40), (4, 40)] {
+        let records = records(seed, 3_000, gap);
+        let every: Vec<Entry> = open
+            .iter()
+            .map(Entry::from)
+            .chain(records.iter().map(Entry::from_settled))
+            .collect();
+        let every: Vec<&Entry> = every.iter().collect();
+        let (chosen, more) = super::select(&records, |_| false, t(0));
+        assert!(
+            chosen.len() < 400,
+            "{} of 3,000 records got an entry",
+            chosen.len()
+        );
+        assert_eq!(more.all + chosen.len(), 3_000);
+        let open: Vec<Entry> = open.iter().map(Entry::from).collect();
+        let some: Vec<&Entry> = open.iter().chain(&chosen).collect();
+        let utc = TimeZone::UTC;
+        assert_eq!(
+            super::body_with(&some, &more, &[], t(0), &utc),
+            super::body(&every, &[], t(0), &utc),
+            "seed {seed}, gap {gap}"
+        );
+    }
+}

@@ -27,7 +27,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use sha2::Digest;
 
-use super::{Entry, NotifyFailure, body, header};
+use super::{Entry, NotifyFailure, Tally, body_with, header};
 use crate::request::Id;
 
 /// How often the page may be written, and how often it is looked at again.
@@ -249,10 +249,12 @@ impl Page {
         self.entries.iter().map(|k| &*k.0)
     }
 
-    /// The entries of settled requests known only by compact records.
-    fn brief_entries(&self) -> Vec<Entry> {
-        let records = self.settled.records.iter().map(Entry::from_settled);
-        records.filter(|e| !self.entries.contains(&*e.id)).collect()
+    /// The entries a render at `now` needs of the settled requests known
+    /// only by compact records, and the count of the others.
+    fn brief(&self, now: Timestamp) -> (Vec<Entry>, Tally) {
+        let number = |e: &Entry| crate::request::settled::id_number(&e.id);
+        let whole: HashSet<u64> = self.values().filter_map(number).collect();
+        super::select(&self.settled.records, |n| whole.contains(&n), now)
     }
 
     /// Reads the whole entries of the listed ones known only by compact
@@ -305,18 +307,18 @@ impl Page {
     fn render(&mut self) {
         let started = Instant::now();
         let now = (self.now)();
-        let brief = self.brief_entries();
+        let (brief, more) = self.brief(now);
         let listed = super::listed(&self.values().chain(&brief).collect::<Vec<_>>());
-        let brief = if self.read_listed(&listed) {
-            self.brief_entries()
+        let (brief, more) = if self.read_listed(&listed) {
+            self.brief(now)
         } else {
-            brief
+            (brief, more)
         };
         let all: Vec<&Entry> = self.entries.iter().map(|k| &*k.0).chain(&brief).collect();
         let open = all.iter().any(|e| e.status == "pending");
-        let body = body(&all, &self.failures, now, &self.tz);
+        let body = body_with(&all, &more, &self.failures, now, &self.tz);
         let took_ms = started.elapsed().as_millis() as u64;
-        let requests = all.len();
+        let requests = all.len() + more.all;
         drop(all);
         self.open = open;
         let digest: [u8; 32] = sha2::Sha256::digest(body.as_bytes()).into();
@@ -408,7 +410,8 @@ mod tests {
         writer.finish();
         let page = std::fs::read_to_string(&path).expect("the page");
         let refs: Vec<&Entry> = last.iter().collect();
-        let want = header(now(), &TimeZone::UTC) + &body(&refs, &[], now(), &TimeZone::UTC);
+        let want = header(now(), &TimeZone::UTC)
+            + &crate::dashboard::body(&refs, &[], now(), &TimeZone::UTC);
         assert_eq!(page, want);
         assert!(page.contains("| **all** | 300 |"), "{page}");
     }
