@@ -24,7 +24,7 @@ use jiff::tz::TimeZone;
 use crate::note::{inline, local};
 use crate::request::Id;
 
-pub use brief::{Tally, select};
+pub use brief::{Counted, Tally, choose, select};
 pub use entry::{Entry, NotifyFailure, failures, failures_of};
 pub use writer::{Pace, Settled as SettledEntries, Writer};
 

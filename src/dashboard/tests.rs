@@ -286,3 +286,34 @@ fn a_page_from_the_selected_records_is_the_page_from_every_record() {
         );
     }
 }
+
+#[test]
+fn a_counted_request_held_in_full_again_is_not_counted_twice() {
+    let records = records(5, 2_000, 40);
+    let every: Vec<Entry> = records.iter().map(Entry::from_settled).collect();
+    let every: Vec<&Entry> = every.iter().collect();
+    let (chosen, _) = super::choose(&records, |_| false, t(0));
+    let chosen: Vec<_> = chosen.into_iter().copied().collect();
+    let mut counted = super::Counted::of(&records, &chosen);
+    let page = |whole: &[Entry], counted: &super::Counted| {
+        let ids: Vec<u64> = whole
+            .iter()
+            .filter_map(|e| crate::request::settled::id_number(&e.id))
+            .collect();
+        let (some, more) = super::select(&chosen, |n| ids.contains(&n), t(0));
+        let all: Vec<&Entry> = whole.iter().chain(&some).collect();
+        super::body_with(&all, &more.plus(&counted.tally), &[], t(0), &TimeZone::UTC)
+    };
+    let utc = TimeZone::UTC;
+    assert_eq!(page(&[], &counted), super::body(&every, &[], t(0), &utc));
+    // The oldest request changes again (a late notification): the engine
+    // hands the page its whole entry, and the counts must not grow.
+    let oldest = records.iter().min_by_key(|s| s.changed()).unwrap();
+    assert!(
+        chosen.iter().all(|s| s.id != oldest.id),
+        "it is only counted"
+    );
+    counted.take(oldest.id);
+    let whole = [Entry::from_settled(oldest)];
+    assert_eq!(page(&whole, &counted), super::body(&every, &[], t(0), &utc));
+}

@@ -155,7 +155,10 @@ pub type ReadDetails = Box<dyn Fn(&crate::request::Settled) -> Option<Entry> + S
 /// and how to read the whole entry of one the page lists.
 #[derive(Default)]
 pub struct Settled {
+    /// The records a render could show (see [`super::choose`]).
     pub records: Vec<crate::request::Settled>,
+    /// The others: counted only.
+    pub counted: super::Counted,
     pub details: Option<ReadDetails>,
 }
 
@@ -254,7 +257,8 @@ impl Page {
     fn brief(&self, now: Timestamp) -> (Vec<Entry>, Tally) {
         let number = |e: &Entry| crate::request::settled::id_number(&e.id);
         let whole: HashSet<u64> = self.values().filter_map(number).collect();
-        super::select(&self.settled.records, |n| whole.contains(&n), now)
+        let (entries, more) = super::select(&self.settled.records, |n| whole.contains(&n), now);
+        (entries, more.plus(&self.settled.counted.tally))
     }
 
     /// Reads the whole entries of the listed ones known only by compact
@@ -286,6 +290,9 @@ impl Page {
         match msg {
             Msg::Changed(entries) => {
                 for e in entries {
+                    if let Some(n) = crate::request::settled::id_number(&e.id) {
+                        self.settled.counted.take(n);
+                    }
                     self.entries.replace(Keyed::new(e));
                 }
             }

@@ -9,7 +9,7 @@ use jiff::tz::TimeZone;
 
 use super::{Clock, Engine};
 use crate::config::Config;
-use crate::dashboard::{Entry, FILE_NAME, NotifyFailure, Pace, SettledEntries, Writer};
+use crate::dashboard::{Counted, Entry, FILE_NAME, NotifyFailure, Pace, SettledEntries, Writer};
 use crate::journal::Journal;
 use crate::machine::Machine;
 use crate::request::Event;
@@ -30,7 +30,7 @@ pub(super) fn start(
     let writer = Writer::spawn_with(
         vault.root.join(FILE_NAME),
         entries,
-        settled_entries(machine, journal),
+        settled_entries(machine, journal, clock.now()),
         move || clock.now(),
         tz.clone(),
         Pace::daemon(config.dashboard_refresh),
@@ -44,11 +44,15 @@ pub(super) fn start(
     writer
 }
 
-/// The settled requests' compact records, and how the page reads the
-/// details of those it lists: from the journal, by their offsets.
-fn settled_entries(machine: &Machine, journal: &Journal) -> SettledEntries {
-    let mut records: Vec<Settled> = machine.settled_index().iter().copied().collect();
-    records.sort_unstable_by_key(|s| s.id);
+/// The settled requests' compact records a render could show, the count
+/// of the others, and how the page reads the details of those it lists:
+/// from the journal, by their offsets. Chosen as of start: a request too
+/// old for the page then stays too old.
+fn settled_entries(machine: &Machine, journal: &Journal, now: jiff::Timestamp) -> SettledEntries {
+    let index = machine.settled_index();
+    let (chosen, _) = crate::dashboard::choose(index.iter(), |_| false, now);
+    let records: Vec<Settled> = chosen.into_iter().copied().collect();
+    let counted = Counted::of(index.iter(), &records);
     let (path, chain) = (journal.path().to_path_buf(), journal.chain().clone());
     let details = move |s: &Settled| match super::details::load(&path, &chain, s) {
         Ok(r) => Some(Entry::from(&r)),
@@ -59,6 +63,7 @@ fn settled_entries(machine: &Machine, journal: &Journal) -> SettledEntries {
     };
     SettledEntries {
         records,
+        counted,
         details: Some(Box::new(details)),
     }
 }

@@ -46,7 +46,7 @@ impl Kind {
         })
     }
 
-    fn from_u8(b: u8) -> Option<Kind> {
+    pub fn from_u8(b: u8) -> Option<Kind> {
         Some(match b {
             1 => Kind::Approved,
             2 => Kind::Executed,
