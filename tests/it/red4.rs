@@ -146,10 +146,7 @@ fn red4_a_pending_note_overwritten_by_a_drop_in_is_given_back() {
 #[test]
 fn red4_a_drop_in_deleted_after_its_write_failed_still_gets_a_note() {
     let mut env = Env::new("reconcile_every: 200ms\n");
-    let full = env.dir.path().join("disk-full");
-    std::fs::write(&full, "").unwrap();
-    let spec = format!("note-write=return({})", full.display());
-    env.start_env(&[("FAILPOINTS", spec.as_str())]);
+    let full = env.start_with_note_writes_failing();
     let drop_in = env.folder("Pending_Approval").join("pay-rent.md");
     std::fs::write(&drop_in, "---\naction: payment\namount: 900\n---\n").unwrap();
     wait_for_some("a failed write", || {
@@ -169,10 +166,7 @@ fn red4_a_drop_in_deleted_after_its_write_failed_still_gets_a_note() {
 #[test]
 fn red4_a_drop_in_replaced_while_its_write_fails_leaves_both_requests_a_note() {
     let mut env = Env::new("reconcile_every: 200ms\n");
-    let full = env.dir.path().join("disk-full");
-    std::fs::write(&full, "").unwrap();
-    let spec = format!("note-write=return({})", full.display());
-    env.start_env(&[("FAILPOINTS", spec.as_str())]);
+    let full = env.start_with_note_writes_failing();
     let drop_in = env.folder("Pending_Approval").join("pay-rent.md");
     std::fs::write(&drop_in, "---\naction: payment\namount: 900\n---\n").unwrap();
     wait_for_some("a failed write", || {

@@ -428,3 +428,15 @@ pub fn restart_from_checkpoint(env: &mut Env) {
         env.log().contains("state loaded from the checkpoint")
     });
 }
+
+impl Env {
+    /// Starts the daemon with every note write failing (as on a full
+    /// disk) while the returned file exists: remove it to free the disk.
+    pub fn start_with_note_writes_failing(&mut self) -> std::path::PathBuf {
+        let full = self.dir.path().join("disk-full");
+        std::fs::write(&full, "").unwrap();
+        let spec = format!("note-write=return({})", full.display());
+        self.start_env(&[("FAILPOINTS", spec.as_str())]);
+        full
+    }
+}

@@ -20,10 +20,7 @@ fn notes_in(env: &Env, folder: &str) -> Vec<String> {
 #[test]
 fn a_note_write_that_fails_is_retried_until_it_lands() {
     let mut env = Env::new("");
-    let full = env.dir.path().join("disk-full");
-    std::fs::write(&full, "").unwrap();
-    let spec = format!("note-write=return({})", full.display());
-    env.start_env(&[("FAILPOINTS", spec.as_str())]);
+    let full = env.start_with_note_writes_failing();
     let drop_in = env.folder("Pending_Approval").join("pay-rent.md");
     std::fs::write(&drop_in, "---\naction: payment\namount: 900\n---\n").unwrap();
     wait_for("the drop-in journaled", || {
