@@ -41,15 +41,13 @@ pub fn read_request<'a>(
     machine: &'a Machine,
     id: &str,
 ) -> Result<Option<Cow<'a, Request>>, JournalError> {
-    if let Some(r) = machine.get(id) {
-        return Ok(Some(Cow::Borrowed(r)));
+    if machine.settled(id).is_none() {
+        return Ok(machine.get(id).map(Cow::Borrowed));
     }
-    let Some(s) = machine.settled(id) else {
-        return Ok(None);
-    };
+    // Settled: read back from the journal, with its key.
     let path = state.join("journal.jsonl");
     let chain = crate::journal::chain_for(&path)?;
-    load(&path, &chain, s).map(|r| Some(Cow::Owned(r)))
+    lookup(machine, &path, &chain, id)
 }
 
 /// A request, open or settled, in full; `Ok(None)` if unknown, an error

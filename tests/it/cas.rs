@@ -5,7 +5,7 @@ use crate::trust::webhook_server;
 use crate::util::{Env, wait_for};
 
 /// Whether the daemon has a rewrite of a note open: its temp file is there.
-fn rewrite_open(env: &Env) -> bool {
+pub fn rewrite_open(env: &Env) -> bool {
     std::fs::read_dir(env.folder("Pending_Approval"))
         .unwrap()
         .flatten()

@@ -1,6 +1,7 @@
 //! Note writes that fail are retried until they land, and a save made
 //! between a rewrite's compare-and-swap check and its rename is kept.
 
+use crate::cas::rewrite_open;
 use crate::util::{Env, wait_for};
 
 /// The files of `Pending_Approval/` that are notes (not temp files).
@@ -39,14 +40,6 @@ fn a_note_write_that_fails_is_retried_until_it_lands() {
     assert_eq!(notes_in(&env, "Pending_Approval"), ["pay-rent.md"]);
     let id = env.journal()[0]["request"].as_str().unwrap().to_string();
     env.wait_note(&id, "Pending_Approval", "pending");
-}
-
-/// Whether the daemon has a rewrite of a note open: its temp file is there.
-fn rewrite_open(env: &Env) -> bool {
-    std::fs::read_dir(env.folder("Pending_Approval"))
-        .unwrap()
-        .flatten()
-        .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
 }
 
 /// The rewrite is held after its compare-and-swap check passed and before
