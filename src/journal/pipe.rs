@@ -44,8 +44,11 @@ enum Msg {
     End(Result<Walked, JournalError>),
 }
 
-/// See [`super::scan::walk`]: the same walk, with reading and checking on
-/// a thread of its own.
+/// Walks the chain from `prev`/`first_seq` (the genesis, or a checkpoint's
+/// head), handing each checked line to `visit`. Stops at a torn last line;
+/// any other damage (or an error from `visit`) is an error naming the line.
+/// Reading and checking run on a thread of their own; `visit` runs on the
+/// caller's.
 pub(super) fn walk(
     path: &Path,
     input: impl Read + Send,

@@ -7,7 +7,6 @@
 //! the events.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -230,19 +229,8 @@ pub(super) struct Walked {
     pub(super) head_offset: u64,
 }
 
-/// Walks the chain from `prev`/`first_seq` (the genesis, or a checkpoint's
-/// head), handing each checked line to `visit`. Stops at a torn last line;
-/// any other damage (or an error from `visit`) is an error naming the line.
-pub(super) fn walk(
-    path: &Path,
-    input: impl Read + Send,
-    chain: &Chain,
-    prev: &str,
-    first_seq: u64,
-    visit: impl FnMut(&Line) -> Result<(), String>,
-) -> Result<Walked, JournalError> {
-    super::pipe::walk(path, input, chain, prev, first_seq, visit)
-}
+/// Walks the chain (reading and checking on a thread of its own).
+pub(super) use super::pipe::walk;
 
 /// Checks one line against the chain: its own hash, its sequence number
 /// and the previous line's hash.
