@@ -146,14 +146,7 @@ fn red4_a_pending_note_overwritten_by_a_drop_in_is_given_back() {
 #[test]
 fn red4_a_drop_in_deleted_after_its_write_failed_still_gets_a_note() {
     let mut env = Env::new("reconcile_every: 200ms\n");
-    let full = env.start_with_note_writes_failing();
-    let drop_in = env.folder("Pending_Approval").join("pay-rent.md");
-    std::fs::write(&drop_in, "---\naction: payment\namount: 900\n---\n").unwrap();
-    wait_for_some("a failed write", || {
-        env.log()
-            .contains("note not written; retried later")
-            .then_some(())
-    });
+    let (full, drop_in) = drop_in_whose_write_failed(&mut env);
     let id = env.journal()[0]["request"].as_str().unwrap().to_string();
     std::fs::remove_file(&drop_in).unwrap();
     std::fs::remove_file(&full).unwrap();
@@ -166,14 +159,7 @@ fn red4_a_drop_in_deleted_after_its_write_failed_still_gets_a_note() {
 #[test]
 fn red4_a_drop_in_replaced_while_its_write_fails_leaves_both_requests_a_note() {
     let mut env = Env::new("reconcile_every: 200ms\n");
-    let full = env.start_with_note_writes_failing();
-    let drop_in = env.folder("Pending_Approval").join("pay-rent.md");
-    std::fs::write(&drop_in, "---\naction: payment\namount: 900\n---\n").unwrap();
-    wait_for_some("a failed write", || {
-        env.log()
-            .contains("note not written; retried later")
-            .then_some(())
-    });
+    let (full, drop_in) = drop_in_whose_write_failed(&mut env);
     let tmp = env.folder("Pending_Approval").join(".new");
     std::fs::write(&tmp, "---\naction: payment\namount: 901\n---\n").unwrap();
     std::fs::rename(&tmp, &drop_in).unwrap();
@@ -191,4 +177,18 @@ fn red4_a_drop_in_replaced_while_its_write_fails_leaves_both_requests_a_note() {
     let a = env.note(&ids[0]);
     let b = env.note(&ids[1]);
     assert!(a.contains("900") && b.contains("901"), "{a}\n{b}");
+}
+
+/// Starts the daemon with note writes failing (the returned marker file
+/// frees them), drops `pay-rent.md` in and waits for its write to fail.
+fn drop_in_whose_write_failed(env: &mut Env) -> (std::path::PathBuf, std::path::PathBuf) {
+    let full = env.start_with_note_writes_failing();
+    let drop_in = env.folder("Pending_Approval").join("pay-rent.md");
+    std::fs::write(&drop_in, "---\naction: payment\namount: 900\n---\n").unwrap();
+    wait_for_some("a failed write", || {
+        env.log()
+            .contains("note not written; retried later")
+            .then_some(())
+    });
+    (full, drop_in)
 }
