@@ -59,7 +59,7 @@ pub(super) fn dashboard(p: &Place, stdout: bool) -> Result<()> {
 /// other settled ones.
 fn entries(p: &Place, m: &Machine, now: Timestamp) -> Result<(Vec<Entry>, Tally)> {
     let mut entries: Vec<Entry> = m.requests().values().map(Entry::from).collect();
-    let (brief, more) = crate::dashboard::select(m.settled_index().iter(), |_| false, now);
+    let (brief, more) = crate::dashboard::select(m.settled_index().iter().copied(), |_| false, now);
     entries.extend(brief);
     let listed: BTreeSet<Id> = crate::dashboard::listed(&entries.iter().collect::<Vec<_>>())
         .into_iter()

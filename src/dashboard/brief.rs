@@ -44,7 +44,8 @@ impl Tally {
         }
     }
 
-    fn take(&mut self, status: &str) {
+    /// Takes one request of `status` out of the counts.
+    pub fn take(&mut self, status: &str) {
         self.all = self.all.saturating_sub(1);
         if let Some(i) = STATUSES.iter().position(|s| *s == status) {
             self.by_status[i] = self.by_status[i].saturating_sub(1);
@@ -62,68 +63,28 @@ impl Tally {
     }
 }
 
-/// Settled requests the page only counts: never shown one by one again
-/// (too old for the charts, and past the newest 50 of each list), so the
-/// daemon's page keeps of each just its id and status, 8 bytes, instead of
-/// its 40-byte record (the page's thread used to keep a copy of every
-/// record: 130 MB at 3.3M settled).
-#[derive(Debug, Default)]
-pub struct Counted {
-    pub tally: Tally,
-    /// The ids (low 48 bits) with their [`Kind`] in the top byte, by id.
-    ids: Vec<u64>,
-}
-
-const ID_BITS: u64 = (1 << 48) - 1;
-
-impl Counted {
-    /// The requests of `records` that are not among `chosen` (sorted by id).
-    pub fn of<'a>(records: impl IntoIterator<Item = &'a Settled>, chosen: &[Settled]) -> Counted {
-        let picked = |id: u64| chosen.binary_search_by_key(&id, |s| s.id).is_ok();
-        let mut c = Counted::default();
-        for s in records.into_iter().filter(|s| !picked(s.id)) {
-            c.tally.add(s.kind.name());
-            c.ids.push((s.id & ID_BITS) | (s.kind as u64) << 56);
-        }
-        c.ids.sort_unstable_by_key(|x| x & ID_BITS);
-        c.ids.shrink_to_fit();
-        c
-    }
-
-    /// Takes request `id` out of the counts: the page holds it in full now.
-    pub fn take(&mut self, id: u64) {
-        let Ok(i) = self.ids.binary_search_by_key(&id, |x| x & ID_BITS) else {
-            return;
-        };
-        let packed = self.ids.remove(i);
-        if let Some(kind) = Kind::from_u8((packed >> 56) as u8) {
-            self.tally.take(kind.name());
-        }
-    }
-}
-
 /// The entries a render at `now` needs of `records` (those `whole` says the
 /// page holds in full are left out), and the tally of the others.
-pub fn select<'a>(
-    records: impl IntoIterator<Item = &'a Settled>,
+pub fn select(
+    records: impl IntoIterator<Item = Settled>,
     whole: impl Fn(u64) -> bool,
     now: Timestamp,
 ) -> (Vec<Entry>, Tally) {
     let (chosen, tally) = choose(records, whole, now);
-    (chosen.into_iter().map(Entry::from_settled).collect(), tally)
+    (chosen.iter().map(Entry::from_settled).collect(), tally)
 }
 
 /// The records [`select`] makes entries of, sorted by id, and the tally
 /// of the others.
-pub fn choose<'a>(
-    records: impl IntoIterator<Item = &'a Settled>,
+pub fn choose(
+    records: impl IntoIterator<Item = Settled>,
     whole: impl Fn(u64) -> bool,
     now: Timestamp,
-) -> (Vec<&'a Settled>, Tally) {
+) -> (Vec<Settled>, Tally) {
     let from = now - SignedDuration::from_secs(RECENT_DAYS * super::stats::DAY);
-    let mut kept: Vec<&'a Settled> = Vec::new();
-    let mut look: Vec<&'a Settled> = Vec::new();
-    let mut decided: Vec<&'a Settled> = Vec::new();
+    let mut kept: Vec<Settled> = Vec::new();
+    let mut look: Vec<Settled> = Vec::new();
+    let mut decided: Vec<Settled> = Vec::new();
     let mut tally = Tally::default();
     for s in records.into_iter().filter(|s| !whole(s.id)) {
         let recent = [Some(s.created()), s.decided(), Some(s.changed())]
@@ -145,7 +106,7 @@ pub fn choose<'a>(
     first_n(&mut look, LAST_DECISIONS, newest_change);
     first_n(&mut decided, LAST_DECISIONS, newest_decision);
     // A record in both lists (a failed one) must not count twice.
-    let mut chosen: Vec<&Settled> = look.into_iter().chain(decided).collect();
+    let mut chosen: Vec<Settled> = look.into_iter().chain(decided).collect();
     chosen.sort_unstable_by_key(|s| s.id);
     chosen.dedup_by_key(|s| s.id);
     for s in &chosen {
@@ -167,11 +128,7 @@ fn position(status: &str) -> usize {
 /// Adds `s` to `v`, cutting `v` back to the newest [`LAST_DECISIONS`]
 /// when it has gathered [`GATHER`]: a pass over millions of records keeps
 /// a few KB.
-fn gather<'a>(
-    v: &mut Vec<&'a Settled>,
-    s: &'a Settled,
-    order: fn(&&Settled, &&Settled) -> std::cmp::Ordering,
-) {
+fn gather(v: &mut Vec<Settled>, s: Settled, order: fn(&Settled, &Settled) -> std::cmp::Ordering) {
     v.push(s);
     if v.len() >= GATHER {
         first_n(v, LAST_DECISIONS, order);
@@ -180,12 +137,12 @@ fn gather<'a>(
 
 /// Newest last change first, as the "Needs a look" list orders them (ids
 /// are fixed-width hex, so their numbers order as their text does).
-fn newest_change(a: &&Settled, b: &&Settled) -> std::cmp::Ordering {
+fn newest_change(a: &Settled, b: &Settled) -> std::cmp::Ordering {
     b.changed().cmp(&a.changed()).then_with(|| a.id.cmp(&b.id))
 }
 
 /// Newest decision first, as the decisions list orders them.
-fn newest_decision(a: &&Settled, b: &&Settled) -> std::cmp::Ordering {
+fn newest_decision(a: &Settled, b: &Settled) -> std::cmp::Ordering {
     let at = |s: &Settled| s.decided().unwrap_or_else(|| s.changed());
     at(b).cmp(&at(a)).then_with(|| a.id.cmp(&b.id))
 }

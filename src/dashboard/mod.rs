@@ -24,9 +24,9 @@ use jiff::tz::TimeZone;
 use crate::note::{inline, local};
 use crate::request::Id;
 
-pub use brief::{Counted, Tally, choose, select};
+pub use brief::{Tally, choose, select};
 pub use entry::{Entry, NotifyFailure, failures, failures_of};
-pub use writer::{Pace, Settled as SettledEntries, Writer};
+pub use writer::{LoadSettled, Pace, Settled as SettledEntries, Writer};
 
 /// The dashboard's file name, at the vault root.
 pub const FILE_NAME: &str = "Approvals.md";

@@ -269,7 +269,7 @@ fn a_page_from_the_selected_records_is_the_page_from_every_record() {
             .chain(records.iter().map(Entry::from_settled))
             .collect();
         let every: Vec<&Entry> = every.iter().collect();
-        let (chosen, more) = super::select(&records, |_| false, t(0));
+        let (chosen, more) = super::select(records.iter().copied(), |_| false, t(0));
         assert!(
             chosen.len() < 400,
             "{} of 3,000 records got an entry",
@@ -292,28 +292,44 @@ fn a_counted_request_held_in_full_again_is_not_counted_twice() {
     let records = records(5, 2_000, 40);
     let every: Vec<Entry> = records.iter().map(Entry::from_settled).collect();
     let every: Vec<&Entry> = every.iter().collect();
-    let (chosen, _) = super::choose(&records, |_| false, t(0));
-    let chosen: Vec<_> = chosen.into_iter().copied().collect();
-    let mut counted = super::Counted::of(&records, &chosen);
-    let page = |whole: &[Entry], counted: &super::Counted| {
-        let ids: Vec<u64> = whole
-            .iter()
-            .filter_map(|e| crate::request::settled::id_number(&e.id))
-            .collect();
-        let (some, more) = super::select(&chosen, |n| ids.contains(&n), t(0));
-        let all: Vec<&Entry> = whole.iter().chain(&some).collect();
-        super::body_with(&all, &more.plus(&counted.tally), &[], t(0), &TimeZone::UTC)
-    };
-    let utc = TimeZone::UTC;
-    assert_eq!(page(&[], &counted), super::body(&every, &[], t(0), &utc));
+    let (chosen, tally) = super::choose(records.iter().copied(), |_| false, t(0));
     // The oldest request changes again (a late notification): the engine
-    // hands the page its whole entry, and the counts must not grow.
-    let oldest = records.iter().min_by_key(|s| s.changed()).unwrap();
+    // says it holds it in full again, twice over; and one the page lists
+    // already is held too. The counts must not move.
+    let oldest = *records.iter().min_by_key(|s| s.changed()).unwrap();
     assert!(
         chosen.iter().all(|s| s.id != oldest.id),
         "it is only counted"
     );
-    counted.take(oldest.id);
-    let whole = [Entry::from_settled(oldest)];
-    assert_eq!(page(&whole, &counted), super::body(&every, &[], t(0), &utc));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(super::FILE_NAME);
+    let load = {
+        let chosen = chosen.clone();
+        move || super::SettledEntries {
+            records: chosen,
+            tally,
+            details: None,
+            failures: Vec::new(),
+        }
+    };
+    let pace = super::Pace {
+        min_gap: std::time::Duration::ZERO,
+        refresh: std::time::Duration::from_secs(3600),
+    };
+    let utc = TimeZone::UTC;
+    let mut w = super::Writer::spawn_with(
+        path.clone(),
+        Vec::new(),
+        Box::new(load),
+        || t(0),
+        utc.clone(),
+        pace,
+    );
+    w.held(oldest);
+    w.held(oldest);
+    w.held(chosen[0]);
+    w.finish();
+    let page = std::fs::read_to_string(&path).unwrap();
+    let whole = super::header(t(0), &utc) + &super::body(&every, &[], t(0), &utc);
+    assert_eq!(page, whole);
 }

@@ -56,6 +56,7 @@ impl Pace {
 
 enum Msg {
     Changed(Vec<Entry>),
+    Held(crate::request::Settled),
     NotifyFailed(NotifyFailure),
 }
 
@@ -76,22 +77,25 @@ impl Writer {
         tz: TimeZone,
         pace: Pace,
     ) -> Writer {
-        Writer::spawn_with(path, entries, Settled::default(), now, tz, pace)
+        let none: LoadSettled = Box::new(Settled::default);
+        Writer::spawn_with(path, entries, none, now, tz, pace)
     }
 
     /// [`Writer::spawn`] with settled requests as compact records too,
-    /// and how to read the details of those the page lists.
+    /// and how to read the details of those the page lists: `settled`
+    /// runs on the page's thread, before its first render, so a pass over
+    /// millions of records costs the engine nothing.
     pub fn spawn_with(
         path: PathBuf,
         entries: Vec<Entry>,
-        settled: Settled,
+        settled: LoadSettled,
         now: impl Fn() -> Timestamp + Send + 'static,
         tz: TimeZone,
         pace: Pace,
     ) -> Writer {
         let page = Page {
             path,
-            settled,
+            settled: Settled::default(),
             entries: entries.into_iter().map(Keyed::new).collect(),
             failures: Vec::new(),
             now: Box::new(now),
@@ -104,7 +108,7 @@ impl Writer {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("hitl-dashboard".into())
-            .spawn(move || run(page, rx, pace))
+            .spawn(move || run(page, settled, rx, pace))
             .map_err(|e| tracing::error!(error = %e, "the dashboard thread could not start; Approvals.md is not kept up to date"))
             .ok();
         Writer {
@@ -118,6 +122,13 @@ impl Writer {
         if !entries.is_empty() {
             self.send(Msg::Changed(entries));
         }
+    }
+
+    /// A settled request known by its compact record `s` is held in full
+    /// again (an input concerns it): the page holds it whole from now on,
+    /// and no longer counts it among the others.
+    pub fn held(&self, s: crate::request::Settled) {
+        self.send(Msg::Held(s));
     }
 
     /// A notification given up on, for "Needs a look".
@@ -151,15 +162,22 @@ impl Drop for Writer {
 /// How the page reads the whole entry of a settled request it lists.
 pub type ReadDetails = Box<dyn Fn(&crate::request::Settled) -> Option<Entry> + Send>;
 
+/// How the page's thread gets its [`Settled`] at start.
+pub type LoadSettled = Box<dyn FnOnce() -> Settled + Send>;
+
 /// Settled requests known only by their compact records, sorted by id,
 /// and how to read the whole entry of one the page lists.
 #[derive(Default)]
 pub struct Settled {
     /// The records a render could show (see [`super::choose`]).
     pub records: Vec<crate::request::Settled>,
-    /// The others: counted only.
-    pub counted: super::Counted,
+    /// The others, by status: only counted, never listed. Their ids are
+    /// not kept (8 bytes each were 26 MB at 3.3M settled): one held in
+    /// full again is known by its record ([`Writer::held`]).
+    pub tally: Tally,
     pub details: Option<ReadDetails>,
+    /// The undelivered notifications of settled requests.
+    pub failures: Vec<NotifyFailure>,
 }
 
 /// An entry in the page's set, found by its id: the id is stored once
@@ -211,7 +229,10 @@ struct Page {
     open: bool,
 }
 
-fn run(mut page: Page, rx: Receiver<Msg>, pace: Pace) {
+fn run(mut page: Page, settled: LoadSettled, rx: Receiver<Msg>, pace: Pace) {
+    let mut settled = settled();
+    page.failures.append(&mut settled.failures);
+    page.settled = settled;
     let start = Instant::now();
     let mut last = start.checked_sub(pace.min_gap).unwrap_or(start);
     let mut dirty = true;
@@ -257,8 +278,9 @@ impl Page {
     fn brief(&self, now: Timestamp) -> (Vec<Entry>, Tally) {
         let number = |e: &Entry| crate::request::settled::id_number(&e.id);
         let whole: HashSet<u64> = self.values().filter_map(number).collect();
-        let (entries, more) = super::select(&self.settled.records, |n| whole.contains(&n), now);
-        (entries, more.plus(&self.settled.counted.tally))
+        let records = self.settled.records.iter().copied();
+        let (entries, more) = super::select(records, |n| whole.contains(&n), now);
+        (entries, more.plus(&self.settled.tally))
     }
 
     /// Reads the whole entries of the listed ones known only by compact
@@ -286,16 +308,35 @@ impl Page {
         read
     }
 
+    /// Holds whole a settled request the page only counted: out of the
+    /// counts, into the entries (read back, or as its record says if the
+    /// journal can't be read). One the page shows already is left as is.
+    fn hold(&mut self, s: crate::request::Settled) {
+        let id = s.id();
+        let records = &self.settled.records;
+        if self.entries.contains(id.as_str())
+            || records.binary_search_by_key(&s.id, |r| r.id).is_ok()
+        {
+            return;
+        }
+        self.settled.tally.take(s.kind.name());
+        let read = self
+            .settled
+            .details
+            .as_ref()
+            .and_then(|details| details(&s));
+        let e = read.unwrap_or_else(|| Entry::from_settled(&s));
+        self.entries.replace(Keyed::new(e));
+    }
+
     fn apply(&mut self, msg: Msg) {
         match msg {
             Msg::Changed(entries) => {
                 for e in entries {
-                    if let Some(n) = crate::request::settled::id_number(&e.id) {
-                        self.settled.counted.take(n);
-                    }
                     self.entries.replace(Keyed::new(e));
                 }
             }
+            Msg::Held(s) => self.hold(s),
             Msg::NotifyFailed(mut f) => {
                 f.stem = f.stem.or_else(|| {
                     self.entries

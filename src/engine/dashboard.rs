@@ -9,7 +9,7 @@ use jiff::tz::TimeZone;
 
 use super::{Clock, Engine};
 use crate::config::Config;
-use crate::dashboard::{Counted, Entry, FILE_NAME, NotifyFailure, Pace, SettledEntries, Writer};
+use crate::dashboard::{Entry, FILE_NAME, NotifyFailure, Pace, SettledEntries, Writer};
 use crate::journal::Journal;
 use crate::machine::Machine;
 use crate::request::Event;
@@ -27,10 +27,15 @@ pub(super) fn start(
 ) -> Writer {
     let entries = machine.requests().values().map(Entry::from).collect();
     let clock = clock.clone();
+    let read = Reader {
+        path: journal.path().to_path_buf(),
+        chain: journal.chain().clone(),
+    };
+    let settled = settled_entries(machine.settled_index().iter().copied(), read, clock.now());
     let writer = Writer::spawn_with(
         vault.root.join(FILE_NAME),
         entries,
-        settled_entries(machine, journal, clock.now()),
+        Box::new(move || settled),
         move || clock.now(),
         tz.clone(),
         Pace::daemon(config.dashboard_refresh),
@@ -38,50 +43,56 @@ pub(super) fn start(
     for f in crate::dashboard::failures(machine) {
         writer.notify_failed(f);
     }
-    for f in settled_failures(machine, journal) {
-        writer.notify_failed(f);
-    }
     writer
 }
 
-/// The settled requests' compact records a render could show, the count
-/// of the others, and how the page reads the details of those it lists:
-/// from the journal, by their offsets. Chosen as of start: a request too
-/// old for the page then stays too old.
-fn settled_entries(machine: &Machine, journal: &Journal, now: jiff::Timestamp) -> SettledEntries {
-    let index = machine.settled_index();
-    let (chosen, _) = crate::dashboard::choose(index.iter(), |_| false, now);
-    let records: Vec<Settled> = chosen.into_iter().copied().collect();
-    let counted = Counted::of(index.iter(), &records);
-    let (path, chain) = (journal.path().to_path_buf(), journal.chain().clone());
-    let details = move |s: &Settled| match super::details::load(&path, &chain, s) {
-        Ok(r) => Some(Entry::from(&r)),
-        Err(error) => {
-            tracing::warn!(request = %s.id(), %error, "dashboard: a settled request's lines could not be read back");
-            None
+/// Reads a settled request's lines back from the journal, by offset.
+struct Reader {
+    path: std::path::PathBuf,
+    chain: crate::journal::key::Chain,
+}
+
+impl Reader {
+    fn load(&self, s: &Settled) -> Option<crate::request::Request> {
+        match super::details::load(&self.path, &self.chain, s) {
+            Ok(r) => Some(r),
+            Err(error) => {
+                tracing::warn!(request = %s.id(), %error, "dashboard: a settled request's lines could not be read back");
+                None
+            }
         }
-    };
-    SettledEntries {
-        records,
-        counted,
-        details: Some(Box::new(details)),
     }
 }
 
-/// The undelivered notifications of settled requests, read back from the
-/// journal for those whose record says they have some.
-fn settled_failures(machine: &Machine, journal: &Journal) -> Vec<NotifyFailure> {
-    let with_failures = machine
-        .settled_index()
-        .iter()
-        .filter(|s| s.has(flag::UNDELIVERED));
-    let mut out = Vec::new();
-    for s in with_failures {
-        if let Ok(r) = super::details::load(journal.path(), journal.chain(), s) {
-            out.extend(crate::dashboard::failures_of(&r));
+/// In one pass over the settled requests' compact records: those a
+/// render could show, the count of the others, and the undelivered
+/// notifications of those whose record says they have some (read back
+/// from the journal); and how the page reads the details of those it
+/// lists. Chosen as of start: a request too old for the page then stays
+/// too old.
+fn settled_entries(
+    records: impl Iterator<Item = Settled>,
+    read: Reader,
+    now: jiff::Timestamp,
+) -> SettledEntries {
+    let mut undelivered = Vec::new();
+    let noting = records.inspect(|s| {
+        if s.has(flag::UNDELIVERED) {
+            undelivered.push(*s);
         }
+    });
+    let (records, tally) = crate::dashboard::choose(noting, |_| false, now);
+    let failures = (undelivered.iter())
+        .filter_map(|s| read.load(s))
+        .flat_map(|r| crate::dashboard::failures_of(&r))
+        .collect();
+    let details = move |s: &Settled| read.load(s).map(|r| Entry::from(&r));
+    SettledEntries {
+        records,
+        tally,
+        details: Some(Box::new(details)),
+        failures,
     }
-    out
 }
 
 impl Engine {

@@ -90,6 +90,7 @@ impl Engine {
             Ok(r) => {
                 tracing::debug!(request = %id, "settled request's details read back from the journal");
                 self.machine.restore(r);
+                self.dashboard.held(s);
             }
             Err(error) => {
                 tracing::error!(request = %id, %error, "a settled request's lines could not be read back")
