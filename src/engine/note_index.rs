@@ -104,8 +104,10 @@ impl NoteIndex {
     }
 
     /// The note of `id` is at `path` (and no longer where it was).
-    pub(crate) fn track(&mut self, id: &str, path: PathBuf) {
+    pub(crate) fn track(&mut self, id: &str, mut path: PathBuf) {
         self.generation += 1;
+        // Kept for every note: a joined path has room to spare.
+        path.shrink_to_fit();
         if let Some(old) = self.notes.insert(id.to_string(), path.clone())
             && old != path
         {
