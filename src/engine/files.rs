@@ -219,8 +219,8 @@ impl Engine {
         if let Some(old) = self
             .files
             .path_of(&id)
-            .filter(|old| old.as_path() != path && old.exists())
-            .cloned()
+            .filter(|old| *old != path && old.exists())
+            .map(Path::to_path_buf)
         {
             let warning = format!(
                 "stale copy: request {id}'s note is {}; nothing in this copy is read as a decision",

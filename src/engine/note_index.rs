@@ -3,7 +3,7 @@
 //! problems with a file it has already logged.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -20,10 +20,11 @@ use crate::request::Id;
 pub(crate) struct NoteIndex {
     /// Where each request's note was last seen or written: the note a
     /// gesture counts in, and the one rewritten when the request changes.
-    notes: HashMap<Id, PathBuf>,
+    /// One copy of each path, shared with `by_path` (kept for every note).
+    notes: HashMap<Id, Arc<OsStr>>,
     /// The inverse of `notes` (kept exactly so): which request's note a
     /// path is, when a file event names only the path.
-    by_path: HashMap<OsString, Id>,
+    by_path: HashMap<Arc<OsStr>, Id>,
     /// Hash of what the engine last wrote at a path, and for which request:
     /// the echo of its own write is recognised by content, not by timing.
     written: HashMap<OsString, (Digest, Option<Id>)>,
@@ -94,8 +95,8 @@ pub(crate) enum Echo {
 
 impl NoteIndex {
     /// Where the note of `id` is known to be.
-    pub(crate) fn path_of(&self, id: &str) -> Option<&PathBuf> {
-        self.notes.get(id)
+    pub(crate) fn path_of(&self, id: &str) -> Option<&Path> {
+        self.notes.get(id).map(|p| Path::new(&**p))
     }
 
     /// Which request's note is known to be at `path`.
@@ -106,12 +107,14 @@ impl NoteIndex {
     /// The note of `id` is at `path` (and no longer where it was).
     pub(crate) fn track(&mut self, id: &str, path: PathBuf) {
         self.generation += 1;
+        // Exact size (a joined path has room to spare), and shared.
+        let path: Arc<OsStr> = Arc::from(path.into_os_string());
         if let Some(old) = self.notes.insert(id.to_string(), path.clone())
             && old != path
         {
-            self.by_path.remove(old.as_os_str());
+            self.by_path.remove(&*old);
         }
-        if let Some(other) = self.by_path.insert(path.into_os_string(), id.to_string())
+        if let Some(other) = self.by_path.insert(path, id.to_string())
             && other != id
         {
             self.notes.remove(&other);
@@ -122,7 +125,7 @@ impl NoteIndex {
     pub(crate) fn forget(&mut self, id: &str) {
         self.generation += 1;
         if let Some(path) = self.notes.remove(id) {
-            self.by_path.remove(path.as_os_str());
+            self.by_path.remove(&*path);
         }
     }
 

@@ -24,7 +24,7 @@ fn a_moved_note_is_known_only_at_its_new_path() {
     let mut ix = NoteIndex::default();
     ix.track("a", p("/v/Pending/a.md"));
     ix.track("a", p("/v/Approved/a.md"));
-    assert_eq!(ix.path_of("a"), Some(&p("/v/Approved/a.md")));
+    assert_eq!(ix.path_of("a"), Some(p("/v/Approved/a.md").as_path()));
     assert_eq!(ix.id_at(&p("/v/Approved/a.md")), Some(&"a".to_string()));
     assert_eq!(ix.id_at(&p("/v/Pending/a.md")), None);
 }
@@ -35,7 +35,34 @@ fn a_path_taken_over_by_another_request_is_no_longer_the_first_ones() {
     ix.track("a", p("/v/x.md"));
     ix.track("b", p("/v/x.md"));
     assert_eq!(ix.path_of("a"), None);
-    assert_eq!(ix.path_of("b"), Some(&p("/v/x.md")));
+    assert_eq!(ix.path_of("b"), Some(p("/v/x.md").as_path()));
+}
+
+#[test]
+fn a_tracked_notes_path_is_one_allocation_found_both_ways() {
+    let mut ix = NoteIndex::default();
+    for (id, path) in [
+        ("a", "/v/P/a.md"),
+        ("b", "/v/P/b.md"),
+        ("a", "/v/D/a.md"),
+        ("b", "/v/P/a.md"),
+    ] {
+        ix.track(id, p(path));
+    }
+    // "b" took over a's old path after "a" moved: each map is the other's
+    // inverse, and each path is stored once, shared by both.
+    assert_eq!(ix.notes.len(), 2);
+    assert_eq!(ix.by_path.len(), 2);
+    for (id, path) in &ix.notes {
+        let (key, owner) = ix
+            .by_path
+            .get_key_value(&**path)
+            .expect("found by its path");
+        assert_eq!(owner, id);
+        assert!(Arc::ptr_eq(key, path), "{id}: one copy of its path");
+    }
+    assert_eq!(ix.path_of("a"), Some(Path::new("/v/D/a.md")));
+    assert_eq!(ix.path_of("b"), Some(Path::new("/v/P/a.md")));
 }
 
 #[test]

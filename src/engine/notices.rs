@@ -200,7 +200,10 @@ impl Engine {
             .filter(|r| r.status == Status::Pending)
             .filter_map(|r| self.reminder_time(r))
             .collect();
-        self.notices.reminders.extend(due);
+        // Built at once rather than extended one by one: an ordered set
+        // collected has full B-tree nodes (docs/perf-memory.md).
+        let kept = std::mem::take(&mut self.notices.reminders);
+        self.notices.reminders = kept.into_iter().chain(due).collect();
     }
 
     /// Journals the reminders that are due (for requests still pending);

@@ -100,7 +100,11 @@ impl Engine {
         let redo = (adopt.clone(), into.clone());
         let (current, mut drop_keys, from_drop_in) = match adopt {
             Some((path, keys)) => (Some(path), keys, true),
-            None => (self.files.path_of(id).cloned(), Vec::new(), false),
+            None => (
+                self.files.path_of(id).map(Path::to_path_buf),
+                Vec::new(),
+                false,
+            ),
         };
         // Taken before the read: any write after it shows at the rename.
         let read_stamp = current.as_deref().map(vault::stamp);

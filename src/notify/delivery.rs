@@ -246,14 +246,18 @@ pub fn start_with(
         ));
         lanes.push((c.clone(), ltx));
     }
-    let client = webhook::requester_client();
+    // Built at the first `--notify` outcome, not at start: a client means
+    // rustls and its root store (code pages and heap) in a daemon that may
+    // never post one (docs/perf-memory.md).
+    let mut client: Option<reqwest::Client> = None;
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(REQUESTER_CONCURRENCY));
     tokio::spawn(async move {
         while let Some(job) = rx.recv().await {
             match job {
                 Job::Notice(n) => dispatch(&lanes, *n, &out_tx),
                 Job::Requester { id, url, body } => {
-                    let (client, out, opts) = (client.clone(), out_tx.clone(), opts.clone());
+                    let client = client.get_or_insert_with(webhook::requester_client).clone();
+                    let (out, opts) = (out_tx.clone(), opts.clone());
                     let slots = slots.clone();
                     tokio::spawn(async move {
                         // Never closed: a permit always comes.

@@ -23,13 +23,29 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// stamp proves nothing: well above any local file system's time tick.
 pub const RACY: Duration = Duration::from_secs(1);
 
+/// The times as seconds and nanoseconds, as the kernel gives them: 48
+/// bytes, where nanoseconds as `i128` took 64 (kept for every note).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
     dev: u64,
     ino: u64,
     size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
+    mtime_s: i64,
+    ctime_s: i64,
+    mtime_n: u32,
+    ctime_n: u32,
+}
+
+/// Nanoseconds since the epoch as (seconds, nanoseconds in the second);
+/// `None` past what an `i64` of seconds holds.
+fn split_ns(ns: i128) -> Option<(i64, u32)> {
+    const NS: i128 = 1_000_000_000;
+    let s = i64::try_from(ns.div_euclid(NS)).ok()?;
+    Some((s, ns.rem_euclid(NS) as u32))
+}
+
+fn join_ns(s: i64, n: u32) -> i128 {
+    i128::from(s) * 1_000_000_000 + i128::from(n)
 }
 
 /// The stamp of the file at `path` (not following a symlink); `None` when
@@ -40,13 +56,20 @@ pub fn stamp(path: &std::path::Path) -> Option<Stamp> {
 
 impl Stamp {
     pub fn of(meta: &Metadata) -> Stamp {
-        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        // A file system's times are in range; normalised all the same.
+        let time = |s: i64, n: i64| {
+            split_ns(i128::from(s) * 1_000_000_000 + i128::from(n)).unwrap_or((s, 0))
+        };
+        let (mtime_s, mtime_n) = time(meta.mtime(), meta.mtime_nsec());
+        let (ctime_s, ctime_n) = time(meta.ctime(), meta.ctime_nsec());
         Stamp {
             dev: meta.dev(),
             ino: meta.ino(),
             size: meta.size(),
-            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
-            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+            mtime_s,
+            ctime_s,
+            mtime_n,
+            ctime_n,
         }
     }
 
@@ -57,20 +80,23 @@ impl Stamp {
             i128::from(self.dev),
             i128::from(self.ino),
             i128::from(self.size),
-            self.mtime_ns,
-            self.ctime_ns,
+            join_ns(self.mtime_s, self.mtime_n),
+            join_ns(self.ctime_s, self.ctime_n),
         ]
     }
 
     /// The stamp [`Stamp::parts`] gave; `None` if a number is out of range.
     pub fn from_parts(parts: [i128; 5]) -> Option<Stamp> {
-        let [dev, ino, size, mtime_ns, ctime_ns] = parts;
+        let [dev, ino, size, mtime, ctime] = parts;
+        let ((mtime_s, mtime_n), (ctime_s, ctime_n)) = (split_ns(mtime)?, split_ns(ctime)?);
         Some(Stamp {
             dev: u64::try_from(dev).ok()?,
             ino: u64::try_from(ino).ok()?,
             size: u64::try_from(size).ok()?,
-            mtime_ns,
-            ctime_ns,
+            mtime_s,
+            ctime_s,
+            mtime_n,
+            ctime_n,
         })
     }
 
@@ -80,7 +106,7 @@ impl Stamp {
         let Ok(taken) = taken.duration_since(UNIX_EPOCH) else {
             return false;
         };
-        self.ctime_ns + RACY.as_nanos() as i128 <= taken.as_nanos() as i128
+        join_ns(self.ctime_s, self.ctime_n) + RACY.as_nanos() as i128 <= taken.as_nanos() as i128
     }
 }
 
@@ -131,6 +157,36 @@ mod tests {
         let s = stamp_now(&f);
         assert_eq!(Stamp::from_parts(s.parts()), Some(s));
         assert_eq!(Stamp::from_parts([-1, 0, 0, 0, 0]), None);
+    }
+
+    #[test]
+    fn a_stamp_keeps_its_times_to_the_nanosecond_in_48_bytes() {
+        assert_eq!(std::mem::size_of::<Stamp>(), 48);
+        let ns = 1_000_000_000i128;
+        for (mtime, ctime) in [
+            (0, 0),
+            (
+                1_764_000_000 * ns + 123_456_789,
+                1_764_000_001 * ns + 999_999_999,
+            ),
+            (-1, -ns - 1),
+            (
+                i128::from(i64::MAX) * ns + ns - 1,
+                i128::from(i64::MIN) * ns,
+            ),
+        ] {
+            let parts = [7, 42, 1024, mtime, ctime];
+            assert_eq!(Stamp::from_parts(parts).map(|s| s.parts()), Some(parts));
+        }
+        // Two stamps a nanosecond apart differ.
+        let a = Stamp::from_parts([7, 42, 1024, ns, ns]);
+        assert_ne!(a, Stamp::from_parts([7, 42, 1024, ns + 1, ns]));
+        assert_ne!(a, Stamp::from_parts([7, 42, 1024, ns, ns - 1]));
+        // Past an i64 of seconds: no stamp, as for any number out of range.
+        assert_eq!(
+            Stamp::from_parts([7, 42, 1024, i128::from(i64::MAX) * ns + ns, 0]),
+            None
+        );
     }
 
     #[test]

@@ -124,3 +124,29 @@ fn a_handler_start_carries_the_approved_payload_and_its_journaled_attempt() {
     });
     assert_eq!(executing, Some(job.command));
 }
+
+#[test]
+fn open_requests_rebuilt_packed_are_the_requests_the_journal_made() {
+    // Enough requests for several B-tree nodes, some decided, some with
+    // a History of more than one line.
+    let mut m = machine();
+    let mut journal = Vec::new();
+    for i in 0..40u64 {
+        let id: &'static str = Box::leak(format!("r{i:02}").into_boxed_str());
+        journal.extend(perform(&mut m, &pay(id, 500 + i)).events);
+        if i % 3 == 0 {
+            journal.extend(perform(&mut m, &decide(id, i % 2 == 0)).events);
+        }
+    }
+    let mut inserted = BTreeMap::new();
+    for ev in &journal {
+        apply(&mut inserted, ev).unwrap();
+    }
+    let config = Arc::new(Config::parse(CONFIG, "test").unwrap());
+    let rebuilt = Machine::replay(config, &journal).unwrap();
+    assert_eq!(rebuilt.requests(), &inserted);
+    assert_eq!(rebuilt.requests().len(), 40);
+    for r in rebuilt.requests().values() {
+        assert_eq!(r.history.capacity(), r.history.len(), "{}", r.id);
+    }
+}
