@@ -50,9 +50,10 @@ pub(super) fn start(
 /// old for the page then stays too old.
 fn settled_entries(machine: &Machine, journal: &Journal, now: jiff::Timestamp) -> SettledEntries {
     let index = machine.settled_index();
-    let (chosen, _) = crate::dashboard::choose(index.iter(), |_| false, now);
+    let all: Vec<Settled> = index.iter_all().collect();
+    let (chosen, _) = crate::dashboard::choose(all.iter(), |_| false, now);
     let records: Vec<Settled> = chosen.into_iter().copied().collect();
-    let counted = Counted::of(index.iter(), &records);
+    let counted = Counted::of(all.iter(), &records);
     let (path, chain) = (journal.path().to_path_buf(), journal.chain().clone());
     let details = move |s: &Settled| match super::details::load(&path, &chain, s) {
         Ok(r) => Some(Entry::from(&r)),
@@ -73,11 +74,11 @@ fn settled_entries(machine: &Machine, journal: &Journal, now: jiff::Timestamp) -
 fn settled_failures(machine: &Machine, journal: &Journal) -> Vec<NotifyFailure> {
     let with_failures = machine
         .settled_index()
-        .iter()
+        .iter_all()
         .filter(|s| s.has(flag::UNDELIVERED));
     let mut out = Vec::new();
     for s in with_failures {
-        if let Ok(r) = super::details::load(journal.path(), journal.chain(), s) {
+        if let Ok(r) = super::details::load(journal.path(), journal.chain(), &s) {
             out.extend(crate::dashboard::failures_of(&r));
         }
     }

@@ -159,8 +159,9 @@ impl Fold {
             }
             return Ok(());
         }
-        if let Some(s) = self.parts.settled.get_mut(&ev.request) {
-            return later(s, &ev, offset);
+        let settled = &mut self.parts.settled;
+        if let Some(done) = settled.update(&ev.request, |s| later(s, &ev, offset)) {
+            return done;
         }
         self.take_full(ev, offset)
     }

@@ -40,12 +40,17 @@ impl Machine {
     }
 
     /// A settled request's compact record (not one held in full).
-    pub fn settled(&self, id: &str) -> Option<&Settled> {
+    pub fn settled(&self, id: &str) -> Option<Settled> {
         self.settled.get(id)
     }
 
     pub fn settled_index(&self) -> &SettledIndex {
         &self.settled
+    }
+
+    /// For a checkpoint moving archived records to disk.
+    pub fn settled_index_mut(&mut self) -> &mut SettledIndex {
+        &mut self.settled
     }
 
     pub fn lookups(&self) -> &SettledLookups {
@@ -74,7 +79,7 @@ impl Machine {
     pub fn created(&self, id: &str) -> Option<jiff::Timestamp> {
         match self.requests.get(id) {
             Some(r) => Some(r.sub.created),
-            None => self.settled.get(id).map(Settled::created),
+            None => self.settled.get(id).map(|s| s.created()),
         }
     }
 
