@@ -106,7 +106,10 @@ pub(super) fn replay(state: &Path, config: Arc<Config>) -> Result<Replayed, Daem
         }
         Ok(None) => tracing::info!("no checkpoint: replaying the whole journal"),
         Err(Unusable::Cold(why)) => {
-            tracing::warn!(%why, "the settled index is damaged: replaying the whole journal")
+            // Removed, so the CLI reads the whole journal too until the
+            // next checkpoint.
+            let removed = std::fs::remove_file(state.join(FILE)).is_ok();
+            tracing::warn!(%why, checkpoint_removed = removed, "the settled index is damaged: replaying the whole journal")
         }
         Err(why) => tracing::warn!(%why, "the checkpoint is damaged: replaying the whole journal"),
     }
