@@ -445,7 +445,6 @@ impl Env {
     /// Waits (up to 15 s) for the daemon to exit on its own; its status.
     pub fn wait_exit(&mut self) -> std::process::ExitStatus {
         let mut child = self.daemon.take().expect("daemon running");
-        let status = wait_for_some("the daemon exited", || child.try_wait().unwrap());
-        status
+        wait_for_some("the daemon exited", || child.try_wait().unwrap())
     }
 }
