@@ -39,8 +39,13 @@ impl Machine {
         m
     }
 
-    /// A settled request's compact record (not one held in full).
+    /// A settled request's compact record (not one held in full). A
+    /// request held in full has none, so asking about it reads no cold
+    /// block.
     pub fn settled(&self, id: &str) -> Option<Settled> {
+        if self.requests.contains_key(id) {
+            return None;
+        }
         self.settled.get(id)
     }
 
@@ -64,14 +69,14 @@ impl Machine {
 
     /// Whether the journal knows the request, open or settled.
     pub fn knows(&self, id: &str) -> bool {
-        self.requests.contains_key(id) || self.settled.get(id).is_some()
+        self.requests.contains_key(id) || self.settled(id).is_some()
     }
 
     /// Its status's name, open or settled.
     pub fn status_name(&self, id: &str) -> Option<&'static str> {
         match self.requests.get(id) {
             Some(r) => Some(r.status.name()),
-            None => self.settled.get(id).map(|s| s.kind.name()),
+            None => self.settled(id).map(|s| s.kind.name()),
         }
     }
 
@@ -79,7 +84,7 @@ impl Machine {
     pub fn created(&self, id: &str) -> Option<jiff::Timestamp> {
         match self.requests.get(id) {
             Some(r) => Some(r.sub.created),
-            None => self.settled.get(id).map(|s| s.created()),
+            None => self.settled(id).map(|s| s.created()),
         }
     }
 
@@ -87,7 +92,9 @@ impl Machine {
     pub fn from_inbox(&self, id: &str) -> Option<bool> {
         match self.requests.get(id) {
             Some(r) => Some(r.sub.source == Source::Inbox),
-            None => (self.settled.get(id)).map(|s| s.has(crate::request::settled::flag::INBOX)),
+            None => self
+                .settled(id)
+                .map(|s| s.has(crate::request::settled::flag::INBOX)),
         }
     }
 
