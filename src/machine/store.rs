@@ -80,11 +80,14 @@ impl Machine {
         }
     }
 
-    /// When it was submitted, open or settled.
+    /// When it was submitted, open or settled: a settled one's record
+    /// keeps whole seconds, so the last instant of its second (a drop-in
+    /// written in the second it was taken is that drop-in, not a new one).
     pub fn created(&self, id: &str) -> Option<jiff::Timestamp> {
         match self.requests.get(id) {
             Some(r) => Some(r.sub.created),
-            None => self.settled(id).map(|s| s.created()),
+            None => (self.settled(id))
+                .map(|s| s.created() + jiff::SignedDuration::from_nanos(999_999_999)),
         }
     }
 

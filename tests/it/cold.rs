@@ -184,3 +184,34 @@ fn a_cold_block_damaged_while_running_stops_the_daemon_and_never_answers_wrongly
     show_says(&env, &id, "rejected");
     assert_eq!(env.hitl(&["wait", &id]).0, 3, "rejected");
 }
+
+#[test]
+fn a_drop_in_of_an_archived_request_in_the_cold_file_is_not_taken_twice() {
+    let mut env = Env::new(KEPT);
+    // Taken while note writes fail: the drop-in stays as it was dropped.
+    env.start_with_note_writes_failing();
+    let drop_in = env.folder("Pending_Approval").join("pay-rent.md");
+    std::fs::write(&drop_in, "---\naction: payment\namount: 900\n---\n").unwrap();
+    wait_for("a failed write", || {
+        env.log().contains("note not written; retried later")
+    });
+    let id = env.journal()[0]["request"].as_str().unwrap().to_string();
+    let (code, _, err) = env.hitl(&["reject", &id, "--reason", "not ours"]);
+    assert_eq!(code, 0, "{err}");
+    wait_archived(&env, &id);
+    env.stop();
+    assert_eq!(cold_files(&env).len(), 1, "the stop wrote the cold file");
+    // Started again from the checkpoint: the same file, still there, is
+    // recognised as the archived request's, not taken again (its record
+    // keeps whole seconds: the file was written in the second it was
+    // taken, which is not "written since").
+    let before = env.log().len();
+    env.start_with_note_writes_failing();
+    let said = format!("this drop-in was already taken as request {id}; not taken again");
+    wait_for("the drop-in recognised", || {
+        env.log()[before..].contains(&said)
+    });
+    assert!(env.log()[before..].contains("state loaded from the checkpoint"));
+    assert_eq!(submitted(&env), 1, "taken once");
+    show_says(&env, &id, "rejected");
+}
