@@ -109,3 +109,22 @@ fn a_damaged_cold_file_at_start_is_a_full_replay_and_the_cli_reads_the_journal()
     let m = read_state(dir.path(), config()).unwrap();
     each_in_full(dir.path(), &m, &want);
 }
+
+#[test]
+fn nothing_goes_cold_when_every_done_note_is_kept_or_below_the_bound_at_a_periodic_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    edge_journal(dir.path());
+    let keep_all = "default: require\ndone_notes_kept: 0s\n";
+    let keep_all = Arc::new(Config::parse(keep_all, "test").unwrap());
+    let mut r = replay(dir.path(), keep_all).unwrap();
+    assert!(!go_cold(dir.path(), &r.journal, &mut r.machine, later(), true).unwrap());
+    assert_eq!(r.machine.settled_index().hot_len(), 8);
+    assert!(r.machine.settled_index().cold().is_none());
+    drop(r);
+    // Eight archived, far below the bound: a periodic checkpoint keeps
+    // them hot; only a stop moves them.
+    let mut r = replay(dir.path(), config()).unwrap();
+    assert!(!go_cold(dir.path(), &r.journal, &mut r.machine, later(), false).unwrap());
+    assert_eq!(r.machine.settled_index().hot_len(), 8);
+    assert!(cold_files(dir.path()).is_empty());
+}
