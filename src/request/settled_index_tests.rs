@@ -106,3 +106,23 @@ fn a_damaged_cold_block_never_answers() {
         assert!(msg.contains("block 1 of the settled index"), "{msg}");
     }
 }
+
+#[test]
+fn a_snapshot_goes_to_another_thread_and_reads_hot_over_cold_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut index, _) = hot_and_cold(dir.path());
+    index.update(&id(4), |s| s.kind = Kind::Failed);
+    assert!(index.remove(&id(2)).is_some());
+    let want: Vec<Settled> = index.iter_all().collect();
+    let snapshot = index.snapshot();
+    drop(index);
+    let got = std::thread::spawn(move || snapshot.into_iter().collect::<Vec<_>>())
+        .join()
+        .unwrap();
+    assert_eq!(got, want);
+    assert_eq!(
+        got.iter().find(|s| s.id == BASE + 4).unwrap().kind,
+        Kind::Failed
+    );
+    assert!(got.iter().all(|s| s.id != BASE + 2));
+}
