@@ -105,6 +105,9 @@ pub(super) fn replay(state: &Path, config: Arc<Config>) -> Result<Replayed, Daem
             }
         }
         Ok(None) => tracing::info!("no checkpoint: replaying the whole journal"),
+        Err(Unusable::Version) => {
+            tracing::info!("the checkpoint is of another version: replaying the whole journal")
+        }
         Err(Unusable::Cold(why)) => {
             // Removed, so the CLI reads the whole journal too until the
             // next checkpoint.
@@ -230,6 +233,8 @@ pub enum Unusable {
     Format(String),
     #[error("{0}")]
     Cold(#[from] SettledFileError),
+    #[error("written by another version of hitl")]
+    Version,
 }
 
 fn from_checkpoint(
@@ -253,9 +258,10 @@ fn from_checkpoint(
     let mut line = Vec::new();
     input.read_until(b'\n', &mut line)?;
     if line != MAGIC {
-        return Err(Unusable::Format(
-            "not a hitl checkpoint of this version".into(),
-        ));
+        if line.starts_with(b"hitl checkpoint v") {
+            return Err(Unusable::Version);
+        }
+        return Err(Unusable::Format("not a hitl checkpoint".into()));
     }
     line.clear();
     input.read_until(b'\n', &mut line)?;

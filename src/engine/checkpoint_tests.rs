@@ -101,7 +101,12 @@ fn a_sound_checkpoint_is_used_and_the_tail_replayed_after_it() {
 #[test]
 fn a_damaged_or_mismatched_checkpoint_falls_back_to_a_full_replay() {
     type Damage = fn(&Path, &mut Vec<u8>);
-    let cases: [(&str, Damage); 5] = [
+    let cases: [(&str, Damage); 6] = [
+        ("an older version (v2), valid MAC", |s, b| {
+            let text = String::from_utf8(b.clone()).unwrap();
+            let body = &text[..text.len() - 65];
+            *b = remac(s, &body.replacen("checkpoint v3", "checkpoint v2", 1));
+        }),
         ("flip a byte", |_, b| b[40] ^= 0x01),
         ("truncate", |_, b| b.truncate(b.len() / 2)),
         ("wrong seq, valid MAC", |s, b| {
