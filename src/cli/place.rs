@@ -71,8 +71,11 @@ pub(super) fn all_requests<'a>(
         .filter(|r| wanted(r.status.name()))
         .map(Cow::Borrowed)
         .collect();
-    let settled = m.settled_index().iter().filter(|s| wanted(s.kind.name()));
-    let settled: Vec<&crate::request::Settled> = settled.collect();
+    let settled = m
+        .settled_index()
+        .iter_all()
+        .filter(|s| wanted(s.kind.name()));
+    let settled: Vec<crate::request::Settled> = settled.collect();
     if settled.is_empty() {
         return Ok(out);
     }

@@ -31,9 +31,10 @@ use crate::journal::{Journal, JournalError, Reader, Resume, TornTail};
 use crate::machine::{Fold, FoldError, Ledger, Machine, Parts};
 use crate::request::lookup::KEY_BYTES;
 use crate::request::settled::RECORD_BYTES;
+use crate::request::settled_file::SettledFileError;
 
 pub const FILE: &str = "checkpoint";
-const MAGIC: &[u8] = b"hitl checkpoint v2\n";
+const MAGIC: &[u8] = b"hitl checkpoint v3\n";
 /// The last line: 64 hex digits of MAC and a newline.
 const MAC_LINE: u64 = 65;
 /// A settled drop-in: its fingerprint's hash and its id.
@@ -45,8 +46,12 @@ struct Header {
     last_event: Option<Timestamp>,
     /// Requests held in full (one JSON line each).
     requests: usize,
-    /// Compact records of settled requests.
+    /// Compact records of settled requests held in memory (hot).
     settled: usize,
+    /// The archived ones' file, if any (`checkpoint_cold.rs`).
+    cold: Option<ColdRef>,
+    /// Ids taken out of that file (their requests held in full again).
+    tombstones: usize,
     keys: usize,
     drop_ins: usize,
     /// The trust gate's journaled memory (authenticator steps taken, undo
@@ -76,7 +81,7 @@ pub(super) struct Replayed {
 pub(super) fn replay(state: &Path, config: Arc<Config>) -> Result<Replayed, DaemonError> {
     let path = state.join("journal.jsonl");
     let chain = Journal::prepare(&path)?;
-    match from_checkpoint(state, &chain) {
+    match from_checkpoint(state, &chain, cold::DAEMON) {
         Ok(Some(r)) => {
             let mut fold = Fold::from_parts(r.parts);
             fold.last_event = r.last_event;
@@ -100,6 +105,12 @@ pub(super) fn replay(state: &Path, config: Arc<Config>) -> Result<Replayed, Daem
             }
         }
         Ok(None) => tracing::info!("no checkpoint: replaying the whole journal"),
+        Err(Unusable::Cold(why)) => {
+            // Removed, so the CLI reads the whole journal too until the
+            // next checkpoint.
+            let removed = std::fs::remove_file(state.join(FILE)).is_ok();
+            tracing::warn!(%why, checkpoint_removed = removed, "the settled index is damaged: replaying the whole journal")
+        }
         Err(why) => tracing::warn!(%why, "the checkpoint is damaged: replaying the whole journal"),
     }
     let (journal, torn, last_event, parts) = open_and_fold(&path, &chain, None, Fold::default())
@@ -127,7 +138,7 @@ pub(super) fn replay(state: &Path, config: Arc<Config>) -> Result<Replayed, Daem
 pub fn read_state(state: &Path, config: Arc<Config>) -> Result<Machine, DaemonError> {
     let path = state.join("journal.jsonl");
     let chain = crate::journal::chain_for(&path)?;
-    if let Ok(Some(r)) = from_checkpoint(state, &chain) {
+    if let Ok(Some(r)) = from_checkpoint(state, &chain, cold::CLI) {
         let fold = Fold::from_parts(r.parts);
         if let Ok(parts) = read_and_fold(&path, &chain, Some(&r.resume), fold) {
             return Ok(Machine::from_parts(config, parts));
@@ -217,9 +228,15 @@ pub enum Unusable {
     Mac,
     #[error("unreadable: {0}")]
     Format(String),
+    #[error("{0}")]
+    Cold(#[from] SettledFileError),
 }
 
-fn from_checkpoint(state: &Path, chain: &Chain) -> Result<Option<Loaded>, Unusable> {
+fn from_checkpoint(
+    state: &Path,
+    chain: &Chain,
+    how: cold::Opening,
+) -> Result<Option<Loaded>, Unusable> {
     let path = state.join(FILE);
     let mut file = match File::open(&path) {
         Ok(f) => f,
@@ -244,11 +261,17 @@ fn from_checkpoint(state: &Path, chain: &Chain) -> Result<Option<Loaded>, Unusab
     input.read_until(b'\n', &mut line)?;
     let bad = |e: serde_json::Error| Unusable::Format(e.to_string());
     let header: Header = serde_json::from_slice(&line).map_err(bad)?;
-    let need = header.settled * RECORD_BYTES + header.keys * KEY_BYTES;
+    let need = header.settled * RECORD_BYTES + header.keys * KEY_BYTES + header.tombstones * 8;
     if need as u64 > len {
         return Err(Unusable::Format("sections longer than the file".into()));
     }
-    let parts = read_sections(&mut input, &header)?;
+    let (mut parts, gone) = read_sections(&mut input, &header)?;
+    let opened = header
+        .cold
+        .as_ref()
+        .map(|r| cold::open(state, chain, r, how));
+    let settled = std::mem::take(&mut parts.settled);
+    parts.settled = settled.with_cold(opened.transpose()?, gone);
     Ok(Some(Loaded {
         resume: header.journal,
         last_event: header.last_event,
@@ -302,7 +325,9 @@ pub(super) fn write(
         inner: BufWriter::with_capacity(1 << 16, file),
         mac,
     };
-    write_body(&mut out, resume, last_event, machine)?;
+    let cold = cold::cold_ref(machine.settled_index());
+    let keep = cold.as_ref().map(|c| c.file().to_string());
+    write_body(&mut out, resume, last_event, machine, cold)?;
     let MacWriter { mut inner, mac } = out;
     inner.write_all(&mac.finish_hex())?;
     inner.write_all(b"\n")?;
@@ -310,7 +335,9 @@ pub(super) fn write(
     file.sync_all()?;
     let path: PathBuf = state.join(FILE);
     std::fs::rename(&tmp, &path)?;
-    File::open(state)?.sync_all()
+    File::open(state)?.sync_all()?;
+    cold::remove_stale(state, keep.as_deref());
+    Ok(())
 }
 
 /// Feeds what it writes to the MAC.
@@ -330,6 +357,10 @@ impl<W: Write> Write for MacWriter<W> {
         self.inner.flush()
     }
 }
+
+#[path = "checkpoint_cold.rs"]
+pub mod cold;
+use cold::ColdRef;
 
 #[path = "checkpoint_sections.rs"]
 mod sections;

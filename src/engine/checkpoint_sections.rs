@@ -1,11 +1,12 @@
 //! The checkpoint's sections (see `checkpoint.rs`): the settled
 //! requests' records, their keys and drop-ins, the requests held in full.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
 
 use jiff::Timestamp;
 
-use super::{DROP_IN_BYTES, Header, Held, MAGIC, Unusable};
+use super::{ColdRef, DROP_IN_BYTES, Header, Held, MAGIC, Unusable};
 use crate::journal::Resume;
 use crate::machine::{Machine, Parts};
 use crate::request::lookup::{KEY_BYTES, KeyOwner};
@@ -13,7 +14,11 @@ use crate::request::settled::RECORD_BYTES;
 use crate::request::{Request, Settled, SettledIndex};
 
 /// The binary sections and the requests held in full.
-pub(super) fn read_sections(input: &mut impl BufRead, header: &Header) -> Result<Parts, Unusable> {
+/// The sections and the tombstones (ids taken out of the cold file).
+pub(super) fn read_sections(
+    input: &mut impl BufRead,
+    header: &Header,
+) -> Result<(Parts, BTreeSet<u64>), Unusable> {
     let format = |what: &str| Unusable::Format(what.to_string());
     let mut parts = Parts::default();
     let mut records = Vec::with_capacity(header.settled);
@@ -39,6 +44,11 @@ pub(super) fn read_sections(input: &mut impl BufRead, header: &Header) -> Result
         let id = u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes"));
         parts.lookups.drop_ins.insert(h, id);
     }
+    let mut gone = BTreeSet::new();
+    for _ in 0..header.tombstones {
+        input.read_exact(&mut buf[..8])?;
+        gone.insert(u64::from_le_bytes(buf[..8].try_into().expect("8 bytes")));
+    }
     // One request a line, each parsed from a reused buffer: from_reader
     // over the whole array is several times slower.
     let mut line = Vec::new();
@@ -61,7 +71,7 @@ pub(super) fn read_sections(input: &mut impl BufRead, header: &Header) -> Result
         return Err(format("request count differs"));
     }
     parts.ledger = header.ledger.clone();
-    Ok(parts)
+    Ok((parts, gone))
 }
 
 pub(super) fn write_body(
@@ -69,6 +79,7 @@ pub(super) fn write_body(
     resume: Resume,
     last_event: Option<Timestamp>,
     machine: &Machine,
+    cold: Option<ColdRef>,
 ) -> Result<(), std::io::Error> {
     let requests = machine.requests();
     let settled = machine.settled_index();
@@ -78,14 +89,16 @@ pub(super) fn write_body(
         journal: resume,
         last_event,
         requests: requests.len(),
-        settled: settled.len(),
+        settled: settled.hot_len(),
+        cold,
+        tombstones: settled.tombstones().len(),
         keys: lookups.keys.len(),
         drop_ins: lookups.drop_ins.len(),
         ledger: machine.ledger().clone(),
     };
     serde_json::to_writer(&mut *out, &header)?;
     out.write_all(b"\n")?;
-    for s in settled.iter() {
+    for s in settled.iter_hot() {
         out.write_all(&s.to_bytes())?;
     }
     for (k, o) in &lookups.keys {
@@ -93,6 +106,9 @@ pub(super) fn write_body(
     }
     for (h, id) in &lookups.drop_ins {
         out.write_all(&h.to_le_bytes())?;
+        out.write_all(&id.to_le_bytes())?;
+    }
+    for id in settled.tombstones() {
         out.write_all(&id.to_le_bytes())?;
     }
     for r in requests.values() {

@@ -56,7 +56,7 @@ impl Engine {
         self.tell_systemd();
         let every = self.machine.config().checkpoint_every;
         if every > 0 && self.since_checkpoint >= every {
-            self.checkpoint();
+            self.checkpoint(false);
         }
         Ok(true)
     }
@@ -64,13 +64,26 @@ impl Engine {
     /// Writes a checkpoint of the state, which is the journal's now (all
     /// of a batch's events are journaled before its effects, and an
     /// unjournaled batch is undone). A failure costs only start-up time.
-    pub(super) fn checkpoint(&mut self) {
+    /// The archived settled requests go to disk first when there are
+    /// enough of them, or any at a `stop` (`checkpoint_cold.rs`).
+    pub(super) fn checkpoint(&mut self, stop: bool) {
         if self.outage.is_some() {
             return;
         }
         let started = std::time::Instant::now();
         let compacted = self.machine.compact();
         tracing::debug!(compacted, "settled requests kept as compact records");
+        let now = self.clock.now();
+        let cold = super::checkpoint::cold::go_cold(
+            &self.state_dir,
+            &self.journal,
+            &mut self.machine,
+            now,
+            stop,
+        );
+        if let Err(error) = cold {
+            tracing::warn!(%error, "could not write the settled index; the archived requests stay in memory");
+        }
         match super::checkpoint::write(
             &self.state_dir,
             &self.journal,

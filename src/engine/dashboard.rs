@@ -31,11 +31,14 @@ pub(super) fn start(
         path: journal.path().to_path_buf(),
         chain: journal.chain().clone(),
     };
-    let settled = settled_entries(machine.settled_index().iter().copied(), read, clock.now());
+    // The hot records copied, the cold file shared: the pass over every
+    // record (millions, from disk) runs on the page's thread.
+    let snapshot = machine.settled_index().snapshot();
+    let now = clock.now();
     let writer = Writer::spawn_with(
         vault.root.join(FILE_NAME),
         entries,
-        Box::new(move || settled),
+        Box::new(move || settled_entries(snapshot.into_iter(), read, now)),
         move || clock.now(),
         tz.clone(),
         Pace::daemon(config.dashboard_refresh),

@@ -64,7 +64,7 @@ pub fn lookup<'a>(
     let Some(s) = machine.settled(id) else {
         return Ok(None);
     };
-    load(path, chain, s).map(|r| Some(Cow::Owned(r)))
+    load(path, chain, &s).map(|r| Some(Cow::Owned(r)))
 }
 
 /// A request, open or settled, in full; `None` if unknown or unreadable.
@@ -83,7 +83,7 @@ pub fn details<'a>(
 impl Engine {
     /// Holds the settled request `id` in full again, for an input about it.
     pub(super) fn hydrate(&mut self, id: &str) {
-        let Some(s) = self.machine.settled(id).copied() else {
+        let Some(s) = self.machine.settled(id) else {
             return;
         };
         match load(self.journal.path(), self.journal.chain(), &s) {
@@ -135,7 +135,8 @@ impl Engine {
     pub(super) fn settled_candidates(&self, startup: bool) -> Vec<crate::request::Id> {
         if startup {
             let (now, kept) = (self.clock.now(), self.machine.config().done_notes_kept);
-            let all = self.machine.settled_index().iter();
+            // Only hot ones: a cold one was archived when it went there.
+            let all = self.machine.settled_index().iter_hot();
             let kept = all.filter(|s| !s.archived(now, kept));
             return kept.map(Settled::id).collect();
         }
@@ -153,7 +154,7 @@ impl Engine {
         let mut out = Vec::new();
         // An archived request's note is not tracked: skipped before its
         // id is even spelled out.
-        for s in (self.machine.settled_index().iter()).filter(|s| !s.archived(now, kept)) {
+        for s in (self.machine.settled_index().iter_hot()).filter(|s| !s.archived(now, kept)) {
             let id = s.id();
             let here = self.files.path_of(&id).and_then(|p| p.parent()) == Some(done);
             if here {

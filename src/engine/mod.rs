@@ -242,7 +242,7 @@ pub async fn run(
     // is the off-thread listing, so the machine holds exactly what is
     // journaled), leaves a checkpoint for the next start.
     if result.is_ok() {
-        engine.checkpoint();
+        engine.checkpoint(true);
     }
     engine.dashboard.finish();
     crate::vault::free_spares();

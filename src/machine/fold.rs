@@ -85,7 +85,8 @@ impl Fold {
             // Only tracked and settled requests keep nothing of its texts.
             Read::Skeleton(ev)
                 if self.tracks.contains_key(&ev.request)
-                    || self.parts.settled.get(&ev.request).is_some() =>
+                    || (!self.parts.requests.contains_key(&ev.request)
+                        && self.parts.settled.get(&ev.request).is_some()) =>
             {
                 return self.take_event(ev, offset);
             }
@@ -159,8 +160,14 @@ impl Fold {
             }
             return Ok(());
         }
-        if let Some(s) = self.parts.settled.get_mut(&ev.request) {
-            return later(s, &ev, offset);
+        // Held in full, else settled (a cold one read only then).
+        let held = self.parts.requests.contains_key(&ev.request);
+        let settled = &mut self.parts.settled;
+        if let Some(done) = (!held)
+            .then(|| settled.update(&ev.request, |s| later(s, &ev, offset)))
+            .flatten()
+        {
+            return done;
         }
         self.take_full(ev, offset)
     }

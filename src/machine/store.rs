@@ -39,13 +39,23 @@ impl Machine {
         m
     }
 
-    /// A settled request's compact record (not one held in full).
-    pub fn settled(&self, id: &str) -> Option<&Settled> {
+    /// A settled request's compact record (not one held in full). A
+    /// request held in full has none, so asking about it reads no cold
+    /// block.
+    pub fn settled(&self, id: &str) -> Option<Settled> {
+        if self.requests.contains_key(id) {
+            return None;
+        }
         self.settled.get(id)
     }
 
     pub fn settled_index(&self) -> &SettledIndex {
         &self.settled
+    }
+
+    /// For a checkpoint moving archived records to disk.
+    pub fn settled_index_mut(&mut self) -> &mut SettledIndex {
+        &mut self.settled
     }
 
     pub fn lookups(&self) -> &SettledLookups {
@@ -59,22 +69,25 @@ impl Machine {
 
     /// Whether the journal knows the request, open or settled.
     pub fn knows(&self, id: &str) -> bool {
-        self.requests.contains_key(id) || self.settled.get(id).is_some()
+        self.requests.contains_key(id) || self.settled(id).is_some()
     }
 
     /// Its status's name, open or settled.
     pub fn status_name(&self, id: &str) -> Option<&'static str> {
         match self.requests.get(id) {
             Some(r) => Some(r.status.name()),
-            None => self.settled.get(id).map(|s| s.kind.name()),
+            None => self.settled(id).map(|s| s.kind.name()),
         }
     }
 
-    /// When it was submitted, open or settled.
+    /// When it was submitted, open or settled: a settled one's record
+    /// keeps whole seconds, so the last instant of its second (a drop-in
+    /// written in the second it was taken is that drop-in, not a new one).
     pub fn created(&self, id: &str) -> Option<jiff::Timestamp> {
         match self.requests.get(id) {
             Some(r) => Some(r.sub.created),
-            None => self.settled.get(id).map(Settled::created),
+            None => (self.settled(id))
+                .map(|s| s.created() + jiff::SignedDuration::from_nanos(999_999_999)),
         }
     }
 
@@ -82,7 +95,9 @@ impl Machine {
     pub fn from_inbox(&self, id: &str) -> Option<bool> {
         match self.requests.get(id) {
             Some(r) => Some(r.sub.source == Source::Inbox),
-            None => (self.settled.get(id)).map(|s| s.has(crate::request::settled::flag::INBOX)),
+            None => self
+                .settled(id)
+                .map(|s| s.has(crate::request::settled::flag::INBOX)),
         }
     }
 

@@ -18,6 +18,7 @@ pub mod lookup;
 mod payload;
 pub mod settled;
 pub mod settled_file;
+pub mod settled_index;
 mod transition;
 
 pub use actor::Actor;

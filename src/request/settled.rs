@@ -7,9 +7,8 @@
 //! A record is 40 bytes, in memory and in a checkpoint's binary section
 //! ([`Settled::to_bytes`]); the index is a vector sorted by id, plus a small
 //! ordered map for the requests settled since it was last merged (ids are
-//! random, so inserting into the vector would move half of it each time).
-
-use std::collections::BTreeMap;
+//! random, so inserting into the vector would move half of it each time),
+//! and the archived ones on disk ([`SettledIndex`], `settled_index.rs`).
 
 use jiff::Timestamp;
 
@@ -279,120 +278,7 @@ fn time(secs: u32) -> Timestamp {
     Timestamp::from_second(i64::from(secs)).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// The settled requests by id.
-#[derive(Debug, Default, Clone)]
-pub struct SettledIndex {
-    /// Sorted by id.
-    base: Vec<Settled>,
-    /// Settled since the last [`SettledIndex::merge`].
-    recent: BTreeMap<u64, Settled>,
-}
-
-impl SettledIndex {
-    /// An index of `records` in any order; `None` if an id repeats.
-    pub fn from_records(mut records: Vec<Settled>) -> Option<SettledIndex> {
-        records.sort_unstable_by_key(|s| s.id);
-        if records.windows(2).any(|w| w[0].id == w[1].id) {
-            return None;
-        }
-        records.shrink_to_fit();
-        Some(SettledIndex {
-            base: records,
-            recent: BTreeMap::new(),
-        })
-    }
-
-    pub fn len(&self) -> usize {
-        self.base.len() + self.recent.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn get(&self, id: &str) -> Option<&Settled> {
-        let n = id_number(id)?;
-        match self.base.binary_search_by_key(&n, |s| s.id) {
-            Ok(i) => Some(&self.base[i]),
-            Err(_) => self.recent.get(&n),
-        }
-    }
-
-    pub fn get_mut(&mut self, id: &str) -> Option<&mut Settled> {
-        let n = id_number(id)?;
-        match self.base.binary_search_by_key(&n, |s| s.id) {
-            Ok(i) => Some(&mut self.base[i]),
-            Err(_) => self.recent.get_mut(&n),
-        }
-    }
-
-    pub fn insert(&mut self, s: Settled) {
-        match self.base.binary_search_by_key(&s.id, |r| r.id) {
-            Ok(i) => self.base[i] = s,
-            Err(_) => {
-                self.recent.insert(s.id, s);
-            }
-        }
-    }
-
-    /// Takes a record out (its request is held in full again).
-    pub fn remove(&mut self, id: &str) -> Option<Settled> {
-        let n = id_number(id)?;
-        match self.base.binary_search_by_key(&n, |s| s.id) {
-            Ok(i) => Some(self.base.remove(i)),
-            Err(_) => self.recent.remove(&n),
-        }
-    }
-
-    /// Moves the recent records into the sorted vector.
-    pub fn merge(&mut self) {
-        if self.recent.is_empty() {
-            return;
-        }
-        let recent = std::mem::take(&mut self.recent);
-        let mut merged = Vec::with_capacity(self.base.len() + recent.len());
-        let mut old = std::mem::take(&mut self.base).into_iter().peekable();
-        for s in recent.into_values() {
-            while let Some(o) = old.next_if(|o| o.id < s.id) {
-                merged.push(o);
-            }
-            merged.push(s);
-        }
-        merged.extend(old);
-        self.base = merged;
-    }
-
-    /// Every record, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &Settled> {
-        self.base.iter().chain(self.recent.values())
-    }
-
-    /// The ids that start with `prefix` (hex digits), up to `limit` of them.
-    pub fn ids_starting(&self, prefix: &str, limit: usize) -> Vec<String> {
-        let Some((lo, hi)) = prefix_range(prefix) else {
-            return Vec::new();
-        };
-        let start = self.base.partition_point(|s| s.id < lo);
-        let base = self.base[start..].iter().take_while(|s| s.id <= hi);
-        let recent = self.recent.range(lo..=hi).map(|(_, s)| s);
-        base.chain(recent).take(limit).map(Settled::id).collect()
-    }
-}
-
-/// The smallest and largest id a hex prefix of at most 12 digits covers.
-fn prefix_range(prefix: &str) -> Option<(u64, u64)> {
-    if prefix.is_empty()
-        || prefix.len() > 12
-        || !prefix
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
-        return None;
-    }
-    let n = u64::from_str_radix(prefix, 16).ok()?;
-    let shift = 4 * (12 - prefix.len() as u32);
-    Some((n << shift, (n << shift) | ((1u64 << shift) - 1)))
-}
+pub use super::settled_index::SettledIndex;
 
 #[cfg(test)]
 #[path = "settled_tests.rs"]

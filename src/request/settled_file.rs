@@ -14,6 +14,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::settled::{RECORD_BYTES, Settled};
@@ -40,6 +41,18 @@ pub enum SettledFileError {
     Block { path: PathBuf, block: usize },
     #[error("the journal has no key: a settled index needs one")]
     Unkeyed,
+}
+
+impl SettledFileError {
+    /// The file it is about, if any.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            SettledFileError::Io { path, .. }
+            | SettledFileError::Damaged { path, .. }
+            | SettledFileError::Block { path, .. } => Some(path),
+            SettledFileError::Unkeyed => None,
+        }
+    }
 }
 
 /// One block's place and what it holds.
@@ -91,7 +104,13 @@ pub fn write(
     records: impl IntoIterator<Item = Settled>,
 ) -> Result<[u8; 64], SettledFileError> {
     let tmp = path.with_extension("tmp");
-    let file = File::create(&tmp).map_err(io(&tmp))?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
     let mut out = BufWriter::with_capacity(1 << 16, file);
     let mut fences = Vec::new();
     let mut block = Vec::with_capacity(PER_BLOCK * RECORD_BYTES);

@@ -71,6 +71,11 @@ impl SettledFile {
         self.len == 0
     }
 
+    /// What it is bound to (the journal's head when it was written).
+    pub fn bind(&self) -> &[u8; 32] {
+        &self.bind
+    }
+
     /// The trailer's MAC (what a checkpoint keeps to open it again).
     pub fn mac(&self) -> &[u8; 64] {
         &self.mac
@@ -119,6 +124,36 @@ impl SettledFile {
         records.ok_or_else(refuse)
     }
 
+    /// Reads and checks every block, one at a time (constant memory): a
+    /// start-up trusts nothing of the file it has not checked.
+    pub fn verify(&self) -> Result<(), SettledFileError> {
+        let mut previous = None;
+        for index in 0..self.blocks() {
+            for s in self.block(index)? {
+                if previous.is_some_and(|p| p >= s.id) {
+                    return Err(SettledFileError::Block {
+                        path: self.path.clone(),
+                        block: index,
+                    });
+                }
+                previous = Some(s.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// The blocks that may hold ids from `lo` to `hi`, by their fences.
+    pub fn blocks_between(&self, lo: u64, hi: u64) -> std::ops::Range<usize> {
+        let start = self.fences.partition_point(|f| f.last < lo);
+        let end = self.fences.partition_point(|f| f.first <= hi);
+        start..end.max(start)
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// How many blocks there are (for [`SettledFile::block`]).
     pub fn blocks(&self) -> usize {
         self.fences.len()
@@ -137,6 +172,16 @@ impl SettledFile {
             Ok(records) => records.into_iter().map(Ok).collect::<Vec<_>>(),
             Err(e) => vec![Err(e)],
         })
+    }
+}
+
+impl std::fmt::Debug for SettledFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SettledFile")
+            .field("path", &self.path)
+            .field("len", &self.len)
+            .field("blocks", &self.fences.len())
+            .finish()
     }
 }
 

@@ -39,29 +39,6 @@ fn a_compact_record_is_40_bytes_and_round_trips() {
 }
 
 #[test]
-fn the_index_finds_records_by_id_and_prefix_before_and_after_a_merge() {
-    let mut index = SettledIndex::from_records(vec![
-        record(0xa00000000001, Kind::Executed),
-        record(0xb00000000002, Kind::Rejected),
-    ])
-    .unwrap();
-    index.insert(record(0xa00000000003, Kind::Expired));
-    for _ in 0..2 {
-        assert_eq!(index.len(), 3);
-        assert_eq!(index.get("a00000000003").unwrap().kind, Kind::Expired);
-        assert_eq!(index.get("b00000000002").unwrap().kind, Kind::Rejected);
-        assert!(index.get("c00000000002").is_none());
-        assert!(index.get("not an id").is_none());
-        assert_eq!(index.ids_starting("a", 5).len(), 2);
-        assert_eq!(index.ids_starting("b0", 5), vec!["b00000000002"]);
-        index.merge();
-    }
-    assert_eq!(index.remove("a00000000001").unwrap().kind, Kind::Executed);
-    assert!(index.get("a00000000001").is_none());
-    assert!(SettledIndex::from_records(vec![record(1, Kind::Failed); 2]).is_none());
-}
-
-#[test]
 fn a_record_says_what_its_request_says() {
     let decision = Decision {
         approved: false,

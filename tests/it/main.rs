@@ -9,6 +9,7 @@ mod checkpoint_trust;
 mod cli;
 mod cli_feel;
 mod cli_feel_more;
+mod cold;
 mod crash;
 mod dash;
 mod dashboard;

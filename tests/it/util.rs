@@ -440,3 +440,11 @@ impl Env {
         full
     }
 }
+
+impl Env {
+    /// Waits (up to 15 s) for the daemon to exit on its own; its status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let mut child = self.daemon.take().expect("daemon running");
+        wait_for_some("the daemon exited", || child.try_wait().unwrap())
+    }
+}
