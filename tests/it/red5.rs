@@ -166,3 +166,57 @@ fn an_older_checkpoint_and_cold_file_put_back_together_still_know_every_keyed_re
         "nothing new"
     );
 }
+
+/// A daemon whose watcher drops every event, reconciling every second,
+/// started with at most `n` open files; two pending requests, after two
+/// idle reconciles have gone over their notes.
+fn blind_with_fd_limit(n: u64) -> (Env, String, String) {
+    let mut env = Env::new("reconcile_every: 1s\n");
+    env.start_env_with_fd_limit(n, &[("FAILPOINTS", "watcher-drop-events=return")]);
+    let (a, b) = (env.pay(1500), env.pay(1600));
+    env.wait_note(&a, "Pending_Approval", "pending");
+    env.wait_note(&b, "Pending_Approval", "pending");
+    let before = env.log().matches("reconciled the vault").count();
+    wait_for("two idle reconciles over the notes", || {
+        env.log().matches("reconciled the vault").count() >= before + 2
+    });
+    (env, a, b)
+}
+
+/// The person's tick written into the note's own file (same size), its
+/// modification time put back: only its change time says so.
+fn tick_in_place_keeping_mtime(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let ticked = text.replace("- [ ] Approve", "- [x] Approve");
+    assert_eq!(ticked.len(), text.len());
+    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, ticked.as_bytes(), 0).unwrap();
+    f.set_modified(mtime).unwrap();
+}
+
+#[test]
+fn a_tick_in_place_is_read_by_the_idle_reconcile_when_no_descriptor_can_be_held() {
+    // 2,600 open files: nothing is left for held descriptors past the
+    // connections' share and the reserve, so every note is stat'ed by name.
+    let (env, a, _) = blind_with_fd_limit(2600);
+    tick_in_place_keeping_mtime(&env.note_path(&a).unwrap());
+    env.wait_note(&a, "Done", "executed");
+    assert_eq!(env.runs().len(), 1);
+}
+
+#[test]
+fn a_note_swapped_for_a_fifo_by_rename_does_not_stall_the_idle_reconcile() {
+    let (env, a, b) = blind_with_fd_limit(65_536);
+    let path = env.note_path(&a).unwrap();
+    let fifo = path.with_file_name(".agent-fifo");
+    mkfifo(&fifo);
+    std::fs::rename(&fifo, &path).unwrap();
+    // A later tick on the other note is read: the pass went past the FIFO.
+    tick_in_place_keeping_mtime(&env.note_path(&b).unwrap());
+    env.wait_note(&b, "Done", "executed");
+    let runs = env.runs();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let get = socket(&env, &json!({"op": "get", "id": a})).expect("a reply");
+    assert_eq!(get["status"], "pending", "{get}");
+}
