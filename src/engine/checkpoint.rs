@@ -16,7 +16,7 @@
 //! anything else is a full replay and a log line saying why.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,8 +29,6 @@ use crate::config::Config;
 use crate::journal::key::{Chain, StreamMac};
 use crate::journal::{Journal, JournalError, Reader, Resume, TornTail};
 use crate::machine::{Fold, FoldError, Ledger, Machine, Parts};
-use crate::request::lookup::KEY_BYTES;
-use crate::request::settled::RECORD_BYTES;
 use crate::request::settled_file::SettledFileError;
 
 pub const FILE: &str = "checkpoint";
@@ -243,70 +241,84 @@ fn from_checkpoint(
     how: cold::Opening,
 ) -> Result<Option<Loaded>, Unusable> {
     let path = state.join(FILE);
-    let mut file = match File::open(&path) {
+    let file = match open_regular(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let Some(mac) = chain.mac() else {
+    if chain.mac().is_none() {
         return Ok(None);
-    };
-    check_mac(&mut file, mac)?;
-    file.rewind()?;
+    }
     let len = file.metadata()?.len();
-    let mut input = BufReader::with_capacity(1 << 16, file.take(len - MAC_LINE));
-    let mut line = Vec::new();
-    input.read_until(b'\n', &mut line)?;
-    if line != MAGIC {
-        if line.starts_with(b"hitl checkpoint v") {
-            return Err(Unusable::Version);
-        }
-        return Err(Unusable::Format("not a hitl checkpoint".into()));
+    load(state, chain, how, file, len).map(Some)
+}
+
+/// A checkpoint `len` bytes long from `file`, read once, front to back:
+/// the bytes parsed are the bytes MACed (a check, then a second read,
+/// would parse whatever the file held by then).
+fn load(
+    state: &Path,
+    chain: &Chain,
+    how: cold::Opening,
+    mut file: impl Read,
+    len: u64,
+) -> Result<Loaded, Unusable> {
+    let mac = chain.mac().ok_or(Unusable::Mac)?;
+    if len < MAC_LINE + MAGIC.len() as u64 {
+        return Err(Unusable::Mac);
     }
-    line.clear();
-    input.read_until(b'\n', &mut line)?;
-    let bad = |e: serde_json::Error| Unusable::Format(e.to_string());
-    let header: Header = serde_json::from_slice(&line).map_err(bad)?;
-    let need = header.settled * RECORD_BYTES + header.keys * KEY_BYTES + header.tombstones * 8;
-    if need as u64 > len {
-        return Err(Unusable::Format("sections longer than the file".into()));
+    let body = MacReader {
+        inner: (&mut file).take(len - MAC_LINE),
+        mac,
+    };
+    let mut input = BufReader::with_capacity(1 << 16, body);
+    let parsed = parse(&mut input, len);
+    std::io::copy(&mut input, &mut std::io::sink())?;
+    let mac = input.into_inner().mac;
+    let mut tail = [0u8; MAC_LINE as usize];
+    file.read_exact(&mut tail)?;
+    if tail[64] != b'\n' || !mac.verify_hex(&tail[..64]) {
+        return Err(Unusable::Mac);
     }
-    let (mut parts, gone) = read_sections(&mut input, &header)?;
+    let (header, mut parts, gone) = parsed?;
     let opened = header
         .cold
         .as_ref()
         .map(|r| cold::open(state, chain, r, how));
     let settled = std::mem::take(&mut parts.settled);
     parts.settled = settled.with_cold(opened.transpose()?, gone);
-    Ok(Some(Loaded {
+    Ok(Loaded {
         resume: header.journal,
         last_event: header.last_event,
         parts,
-    }))
+    })
 }
 
-/// Checks the last line is the MAC of everything before it.
-fn check_mac(file: &mut File, mut mac: StreamMac) -> Result<(), Unusable> {
-    let len = file.metadata()?.len();
-    if len < MAC_LINE + MAGIC.len() as u64 {
-        return Err(Unusable::Mac);
+/// Opens `path` only if it is a regular file, never following a symlink
+/// and never waiting on a FIFO's writer (the state folder is hostile).
+fn open_regular(path: &Path) -> std::io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
     }
-    let mut body = BufReader::with_capacity(1 << 16, (&*file).take(len - MAC_LINE));
-    loop {
-        let buf = body.fill_buf()?;
-        if buf.is_empty() {
-            break;
-        }
-        mac.update(buf);
-        let n = buf.len();
-        body.consume(n);
+    Ok(file)
+}
+
+/// Feeds what it reads to the MAC.
+struct MacReader<R> {
+    inner: R,
+    mac: StreamMac,
+}
+
+impl<R: Read> Read for MacReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.mac.update(&buf[..n]);
+        Ok(n)
     }
-    let mut tail = [0u8; MAC_LINE as usize];
-    file.read_exact(&mut tail)?;
-    if tail[64] != b'\n' || !mac.verify_hex(&tail[..64]) {
-        return Err(Unusable::Mac);
-    }
-    Ok(())
 }
 
 /// Writes a checkpoint of the machine's state at the journal's head: a
@@ -370,7 +382,7 @@ use cold::ColdRef;
 
 #[path = "checkpoint_sections.rs"]
 mod sections;
-use sections::{read_sections, write_body};
+use sections::{parse, write_body};
 
 #[cfg(test)]
 #[path = "checkpoint_tests.rs"]

@@ -85,7 +85,7 @@ pub(super) fn open(
     }
     let mac: [u8; 64] = (r.mac.as_bytes().try_into()).map_err(|_| bad("a bad MAC"))?;
     let bind = unhex32(&r.bind).ok_or_else(|| bad("a bad binding"))?;
-    let file = SettledFile::open(&path, chain, bind, &mac)?;
+    let file = SettledFile::open_counted(&path, chain, bind, &mac, Some(r.records))?;
     if file.len() != r.records {
         return Err(bad("not as many records as the checkpoint says"));
     }

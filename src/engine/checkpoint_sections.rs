@@ -13,9 +13,38 @@ use crate::request::lookup::{KEY_BYTES, KeyOwner};
 use crate::request::settled::RECORD_BYTES;
 use crate::request::{Request, Settled, SettledIndex};
 
+type Sections = (Header, Parts, BTreeSet<u64>);
+
+/// The header and sections of a checkpoint `len` bytes long, not yet
+/// known to be MACed: only used once the MAC after them checks.
+pub(super) fn parse(input: &mut impl BufRead, len: u64) -> Result<Sections, Unusable> {
+    let mut line = Vec::new();
+    input.read_until(b'\n', &mut line)?;
+    if line != MAGIC {
+        if line.starts_with(b"hitl checkpoint v") {
+            return Err(Unusable::Version);
+        }
+        return Err(Unusable::Format("not a hitl checkpoint".into()));
+    }
+    line.clear();
+    input.read_until(b'\n', &mut line)?;
+    let bad = |e: serde_json::Error| Unusable::Format(e.to_string());
+    let header: Header = serde_json::from_slice(&line).map_err(bad)?;
+    // Not yet MACed: counts that would overflow are refused, not trusted.
+    let wide = |n: usize, bytes: usize| n as u128 * bytes as u128;
+    let need = wide(header.settled, RECORD_BYTES)
+        + wide(header.keys, KEY_BYTES)
+        + wide(header.tombstones, 8);
+    if need > u128::from(len) {
+        return Err(Unusable::Format("sections longer than the file".into()));
+    }
+    let (parts, gone) = read_sections(input, &header)?;
+    Ok((header, parts, gone))
+}
+
 /// The binary sections and the requests held in full.
 /// The sections and the tombstones (ids taken out of the cold file).
-pub(super) fn read_sections(
+fn read_sections(
     input: &mut impl BufRead,
     header: &Header,
 ) -> Result<(Parts, BTreeSet<u64>), Unusable> {

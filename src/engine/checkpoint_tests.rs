@@ -393,3 +393,22 @@ fn edge_journal(state: &Path) -> Vec<String> {
 #[cfg(test)]
 #[path = "checkpoint_cold_tests.rs"]
 mod cold_tests;
+
+#[test]
+fn a_checkpoint_is_parsed_from_the_bytes_its_mac_checked_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let genuine = std::fs::read(dir.path().join(FILE)).unwrap();
+    let chain = crate::journal::chain_for(&dir.path().join("journal.jsonl")).unwrap();
+    // What a second read would see if the file were changed after the
+    // first: forged sections, under the genuine MAC line.
+    let n = genuine.len();
+    let mut forged = genuine.clone();
+    forged[n - 100] ^= 1;
+    let len = n as u64;
+    let twice = [&genuine[..], &forged[..]].concat();
+    let loaded = load(dir.path(), &chain, cold::CLI, &twice[..], len).unwrap();
+    assert_eq!(loaded.resume.seq, 3);
+    let e = load(dir.path(), &chain, cold::CLI, &forged[..], len).err();
+    assert!(matches!(e, Some(Unusable::Mac)), "{e:?}");
+}

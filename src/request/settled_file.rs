@@ -104,10 +104,15 @@ pub fn write(
     records: impl IntoIterator<Item = Settled>,
 ) -> Result<[u8; 64], SettledFileError> {
     let tmp = path.with_extension("tmp");
+    // A temp left behind (or a symlink put there) is removed, never
+    // written through.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&tmp)(e)),
+        _ => {}
+    }
     let file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)
         .map_err(io(&tmp))?;

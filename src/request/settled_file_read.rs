@@ -2,7 +2,7 @@
 //! lookup, each checked against its fence's MAC before use.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::{
@@ -25,7 +25,21 @@ impl SettledFile {
         bind: [u8; 32],
         expect: &[u8; 64],
     ) -> Result<SettledFile, SettledFileError> {
-        let file = File::open(path).map_err(io(path))?;
+        SettledFile::open_counted(path, chain, bind, expect, None)
+    }
+
+    /// As [`SettledFile::open`], for a file that must hold `records`
+    /// records (the checkpoint says how many): its trailer's length is
+    /// then known before any of it is read, so a file swapped for a huge
+    /// one is refused before its claimed trailer is allocated.
+    pub fn open_counted(
+        path: &Path,
+        chain: &Chain,
+        bind: [u8; 32],
+        expect: &[u8; 64],
+        records: Option<u64>,
+    ) -> Result<SettledFile, SettledFileError> {
+        let file = open_regular(path)?;
         let size = file.metadata().map_err(io(path))?.len();
         let mut tail = [0u8; TAIL_BYTES];
         if size < TAIL_BYTES as u64 {
@@ -41,6 +55,13 @@ impl SettledFile {
         {
             return Err(damaged(path, "a trailer length out of bounds"));
         }
+        let fences = records.map(|n| n.div_ceil(PER_BLOCK as u64));
+        if fences.is_some_and(|n| len != fixed + n * FENCE_BYTES as u64) {
+            return Err(damaged(
+                path,
+                "a trailer not as long as its record count makes",
+            ));
+        }
         let mut trailer = vec![0u8; len as usize];
         let at = size - TAIL_BYTES as u64 - len;
         file.read_exact_at(&mut trailer, at).map_err(io(path))?;
@@ -51,6 +72,9 @@ impl SettledFile {
             return Err(damaged(path, "its MAC does not match the checkpoint's"));
         }
         let (len, fences) = parse_trailer(path, &trailer, &bind, at)?;
+        if records.is_some_and(|n| n != len) {
+            return Err(damaged(path, "not as many records as its record count"));
+        }
         Ok(SettledFile {
             path: path.to_path_buf(),
             file,
@@ -206,6 +230,20 @@ impl std::fmt::Debug for SettledFile {
             .field("blocks", &self.fences.len())
             .finish()
     }
+}
+
+/// Opens `path` only if it is a regular file, never following a symlink
+/// and never waiting on a FIFO's writer (the state folder is hostile).
+fn open_regular(path: &Path) -> Result<File, SettledFileError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(io(path))?;
+    if !file.metadata().map_err(io(path))?.is_file() {
+        return Err(damaged(path, "not a regular file"));
+    }
+    Ok(file)
 }
 
 /// Constant-time equality of two MACs.

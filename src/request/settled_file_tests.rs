@@ -105,3 +105,34 @@ fn records_out_of_order_are_not_written() {
     assert!(write(&path, &chain(), [1; 32], records).is_err());
     assert!(!path.exists());
 }
+
+#[test]
+fn a_cold_file_swapped_for_a_huge_one_is_refused_before_its_trailer_is_read() {
+    let (_dir, path, _, mac) = written(10);
+    // A sparse 512 MB file whose tail claims a trailer of all but 100 bytes.
+    let huge = path.with_extension("huge");
+    let f = std::fs::File::create(&huge).unwrap();
+    let size = 512 << 20;
+    f.set_len(size).unwrap();
+    let claim = (size - TAIL_BYTES as u64 - 100).to_le_bytes();
+    std::os::unix::fs::FileExt::write_all_at(&f, &claim, size - TAIL_BYTES as u64).unwrap();
+    let e = SettledFile::open_counted(&huge, &chain(), [1; 32], &mac, Some(10))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("record count"), "{e}");
+    // Its own file, with its own count, opens.
+    assert!(SettledFile::open_counted(&path, &chain(), [1; 32], &mac, Some(10)).is_ok());
+    assert!(SettledFile::open_counted(&path, &chain(), [1; 32], &mac, Some(11)).is_err());
+}
+
+#[test]
+fn a_cold_file_that_is_a_fifo_or_a_symlink_is_refused_without_waiting() {
+    let (dir, path, _, mac) = written(10);
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    assert!(SettledFile::open(&fifo, &chain(), [1; 32], &mac).is_err());
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    assert!(SettledFile::open(&link, &chain(), [1; 32], &mac).is_err());
+}

@@ -31,6 +31,7 @@ mod perfv;
 mod reconcile;
 mod red3;
 mod red4;
+mod red5;
 mod redteam;
 mod redteam2;
 mod replay;

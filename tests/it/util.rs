@@ -448,3 +448,30 @@ impl Env {
         wait_for_some("the daemon exited", || child.try_wait().unwrap())
     }
 }
+
+impl Env {
+    /// [`Env::start_with_fd_limit`] with extra environment variables.
+    pub fn start_env_with_fd_limit(&mut self, n: u64, extra: &[(&str, &str)]) {
+        use std::os::unix::process::CommandExt;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let mut cmd = self.cmd();
+        cmd.envs(extra.iter().copied()).arg("run").stderr(log);
+        // SAFETY: setrlimit is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+                Ok(())
+            });
+        }
+        self.daemon = Some(cmd.spawn().unwrap());
+        wait_for("daemon up", || self.hitl(&["status"]).0 == 0);
+    }
+}
