@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use super::reconcile::{Scope, worth_reading};
@@ -139,6 +139,9 @@ pub(crate) struct Plan {
     pub turn: u64,
     /// Set to stop the scan (shutdown during start-up).
     pub cancel: Arc<AtomicBool>,
+    /// The descriptors held on the notes of the folders of open notes
+    /// (see `scan_held.rs`), kept from scan to scan.
+    pub held: Arc<Mutex<Held>>,
 }
 
 /// What a scan found.
@@ -156,6 +159,8 @@ pub(crate) struct Listing {
     pub count: usize,
     /// How many of them were `stat`ed by name in a folder not listed.
     pub unlisted: usize,
+    /// How many unchanged files were `stat`ed through a held descriptor.
+    pub held: usize,
     /// The CPU time the scan took.
     pub took: std::time::Duration,
     /// The folders of `Done/` listed, with their stamp taken before.
@@ -201,6 +206,12 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
     let started = thread_cpu();
     let mut out = Listing::default();
     let sweep = Sweep::of(plan);
+    // Another scan (one on the engine thread while one runs off it) goes
+    // by name.
+    let mut held = plan.held.try_lock().ok();
+    if let Some(held) = held.as_mut() {
+        held.begin();
+    }
     for (dir, folder) in &plan.dirs {
         let folder_stamp = match folder_unchanged(plan, dir, *folder) {
             Unchanged::Yes if *folder == Some(Folder::Done) => {
@@ -208,7 +219,7 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
                 continue;
             }
             Unchanged::Yes => {
-                stat_unlisted(plan, dir, *folder, sweep, &mut out)?;
+                stat_unlisted(plan, dir, *folder, sweep, held.as_deref_mut(), &mut out)?;
                 continue;
             }
             Unchanged::No(stamp) => stamp,
@@ -226,7 +237,16 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
             known_listed += usize::from(known.is_some());
             match look(plan, dir, &entry, known, *folder, sweep) {
                 Some(seen) => out.seen.push(seen),
-                None => out.unchanged += 1,
+                None => {
+                    out.unchanged += 1;
+                    // Found unchanged by name: worth a descriptor for the
+                    // next scans, in a folder of open notes.
+                    if let (Some(held), Some(known)) = (held.as_mut(), known)
+                        && !matches!(folder, None | Some(Folder::Done))
+                    {
+                        held.keep(entry.fd(), entry.c_name(), &known.stamp);
+                    }
+                }
             }
             out.count += 1;
             if known.is_none() {
@@ -262,6 +282,9 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
     }
     out.listed.stale = out.stale.iter().map(|p| p.as_os_str().to_owned()).collect();
     out.listed.known = plan.known.clone();
+    if let Some(held) = held.as_mut() {
+        held.end();
+    }
     out.took = thread_cpu().saturating_sub(started);
     Some(out)
 }
@@ -383,6 +406,10 @@ impl Drop for CancelOnDrop {
 #[path = "scan_dir.rs"]
 mod dir;
 use dir::{Dir, Entry};
+
+#[path = "scan_held.rs"]
+mod held;
+pub(crate) use held::Held;
 
 #[path = "scan_sweep.rs"]
 mod sweep;

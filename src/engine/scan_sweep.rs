@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use super::dir::Dir;
+use super::held::Held;
 use super::{Listing, Plan, Seen, in_path_order, look, read_note};
 use crate::vault::{Folder, Kind, Stamp, classify};
 
@@ -80,15 +81,18 @@ pub(super) fn sweep_unlisted(plan: &Plan, dir: &Path, sweep: Sweep, out: &mut Li
 
 /// In a folder of open notes unchanged since its last listing (whose
 /// files are then exactly the ones the engine knows there), each known
-/// file `stat`ed by name and looked at as a listing would: the per-note
-/// `stat` stays (an edit through a hard link outside the vault, or through
+/// file `stat`ed and looked at as a listing would: the per-note `stat`
+/// stays (an edit through a hard link outside the vault, or through
 /// `mmap`, reports no event), the listing and the lookup of each listed
-/// name among the stamps go. `None` if cancelled.
+/// name among the stamps go. A file with a descriptor held on it is
+/// `stat`ed through it, the others by name (see `scan_held.rs`). `None`
+/// if cancelled.
 pub(super) fn stat_unlisted(
     plan: &Plan,
     dir: &Path,
     folder: Option<Folder>,
     sweep: Sweep,
+    mut held: Option<&mut Held>,
     out: &mut Listing,
 ) -> Option<()> {
     let (Some(here), Some(opened)) = (plan.known.get(dir.as_os_str()), Dir::open(dir)) else {
@@ -106,9 +110,23 @@ pub(super) fn stat_unlisted(
         let Ok(name) = CStr::from_bytes_with_nul(&name) else {
             continue; // a file name holds no NUL
         };
-        match look(plan, dir, &opened.named(name), Some(known), folder, sweep) {
+        let fd = held.as_mut().and_then(|h| h.get(&known.stamp));
+        match look(
+            plan,
+            dir,
+            &opened.named(name, fd),
+            Some(known),
+            folder,
+            sweep,
+        ) {
             Some(seen) => out.seen.push(seen),
-            None => out.unchanged += 1,
+            None => {
+                out.unchanged += 1;
+                out.held += usize::from(fd.is_some());
+                if let Some(held) = held.as_mut().filter(|_| fd.is_none()) {
+                    held.keep(opened.fd(), name, &known.stamp);
+                }
+            }
         }
         out.count += 1;
         out.unlisted += 1;

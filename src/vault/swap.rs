@@ -7,9 +7,13 @@
 //!   comes before the rename; a write landing between them went into the
 //!   file the rename replaces. After an exchange that file is still there,
 //!   at the temp name: if it is no longer the version checked (its inode,
-//!   size or modification time moved), it is exchanged back and the
-//!   rewrite reports "changed", as a failed check does, so the note is
-//!   read again and rewritten from the person's text.
+//!   size or modification time moved, or its text is not the text it had
+//!   at the check), it is exchanged back and the rewrite reports
+//!   "changed", as a failed check does, so the note is read again and
+//!   rewritten from the person's text. The text is compared because the
+//!   change time can't be: the exchange itself sets it on both files, so a
+//!   same-size save whose modification time was put back leaves no other
+//!   trace (see [`Checked`]).
 //! - **No file is created or freed per note in a burst.** The old file,
 //!   once checked (a regular file with no other name), is a spare: the
 //!   next batch writes its temp file into it instead of creating one. On
@@ -18,8 +22,8 @@
 //!   one and freeing one trims its blocks at once: a burst of drop-ins
 //!   spent most of its time there.
 //!
-//! A spare is reused only if the temp name still holds the very inode
-//! put there (a same-uid agent can replace it, or link it elsewhere first:
+//! A spare is reused only if the temp name still holds the very file
+//! (device and inode) put there (a same-uid agent can replace it, or link it elsewhere first:
 //! a file with a second name is never written into). Spares not reused
 //! within [`SPARE_IDLE`] are freed on the closing thread.
 //!
@@ -27,7 +31,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Seek, Write};
+use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -44,7 +48,10 @@ const MAX_SPARES: usize = 256;
 /// A file a replaced note left at a temp name, to be written into.
 struct Spare {
     path: PathBuf,
-    ino: u64,
+    /// Which file it is: its device and inode. An inode number alone names
+    /// a file only on one file system (a folder can come to hold another
+    /// mounted there, a FUSE mount needs no privilege).
+    file: (u64, u64),
 }
 
 /// The spares of each folder, and when one was last kept or reused.
@@ -101,11 +108,15 @@ pub(super) enum Put {
 /// The temp file is gone or is the replaced file afterwards, but when the
 /// exchange back of a save failed: the save is then left there, logged.
 pub(super) fn put(tmp: &Path, path: &Path, read: Option<Option<Stamp>>) -> std::io::Result<Put> {
+    let mut checked = None;
     if let Some(read) = read {
         fail::fail_point!("note-before-rename");
-        if stamp(path) != read {
-            fs::remove_file(tmp)?;
-            return Ok(Put::Changed);
+        match Checked::take(path, read) {
+            Ok(c) => checked = c,
+            Err(()) => {
+                fs::remove_file(tmp)?;
+                return Ok(Put::Changed);
+            }
         }
         // Said only in the tests' build: they wait for it.
         #[cfg(feature = "failpoints")]
@@ -139,9 +150,76 @@ pub(super) fn put(tmp: &Path, path: &Path, read: Option<Option<Stamp>>) -> std::
         }
     }
     let was = stamp(tmp);
-    match read {
-        Some(read) if !same_version(was, read) => put_back(tmp, path).map(|()| Put::Changed),
-        _ => Ok(Put::Done(was)),
+    let kept = match (read, &checked) {
+        (Some(read), _) if !same_version(was, read) => false,
+        (_, Some(checked)) => checked.still_same(),
+        _ => true,
+    };
+    if kept {
+        Ok(Put::Done(was))
+    } else {
+        put_back(tmp, path).map(|()| Put::Changed)
+    }
+}
+
+/// The file a checked rewrite replaces, as it was at the check: held open,
+/// with its text then. After the exchange its change time says nothing
+/// (the exchange sets it), so a save landing between the check and the
+/// exchange that kept the size and put the modification time back is
+/// seen only by its text: read again through the same descriptor, it
+/// must be the text of the check.
+struct Checked {
+    file: File,
+    text: Vec<u8>,
+}
+
+impl Checked {
+    /// `Err`: `path` is not the version `read`. `Ok(None)`: nothing was
+    /// there and nothing is.
+    fn take(path: &Path, read: Option<Stamp>) -> Result<Option<Checked>, ()> {
+        let Some(read) = read else {
+            return if stamp(path).is_none() {
+                Ok(None)
+            } else {
+                Err(())
+            };
+        };
+        // O_NONBLOCK: a FIFO put at the name fails the check, never blocks
+        // it; O_NOFOLLOW: a symlink there is not the version read.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+            .map_err(drop)?;
+        // Read first, then `stat`: a text read before a `stat` that still
+        // gives the change time of `read` is the text of that version.
+        let size = read.parts()[2] as u64;
+        let mut text = Vec::with_capacity(size as usize + 1);
+        (&mut file)
+            .take(size + 1)
+            .read_to_end(&mut text)
+            .map_err(drop)?;
+        let meta = file.metadata().map_err(drop)?;
+        if !meta.is_file() || Stamp::of(&meta) != read || stamp(path) != Some(read) {
+            return Err(());
+        }
+        Ok(Some(Checked { file, text }))
+    }
+
+    /// Whether the file still holds the text of the check.
+    fn still_same(&self) -> bool {
+        use std::os::unix::fs::FileExt;
+        let mut now = vec![0; self.text.len() + 1];
+        let mut got = 0;
+        while got < now.len() {
+            match self.file.read_at(&mut now[got..], got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        now[..got] == self.text[..]
     }
 }
 
@@ -162,7 +240,8 @@ fn removed(tmp: &Path, e: std::io::Error) -> std::io::Error {
 }
 
 /// Whether `was` (after an exchange, which moves the change time) is the
-/// version `read`: same file, size and modification time.
+/// version `read`: same file, size and modification time (the text is
+/// compared too, by [`Checked::still_same`]).
 fn same_version(was: Option<Stamp>, read: Option<Stamp>) -> bool {
     match (was, read) {
         (Some(was), Some(read)) => {
@@ -179,7 +258,8 @@ pub(super) fn keep_spare(tmp: &Path, was: Option<Stamp>) {
     let (Some(was), Some(dir)) = (was, tmp.parent()) else {
         return;
     };
-    let ino = was.parts()[1] as u64;
+    let [dev, ino, ..] = was.parts();
+    let file = (dev as u64, ino as u64);
     let (kept, first) = with_spares(|spares| {
         let first = spares.by_dir.values().all(Vec::is_empty);
         let list = spares.by_dir.entry(dir.to_path_buf()).or_default();
@@ -187,7 +267,7 @@ pub(super) fn keep_spare(tmp: &Path, was: Option<Stamp>) {
         if room {
             list.push(Spare {
                 path: tmp.to_path_buf(),
-                ino,
+                file,
             });
         }
         (room, first)
@@ -214,8 +294,8 @@ pub(super) fn reuse(dir: &Path, contents: &str) -> Option<(PathBuf, File)> {
     }
 }
 
-/// Writes `contents` into the spare, if it is still the file put there,
-/// a regular file with no other name.
+/// Writes `contents` into the spare, if it is still the file put there
+/// (the same device and inode), a regular file with no other name.
 fn write_into(spare: &Spare, contents: &str) -> std::io::Result<File> {
     // O_NONBLOCK: a FIFO put at the name fails the open, never blocks it.
     let mut f = OpenOptions::new()
@@ -223,7 +303,7 @@ fn write_into(spare: &Spare, contents: &str) -> std::io::Result<File> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&spare.path)?;
     let meta = f.metadata()?;
-    if !meta.is_file() || meta.ino() != spare.ino || meta.nlink() != 1 {
+    if !meta.is_file() || (meta.dev(), meta.ino()) != spare.file || meta.nlink() != 1 {
         return Err(std::io::Error::other("not the spare put there"));
     }
     // Written over, then cut: a file no longer than a block keeps its
@@ -341,5 +421,66 @@ mod tests {
         assert!(matches!(put(&tmp2, &fresh, None), Ok(Put::Done(None))));
         assert_eq!(fs::read_to_string(&fresh).unwrap(), "first");
         assert!(!tmp2.exists());
+    }
+
+    #[test]
+    fn a_spare_on_another_device_with_the_same_inode_number_is_not_written_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".hitl-d.tmp");
+        fs::write(&path, "someone else's").unwrap();
+        // Kept as the file of the same inode number on another device: the
+        // name now holds a file of another file system (a mount there).
+        let [dev, ino, size, m, c] = stamp(&path).unwrap().parts();
+        let elsewhere = Stamp::from_parts([dev + 1, ino, size, m, c]).unwrap();
+        keep_spare(&path, Some(elsewhere));
+        assert!(reuse(dir.path(), "a note").is_none());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "someone else's");
+    }
+
+    #[test]
+    fn a_same_size_save_with_its_mtime_put_back_after_the_check_is_seen_after_the_exchange() {
+        let dir = tempfile::tempdir().unwrap();
+        let (note, tmp) = (dir.path().join("n.md"), dir.path().join(".hitl-n.tmp"));
+        fs::write(&note, "- [ ] Approve").unwrap();
+        let read = stamp(&note);
+        let checked = Checked::take(&note, read).unwrap().unwrap();
+        assert!(checked.still_same());
+        // The save lands after the check: same size, modification time put
+        // back, so only the change time (which the exchange sets anew) and
+        // the text say so.
+        let mtime = fs::metadata(&note).unwrap().modified().unwrap();
+        let f = OpenOptions::new().write(true).open(&note).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, b"- [x] Approve", 0).unwrap();
+        f.set_modified(mtime).unwrap();
+        fs::write(&tmp, "rendered").unwrap();
+        exchange(&tmp, &note).unwrap();
+        assert!(
+            same_version(stamp(&tmp), read),
+            "the stamp alone can't see it"
+        );
+        assert!(!checked.still_same(), "the text does");
+    }
+
+    #[test]
+    fn a_checked_rewrite_with_a_save_after_the_check_puts_the_save_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (note, tmp) = (dir.path().join("n.md"), dir.path().join(".hitl-n.tmp"));
+        fs::write(&note, "old").unwrap();
+        // A check against a stamp that is not the file's is "changed".
+        fs::write(&tmp, "new").unwrap();
+        let other = Stamp::from_parts([0, 0, 3, 0, 0]);
+        assert!(matches!(put(&tmp, &note, Some(other)), Ok(Put::Changed)));
+        assert_eq!(fs::read_to_string(&note).unwrap(), "old");
+        assert!(!tmp.exists());
+        // A FIFO at the note's name fails the check, without blocking.
+        let fifo = dir.path().join("f.md");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        fs::write(&tmp, "new").unwrap();
+        assert!(matches!(
+            put(&tmp, &fifo, Some(stamp(&fifo))),
+            Ok(Put::Changed)
+        ));
     }
 }
