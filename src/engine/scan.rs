@@ -235,7 +235,8 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
             }
             let known = here.and_then(|h| h.get(entry.name()));
             known_listed += usize::from(known.is_some());
-            match look(plan, dir, &entry, known, *folder, sweep) {
+            let stamp = || entry.stamp();
+            match look(plan, dir, entry.name(), stamp, known, *folder, sweep) {
                 Some(seen) => out.seen.push(seen),
                 None => {
                     out.unchanged += 1;
@@ -348,18 +349,19 @@ fn folder_unchanged(plan: &Plan, dir: &Path, folder: Option<Folder>) -> Unchange
     }
 }
 
-/// `None`: not read, its stamp is the one last seen. The path is built
+/// `None`: not read, its stamp is the one last seen (`stamp` gives the
+/// file's stamp now, asked only if it is compared). The path is built
 /// only for what is returned.
 fn look(
     plan: &Plan,
     dir: &Path,
-    entry: &Entry<'_>,
+    name: &OsStr,
+    stamp: impl FnOnce() -> Option<Stamp>,
     known: Option<&Known>,
     folder: Option<Folder>,
     sweep: Sweep,
 ) -> Option<Seen> {
     fail::fail_point!("reconcile-scan-file");
-    let name = entry.name();
     let is_note = classify(&name.to_string_lossy()) == Kind::Note;
     let Some(folder) = folder.filter(|_| is_note) else {
         return Some(Seen::Other(dir.join(name)));
@@ -371,7 +373,7 @@ fn look(
         return None;
     }
     if let Some(k) = vouching
-        && entry.stamp() == Some(k.stamp)
+        && stamp() == Some(k.stamp)
     {
         return None;
     }
@@ -405,7 +407,7 @@ impl Drop for CancelOnDrop {
 
 #[path = "scan_dir.rs"]
 mod dir;
-use dir::{Dir, Entry};
+use dir::Dir;
 
 #[path = "scan_held.rs"]
 mod held;

@@ -24,12 +24,10 @@ pub(super) struct Dir {
     fd: libc::c_int,
 }
 
-/// One name a listing gave, with the folder's descriptor to `stat` it by,
-/// or a descriptor held on the file itself (see `scan_held.rs`).
+/// One name a listing gave, with the folder's descriptor to `stat` it by.
 pub(super) struct Entry<'a> {
     name: &'a CStr,
     fd: libc::c_int,
-    held: Option<libc::c_int>,
 }
 
 impl Dir {
@@ -71,25 +69,16 @@ impl Dir {
             let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
             if !matches!(name.to_bytes(), b"." | b"..") {
                 let fd = self.fd;
-                return Some(Entry {
-                    name,
-                    fd,
-                    held: None,
-                });
+                return Some(Entry { name, fd });
             }
         }
     }
 }
 
 impl Dir {
-    /// The file `name` of this folder, to `stat` without listing, through
-    /// `held` (a descriptor on that very file) if there is one.
-    pub(super) fn named<'a>(&self, name: &'a CStr, held: Option<libc::c_int>) -> Entry<'a> {
-        Entry {
-            name,
-            fd: self.fd,
-            held,
-        }
+    /// The file `name` of this folder, to `stat` without listing.
+    pub(super) fn named<'a>(&self, name: &'a CStr) -> Entry<'a> {
+        Entry { name, fd: self.fd }
     }
 
     /// The folder's descriptor.
@@ -122,10 +111,7 @@ impl Entry<'_> {
     /// The file's stamp now, not following a symlink; `None` if it is gone
     /// (or can't be `stat`ed: then it is read, which says why).
     pub(super) fn stamp(&self) -> Option<Stamp> {
-        match self.held {
-            Some(fd) => stamp_of_fd(fd),
-            None => stamp_at(self.fd, self.name, 0),
-        }
+        stamp_at(self.fd, self.name, 0)
     }
 }
 
@@ -207,8 +193,8 @@ mod tests {
             assert!(fd >= 0);
             // SAFETY: a new descriptor owned here.
             let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-            let held = d.named(name, Some(fd.as_raw_fd())).stamp();
-            assert_eq!(held, d.named(name, None).stamp(), "{name:?}");
+            let held = stamp_of_fd(fd.as_raw_fd());
+            assert_eq!(held, d.named(name).stamp(), "{name:?}");
             assert!(held.is_some());
         }
         // A write through another name (a hard link made elsewhere) shows

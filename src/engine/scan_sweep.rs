@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use super::dir::Dir;
+use super::dir::{Dir, stamp_of_fd};
 use super::held::Held;
 use super::{Listing, Plan, Seen, in_path_order, look, read_note};
 use crate::vault::{Folder, Kind, Stamp, classify};
@@ -104,32 +104,37 @@ pub(super) fn stat_unlisted(
         if plan.cancel.load(Ordering::Relaxed) {
             return None;
         }
+        out.count += 1;
+        out.unlisted += 1;
+        // Through the descriptor held on the file, if any: no name to
+        // look up, nor to copy.
+        if let Some(fd) = held.as_mut().and_then(|h| h.get(&known.stamp)) {
+            let stamp = || stamp_of_fd(fd);
+            match look(plan, dir, known_name, stamp, Some(known), folder, sweep) {
+                Some(seen) => out.seen.push(seen),
+                None => {
+                    out.unchanged += 1;
+                    out.held += 1;
+                }
+            }
+            continue;
+        }
         name.clear();
         name.extend_from_slice(known_name.as_bytes());
         name.push(0);
         let Ok(name) = CStr::from_bytes_with_nul(&name) else {
             continue; // a file name holds no NUL
         };
-        let fd = held.as_mut().and_then(|h| h.get(&known.stamp));
-        match look(
-            plan,
-            dir,
-            &opened.named(name, fd),
-            Some(known),
-            folder,
-            sweep,
-        ) {
+        let stamp = || opened.named(name).stamp();
+        match look(plan, dir, known_name, stamp, Some(known), folder, sweep) {
             Some(seen) => out.seen.push(seen),
             None => {
                 out.unchanged += 1;
-                out.held += usize::from(fd.is_some());
-                if let Some(held) = held.as_mut().filter(|_| fd.is_none()) {
+                if let Some(held) = held.as_mut() {
                     held.keep(opened.fd(), name, &known.stamp);
                 }
             }
         }
-        out.count += 1;
-        out.unlisted += 1;
     }
     in_path_order(&mut out.seen[first..]);
     Some(())
