@@ -238,16 +238,7 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
             let stamp = || entry.stamp();
             match look(plan, dir, entry.name(), stamp, known, *folder, sweep) {
                 Some(seen) => out.seen.push(seen),
-                None => {
-                    out.unchanged += 1;
-                    // Found unchanged by name: worth a descriptor for the
-                    // next scans, in a folder of open notes.
-                    if let (Some(held), Some(known)) = (held.as_mut(), known)
-                        && !matches!(folder, None | Some(Folder::Done))
-                    {
-                        held.keep(entry.fd(), entry.c_name(), &known.stamp);
-                    }
-                }
+                None => out.unchanged += 1,
             }
             out.count += 1;
             if known.is_none() {

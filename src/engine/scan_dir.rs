@@ -99,15 +99,6 @@ impl Entry<'_> {
         OsStr::from_bytes(self.name.to_bytes())
     }
 
-    pub(super) fn c_name(&self) -> &CStr {
-        self.name
-    }
-
-    /// The descriptor of the folder it was listed in.
-    pub(super) fn fd(&self) -> libc::c_int {
-        self.fd
-    }
-
     /// The file's stamp now, not following a symlink; `None` if it is gone
     /// (or can't be `stat`ed: then it is read, which says why).
     pub(super) fn stamp(&self) -> Option<Stamp> {

@@ -19,13 +19,16 @@
 //! sense of leases or locks, not kept by a handler: `O_CLOEXEC`), at most
 //! as many as the limit on open files leaves after the connections' share
 //! and a reserve (see [`cap`]); past that, or when one can't be opened,
-//! notes are `stat`ed by name. Each scan keeps only the descriptors of
-//! files it found unchanged at a name it knows: one of a file gone,
-//! replaced or changed is closed at the end of that scan.
+//! notes are `stat`ed by name. A descriptor is opened on a file found
+//! unchanged by name in a folder not listed, and kept while its folder is
+//! not listed and the engine's stamp of the name names its file; the
+//! descriptors of a folder that is listed (it changed) are closed, so a
+//! descriptor keeps a file removed since at most until the next scan.
 
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
 
 use crate::vault::Stamp;
 
@@ -38,16 +41,30 @@ const RESERVE: u64 = 2048;
 /// The file a stamp names: its device and inode.
 type FileId = (u64, u64);
 
-/// One held descriptor, and the scan that last found it in use.
+/// One held descriptor, on the file `file`.
 struct Slot {
+    file: FileId,
     fd: OwnedFd,
-    scan: u32,
 }
 
-/// The descriptors held, by the file they are open on.
+/// A folder's descriptors, in the order its known files were gone
+/// through last time (the order of the engine's map of them, the same
+/// from scan to scan while it does not change): the `i`-th known file's
+/// descriptor is found at `i`, a sequential pass with no lookup (a hash
+/// lookup per note was a cache miss each). A slot whose file is not the
+/// one at its place is not used, and closed.
+#[derive(Default)]
+pub(crate) struct Row {
+    old: Vec<Option<Slot>>,
+    new: Vec<Option<Slot>>,
+    open: usize,
+    budget: usize,
+}
+
+/// The descriptors held, by folder.
 #[derive(Default)]
 pub(crate) struct Held {
-    files: HashMap<FileId, Slot>,
+    dirs: HashMap<PathBuf, (Vec<Option<Slot>>, usize, u32)>,
     scan: u32,
     cap: usize,
 }
@@ -58,45 +75,84 @@ fn file_of(stamp: &Stamp) -> FileId {
 }
 
 impl Held {
-    /// A new scan begins: what it does not use is closed at its end.
+    /// A new scan begins: the rows it does not go through are closed at
+    /// its end.
     pub(crate) fn begin(&mut self) {
         self.scan = self.scan.wrapping_add(1);
         self.cap = cap();
     }
 
-    /// The descriptor held on the file `known` names, marked in use.
-    pub(crate) fn get(&mut self, known: &Stamp) -> Option<RawFd> {
-        let slot = self.files.get_mut(&file_of(known))?;
-        slot.scan = self.scan;
-        Some(slot.fd.as_raw_fd())
-    }
-
-    /// The file `name` of the folder open as `dir` was found unchanged,
-    /// with the stamp `known`: keeps (or opens) a descriptor on it.
-    pub(crate) fn keep(&mut self, dir: RawFd, name: &CStr, known: &Stamp) {
-        if self.get(known).is_some() || self.files.len() >= self.cap {
-            return;
-        }
-        let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        // SAFETY: `dir` is an open folder and `name` a NUL-terminated name.
-        let raw = unsafe { libc::openat(dir, name.as_ptr(), flags) };
-        if raw < 0 {
-            return; // out of descriptors, or gone: by name, as before
-        }
-        // SAFETY: `openat` returned a new descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // Only the very file stamped: the name may have changed since.
-        if super::dir::stamp_of_fd(fd.as_raw_fd()).as_ref() == Some(known) {
-            let scan = self.scan;
-            self.files.insert(file_of(known), Slot { fd, scan });
+    /// The row of the folder `dir`, taken out for a pass over its known
+    /// files; [`Held::put`] puts it back.
+    pub(crate) fn take(&mut self, dir: &Path) -> Row {
+        let (old, _, _) = self.dirs.remove(dir).unwrap_or_default();
+        let others: usize = self.dirs.values().map(|(_, open, _)| open).sum();
+        Row {
+            new: Vec::with_capacity(old.len()),
+            old,
+            open: 0,
+            budget: self.cap.saturating_sub(others),
         }
     }
 
-    /// The scan is over: closes the descriptors it did not use.
+    pub(crate) fn put(&mut self, dir: &Path, row: Row) {
+        self.dirs
+            .insert(dir.to_path_buf(), (row.new, row.open, self.scan));
+    }
+
+    /// The scan is over: closes the rows of the folders it did not go
+    /// through by their known files (listed, or no longer looked at).
     pub(crate) fn end(&mut self) {
         let scan = self.scan;
-        self.files.retain(|_, slot| slot.scan == scan);
+        self.dirs.retain(|_, (_, _, at)| *at == scan);
     }
+}
+
+impl Row {
+    /// The descriptor held on the file `known` names, the `new.len()`-th
+    /// known file of the folder; `None` if there is none. Each known file
+    /// gets one call of this, then one of [`Row::keep`].
+    pub(crate) fn next(&mut self, known: &Stamp) -> Option<RawFd> {
+        let at = self.new.len();
+        let slot = self.old.get_mut(at).and_then(Option::take)?;
+        if slot.file != file_of(known) {
+            return None; // another file, or another order: closed
+        }
+        let fd = slot.fd.as_raw_fd();
+        self.open += 1;
+        self.new.push(Some(slot));
+        Some(fd)
+    }
+
+    /// After [`Row::next`] gave no descriptor for the known file `name` of
+    /// the folder open as `dir`: opens one if it was found `unchanged`
+    /// (with the stamp `known`) and the budget allows.
+    pub(crate) fn keep(&mut self, dir: RawFd, name: &CStr, known: &Stamp, unchanged: bool) {
+        let slot = if unchanged && self.open < self.budget {
+            open_on(dir, name, known)
+        } else {
+            None
+        };
+        self.open += usize::from(slot.is_some());
+        self.new.push(slot);
+    }
+}
+
+/// An `O_PATH` descriptor on the file `name` of the folder open as `dir`,
+/// if it is the very file stamped `known` (the name may have changed).
+fn open_on(dir: RawFd, name: &CStr, known: &Stamp) -> Option<Slot> {
+    let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: `dir` is an open folder and `name` a NUL-terminated name.
+    let raw = unsafe { libc::openat(dir, name.as_ptr(), flags) };
+    if raw < 0 {
+        return None; // out of descriptors, or gone: by name, as before
+    }
+    // SAFETY: `openat` returned a new descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    (super::dir::stamp_of_fd(fd.as_raw_fd()).as_ref() == Some(known)).then(|| Slot {
+        file: file_of(known),
+        fd,
+    })
 }
 
 /// How many descriptors may be held: the limit on open files (the socket
@@ -115,4 +171,69 @@ fn cap() -> usize {
     let connections = (soft.saturating_sub(256) / 2).min(8192);
     let cap = soft.saturating_sub(connections).saturating_sub(RESERVE);
     usize::try_from(cap).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(path: &Path) -> Stamp {
+        crate::vault::stamp(path).unwrap()
+    }
+
+    #[test]
+    fn a_held_descriptor_serves_only_the_very_file_at_its_place_in_the_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.md"), dir.path().join("b.md"));
+        std::fs::write(&a, "a").unwrap();
+        std::fs::write(&b, "b").unwrap();
+        let folder = super::super::dir::Dir::open(dir.path()).unwrap();
+        let mut held = Held::default();
+        held.begin();
+        let mut row = held.take(dir.path());
+        assert_eq!(row.next(&stamp(&a)), None, "nothing held yet");
+        row.keep(folder.fd(), c"a.md", &stamp(&a), true);
+        assert_eq!(row.next(&stamp(&b)), None);
+        // Not unchanged (it is read): no descriptor.
+        row.keep(folder.fd(), c"b.md", &stamp(&b), false);
+        held.put(dir.path(), row);
+        held.begin();
+        let mut row = held.take(dir.path());
+        let fd = row.next(&stamp(&a)).expect("held on a.md");
+        assert_eq!(super::super::dir::stamp_of_fd(fd), Some(stamp(&a)));
+        assert_eq!(row.next(&stamp(&b)), None);
+        row.keep(folder.fd(), c"b.md", &stamp(&b), true);
+        held.put(dir.path(), row);
+        // Another order (the engine's map changed): a's place now holds
+        // b's file, which is not a's.
+        held.begin();
+        let mut row = held.take(dir.path());
+        assert_eq!(row.next(&stamp(&b)), None, "not the file at its place");
+        // A stamp naming another file (a.md replaced): none either.
+        std::fs::remove_file(&a).unwrap();
+        std::fs::write(&a, "new a").unwrap();
+        row.keep(folder.fd(), c"b.md", &stamp(&b), true);
+        assert_eq!(row.next(&stamp(&a)), None);
+        held.put(dir.path(), row);
+        // A folder not gone through in a scan has its descriptors closed.
+        held.begin();
+        held.end();
+        assert!(held.dirs.is_empty());
+    }
+
+    #[test]
+    fn no_descriptor_is_opened_past_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.md");
+        std::fs::write(&a, "a").unwrap();
+        let folder = super::super::dir::Dir::open(dir.path()).unwrap();
+        let mut held = Held::default();
+        held.begin();
+        held.cap = 0;
+        let mut row = held.take(dir.path());
+        row.keep(folder.fd(), c"a.md", &stamp(&a), true);
+        held.put(dir.path(), row);
+        let mut row = held.take(dir.path());
+        assert_eq!(row.next(&stamp(&a)), None);
+    }
 }

@@ -99,6 +99,7 @@ pub(super) fn stat_unlisted(
         return Some(());
     };
     let first = out.seen.len();
+    let mut row = held.as_mut().map(|h| h.take(dir));
     let mut name = Vec::new();
     for (known_name, known) in here.iter() {
         if plan.cancel.load(Ordering::Relaxed) {
@@ -108,7 +109,7 @@ pub(super) fn stat_unlisted(
         out.unlisted += 1;
         // Through the descriptor held on the file, if any: no name to
         // look up, nor to copy.
-        if let Some(fd) = held.as_mut().and_then(|h| h.get(&known.stamp)) {
+        if let Some(fd) = row.as_mut().and_then(|r| r.next(&known.stamp)) {
             let stamp = || stamp_of_fd(fd);
             match look(plan, dir, known_name, stamp, Some(known), folder, sweep) {
                 Some(seen) => out.seen.push(seen),
@@ -122,19 +123,20 @@ pub(super) fn stat_unlisted(
         name.clear();
         name.extend_from_slice(known_name.as_bytes());
         name.push(0);
-        let Ok(name) = CStr::from_bytes_with_nul(&name) else {
-            continue; // a file name holds no NUL
-        };
+        // A file name holds no NUL: "" names no file.
+        let name = CStr::from_bytes_with_nul(&name).unwrap_or_default();
         let stamp = || opened.named(name).stamp();
-        match look(plan, dir, known_name, stamp, Some(known), folder, sweep) {
-            Some(seen) => out.seen.push(seen),
-            None => {
-                out.unchanged += 1;
-                if let Some(held) = held.as_mut() {
-                    held.keep(opened.fd(), name, &known.stamp);
-                }
-            }
+        let seen = look(plan, dir, known_name, stamp, Some(known), folder, sweep);
+        if let Some(row) = row.as_mut() {
+            row.keep(opened.fd(), name, &known.stamp, seen.is_none());
         }
+        match seen {
+            Some(seen) => out.seen.push(seen),
+            None => out.unchanged += 1,
+        }
+    }
+    if let (Some(held), Some(row)) = (held, row) {
+        held.put(dir, row);
     }
     in_path_order(&mut out.seen[first..]);
     Some(())
