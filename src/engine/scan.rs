@@ -224,47 +224,7 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
             }
             Unchanged::No(stamp) => stamp,
         };
-        let listed_before = out.count;
-        let first = out.seen.len();
-        let here = plan.known.get(dir.as_os_str());
-        let mut known_listed = 0;
-        let mut listing = Dir::open(dir);
-        while let Some(entry) = listing.as_mut().and_then(Dir::next) {
-            if plan.cancel.load(Ordering::Relaxed) {
-                return None;
-            }
-            let known = here.and_then(|h| h.get(entry.name()));
-            known_listed += usize::from(known.is_some());
-            let stamp = || entry.stamp();
-            match look(plan, dir, entry.name(), stamp, known, *folder, sweep) {
-                Some(seen) => out.seen.push(seen),
-                None => out.unchanged += 1,
-            }
-            out.count += 1;
-            if known.is_none() {
-                out.listed
-                    .unknown
-                    .insert(dir.join(entry.name()).into_os_string());
-            }
-        }
-        in_path_order(&mut out.seen[first..]);
-        let files = out.count - listed_before;
-        // A folder of open notes stands for its next listing only if every
-        // file in it was known: then stat'ing the known ones by name looks
-        // at every file (`Done/`'s unknown files wait for their events).
-        // One that could not be opened showed nothing to stand for.
-        let all_known = *folder == Some(Folder::Done) || known_listed == files;
-        let all_known = all_known && listing.is_some();
-        out.folders.extend(
-            folder_stamp
-                .filter(|_| all_known)
-                .map(|(stamp, at)| (dir.clone(), FolderSeen { stamp, at, files })),
-        );
-        // Only a folder where fewer known files were listed than are known
-        // has stale ones.
-        if let Some(here) = here.filter(|h| known_listed < h.len()) {
-            out.stale.extend(stale_in(dir, here));
-        }
+        list(plan, dir, *folder, folder_stamp, sweep, &mut out)?;
     }
     // Folders no longer looked at (a month of `Done/` removed): all stale.
     let looked_at = |d: &OsString| plan.dirs.iter().any(|(dir, _)| dir.as_os_str() == d);
@@ -279,6 +239,61 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
     }
     out.took = thread_cpu().saturating_sub(started);
     Some(out)
+}
+
+/// Lists the folder `dir` and looks at each file; `folder_stamp`: the
+/// folder's own stamp taken before, to remember if the listing may stand
+/// for the next one. `None` if cancelled.
+fn list(
+    plan: &Plan,
+    dir: &Path,
+    folder: Option<Folder>,
+    folder_stamp: Option<(Stamp, SystemTime)>,
+    sweep: Sweep,
+    out: &mut Listing,
+) -> Option<()> {
+    let listed_before = out.count;
+    let first = out.seen.len();
+    let here = plan.known.get(dir.as_os_str());
+    let mut known_listed = 0;
+    let mut listing = Dir::open(dir);
+    while let Some(entry) = listing.as_mut().and_then(Dir::next) {
+        if plan.cancel.load(Ordering::Relaxed) {
+            return None;
+        }
+        let known = here.and_then(|h| h.get(entry.name()));
+        known_listed += usize::from(known.is_some());
+        let stamp = || entry.stamp();
+        match look(plan, dir, entry.name(), stamp, known, folder, sweep) {
+            Some(seen) => out.seen.push(seen),
+            None => out.unchanged += 1,
+        }
+        out.count += 1;
+        if known.is_none() {
+            out.listed
+                .unknown
+                .insert(dir.join(entry.name()).into_os_string());
+        }
+    }
+    in_path_order(&mut out.seen[first..]);
+    let files = out.count - listed_before;
+    // A folder of open notes stands for its next listing only if every
+    // file in it was known: then stat'ing the known ones by name looks
+    // at every file (`Done/`'s unknown files wait for their events).
+    // One that could not be opened showed nothing to stand for.
+    let all_known = folder == Some(Folder::Done) || known_listed == files;
+    let all_known = all_known && listing.is_some();
+    out.folders.extend(
+        folder_stamp
+            .filter(|_| all_known)
+            .map(|(stamp, at)| (dir.to_path_buf(), FolderSeen { stamp, at, files })),
+    );
+    // Only a folder where fewer known files were listed than are known
+    // has stale ones.
+    if let Some(here) = here.filter(|h| known_listed < h.len()) {
+        out.stale.extend(stale_in(dir, here));
+    }
+    Some(())
 }
 
 /// Only what is looked at needs an order (byte order of the paths:
