@@ -34,6 +34,8 @@ pub(super) struct InFlight {
     again: Option<Scope>,
     /// How many periodic reconciles were planned (see `scan::Sweep`).
     turns: u64,
+    /// The descriptors held on notes from scan to scan (`scan_held.rs`).
+    held: Arc<std::sync::Mutex<scan::Held>>,
     /// The state in which the last judge of missing notes found every
     /// note in place (see [`Engine::judge_notes`]).
     pub(super) judged_clean: Option<super::reconcile::Judged>,
@@ -236,6 +238,7 @@ impl Engine {
                 self.scan.turns
             },
             cancel: Arc::default(),
+            held: self.scan.held.clone(),
         }))
     }
 
@@ -278,6 +281,7 @@ impl Engine {
             open = self.open_count(),
             listed = listing.count,
             unlisted = listing.unlisted,
+            held = listing.held,
             read,
             other,
             judged,

@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use super::reconcile::{Scope, worth_reading};
@@ -139,6 +139,9 @@ pub(crate) struct Plan {
     pub turn: u64,
     /// Set to stop the scan (shutdown during start-up).
     pub cancel: Arc<AtomicBool>,
+    /// The descriptors held on the notes of the folders of open notes
+    /// (see `scan_held.rs`), kept from scan to scan.
+    pub held: Arc<Mutex<Held>>,
 }
 
 /// What a scan found.
@@ -156,6 +159,8 @@ pub(crate) struct Listing {
     pub count: usize,
     /// How many of them were `stat`ed by name in a folder not listed.
     pub unlisted: usize,
+    /// How many unchanged files were `stat`ed through a held descriptor.
+    pub held: usize,
     /// The CPU time the scan took.
     pub took: std::time::Duration,
     /// The folders of `Done/` listed, with their stamp taken before.
@@ -201,6 +206,12 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
     let started = thread_cpu();
     let mut out = Listing::default();
     let sweep = Sweep::of(plan);
+    // Another scan (one on the engine thread while one runs off it) goes
+    // by name.
+    let mut held = plan.held.try_lock().ok();
+    if let Some(held) = held.as_mut() {
+        held.begin();
+    }
     for (dir, folder) in &plan.dirs {
         let folder_stamp = match folder_unchanged(plan, dir, *folder) {
             Unchanged::Yes if *folder == Some(Folder::Done) => {
@@ -208,51 +219,12 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
                 continue;
             }
             Unchanged::Yes => {
-                stat_unlisted(plan, dir, *folder, sweep, &mut out)?;
+                stat_unlisted(plan, dir, *folder, sweep, held.as_deref_mut(), &mut out)?;
                 continue;
             }
             Unchanged::No(stamp) => stamp,
         };
-        let listed_before = out.count;
-        let first = out.seen.len();
-        let here = plan.known.get(dir.as_os_str());
-        let mut known_listed = 0;
-        let mut listing = Dir::open(dir);
-        while let Some(entry) = listing.as_mut().and_then(Dir::next) {
-            if plan.cancel.load(Ordering::Relaxed) {
-                return None;
-            }
-            let known = here.and_then(|h| h.get(entry.name()));
-            known_listed += usize::from(known.is_some());
-            match look(plan, dir, &entry, known, *folder, sweep) {
-                Some(seen) => out.seen.push(seen),
-                None => out.unchanged += 1,
-            }
-            out.count += 1;
-            if known.is_none() {
-                out.listed
-                    .unknown
-                    .insert(dir.join(entry.name()).into_os_string());
-            }
-        }
-        in_path_order(&mut out.seen[first..]);
-        let files = out.count - listed_before;
-        // A folder of open notes stands for its next listing only if every
-        // file in it was known: then stat'ing the known ones by name looks
-        // at every file (`Done/`'s unknown files wait for their events).
-        // One that could not be opened showed nothing to stand for.
-        let all_known = *folder == Some(Folder::Done) || known_listed == files;
-        let all_known = all_known && listing.is_some();
-        out.folders.extend(
-            folder_stamp
-                .filter(|_| all_known)
-                .map(|(stamp, at)| (dir.clone(), FolderSeen { stamp, at, files })),
-        );
-        // Only a folder where fewer known files were listed than are known
-        // has stale ones.
-        if let Some(here) = here.filter(|h| known_listed < h.len()) {
-            out.stale.extend(stale_in(dir, here));
-        }
+        list(plan, dir, *folder, folder_stamp, sweep, &mut out)?;
     }
     // Folders no longer looked at (a month of `Done/` removed): all stale.
     let looked_at = |d: &OsString| plan.dirs.iter().any(|(dir, _)| dir.as_os_str() == d);
@@ -262,8 +234,66 @@ pub(crate) fn scan(plan: &Plan) -> Option<Listing> {
     }
     out.listed.stale = out.stale.iter().map(|p| p.as_os_str().to_owned()).collect();
     out.listed.known = plan.known.clone();
+    if let Some(held) = held.as_mut() {
+        held.end();
+    }
     out.took = thread_cpu().saturating_sub(started);
     Some(out)
+}
+
+/// Lists the folder `dir` and looks at each file; `folder_stamp`: the
+/// folder's own stamp taken before, to remember if the listing may stand
+/// for the next one. `None` if cancelled.
+fn list(
+    plan: &Plan,
+    dir: &Path,
+    folder: Option<Folder>,
+    folder_stamp: Option<(Stamp, SystemTime)>,
+    sweep: Sweep,
+    out: &mut Listing,
+) -> Option<()> {
+    let listed_before = out.count;
+    let first = out.seen.len();
+    let here = plan.known.get(dir.as_os_str());
+    let mut known_listed = 0;
+    let mut listing = Dir::open(dir);
+    while let Some(entry) = listing.as_mut().and_then(Dir::next) {
+        if plan.cancel.load(Ordering::Relaxed) {
+            return None;
+        }
+        let known = here.and_then(|h| h.get(entry.name()));
+        known_listed += usize::from(known.is_some());
+        let stamp = || entry.stamp();
+        match look(plan, dir, entry.name(), stamp, known, folder, sweep) {
+            Some(seen) => out.seen.push(seen),
+            None => out.unchanged += 1,
+        }
+        out.count += 1;
+        if known.is_none() {
+            out.listed
+                .unknown
+                .insert(dir.join(entry.name()).into_os_string());
+        }
+    }
+    in_path_order(&mut out.seen[first..]);
+    let files = out.count - listed_before;
+    // A folder of open notes stands for its next listing only if every
+    // file in it was known: then stat'ing the known ones by name looks
+    // at every file (`Done/`'s unknown files wait for their events).
+    // One that could not be opened showed nothing to stand for.
+    let all_known = folder == Some(Folder::Done) || known_listed == files;
+    let all_known = all_known && listing.is_some();
+    out.folders.extend(
+        folder_stamp
+            .filter(|_| all_known)
+            .map(|(stamp, at)| (dir.to_path_buf(), FolderSeen { stamp, at, files })),
+    );
+    // Only a folder where fewer known files were listed than are known
+    // has stale ones.
+    if let Some(here) = here.filter(|h| known_listed < h.len()) {
+        out.stale.extend(stale_in(dir, here));
+    }
+    Some(())
 }
 
 /// Only what is looked at needs an order (byte order of the paths:
@@ -325,18 +355,19 @@ fn folder_unchanged(plan: &Plan, dir: &Path, folder: Option<Folder>) -> Unchange
     }
 }
 
-/// `None`: not read, its stamp is the one last seen. The path is built
+/// `None`: not read, its stamp is the one last seen (`stamp` gives the
+/// file's stamp now, asked only if it is compared). The path is built
 /// only for what is returned.
 fn look(
     plan: &Plan,
     dir: &Path,
-    entry: &Entry<'_>,
+    name: &OsStr,
+    stamp: impl FnOnce() -> Option<Stamp>,
     known: Option<&Known>,
     folder: Option<Folder>,
     sweep: Sweep,
 ) -> Option<Seen> {
     fail::fail_point!("reconcile-scan-file");
-    let name = entry.name();
     let is_note = classify(&name.to_string_lossy()) == Kind::Note;
     let Some(folder) = folder.filter(|_| is_note) else {
         return Some(Seen::Other(dir.join(name)));
@@ -348,7 +379,7 @@ fn look(
         return None;
     }
     if let Some(k) = vouching
-        && entry.stamp() == Some(k.stamp)
+        && stamp() == Some(k.stamp)
     {
         return None;
     }
@@ -382,7 +413,11 @@ impl Drop for CancelOnDrop {
 
 #[path = "scan_dir.rs"]
 mod dir;
-use dir::{Dir, Entry};
+use dir::Dir;
+
+#[path = "scan_held.rs"]
+mod held;
+pub(crate) use held::Held;
 
 #[path = "scan_sweep.rs"]
 mod sweep;

@@ -80,6 +80,11 @@ impl Dir {
     pub(super) fn named<'a>(&self, name: &'a CStr) -> Entry<'a> {
         Entry { name, fd: self.fd }
     }
+
+    /// The folder's descriptor.
+    pub(super) fn fd(&self) -> libc::c_int {
+        self.fd
+    }
 }
 
 impl Drop for Dir {
@@ -97,14 +102,20 @@ impl Entry<'_> {
     /// The file's stamp now, not following a symlink; `None` if it is gone
     /// (or can't be `stat`ed: then it is read, which says why).
     pub(super) fn stamp(&self) -> Option<Stamp> {
-        stamp_at(self.fd, self.name)
+        stamp_at(self.fd, self.name, 0)
     }
 }
 
-/// The stamp of `name` in the folder open as `fd`, by one `statx`.
-fn stamp_at(fd: libc::c_int, name: &CStr) -> Option<Stamp> {
+/// The stamp of the file open as `fd` (an `O_PATH` descriptor will do).
+pub(super) fn stamp_of_fd(fd: libc::c_int) -> Option<Stamp> {
+    stamp_at(fd, c"", libc::AT_EMPTY_PATH)
+}
+
+/// The stamp of `name` in the folder open as `fd` (or of `fd` itself, with
+/// `AT_EMPTY_PATH` and no name), by one `statx`.
+fn stamp_at(fd: libc::c_int, name: &CStr, empty: libc::c_int) -> Option<Stamp> {
     let mut stx = MaybeUninit::<libc::statx>::uninit();
-    let flags = libc::AT_SYMLINK_NOFOLLOW | libc::AT_STATX_SYNC_AS_STAT;
+    let flags = libc::AT_SYMLINK_NOFOLLOW | libc::AT_STATX_SYNC_AS_STAT | empty;
     // SAFETY: `fd` is an open folder, `name` a NUL-terminated name and
     // `stx` room for one `statx`, filled when the call returns 0.
     let rc = unsafe { libc::statx(fd, name.as_ptr(), flags, STAMP_MASK, stx.as_mut_ptr()) };
@@ -156,6 +167,39 @@ mod tests {
             let meta = std::fs::symlink_metadata(dir.path().join(name)).unwrap();
             assert_eq!(*stamp, Some(Stamp::of(&meta)), "{name:?}");
         }
+    }
+
+    #[test]
+    fn a_stamp_through_a_held_descriptor_is_the_one_by_name_and_follows_the_file() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.md");
+        std::fs::write(&path, "x").unwrap();
+        std::os::unix::fs::symlink("a.md", dir.path().join("link.md")).unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        for name in [c"a.md", c"link.md"] {
+            let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+            // SAFETY: an open folder and a NUL-terminated name.
+            let fd = unsafe { libc::openat(d.fd(), name.as_ptr(), flags) };
+            assert!(fd >= 0);
+            // SAFETY: a new descriptor owned here.
+            let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+            let held = stamp_of_fd(fd.as_raw_fd());
+            assert_eq!(held, d.named(name).stamp(), "{name:?}");
+            assert!(held.is_some());
+        }
+        // A write through another name (a hard link made elsewhere) shows
+        // through the held descriptor.
+        let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: an open folder and a NUL-terminated name.
+        let fd = unsafe { libc::openat(d.fd(), c"a.md".as_ptr(), flags) };
+        // SAFETY: a new descriptor owned here.
+        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let before = stamp_of_fd(fd.as_raw_fd()).unwrap();
+        let other = dir.path().join("elsewhere");
+        std::fs::hard_link(&path, &other).unwrap();
+        std::fs::remove_file(&other).unwrap();
+        assert_ne!(stamp_of_fd(fd.as_raw_fd()).unwrap(), before);
     }
 
     #[test]

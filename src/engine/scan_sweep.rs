@@ -8,7 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use super::dir::Dir;
+use super::dir::{Dir, stamp_of_fd};
+use super::held::Held;
 use super::{Listing, Plan, Seen, in_path_order, look, read_note};
 use crate::vault::{Folder, Kind, Stamp, classify};
 
@@ -80,38 +81,62 @@ pub(super) fn sweep_unlisted(plan: &Plan, dir: &Path, sweep: Sweep, out: &mut Li
 
 /// In a folder of open notes unchanged since its last listing (whose
 /// files are then exactly the ones the engine knows there), each known
-/// file `stat`ed by name and looked at as a listing would: the per-note
-/// `stat` stays (an edit through a hard link outside the vault, or through
+/// file `stat`ed and looked at as a listing would: the per-note `stat`
+/// stays (an edit through a hard link outside the vault, or through
 /// `mmap`, reports no event), the listing and the lookup of each listed
-/// name among the stamps go. `None` if cancelled.
+/// name among the stamps go. A file with a descriptor held on it is
+/// `stat`ed through it, the others by name (see `scan_held.rs`). `None`
+/// if cancelled.
 pub(super) fn stat_unlisted(
     plan: &Plan,
     dir: &Path,
     folder: Option<Folder>,
     sweep: Sweep,
+    mut held: Option<&mut Held>,
     out: &mut Listing,
 ) -> Option<()> {
     let (Some(here), Some(opened)) = (plan.known.get(dir.as_os_str()), Dir::open(dir)) else {
         return Some(());
     };
     let first = out.seen.len();
+    let mut row = held.as_mut().map(|h| h.take(dir));
     let mut name = Vec::new();
     for (known_name, known) in here.iter() {
         if plan.cancel.load(Ordering::Relaxed) {
             return None;
         }
+        out.count += 1;
+        out.unlisted += 1;
+        // Through the descriptor held on the file, if any: no name to
+        // look up, nor to copy.
+        if let Some(fd) = row.as_mut().and_then(|r| r.next(&known.stamp)) {
+            let stamp = || stamp_of_fd(fd);
+            match look(plan, dir, known_name, stamp, Some(known), folder, sweep) {
+                Some(seen) => out.seen.push(seen),
+                None => {
+                    out.unchanged += 1;
+                    out.held += 1;
+                }
+            }
+            continue;
+        }
         name.clear();
         name.extend_from_slice(known_name.as_bytes());
         name.push(0);
-        let Ok(name) = CStr::from_bytes_with_nul(&name) else {
-            continue; // a file name holds no NUL
-        };
-        match look(plan, dir, &opened.named(name), Some(known), folder, sweep) {
+        // A file name holds no NUL: "" names no file.
+        let name = CStr::from_bytes_with_nul(&name).unwrap_or_default();
+        let stamp = || opened.named(name).stamp();
+        let seen = look(plan, dir, known_name, stamp, Some(known), folder, sweep);
+        if let Some(row) = row.as_mut() {
+            row.keep(opened.fd(), name, &known.stamp, seen.is_none());
+        }
+        match seen {
             Some(seen) => out.seen.push(seen),
             None => out.unchanged += 1,
         }
-        out.count += 1;
-        out.unlisted += 1;
+    }
+    if let (Some(held), Some(row)) = (held, row) {
+        held.put(dir, row);
     }
     in_path_order(&mut out.seen[first..]);
     Some(())

@@ -13,6 +13,7 @@ fn plan(root: &Path, known: Stamps) -> Plan {
         folders: Arc::default(),
         turn: 0,
         cancel: Arc::default(),
+        held: Arc::default(),
     }
 }
 
@@ -97,6 +98,7 @@ fn a_periodic_reconcile_does_not_list_a_folder_of_done_that_did_not_change() {
             cap: p.cap,
             turn: 0,
             cancel: Arc::default(),
+            held: Arc::default(),
         };
         scan(&p).unwrap().count
     };

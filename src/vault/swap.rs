@@ -7,9 +7,13 @@
 //!   comes before the rename; a write landing between them went into the
 //!   file the rename replaces. After an exchange that file is still there,
 //!   at the temp name: if it is no longer the version checked (its inode,
-//!   size or modification time moved), it is exchanged back and the
-//!   rewrite reports "changed", as a failed check does, so the note is
-//!   read again and rewritten from the person's text.
+//!   size or modification time moved, or its text is not the text it had
+//!   at the check), it is exchanged back and the rewrite reports
+//!   "changed", as a failed check does, so the note is read again and
+//!   rewritten from the person's text. The text is compared because the
+//!   change time can't be: the exchange itself sets it on both files, so a
+//!   same-size save whose modification time was put back leaves no other
+//!   trace (see [`Checked`]).
 //! - **No file is created or freed per note in a burst.** The old file,
 //!   once checked (a regular file with no other name), is a spare: the
 //!   next batch writes its temp file into it instead of creating one. On
@@ -18,8 +22,8 @@
 //!   one and freeing one trims its blocks at once: a burst of drop-ins
 //!   spent most of its time there.
 //!
-//! A spare is reused only if the temp name still holds the very inode
-//! put there (a same-uid agent can replace it, or link it elsewhere first:
+//! A spare is reused only if the temp name still holds the very file
+//! (device and inode) put there (a same-uid agent can replace it, or link it elsewhere first:
 //! a file with a second name is never written into). Spares not reused
 //! within [`SPARE_IDLE`] are freed on the closing thread.
 //!
@@ -27,7 +31,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Seek, Write};
+use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -44,7 +48,10 @@ const MAX_SPARES: usize = 256;
 /// A file a replaced note left at a temp name, to be written into.
 struct Spare {
     path: PathBuf,
-    ino: u64,
+    /// Which file it is: its device and inode. An inode number alone names
+    /// a file only on one file system (a folder can come to hold another
+    /// mounted there, a FUSE mount needs no privilege).
+    file: (u64, u64),
 }
 
 /// The spares of each folder, and when one was last kept or reused.
@@ -101,11 +108,15 @@ pub(super) enum Put {
 /// The temp file is gone or is the replaced file afterwards, but when the
 /// exchange back of a save failed: the save is then left there, logged.
 pub(super) fn put(tmp: &Path, path: &Path, read: Option<Option<Stamp>>) -> std::io::Result<Put> {
+    let mut checked = None;
     if let Some(read) = read {
         fail::fail_point!("note-before-rename");
-        if stamp(path) != read {
-            fs::remove_file(tmp)?;
-            return Ok(Put::Changed);
+        match Checked::take(path, read) {
+            Ok(c) => checked = c,
+            Err(()) => {
+                fs::remove_file(tmp)?;
+                return Ok(Put::Changed);
+            }
         }
         // Said only in the tests' build: they wait for it.
         #[cfg(feature = "failpoints")]
@@ -139,9 +150,78 @@ pub(super) fn put(tmp: &Path, path: &Path, read: Option<Option<Stamp>>) -> std::
         }
     }
     let was = stamp(tmp);
-    match read {
-        Some(read) if !same_version(was, read) => put_back(tmp, path).map(|()| Put::Changed),
-        _ => Ok(Put::Done(was)),
+    let kept = match (read, &checked) {
+        (Some(read), _) if !same_version(was, read) => false,
+        (_, Some(checked)) => checked.still_same(),
+        _ => true,
+    };
+    if kept {
+        Ok(Put::Done(was))
+    } else {
+        put_back(tmp, path).map(|()| Put::Changed)
+    }
+}
+
+/// The file a checked rewrite replaces, as it was at the check: held open,
+/// with its text then. After the exchange its change time says nothing
+/// (the exchange sets it), so a save landing between the check and the
+/// exchange that kept the size and put the modification time back is
+/// seen only by its text: read again through the same descriptor, it
+/// must be the text of the check.
+struct Checked {
+    file: File,
+    text: Vec<u8>,
+}
+
+impl Checked {
+    /// `Err`: `path` is not the version `read`. `Ok(None)`: nothing was
+    /// there and nothing is.
+    fn take(path: &Path, read: Option<Stamp>) -> Result<Option<Checked>, ()> {
+        let Some(read) = read else {
+            return if stamp(path).is_none() {
+                Ok(None)
+            } else {
+                Err(())
+            };
+        };
+        // O_NONBLOCK: a FIFO put at the name fails the check, never blocks
+        // it; O_NOFOLLOW: a symlink there is not the version read.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+            .map_err(drop)?;
+        // Read first, then `stat`: a text read before a `stat` that still
+        // gives the change time of `read` is the text of that version (and
+        // the file opened at `path` was that version's: a rename over it
+        // since would have moved its change time too).
+        let size = read.parts()[2] as u64;
+        let mut text = Vec::with_capacity(size as usize + 1);
+        (&mut file)
+            .take(size + 1)
+            .read_to_end(&mut text)
+            .map_err(drop)?;
+        let meta = file.metadata().map_err(drop)?;
+        if !meta.is_file() || Stamp::of(&meta) != read {
+            return Err(());
+        }
+        Ok(Some(Checked { file, text }))
+    }
+
+    /// Whether the file still holds the text of the check.
+    fn still_same(&self) -> bool {
+        use std::os::unix::fs::FileExt;
+        let mut now = vec![0; self.text.len() + 1];
+        let mut got = 0;
+        while got < now.len() {
+            match self.file.read_at(&mut now[got..], got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        now[..got] == self.text[..]
     }
 }
 
@@ -162,7 +242,8 @@ fn removed(tmp: &Path, e: std::io::Error) -> std::io::Error {
 }
 
 /// Whether `was` (after an exchange, which moves the change time) is the
-/// version `read`: same file, size and modification time.
+/// version `read`: same file, size and modification time (the text is
+/// compared too, by [`Checked::still_same`]).
 fn same_version(was: Option<Stamp>, read: Option<Stamp>) -> bool {
     match (was, read) {
         (Some(was), Some(read)) => {
@@ -179,7 +260,8 @@ pub(super) fn keep_spare(tmp: &Path, was: Option<Stamp>) {
     let (Some(was), Some(dir)) = (was, tmp.parent()) else {
         return;
     };
-    let ino = was.parts()[1] as u64;
+    let [dev, ino, ..] = was.parts();
+    let file = (dev as u64, ino as u64);
     let (kept, first) = with_spares(|spares| {
         let first = spares.by_dir.values().all(Vec::is_empty);
         let list = spares.by_dir.entry(dir.to_path_buf()).or_default();
@@ -187,7 +269,7 @@ pub(super) fn keep_spare(tmp: &Path, was: Option<Stamp>) {
         if room {
             list.push(Spare {
                 path: tmp.to_path_buf(),
-                ino,
+                file,
             });
         }
         (room, first)
@@ -214,8 +296,8 @@ pub(super) fn reuse(dir: &Path, contents: &str) -> Option<(PathBuf, File)> {
     }
 }
 
-/// Writes `contents` into the spare, if it is still the file put there,
-/// a regular file with no other name.
+/// Writes `contents` into the spare, if it is still the file put there
+/// (the same device and inode), a regular file with no other name.
 fn write_into(spare: &Spare, contents: &str) -> std::io::Result<File> {
     // O_NONBLOCK: a FIFO put at the name fails the open, never blocks it.
     let mut f = OpenOptions::new()
@@ -223,7 +305,7 @@ fn write_into(spare: &Spare, contents: &str) -> std::io::Result<File> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&spare.path)?;
     let meta = f.metadata()?;
-    if !meta.is_file() || meta.ino() != spare.ino || meta.nlink() != 1 {
+    if !meta.is_file() || (meta.dev(), meta.ino()) != spare.file || meta.nlink() != 1 {
         return Err(std::io::Error::other("not the spare put there"));
     }
     // Written over, then cut: a file no longer than a block keeps its
@@ -273,73 +355,5 @@ pub fn free_spares() {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A spare `name` in `dir` holding `text`, as a batch leaves one.
-    fn spare(dir: &Path, name: &str, text: &str) -> PathBuf {
-        let path = dir.join(name);
-        fs::write(&path, text).unwrap();
-        keep_spare(&path, stamp(&path));
-        path
-    }
-
-    #[test]
-    fn a_spare_with_a_second_name_is_never_written_into() {
-        let dir = tempfile::tempdir().unwrap();
-        let precious = dir.path().join("precious");
-        let path = spare(dir.path(), ".hitl-a.tmp", "keep me");
-        // An agent links it elsewhere before the next batch.
-        fs::hard_link(&path, &precious).unwrap();
-        assert!(reuse(dir.path(), "a note").is_none());
-        assert_eq!(fs::read_to_string(&precious).unwrap(), "keep me");
-    }
-
-    #[test]
-    fn a_spare_replaced_by_another_file_is_not_written_into() {
-        use std::io::Read;
-        let dir = tempfile::tempdir().unwrap();
-        let path = spare(dir.path(), ".hitl-b.tmp", "old drop-in");
-        // The temp name now names another file, with no other name.
-        let other = dir.path().join("other");
-        fs::write(&other, "the agent's file").unwrap();
-        fs::rename(&other, &path).unwrap();
-        let mut theirs = File::open(&path).unwrap();
-        assert!(reuse(dir.path(), "a note").is_none());
-        let mut text = String::new();
-        theirs.read_to_string(&mut text).unwrap();
-        assert_eq!(text, "the agent's file");
-    }
-
-    #[test]
-    fn a_spare_of_ours_is_written_into_and_cut_to_its_new_length() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = spare(dir.path(), ".hitl-c.tmp", "a longer old drop-in text");
-        let ino = fs::metadata(&path).unwrap().ino();
-        let (got, _file) = reuse(dir.path(), "new").unwrap();
-        assert_eq!(got, path);
-        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
-        assert_eq!(fs::metadata(&path).unwrap().ino(), ino, "the same file");
-    }
-
-    #[test]
-    fn a_rewrite_exchanged_into_place_leaves_the_replaced_file_at_the_temp_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let (note, tmp) = (dir.path().join("n.md"), dir.path().join(".hitl-n.tmp"));
-        fs::write(&note, "old").unwrap();
-        fs::write(&tmp, "new").unwrap();
-        let read = stamp(&note);
-        assert!(matches!(
-            put(&tmp, &note, Some(read)),
-            Ok(Put::Done(Some(_)))
-        ));
-        assert_eq!(fs::read_to_string(&note).unwrap(), "new");
-        assert_eq!(fs::read_to_string(&tmp).unwrap(), "old");
-        // Nothing at the note's path: a plain rename.
-        let (fresh, tmp2) = (dir.path().join("f.md"), dir.path().join(".hitl-f.tmp"));
-        fs::write(&tmp2, "first").unwrap();
-        assert!(matches!(put(&tmp2, &fresh, None), Ok(Put::Done(None))));
-        assert_eq!(fs::read_to_string(&fresh).unwrap(), "first");
-        assert!(!tmp2.exists());
-    }
-}
+#[path = "swap_tests.rs"]
+mod tests;

@@ -18,6 +18,7 @@ mod edges;
 mod exec;
 mod failpoints;
 mod hooks;
+mod idle;
 mod invariants;
 mod journal;
 mod keys_crash;
