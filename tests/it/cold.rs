@@ -15,7 +15,7 @@ use crate::util::{Env, wait_for};
 const KEPT: &str = "done_notes_kept: 1s\n";
 
 /// One command over the daemon's socket; `None` if the daemon hung up.
-fn socket(env: &Env, cmd: &Value) -> Option<Value> {
+pub(crate) fn socket(env: &Env, cmd: &Value) -> Option<Value> {
     let mut s = UnixStream::connect(env.state.join("hitl.sock")).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.write_all(format!("{cmd}\n").as_bytes()).ok()?;
@@ -24,7 +24,7 @@ fn socket(env: &Env, cmd: &Value) -> Option<Value> {
     serde_json::from_str(&line).ok()
 }
 
-fn keyed(key: &str) -> Value {
+pub(crate) fn keyed(key: &str) -> Value {
     json!({"op": "submit", "action": "payment", "key": key,
         "payload": {"amount": 77, "recipient": "vendor@example.com", "currency": "USD"}})
 }

@@ -5,31 +5,16 @@
 //! journal's tail is replayed (a keyed resubmission is still the same
 //! request).
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::cold::{keyed, socket};
 use crate::util::{Env, wait_for};
 
 const KEPT: &str = "done_notes_kept: 1s\n";
-
-fn socket(env: &Env, cmd: &Value) -> Option<Value> {
-    let mut s = UnixStream::connect(env.state.join("hitl.sock")).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(format!("{cmd}\n").as_bytes()).ok()?;
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).ok()?;
-    serde_json::from_str(&line).ok()
-}
-
-fn keyed(key: &str) -> Value {
-    json!({"op": "submit", "action": "payment", "key": key,
-        "payload": {"amount": 77, "recipient": "vendor@example.com", "currency": "USD"}})
-}
 
 /// A keyed payment, rejected and archived; returns its id.
 fn keyed_and_archived(env: &Env, key: &str) -> String {

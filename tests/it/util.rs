@@ -316,27 +316,7 @@ impl Env {
     /// Starts the daemon with at most `n` open files (soft and hard), so
     /// the limits it derives from them are small enough to reach in a test.
     pub fn start_with_fd_limit(&mut self, n: u64) {
-        use std::os::unix::process::CommandExt;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .unwrap();
-        let mut cmd = self.cmd();
-        cmd.arg("run").stderr(log);
-        // SAFETY: setrlimit is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(move || {
-                let lim = libc::rlimit {
-                    rlim_cur: n,
-                    rlim_max: n,
-                };
-                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-                Ok(())
-            });
-        }
-        self.daemon = Some(cmd.spawn().unwrap());
-        wait_for("daemon up", || self.hitl(&["status"]).0 == 0);
+        self.start_env_with_fd_limit(n, &[]);
     }
 }
 
