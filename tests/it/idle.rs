@@ -3,21 +3,15 @@
 
 use std::os::unix::fs::FileExt;
 
-use crate::cas::rewrite_open;
 use crate::util::{Env, wait_for};
+use crate::writes::rewrite_held_past_its_check;
 
 #[test]
 fn a_same_size_save_with_its_mtime_put_back_between_the_check_and_the_rename_is_kept() {
     let mut env = Env::new("");
-    env.start_env(&[("FAILPOINTS", "note-after-check=1*sleep(3000)")]);
-    let id = env.pay(1500);
-    env.wait_note(&id, "Pending_Approval", "pending");
     // A status the daemon can't read makes it rewrite the note with a
     // warning (a checked rewrite), which holds still past its check...
-    env.edit(&id, |t| t.replace("status: pending", "status: pendinx"));
-    wait_for("the rewrite past its check", || {
-        rewrite_open(&env) && env.log().contains("note rewrite checked, not yet in place")
-    });
+    let id = rewrite_held_past_its_check(&mut env, "pendinx");
     // ...while the person's save lands: the same size, written in place,
     // its modification time put back. Only the change time and the text
     // differ, and the exchange sets the change time anew.

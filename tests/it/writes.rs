@@ -4,6 +4,23 @@
 use crate::cas::rewrite_open;
 use crate::util::{Env, wait_for};
 
+/// Starts the daemon with its next checked rewrite held 3 s between its
+/// compare-and-swap check and its rename, and makes one: a payment's note
+/// given a status the daemon can't read (`bad`), which it rewrites with a
+/// warning. Returns the request's id once that rewrite is held.
+pub fn rewrite_held_past_its_check(env: &mut Env, bad: &str) -> String {
+    env.start_env(&[("FAILPOINTS", "note-after-check=1*sleep(3000)")]);
+    let id = env.pay(1500);
+    env.wait_note(&id, "Pending_Approval", "pending");
+    env.edit(&id, |t| {
+        t.replace("status: pending", &format!("status: {bad}"))
+    });
+    wait_for("the rewrite past its check", || {
+        rewrite_open(env) && env.log().contains("note rewrite checked, not yet in place")
+    });
+    id
+}
+
 /// The files of `Pending_Approval/` that are notes (not temp files).
 fn notes_in(env: &Env, folder: &str) -> Vec<String> {
     std::fs::read_dir(env.folder(folder))
@@ -49,14 +66,7 @@ fn a_note_write_that_fails_is_retried_until_it_lands() {
 #[test]
 fn a_save_between_the_check_and_the_rename_is_put_back_and_read() {
     let mut env = Env::new("");
-    env.start_env(&[("FAILPOINTS", "note-after-check=1*sleep(3000)")]);
-    let id = env.pay(1500);
-    env.wait_note(&id, "Pending_Approval", "pending");
-    // A warning makes the daemon rewrite the note (a checked rewrite)...
-    env.edit(&id, |t| t.replace("status: pending", "status: maybe"));
-    wait_for("the rewrite past its check", || {
-        rewrite_open(&env) && env.log().contains("note rewrite checked, not yet in place")
-    });
+    let id = rewrite_held_past_its_check(&mut env, "maybe");
     // ...and the person ticks Approve while it waits to rename.
     env.edit(&id, |t| {
         t.replace("status: maybe", "status: pending")
